@@ -1,0 +1,60 @@
+//! `diffscope`: a thin command-line front end over the `diffscope` library. It parses arguments, builds
+//! library objects, shows progress and writes outputs; all the science lives in the library.
+
+mod commands;
+mod ui;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// diffscope: see why diffusion models generalise, memorise and stay on their data manifold.
+///
+/// Time convention everywhere: OU time t, x_t = e^{-t} x_0 + sqrt(1 - e^{-2t}) z.
+#[derive(Parser, Debug)]
+#[command(name = "diffscope", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Master seed: every random number of a run derives from it (with the logical position of the work),
+    /// so results do not depend on the thread count.
+    #[arg(long, global = true, default_value_t = 0)]
+    pub seed: u64,
+    /// Worker threads (0 = all cores).
+    #[arg(long, global = true, default_value_t = 0)]
+    pub threads: usize,
+    /// No progress bars or chatter on stderr (results still go to stdout and files).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Generate data from a model, or summarise a data file.
+    #[command(subcommand)]
+    Data(commands::data::DataCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    if let Err(e) = rayon::ThreadPoolBuilder::new()
+        .num_threads(cli.threads)
+        .build_global()
+    {
+        eprintln!("error: cannot start {} worker threads: {e}", cli.threads);
+        return ExitCode::from(1);
+    }
+    let ctx = ui::Ctx::new(&cli);
+    let result = match cli.command {
+        Command::Data(cmd) => commands::data::run(cmd, &ctx),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => ui::report_error(&e),
+    }
+}

@@ -1,0 +1,124 @@
+#![allow(dead_code)] // progress bars and Ctrl-C are used by the long-running commands
+//! Terminal concerns: progress bars (hidden off a terminal, under --quiet or in CI), Ctrl-C, and the
+//! mapping of errors to exit codes (2: usage / bad parameter, 1: runtime failure).
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Per-invocation context handed to every command.
+pub struct Ctx {
+    /// Master seed.
+    pub seed: u64,
+    /// Threads requested (0 = all).
+    pub threads: usize,
+    /// Show progress bars and notes on stderr.
+    pub chatty: bool,
+    /// Set by Ctrl-C.
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Ctx {
+    pub fn new(cli: &crate::Cli) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        // A first Ctrl-C asks the run to stop at the next safe point; a second one exits at once (outputs
+        // are written atomically, so nothing half-written is left under a final name either way).
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupt: stopping at the next safe point (Ctrl-C again to abort)");
+        });
+        let chatty =
+            !cli.quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        Ctx {
+            seed: cli.seed,
+            threads: cli.threads,
+            chatty,
+            stop,
+        }
+    }
+
+    /// Prints a note on stderr unless quiet.
+    pub fn note(&self, msg: impl AsRef<str>) {
+        if self.chatty {
+            eprintln!("{}", msg.as_ref());
+        }
+    }
+
+    /// A progress bar with `total` steps (hidden unless chatty).
+    pub fn bar(&self, total: u64, what: &str) -> indicatif::ProgressBar {
+        if !self.chatty {
+            return indicatif::ProgressBar::hidden();
+        }
+        let pb = indicatif::ProgressBar::new(total);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg:>12} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        pb.set_message(what.to_string());
+        pb
+    }
+
+    /// A monitor for library routines: progress to `bar`, stop on Ctrl-C.
+    pub fn monitor<'a>(&'a self, bar: &'a indicatif::ProgressBar) -> Monitor<'a> {
+        Monitor {
+            bar,
+            stop: &self.stop,
+        }
+    }
+}
+
+/// Connects a library [`diffscope::progress::Monitor`] to a progress bar and the Ctrl-C flag.
+pub struct Monitor<'a> {
+    bar: &'a indicatif::ProgressBar,
+    stop: &'a AtomicBool,
+}
+
+impl diffscope::progress::Monitor for Monitor<'_> {
+    fn advance(&self, done: u64, total: u64) {
+        self.bar.set_length(total);
+        self.bar.set_position(done);
+    }
+    fn should_stop(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Prints the error chain once and maps it to an exit code.
+pub fn report_error(e: &anyhow::Error) -> ExitCode {
+    if let Some(ioe) = e.downcast_ref::<std::io::Error>() {
+        if ioe.kind() == std::io::ErrorKind::BrokenPipe {
+            return ExitCode::SUCCESS;
+        }
+    }
+    eprintln!("error: {e:#}");
+    let usage = matches!(
+        e.downcast_ref::<diffscope::Error>(),
+        Some(diffscope::Error::Param { .. }) | Some(diffscope::Error::Config { .. })
+    ) || e.downcast_ref::<UsageError>().is_some();
+    if matches!(
+        e.downcast_ref::<diffscope::Error>(),
+        Some(diffscope::Error::Interrupted)
+    ) {
+        return ExitCode::from(130);
+    }
+    ExitCode::from(if usage { 2 } else { 1 })
+}
+
+/// A usage error detected by the CLI itself (exit code 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}

@@ -1,0 +1,129 @@
+//! End-to-end tests of the `diffscope` binary: outputs, error messages and exit codes.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_diffscope"));
+    c.arg("--quiet");
+    c
+}
+
+fn digits() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/digits.csv.gz");
+    assert!(
+        p.exists(),
+        "the shared digits data set is missing: expected it at {} (../shared beside the checkout)",
+        p.display()
+    );
+    p
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("diffscope-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn data_info_on_digits_reports_the_published_class_counts() {
+    let o = bin()
+        .args(["data", "info", "--json", "--label-col", "64"])
+        .arg(digits())
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["n"], 1797);
+    assert_eq!(v["d"], 64);
+    let counts: Vec<u64> = v["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        counts,
+        vec![178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+    );
+    assert_eq!(v["rank_bound"], 64);
+    let top = v["top_eigenvalue"].as_f64().unwrap();
+    assert!((v["half_log_top_eigenvalue"].as_f64().unwrap() - 0.5 * top.ln()).abs() < 1e-12);
+}
+
+#[test]
+fn generate_then_info_round_trip() {
+    let dir = tmpdir("gen");
+    let out = dir.join("g.npz");
+    let o = bin()
+        .args([
+            "--seed", "4", "data", "generate", "--d", "8", "--n", "500", "-o",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    let o = bin()
+        .args(["data", "info", "--json"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    assert_eq!((v["n"].as_u64(), v["d"].as_u64()), (Some(500), Some(8)));
+    assert_eq!(v["classes"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn exit_codes_and_messages_for_bad_input() {
+    let dir = tmpdir("bad");
+    // Usage error (unknown flag): 2.
+    let o = bin().args(["data", "info", "--bogus"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    // Impossible parameter: 2, naming it.
+    let o = bin()
+        .args(["data", "generate", "--mu-tilde", "-1", "-o"])
+        .arg(dir.join("x.npz"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("mu_tilde"), "{}", text(&o).1);
+    // Missing file: 1, naming it.
+    let o = bin()
+        .args(["data", "info"])
+        .arg(dir.join("missing.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("missing.csv"));
+    // Ragged CSV: 1, naming line.
+    let p = dir.join("ragged.csv");
+    std::fs::write(&p, "1,2,3\n1,2\n").unwrap();
+    let o = bin().args(["data", "info"]).arg(&p).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("line 2"), "{}", text(&o).1);
+    // Unknown key in a model config: 2, naming the key.
+    let cfg = dir.join("m.toml");
+    std::fs::write(&cfg, "kind = \"two-class\"\nd = 3\nsigmaa = 1.0\n").unwrap();
+    let o = bin()
+        .args(["data", "generate", "--config"])
+        .arg(&cfg)
+        .arg("-o")
+        .arg(dir.join("y.npz"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).1.contains("sigmaa") && text(&o).1.contains("m.toml"),
+        "{}",
+        text(&o).1
+    );
+}

@@ -1,0 +1,256 @@
+use crate::error::{Error, Result};
+use crate::io::{self, NpyArray};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// `n` samples in `R^d` (row-major f32), optional labels (indices into `class_names`) and provenance.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// Number of samples.
+    pub n: usize,
+    /// Dimension.
+    pub d: usize,
+    /// Samples, row-major `n × d`.
+    pub x: Vec<f32>,
+    /// Label of each sample: an index into `class_names`.
+    pub labels: Option<Vec<u32>>,
+    /// Class names (as they appear in the source: a label value, a folder name).
+    pub class_names: Vec<String>,
+    /// Where the data came from and what was done to it (loaded, centred, classes selected...).
+    pub provenance: String,
+}
+
+/// Class name and sample count.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ClassCount {
+    /// The class name.
+    pub name: String,
+    /// Its number of samples.
+    pub count: usize,
+}
+
+/// Summary statistics of a data set (what `diffscope data info` prints).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DataInfo {
+    /// Number of samples.
+    pub n: usize,
+    /// Dimension.
+    pub d: usize,
+    /// Classes with their counts (empty when unlabelled).
+    pub classes: Vec<ClassCount>,
+    /// Mean Euclidean norm $\frac1n\sum_i |x_i|$.
+    pub mean_norm: f64,
+    /// Largest eigenvalue Λ of the unbiased sample covariance.
+    pub top_eigenvalue: f64,
+    /// ½ log Λ: the predicted speciation time t_S in OU time (science.md §4).
+    pub half_log_top_eigenvalue: f64,
+    /// Upper bound on the covariance rank, min(n − 1, d).
+    pub rank_bound: usize,
+    /// Provenance of the data.
+    pub provenance: String,
+}
+
+impl Dataset {
+    /// A data set from a row-major buffer; checks the shape and that every value is finite.
+    pub fn new(x: Vec<f32>, n: usize, d: usize, provenance: impl Into<String>) -> Result<Self> {
+        let provenance = provenance.into();
+        if n == 0 || d == 0 {
+            return Err(Error::shape(
+                provenance,
+                format!("data set is empty: n = {n}, d = {d}"),
+            ));
+        }
+        if x.len() != n * d {
+            return Err(Error::shape(
+                provenance,
+                format!("buffer has {} values, expected n·d = {n}·{d}", x.len()),
+            ));
+        }
+        crate::error::check_finite_f32(&provenance, &x, d)?;
+        Ok(Dataset {
+            n,
+            d,
+            x,
+            labels: None,
+            class_names: Vec::new(),
+            provenance,
+        })
+    }
+
+    /// Attaches labels (indices into `class_names`).
+    pub fn with_labels(mut self, labels: Vec<u32>, class_names: Vec<String>) -> Result<Self> {
+        if labels.len() != self.n {
+            return Err(Error::shape(
+                &self.provenance,
+                format!("{} labels for {} samples", labels.len(), self.n),
+            ));
+        }
+        if let Some(&bad) = labels.iter().find(|&&l| l as usize >= class_names.len()) {
+            return Err(Error::shape(
+                &self.provenance,
+                format!("label {bad} but only {} classes", class_names.len()),
+            ));
+        }
+        self.labels = Some(labels);
+        self.class_names = class_names;
+        Ok(self)
+    }
+
+    /// Row `i`.
+    #[inline]
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.x[i * self.d..(i + 1) * self.d]
+    }
+
+    /// Counts per class (empty when unlabelled).
+    pub fn class_counts(&self) -> Vec<ClassCount> {
+        let Some(labels) = &self.labels else {
+            return Vec::new();
+        };
+        let mut counts = vec![0usize; self.class_names.len()];
+        labels.iter().for_each(|&l| counts[l as usize] += 1);
+        self.class_names
+            .iter()
+            .zip(counts)
+            .map(|(name, count)| ClassCount {
+                name: name.clone(),
+                count,
+            })
+            .collect()
+    }
+
+    /// Keeps only the named classes, in the given order (labels are re-indexed to that order).
+    pub fn select_classes(&self, names: &[String]) -> Result<Dataset> {
+        let Some(labels) = &self.labels else {
+            return Err(Error::param(
+                "classes",
+                names.join(","),
+                "a labelled data set (give --label-col for CSV)",
+            ));
+        };
+        let mut map = vec![u32::MAX; self.class_names.len()];
+        for (new, name) in names.iter().enumerate() {
+            let old = self
+                .class_names
+                .iter()
+                .position(|c| c == name)
+                .ok_or_else(|| {
+                    Error::param(
+                        "classes",
+                        name,
+                        format!(
+                            "one of the data set's classes: {}",
+                            self.class_names.join(", ")
+                        ),
+                    )
+                })?;
+            map[old] = new as u32;
+        }
+        let keep: Vec<usize> = (0..self.n)
+            .filter(|&i| map[labels[i] as usize] != u32::MAX)
+            .collect();
+        let mut x = Vec::with_capacity(keep.len() * self.d);
+        keep.iter().for_each(|&i| x.extend_from_slice(self.row(i)));
+        let new_labels = keep.iter().map(|&i| map[labels[i] as usize]).collect();
+        let prov = format!("{}; classes {}", self.provenance, names.join(","));
+        Dataset::new(x, keep.len(), self.d, prov)?.with_labels(new_labels, names.to_vec())
+    }
+
+    /// Subtracts the per-feature mean (computed in f64) in place and records it in the provenance.
+    pub fn centre(&mut self) {
+        let mean = self.mean();
+        for row in self.x.chunks_exact_mut(self.d) {
+            for (v, m) in row.iter_mut().zip(&mean) {
+                *v = (*v as f64 - m) as f32;
+            }
+        }
+        self.provenance.push_str("; centred per feature");
+    }
+
+    /// Per-feature mean, accumulated in f64.
+    pub fn mean(&self) -> Vec<f64> {
+        let mut mean = vec![0.0f64; self.d];
+        for row in self.x.chunks_exact(self.d) {
+            mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v as f64);
+        }
+        mean.iter_mut().for_each(|m| *m /= self.n as f64);
+        mean
+    }
+
+    /// Largest eigenvalue of the unbiased sample covariance.
+    pub fn top_covariance_eigenvalue(&self) -> Result<f64> {
+        let (_, cov) = crate::linalg::mean_cov(&self.x, self.n, self.d, faer::Par::rayon(0))?;
+        let ev = crate::linalg::sym_eigenvalues(cov.as_ref())?;
+        Ok(*ev.last().unwrap_or(&0.0))
+    }
+
+    /// Summary statistics.
+    pub fn info(&self) -> Result<DataInfo> {
+        let mean_norm = self
+            .x
+            .chunks_exact(self.d)
+            .map(|r| {
+                r.iter()
+                    .map(|&v| (v as f64) * (v as f64))
+                    .sum::<f64>()
+                    .sqrt()
+            })
+            .sum::<f64>()
+            / self.n as f64;
+        let top = self.top_covariance_eigenvalue()?;
+        Ok(DataInfo {
+            n: self.n,
+            d: self.d,
+            classes: self.class_counts(),
+            mean_norm,
+            top_eigenvalue: top,
+            half_log_top_eigenvalue: 0.5 * top.ln(),
+            rank_bound: (self.n - 1).min(self.d),
+            provenance: self.provenance.clone(),
+        })
+    }
+
+    /// Writes the data set to a `.npz` (members `x` and, when labelled, `y`; see [`Dataset::write_npz_with`]).
+    pub fn write_npz(&self, path: &Path) -> Result<()> {
+        self.write_npz_with(path, &[])
+    }
+
+    /// Writes the data set plus extra named arrays (e.g. a model's embedding matrix) to one `.npz`.
+    /// Members: `x` (n × d, f32), `y` (n, i64) when labelled, then `extra`.
+    pub fn write_npz_with(&self, path: &Path, extra: &[(&str, &NpyArray)]) -> Result<()> {
+        let x = NpyArray::f32(self.n, self.d, self.x.clone());
+        let y = self.labels.as_ref().map(|l| {
+            // Labels are written as the class *names* when those are integers, else as indices.
+            let numeric: Option<Vec<i64>> = l
+                .iter()
+                .map(|&k| self.class_names[k as usize].parse::<i64>().ok())
+                .collect();
+            NpyArray::i64_1d(numeric.unwrap_or_else(|| l.iter().map(|&k| k as i64).collect()))
+        });
+        let mut members: Vec<(&str, &NpyArray)> = vec![("x", &x)];
+        if let Some(y) = &y {
+            members.push(("y", y));
+        }
+        members.extend_from_slice(extra);
+        io::write_npz(path, &members)
+    }
+}
+
+/// Class names and label indices from raw label strings; names sort numerically when all are numbers.
+pub(crate) fn index_labels(raw: &[String]) -> (Vec<u32>, Vec<String>) {
+    let mut names: Vec<String> = raw.to_vec();
+    names.sort();
+    names.dedup();
+    if names.iter().all(|s| s.parse::<f64>().is_ok()) {
+        names.sort_by(|a, b| {
+            a.parse::<f64>()
+                .unwrap_or(0.0)
+                .total_cmp(&b.parse::<f64>().unwrap_or(0.0))
+        });
+    }
+    let labels = raw
+        .iter()
+        .map(|s| names.iter().position(|c| c == s).unwrap_or(0) as u32)
+        .collect();
+    (labels, names)
+}

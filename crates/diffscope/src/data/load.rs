@@ -1,0 +1,338 @@
+//! Loading data sets from files.
+
+use super::dataset::{index_labels, Dataset};
+use crate::error::{Error, Result};
+use crate::io::{self, CsvOptions, NpyArray};
+use std::path::Path;
+
+/// Options for [`load`].
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// CSV: the label column (negative counts from the end).
+    pub label_col: Option<i64>,
+    /// CSV: whether the first line is a header (`None`: detect).
+    pub header: Option<bool>,
+    /// Keep only these classes (by name), in this order.
+    pub classes: Option<Vec<String>>,
+    /// Subtract the per-feature mean after selecting classes.
+    pub centre: bool,
+}
+
+/// Loads a data set from a CSV (`.csv`, `.txt`, `.csv.gz`), `.npy`, `.npz`, or a folder
+/// `<root>/<class>/*.npy` (one sample per file, the class from the folder name).
+///
+/// `.npy`: a 2-D array `(n, d)` or higher `(n, ...)` flattened to `(n, d)`. `.npz`: the member `x` (or
+/// `X`, `data`, `samples`, or the only float array) with optional labels `y` (or `labels`).
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<Dataset> {
+    if !path.exists() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+        ));
+    }
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let mut ds = if path.is_dir() {
+        load_folder(path)?
+    } else if name.ends_with(".npy") {
+        let arr = io::read_npy(path)?;
+        from_array(path, &arr, None)?
+    } else if name.ends_with(".npz") {
+        load_npz(path)?
+    } else {
+        load_csv(path, opts)?
+    };
+    if let Some(classes) = &opts.classes {
+        ds = ds.select_classes(classes)?;
+    }
+    if opts.centre {
+        ds.centre();
+    }
+    Ok(ds)
+}
+
+fn load_csv(path: &Path, opts: &LoadOptions) -> Result<Dataset> {
+    let t = io::read_csv(
+        path,
+        &CsvOptions {
+            label_col: opts.label_col,
+            header: opts.header,
+        },
+    )?;
+    let x = t.values.iter().map(|&v| v as f32).collect();
+    let ds = Dataset::new(x, t.rows, t.cols, path.display().to_string())?;
+    match t.labels {
+        Some(raw) => {
+            let (labels, names) = index_labels(&raw);
+            ds.with_labels(labels, names)
+        }
+        None => Ok(ds),
+    }
+}
+
+fn from_array(path: &Path, arr: &NpyArray, labels: Option<&NpyArray>) -> Result<Dataset> {
+    if !arr.is_float() {
+        return Err(Error::format(
+            path,
+            "data array has an integer dtype; expected float32 or float64 samples",
+        ));
+    }
+    if arr.shape.len() < 2 {
+        return Err(Error::format(
+            path,
+            format!(
+                "data array has shape {:?}; expected (n, d) or (n, ...) with one sample per row",
+                arr.shape
+            ),
+        ));
+    }
+    let n = arr.shape[0];
+    let d: usize = arr.shape[1..].iter().product();
+    let x = arr.to_f32();
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite {
+            source_name: path.display().to_string(),
+            row: i / d.max(1),
+            col: i % d.max(1),
+            value: x[i].to_string(),
+        });
+    }
+    let ds = Dataset::new(x, n, d, path.display().to_string())?;
+    match labels {
+        None => Ok(ds),
+        Some(y) => {
+            if y.len() != n {
+                return Err(Error::format(
+                    path,
+                    format!("labels have {} entries for {n} samples", y.len()),
+                ));
+            }
+            let raw: Vec<String> = match &y.data {
+                io::NpyData::I64(v) => v.iter().map(|k| k.to_string()).collect(),
+                _ => y.to_f64().iter().map(|v| format!("{v}")).collect(),
+            };
+            let (labels, names) = index_labels(&raw);
+            ds.with_labels(labels, names)
+        }
+    }
+}
+
+fn load_npz(path: &Path) -> Result<Dataset> {
+    let members = io::read_npz(path)?;
+    if members.is_empty() {
+        return Err(Error::format(path, "empty .npz archive"));
+    }
+    let find = |names: &[&str]| {
+        members
+            .iter()
+            .find(|(k, _)| names.contains(&k.as_str()))
+            .map(|(_, a)| a)
+    };
+    let x = find(&["x", "X", "data", "samples"]).or_else(|| {
+        let floats: Vec<_> = members
+            .iter()
+            .filter(|(_, a)| a.is_float() && a.shape.len() >= 2)
+            .collect();
+        (floats.len() == 1).then(|| &floats[0].1)
+    });
+    let Some(x) = x else {
+        let keys: Vec<_> = members
+            .iter()
+            .map(|(k, a)| format!("{k} {:?}", a.shape))
+            .collect();
+        return Err(Error::format(
+            path,
+            format!(
+                "no data member: expected `x` (n × d); found {}",
+                keys.join(", ")
+            ),
+        ));
+    };
+    from_array(path, x, find(&["y", "labels", "Y"]))
+}
+
+fn load_folder(root: &Path) -> Result<Dataset> {
+    let read_dir = |p: &Path| -> Result<Vec<std::path::PathBuf>> {
+        let mut v: Vec<_> = std::fs::read_dir(p)
+            .map_err(|e| Error::io(p, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        v.sort();
+        Ok(v)
+    };
+    let class_dirs: Vec<_> = read_dir(root)?.into_iter().filter(|p| p.is_dir()).collect();
+    if class_dirs.is_empty() {
+        return Err(Error::format(
+            root,
+            "folder has no class sub-folders; expected <root>/<class>/*.npy",
+        ));
+    }
+    let mut x = Vec::new();
+    let mut labels = Vec::new();
+    let mut names = Vec::new();
+    let mut d = None;
+    for (k, dir) in class_dirs.iter().enumerate() {
+        names.push(
+            dir.file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        let files = read_dir(dir)?;
+        if files.is_empty() {
+            return Err(Error::format(dir, "class folder is empty"));
+        }
+        for f in files {
+            if f.extension().is_none_or(|e| e != "npy") {
+                return Err(Error::format(
+                    &f,
+                    "not a .npy file inside a class folder (expected one sample per .npy file)",
+                ));
+            }
+            let arr = io::read_npy(&f)?;
+            if !arr.is_float() {
+                return Err(Error::format(
+                    &f,
+                    "integer dtype; expected a float32 or float64 sample",
+                ));
+            }
+            let len = arr.len();
+            if *d.get_or_insert(len) != len {
+                return Err(Error::format(
+                    &f,
+                    format!(
+                        "sample has {len} values (shape {:?}), earlier samples have {}",
+                        arr.shape,
+                        d.unwrap_or(0)
+                    ),
+                ));
+            }
+            let v = arr.to_f32();
+            if let Some(j) = v.iter().position(|v| !v.is_finite()) {
+                return Err(Error::NonFinite {
+                    source_name: f.display().to_string(),
+                    row: 0,
+                    col: j,
+                    value: v[j].to_string(),
+                });
+            }
+            x.extend_from_slice(&v);
+            labels.push(k as u32);
+        }
+    }
+    let d = d.unwrap_or(0);
+    Dataset::new(x, labels.len(), d, root.display().to_string())?.with_labels(labels, names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::{write_npy, write_npz};
+
+    fn dir(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("diffscope-load-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn folder_of_classes() {
+        let root = dir("folder");
+        for (c, vals) in [("cat", [1.0f32, 2.0]), ("dog", [3.0, 4.0])] {
+            std::fs::create_dir_all(root.join(c)).unwrap();
+            for i in 0..3 {
+                let a = NpyArray {
+                    shape: vec![2],
+                    data: crate::io::NpyData::F32(vals.iter().map(|v| v + i as f32).collect()),
+                };
+                write_npy(&root.join(c).join(format!("{i}.npy")), &a).unwrap();
+            }
+        }
+        let ds = load(&root, &LoadOptions::default()).unwrap();
+        assert_eq!((ds.n, ds.d), (6, 2));
+        assert_eq!(ds.class_names, vec!["cat", "dog"]);
+        assert_eq!(ds.row(4), &[4.0, 5.0]);
+        // A stray file is an error naming it.
+        std::fs::write(root.join("dog").join("notes.txt"), "hi").unwrap();
+        let e = load(&root, &LoadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("notes.txt") && e.contains("not a .npy"), "{e}");
+    }
+
+    #[test]
+    fn npz_with_labels_select_and_centre() {
+        let root = dir("npz");
+        let p = root.join("d.npz");
+        let x = NpyArray::f64(4, 1, vec![1.0, 2.0, 3.0, 10.0]);
+        let y = NpyArray::i64_1d(vec![5, 7, 5, 9]);
+        write_npz(&p, &[("x", &x), ("y", &y)]).unwrap();
+        let opts = LoadOptions {
+            classes: Some(vec!["5".into(), "9".into()]),
+            centre: true,
+            ..Default::default()
+        };
+        let ds = load(&p, &opts).unwrap();
+        assert_eq!(ds.n, 3);
+        assert_eq!(ds.class_names, vec!["5", "9"]);
+        assert_eq!(ds.labels.as_deref(), Some(&[0u32, 0, 1][..]));
+        assert!((ds.mean()[0]).abs() < 1e-6);
+        let e = load(
+            &p,
+            &LoadOptions {
+                classes: Some(vec!["4".into()]),
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("classes") && e.contains('4') && e.contains("5, 7, 9"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_arrays_are_rejected() {
+        let root = dir("bad");
+        let p = root.join("v.npy");
+        write_npy(&p, &NpyArray::f64_1d(vec![1.0, 2.0])).unwrap();
+        let e = load(&p, &LoadOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("shape [2]"), "{e}");
+        write_npy(&p, &NpyArray::f64(2, 1, vec![1.0, f64::NAN])).unwrap();
+        let e = load(&p, &LoadOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("non-finite") && e.contains("row 1"), "{e}");
+        let p = root.join("i.npy");
+        write_npy(
+            &p,
+            &NpyArray {
+                shape: vec![1, 2],
+                data: crate::io::NpyData::I64(vec![1, 2]),
+            },
+        )
+        .unwrap();
+        let e = load(&p, &LoadOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("integer dtype"), "{e}");
+        let e = load(&root.join("nope.csv"), &LoadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nope.csv") && e.contains("no such file"), "{e}");
+        let p = root.join("k.npz");
+        write_npz(
+            &p,
+            &[
+                ("a", &NpyArray::i64_1d(vec![1])),
+                ("b", &NpyArray::i64_1d(vec![2])),
+            ],
+        )
+        .unwrap();
+        let e = load(&p, &LoadOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("no data member") && e.contains("a [1]"), "{e}");
+    }
+}

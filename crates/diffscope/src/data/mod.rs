@@ -1,0 +1,15 @@
+//! Data models and data sets (science.md §3).
+//!
+//! A [`Dataset`] is an `n × d` row-major f32 matrix with optional class labels and a provenance string.
+//! It comes from a data model ([`TwoClassGmm`], [`GaussianMixture`]) or from a file ([`load`]: CSV,
+//! `.npy`, `.npz`, or a folder `<root>/<class>/*.npy`).
+
+mod dataset;
+mod gmm;
+mod load;
+mod model;
+
+pub use dataset::{ClassCount, DataInfo, Dataset};
+pub use gmm::{Covariance, Direction, GaussianMixture, TwoClassGmm};
+pub use load::{load, LoadOptions};
+pub use model::{CovSpec, DataModel, GmmSpec};

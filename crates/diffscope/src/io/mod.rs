@@ -1,0 +1,11 @@
+//! File formats at the boundary: NumPy `.npy`/`.npz`, numeric CSV (optionally gzipped), JSON, and the
+//! atomic-write discipline every writer follows (temp file in the same directory, fsync, rename), so an
+//! interrupted run never leaves a half-written file under its final name.
+
+mod atomic;
+mod csv;
+mod npy;
+
+pub use atomic::{write_atomic, write_json, write_text};
+pub use csv::{read_csv, write_csv, CsvOptions, CsvTable};
+pub use npy::{read_npy, read_npz, write_npy, write_npz, NpyArray, NpyData};

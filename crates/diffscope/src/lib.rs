@@ -1,0 +1,23 @@
+//! # diffscope
+//!
+//! The dynamics and geometry of diffusion models: exact empirical and population scores, reverse-time
+//! samplers, the speciation / collapse theory of Biroli–Mézard and its manifold extension, and the
+//! experiments that measure them. See `shared/docs/science.md` for the conventions; in short, one time
+//! variable everywhere: the Ornstein–Uhlenbeck time t with
+//! $x_t = e^{-t} x_0 + \sqrt{\Delta_t}\, z$, $\Delta_t = 1 - e^{-2t}$.
+//!
+//! The library never prints and holds no global state: parallelism is an explicit [`faer::Par`] or the
+//! caller's rayon pool, randomness comes from streams keyed by `(seed, logical position)` ([`rng`]), and
+//! outputs go to buffers the caller owns.
+
+pub mod data;
+pub mod error;
+pub mod io;
+pub mod linalg;
+pub mod progress;
+pub mod rng;
+
+pub use error::{Error, Result};
+
+/// The crate version, recorded in every run directory.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
