@@ -16,6 +16,8 @@ pub mod io;
 pub mod linalg;
 pub mod progress;
 pub mod rng;
+pub mod sampler;
+pub mod score;
 
 pub use error::{Error, Result};
 

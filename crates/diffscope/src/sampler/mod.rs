@@ -1,0 +1,293 @@
+//! Reverse-time samplers over any [`Score`] and any decreasing [`TimeGrid`] (science.md §1).
+//!
+//! - reverse SDE, Euler–Maruyama: $x \leftarrow x + \delta t\,(x + 2S(x,t)) + \sqrt{2\,\delta t}\,\xi$;
+//! - probability-flow ODE: $\dot x = -(x + S(x, t))$ backwards, Euler or Heun.
+//!
+//! Each sampler is a short loop over `grid.steps()`. The noise of trajectory i at step k comes from the
+//! stream `(seed, STEP, i, k)` and the start $x_T \sim \mathcal N(0, I)$ from `(seed, INIT, i)`, where i is
+//! the trajectory's *global* index, so a run is identical for any thread count and any batch split.
+//! Observers receive each step (state, score, extras) and may stop the run.
+
+mod grid;
+
+pub use grid::{Spacing, TimeGrid};
+
+use crate::error::Result;
+use crate::progress::{self, Monitor};
+use crate::rng;
+use crate::score::{Extras, Nearest, Score};
+use faer::Par;
+use rand::Rng as _;
+use rand_distr::StandardNormal;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
+
+/// Which sampler.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SamplerKind {
+    /// Reverse SDE, Euler–Maruyama.
+    #[default]
+    EulerMaruyama,
+    /// Probability-flow ODE, Euler.
+    OdeEuler,
+    /// Probability-flow ODE, Heun (2nd order; two score evaluations per step).
+    OdeHeun,
+}
+
+/// The trajectories' global indices and the seed of their noise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoiseKey {
+    /// Master seed.
+    pub seed: u64,
+    /// Global index of the first row of the batch.
+    pub first: u64,
+}
+
+/// What an observer sees at each step, before the update from `t_cur` to `t_next`.
+pub struct Step<'a> {
+    /// Step index k (0-based).
+    pub k: usize,
+    /// Current time.
+    pub t_cur: f64,
+    /// Next time.
+    pub t_next: f64,
+    /// State at `t_cur` (B × d).
+    pub x: &'a [f32],
+    /// Score at (x, t_cur).
+    pub score: &'a [f32],
+    /// log p_t(x), when requested.
+    pub log_p: Option<&'a [f64]>,
+    /// Nearest training points, when requested.
+    pub nearest: Option<&'a [Nearest]>,
+}
+
+/// Receives each step of a sampler.
+pub trait Observer {
+    /// Extras to compute at step k: `(log_p, nearest)`.
+    fn wants(&self, _k: usize) -> (bool, bool) {
+        (false, false)
+    }
+    /// Called at every step; `Break` stops the run.
+    fn on_step(&mut self, step: &Step<'_>) -> ControlFlow<()>;
+}
+
+/// Observes nothing.
+pub struct NoObserver;
+
+impl Observer for NoObserver {
+    fn on_step(&mut self, _: &Step<'_>) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+}
+
+/// Counts of a finished run.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RunStats {
+    /// Steps taken.
+    pub steps: usize,
+    /// Score evaluations (batches).
+    pub score_evals: usize,
+    /// Whether an observer stopped the run early.
+    pub stopped_early: bool,
+}
+
+/// $x_T \sim \mathcal N(0, I)$ for `b` trajectories of dimension d, row i from stream `(seed, INIT, first + i)`.
+pub fn initial_noise(b: usize, d: usize, key: NoiseKey) -> Vec<f32> {
+    let mut x = vec![0.0f32; b * d];
+    x.par_chunks_mut(d).enumerate().for_each(|(i, row)| {
+        let mut r = rng::stream(key.seed, &[rng::tag::INIT, key.first + i as u64]);
+        row.iter_mut().for_each(|v| *v = r.sample(StandardNormal));
+    });
+    x
+}
+
+/// Adds $\sqrt{2\,\delta t}\,\xi$ with ξ from stream `(seed, STEP, first + i, k)` to each row i of x.
+pub fn add_step_noise(x: &mut [f32], d: usize, key: NoiseKey, k: usize, dt: f64) {
+    let amp = (2.0 * dt).sqrt() as f32;
+    x.par_chunks_mut(d).enumerate().for_each(|(i, row)| {
+        let mut r = rng::stream(key.seed, &[rng::tag::STEP, key.first + i as u64, k as u64]);
+        row.iter_mut()
+            .for_each(|v| *v += amp * r.sample::<f32, _>(StandardNormal));
+    });
+}
+
+/// One Euler–Maruyama step of the reverse SDE on rows x (score already evaluated at t_cur):
+/// $x \leftarrow x + \delta t\,(x + 2S) + \sqrt{2\,\delta t}\,\xi$.
+pub fn em_update(x: &mut [f32], score: &[f32], d: usize, key: NoiseKey, k: usize, dt: f64) {
+    let h = dt as f32;
+    x.par_iter_mut()
+        .zip(score)
+        .for_each(|(xv, &s)| *xv += h * (*xv + 2.0 * s));
+    add_step_noise(x, d, key, k, dt);
+}
+
+/// Scratch and bookkeeping shared by the sampler loops.
+struct Driver<'a> {
+    score: &'a dyn Score,
+    obs: &'a mut dyn Observer,
+    monitor: &'a dyn Monitor,
+    par: Par,
+    s: Vec<f32>,
+    log_p: Vec<f64>,
+    nearest: Vec<Nearest>,
+    stats: RunStats,
+    total: u64,
+}
+
+impl<'a> Driver<'a> {
+    fn new(
+        score: &'a dyn Score,
+        b: usize,
+        obs: &'a mut dyn Observer,
+        monitor: &'a dyn Monitor,
+        par: Par,
+    ) -> Self {
+        let d = score.dim();
+        Driver {
+            score,
+            obs,
+            monitor,
+            par,
+            s: vec![0.0; b * d],
+            log_p: Vec::new(),
+            nearest: Vec::new(),
+            stats: RunStats::default(),
+            total: 0,
+        }
+    }
+
+    /// Evaluates the score at (x, t_cur) with the observer's extras and shows it the step.
+    fn observe(&mut self, x: &[f32], k: usize, t_cur: f64, t_next: f64) -> Result<ControlFlow<()>> {
+        progress::check(self.monitor)?;
+        let b = x.len() / self.score.dim();
+        let (want_lp, want_nn) = self.obs.wants(k);
+        self.log_p.resize(if want_lp { b } else { 0 }, 0.0);
+        self.nearest
+            .resize(if want_nn { b } else { 0 }, Nearest::default());
+        let extras = Extras {
+            log_p: want_lp.then_some(&mut self.log_p[..]),
+            nearest: want_nn.then_some(&mut self.nearest[..]),
+        };
+        self.score
+            .eval_into(x, t_cur, &mut self.s, extras, self.par);
+        self.stats.score_evals += 1;
+        let step = Step {
+            k,
+            t_cur,
+            t_next,
+            x,
+            score: &self.s,
+            log_p: want_lp.then_some(&self.log_p[..]),
+            nearest: want_nn.then_some(&self.nearest[..]),
+        };
+        let flow = self.obs.on_step(&step);
+        self.stats.steps = k + 1;
+        self.monitor.advance(k as u64 + 1, self.total);
+        if flow.is_break() {
+            self.stats.stopped_early = true;
+        }
+        Ok(flow)
+    }
+}
+
+/// Reverse SDE by Euler–Maruyama over `grid`, in place on `x` (B × d, state at `grid.t_max()`).
+pub fn euler_maruyama(
+    score: &dyn Score,
+    x: &mut [f32],
+    grid: &TimeGrid,
+    key: NoiseKey,
+    obs: &mut dyn Observer,
+    monitor: &dyn Monitor,
+    par: Par,
+) -> Result<RunStats> {
+    let d = score.dim();
+    let mut drv = Driver::new(score, x.len() / d, obs, monitor, par);
+    drv.total = grid.n_steps() as u64;
+    for (k, (t_cur, t_next)) in grid.steps().enumerate() {
+        if drv.observe(x, k, t_cur, t_next)?.is_break() {
+            break;
+        }
+        em_update(x, &drv.s, d, key, k, t_cur - t_next);
+    }
+    Ok(drv.stats)
+}
+
+/// Probability-flow ODE by Euler: $x \leftarrow x + \delta t\,(x + S(x, t))$.
+pub fn ode_euler(
+    score: &dyn Score,
+    x: &mut [f32],
+    grid: &TimeGrid,
+    obs: &mut dyn Observer,
+    monitor: &dyn Monitor,
+    par: Par,
+) -> Result<RunStats> {
+    let mut drv = Driver::new(score, x.len() / score.dim(), obs, monitor, par);
+    drv.total = grid.n_steps() as u64;
+    for (k, (t_cur, t_next)) in grid.steps().enumerate() {
+        if drv.observe(x, k, t_cur, t_next)?.is_break() {
+            break;
+        }
+        let h = (t_cur - t_next) as f32;
+        x.par_iter_mut()
+            .zip(&drv.s)
+            .for_each(|(xv, &s)| *xv += h * (*xv + s));
+    }
+    Ok(drv.stats)
+}
+
+/// Probability-flow ODE by Heun: Euler predictor $\hat x = x + \delta t\, f(x, t)$, then
+/// $x \leftarrow x + \tfrac{\delta t}{2}(f(x, t) + f(\hat x, t_{next}))$ with $f(x, t) = x + S(x, t)$.
+pub fn ode_heun(
+    score: &dyn Score,
+    x: &mut [f32],
+    grid: &TimeGrid,
+    obs: &mut dyn Observer,
+    monitor: &dyn Monitor,
+    par: Par,
+) -> Result<RunStats> {
+    let mut drv = Driver::new(score, x.len() / score.dim(), obs, monitor, par);
+    drv.total = grid.n_steps() as u64;
+    let mut x_hat = vec![0.0f32; x.len()];
+    let mut s_hat = vec![0.0f32; x.len()];
+    for (k, (t_cur, t_next)) in grid.steps().enumerate() {
+        if drv.observe(x, k, t_cur, t_next)?.is_break() {
+            break;
+        }
+        let h = (t_cur - t_next) as f32;
+        x_hat
+            .par_iter_mut()
+            .zip(&*x)
+            .zip(&drv.s)
+            .for_each(|((xh, &xv), &s)| *xh = xv + h * (xv + s));
+        score.eval_into(&x_hat, t_next, &mut s_hat, Extras::none(), par);
+        drv.stats.score_evals += 1;
+        x.par_iter_mut()
+            .zip(&drv.s)
+            .zip(x_hat.par_iter().zip(&s_hat))
+            .for_each(|((xv, &s), (&xh, &sh))| {
+                *xv += 0.5 * h * ((*xv + s) + (xh + sh));
+            });
+    }
+    Ok(drv.stats)
+}
+
+/// Runs the chosen sampler.
+#[allow(clippy::too_many_arguments)]
+pub fn sample(
+    kind: SamplerKind,
+    score: &dyn Score,
+    x: &mut [f32],
+    grid: &TimeGrid,
+    key: NoiseKey,
+    obs: &mut dyn Observer,
+    monitor: &dyn Monitor,
+    par: Par,
+) -> Result<RunStats> {
+    match kind {
+        SamplerKind::EulerMaruyama => euler_maruyama(score, x, grid, key, obs, monitor, par),
+        SamplerKind::OdeEuler => ode_euler(score, x, grid, obs, monitor, par),
+        SamplerKind::OdeHeun => ode_heun(score, x, grid, obs, monitor, par),
+    }
+}

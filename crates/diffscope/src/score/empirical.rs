@@ -1,0 +1,381 @@
+//! The exact empirical score of a training set, as a fused flash-softmax kernel (science.md §2).
+
+use super::{check_shapes, exp_f32, Extras, Nearest, OuTime, Score};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
+use rayon::prelude::*;
+
+/// Arithmetic of [`EmpiricalScore`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// The fast path: f32 GEMMs and exp, f64 running sums.
+    #[default]
+    F32,
+    /// The reference path: every distance, exp and sum in f64 (O(N·d) per query, no GEMM).
+    F64,
+}
+
+/// Queries per block (one rayon task) and training points per tile.
+const QUERY_BLOCK: usize = 128;
+const TILE: usize = 2048;
+
+/// The score of the noised empirical distribution of training points $a_1, \dots, a_N$:
+///
+/// $S(x, t) = (e^{-t} \sum_\mu w_\mu a_\mu - x) / \Delta_t$, $w = \mathrm{softmax}_\mu(-|x - e^{-t} a_\mu|^2 / 2\Delta_t)$.
+///
+/// The f32 path tiles the training set (2048 points per tile) and, per block of 128 queries, computes the
+/// logits $(e^{-t} x \cdot a_\mu - \tfrac12 e^{-2t} |a_\mu|^2)/\Delta_t$ by one GEMM, keeps a running max,
+/// $\sum \exp$ and $\sum \exp \cdot a_\mu$ (online softmax, f64 running sums) and forms the weighted sum by a
+/// second GEMM. Memory is O(B·d + tile·(d + 128)) per thread; no (B, N, d) tensor is formed. The training
+/// set is stored centred on its mean c (distances are translation invariant: $x - e^{-t}a = (x - e^{-t}c) -
+/// e^{-t}(a - c)$), which keeps the f32 logits small. The block split depends only on B, so results are
+/// bit-identical for any thread count.
+#[derive(Clone, Debug)]
+pub struct EmpiricalScore {
+    n: usize,
+    d: usize,
+    /// Training points minus their mean, row-major N × d.
+    a: Vec<f32>,
+    /// |a_μ − c|² (from f64).
+    norms2: Vec<f32>,
+    /// The mean c (f64).
+    centre: Vec<f64>,
+    /// The original points in f64 for the reference path (filled only for `Precision::F64`).
+    a64: Vec<f64>,
+    precision: Precision,
+}
+
+impl EmpiricalScore {
+    /// The empirical score of `data`'s samples.
+    pub fn new(data: &Dataset, precision: Precision) -> Result<Self> {
+        Self::from_rows(&data.x, data.n, data.d, precision)
+    }
+
+    /// From a row-major `n × d` buffer.
+    pub fn from_rows(x: &[f32], n: usize, d: usize, precision: Precision) -> Result<Self> {
+        if n == 0 || d == 0 || x.len() != n * d {
+            return Err(Error::shape(
+                "EmpiricalScore training set",
+                format!("{} values for n = {n}, d = {d}", x.len()),
+            ));
+        }
+        crate::error::check_finite_f32("training set", x, d)?;
+        let mut centre = vec![0.0f64; d];
+        x.chunks_exact(d)
+            .for_each(|r| centre.iter_mut().zip(r).for_each(|(c, &v)| *c += v as f64));
+        centre.iter_mut().for_each(|c| *c /= n as f64);
+        let mut a = Vec::with_capacity(n * d);
+        let mut norms2 = Vec::with_capacity(n);
+        for r in x.chunks_exact(d) {
+            let mut s = 0.0f64;
+            for (&v, &c) in r.iter().zip(&centre) {
+                let y = v as f64 - c;
+                s += y * y;
+                a.push(y as f32);
+            }
+            norms2.push(s as f32);
+        }
+        let a64 = if precision == Precision::F64 {
+            x.iter().map(|&v| v as f64).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(EmpiricalScore {
+            n,
+            d,
+            a,
+            norms2,
+            centre,
+            a64,
+            precision,
+        })
+    }
+
+    /// Number of training points N.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The arithmetic in use.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Training point μ (original coordinates).
+    pub fn point(&self, mu: usize) -> Vec<f64> {
+        self.a[mu * self.d..(mu + 1) * self.d]
+            .iter()
+            .zip(&self.centre)
+            .map(|(&v, &c)| v as f64 + c)
+            .collect()
+    }
+
+    /// One block of ≤ QUERY_BLOCK queries, f32 fast path.
+    #[allow(clippy::too_many_arguments)]
+    fn block_f32(
+        &self,
+        x: &[f32],
+        ou: OuTime,
+        out: &mut [f32],
+        log_p: Option<&mut [f64]>,
+        nearest: Option<&mut [Nearest]>,
+    ) {
+        let d = self.d;
+        let bq = x.len() / d;
+        // Shifted queries x' = x − e^{-t} c.
+        let mut xs = vec![0.0f32; bq * d];
+        for i in 0..bq {
+            for j in 0..d {
+                xs[i * d + j] = (x[i * d + j] as f64 - ou.decay * self.centre[j]) as f32;
+            }
+        }
+        let c1 = (ou.decay / ou.delta) as f32;
+        let c2 = (ou.decay * ou.decay / (2.0 * ou.delta)) as f32;
+        let mut logits = vec![0.0f32; bq * TILE];
+        let mut tmp = vec![0.0f32; bq * d];
+        let mut acc = vec![0.0f64; bq * d];
+        let mut run_max = vec![f32::NEG_INFINITY; bq];
+        let mut run_sum = vec![0.0f64; bq];
+        // The top-2 logits are tracked whenever log p or the nearest points are asked for: log p then uses
+        // the exact f64 distance to the nearest point for its leading term.
+        let want_top = nearest.is_some() || log_p.is_some();
+        let mut top =
+            vec![(f32::NEG_INFINITY, 0u32, f32::NEG_INFINITY, 0u32); if want_top { bq } else { 0 }];
+        let xq = MatRef::from_row_major_slice(&xs, bq, d);
+        for j0 in (0..self.n).step_by(TILE) {
+            let tile = TILE.min(self.n - j0);
+            let a_tile = MatRef::from_row_major_slice(&self.a[j0 * d..(j0 + tile) * d], tile, d);
+            let l = &mut logits[..bq * tile];
+            // logits = c1 · X' A'ᵀ  (GEMM 1)
+            matmul(
+                MatMut::from_row_major_slice_mut(l, bq, tile),
+                Accum::Replace,
+                xq,
+                a_tile.transpose(),
+                c1,
+                Par::Seq,
+            );
+            let bias = &self.norms2[j0..j0 + tile];
+            for i in 0..bq {
+                let row = &mut l[i * tile..(i + 1) * tile];
+                let mut m = f32::NEG_INFINITY;
+                for (v, &b) in row.iter_mut().zip(bias) {
+                    *v -= c2 * b;
+                    m = m.max(*v);
+                }
+                if want_top {
+                    let tp = &mut top[i];
+                    for (k, &v) in row.iter().enumerate() {
+                        if v > tp.2 {
+                            if v > tp.0 {
+                                *tp = (v, (j0 + k) as u32, tp.0, tp.1);
+                            } else {
+                                tp.2 = v;
+                                tp.3 = (j0 + k) as u32;
+                            }
+                        }
+                    }
+                }
+                let new_max = m.max(run_max[i]);
+                let scale = ((run_max[i] - new_max) as f64).exp();
+                run_max[i] = new_max;
+                let mut s = 0.0f32;
+                for v in row.iter_mut() {
+                    *v = exp_f32(*v - new_max);
+                    s += *v;
+                }
+                run_sum[i] = run_sum[i] * scale + s as f64;
+                if scale != 1.0 {
+                    acc[i * d..(i + 1) * d].iter_mut().for_each(|v| *v *= scale);
+                }
+            }
+            // tmp = P A'  (GEMM 2), then acc += tmp in f64.
+            matmul(
+                MatMut::from_row_major_slice_mut(&mut tmp, bq, d),
+                Accum::Replace,
+                MatRef::from_row_major_slice(l, bq, tile),
+                a_tile,
+                1.0f32,
+                Par::Seq,
+            );
+            acc.iter_mut().zip(&tmp).for_each(|(a, &t)| *a += t as f64);
+        }
+        for i in 0..bq {
+            let inv = 1.0 / run_sum[i];
+            for j in 0..d {
+                out[i * d + j] =
+                    ((ou.decay * acc[i * d + j] * inv - xs[i * d + j] as f64) / ou.delta) as f32;
+            }
+        }
+        if !want_top {
+            return;
+        }
+        // Exact f64 distances to the two nearest scaled points, from the original x and a = a' + c.
+        let exact_d2 = |i: usize, mu: u32| -> f64 {
+            let a = &self.a[mu as usize * d..(mu as usize + 1) * d];
+            (0..d)
+                .map(|j| (x[i * d + j] as f64 - ou.decay * (a[j] as f64 + self.centre[j])).powi(2))
+                .sum()
+        };
+        let norm_const =
+            (self.n as f64).ln() + 0.5 * d as f64 * (2.0 * std::f64::consts::PI * ou.delta).ln();
+        let mut log_p = log_p;
+        let mut nearest = nearest;
+        for i in 0..bq {
+            let (_, i1, _, i2) = top[i];
+            let d1sq = exact_d2(i, i1);
+            if let Some(lp) = log_p.as_deref_mut() {
+                // log Σ_μ exp(−|x − e^{-t}a_μ|²/2Δ) = −d₁²/2Δ + log Σ_μ exp(L_μ − L_max); the running max is L_max.
+                lp[i] = -d1sq / (2.0 * ou.delta) + run_sum[i].ln() - norm_const;
+            }
+            if let Some(nn) = nearest.as_deref_mut() {
+                let (second, d2) = if self.n > 1 {
+                    (i2, exact_d2(i, i2).sqrt() as f32)
+                } else {
+                    (i1, f32::INFINITY)
+                };
+                nn[i] = Nearest {
+                    index: i1,
+                    second,
+                    d1: d1sq.sqrt() as f32,
+                    d2,
+                };
+            }
+        }
+    }
+
+    /// One query, f64 reference path: distances, log-sum-exp and weighted sum all in f64.
+    fn query_f64(&self, x: &[f32], ou: OuTime, out: &mut [f32]) -> (f64, Nearest) {
+        let d = self.d;
+        let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        let logit = |mu: usize| -> f64 {
+            let a = &self.a64[mu * d..(mu + 1) * d];
+            -x64.iter()
+                .zip(a)
+                .map(|(&xv, &av)| (xv - ou.decay * av).powi(2))
+                .sum::<f64>()
+                / (2.0 * ou.delta)
+        };
+        let logits: Vec<f64> = (0..self.n).map(logit).collect();
+        let (mut i1, mut i2) = (0usize, usize::MAX);
+        for mu in 1..self.n {
+            if logits[mu] > logits[i1] {
+                i2 = i1;
+                i1 = mu;
+            } else if i2 == usize::MAX || logits[mu] > logits[i2] {
+                i2 = mu;
+            }
+        }
+        let max = logits[i1];
+        let mut sum = 0.0;
+        let mut acc = vec![0.0f64; d];
+        for (mu, &l) in logits.iter().enumerate() {
+            let w = (l - max).exp();
+            sum += w;
+            acc.iter_mut()
+                .zip(&self.a64[mu * d..(mu + 1) * d])
+                .for_each(|(s, &a)| *s += w * a);
+        }
+        for j in 0..d {
+            out[j] = ((ou.decay * acc[j] / sum - x64[j]) / ou.delta) as f32;
+        }
+        let log_p = max + sum.ln()
+            - (self.n as f64).ln()
+            - 0.5 * d as f64 * (2.0 * std::f64::consts::PI * ou.delta).ln();
+        let dist = |l: f64| (-2.0 * ou.delta * l).sqrt() as f32;
+        let nn = if i2 == usize::MAX {
+            Nearest {
+                index: i1 as u32,
+                second: i1 as u32,
+                d1: dist(max),
+                d2: f32::INFINITY,
+            }
+        } else {
+            Nearest {
+                index: i1 as u32,
+                second: i2 as u32,
+                d1: dist(max),
+                d2: dist(logits[i2]),
+            }
+        };
+        (log_p, nn)
+    }
+}
+
+impl Score for EmpiricalScore {
+    fn dim(&self) -> usize {
+        self.d
+    }
+
+    fn has_training_set(&self) -> bool {
+        true
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "empirical score, N = {}, d = {}, {:?}",
+            self.n, self.d, self.precision
+        )
+    }
+
+    fn eval_into(&self, x: &[f32], t: f64, out: &mut [f32], extras: Extras<'_>, par: Par) {
+        let b = check_shapes(self.d, x, t, out, &extras);
+        let ou = OuTime::new(t);
+        let d = self.d;
+        let Extras { log_p, nearest } = extras;
+        match self.precision {
+            Precision::F32 => {
+                // Split everything into aligned blocks of QUERY_BLOCK queries.
+                let mut lp_chunks: Vec<Option<&mut [f64]>> = match log_p {
+                    Some(l) => l.chunks_mut(QUERY_BLOCK).map(Some).collect(),
+                    None => (0..b.div_ceil(QUERY_BLOCK)).map(|_| None).collect(),
+                };
+                let mut nn_chunks: Vec<Option<&mut [Nearest]>> = match nearest {
+                    Some(l) => l.chunks_mut(QUERY_BLOCK).map(Some).collect(),
+                    None => (0..b.div_ceil(QUERY_BLOCK)).map(|_| None).collect(),
+                };
+                let jobs: Vec<_> = x
+                    .chunks(QUERY_BLOCK * d)
+                    .zip(out.chunks_mut(QUERY_BLOCK * d))
+                    .zip(lp_chunks.iter_mut().map(Option::take))
+                    .zip(nn_chunks.iter_mut().map(Option::take))
+                    .collect();
+                let run = |(((xb, ob), lp), nn): (
+                    ((&[f32], &mut [f32]), Option<&mut [f64]>),
+                    Option<&mut [Nearest]>,
+                )| { self.block_f32(xb, ou, ob, lp, nn) };
+                match par {
+                    Par::Seq => jobs.into_iter().for_each(run),
+                    Par::Rayon(_) => jobs.into_par_iter().for_each(run),
+                }
+            }
+            Precision::F64 => {
+                let mut lp = log_p;
+                let mut nn = nearest;
+                let results: Vec<(f64, Nearest)> = match par {
+                    Par::Seq => x
+                        .chunks(d)
+                        .zip(out.chunks_mut(d))
+                        .map(|(xi, oi)| self.query_f64(xi, ou, oi))
+                        .collect(),
+                    Par::Rayon(_) => x
+                        .par_chunks(d)
+                        .zip(out.par_chunks_mut(d))
+                        .map(|(xi, oi)| self.query_f64(xi, ou, oi))
+                        .collect(),
+                };
+                for (i, (l, n)) in results.into_iter().enumerate() {
+                    if let Some(lp) = lp.as_deref_mut() {
+                        lp[i] = l;
+                    }
+                    if let Some(nn) = nn.as_deref_mut() {
+                        nn[i] = n;
+                    }
+                }
+            }
+        }
+    }
+}

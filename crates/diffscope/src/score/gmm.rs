@@ -1,0 +1,170 @@
+//! Population score of a Gaussian mixture (science.md §2).
+
+use super::{check_shapes, Extras, OuTime, Score};
+use crate::data::GaussianMixture;
+use faer::Par;
+use rayon::prelude::*;
+
+/// The score of $p_t = \sum_k \pi_k \mathcal N(e^{-t} m_k, e^{-2t} C_k + \Delta_t I)$:
+///
+/// $S(x) = \sum_k r_k(x) (e^{-2t} C_k + \Delta_t I)^{-1} (e^{-t} m_k - x)$, with responsibilities $r_k$
+/// (log-sum-exp in f64). Each $C_k = U_k \Lambda_k U_k^\top$ was eigendecomposed once when the mixture was
+/// built, so one evaluation costs O(K d²) per query (O(K d) for isotropic or diagonal covariances).
+///
+/// For two symmetric isotropic classes ±m, σ²I with equal weights, the closed form
+/// $S = \frac{m e^{-t}}{\Gamma_t} \tanh\big(\frac{e^{-t} m \cdot x}{\Gamma_t}\big) - \frac{x}{\Gamma_t}$,
+/// $\Gamma_t = \Delta_t + \sigma^2 e^{-2t}$, is used (O(d) per query): see [`GmmScore::two_class_tanh`].
+#[derive(Clone, Debug)]
+pub struct GmmScore {
+    gmm: GaussianMixture,
+    /// `Some((m, σ²))` when the mixture is ½N(−m, σ²I) + ½N(m, σ²I).
+    symmetric: Option<(Vec<f64>, f64)>,
+}
+
+impl GmmScore {
+    /// The population score of `gmm`.
+    pub fn new(gmm: GaussianMixture) -> Self {
+        let symmetric = (|| {
+            let (means, w, sp) = (gmm.means(), gmm.weights(), gmm.spectral());
+            if means.len() != 2 || !gmm.is_isotropic() || (w[0] - w[1]).abs() > 1e-15 {
+                return None;
+            }
+            let s2 = sp[0].lambda[0];
+            let same_var = sp[1].lambda[0] == s2;
+            let opposite = means[0].iter().zip(&means[1]).all(|(a, b)| a == &-b);
+            (same_var && opposite).then(|| (means[1].clone(), s2))
+        })();
+        GmmScore { gmm, symmetric }
+    }
+
+    /// One query in f64: writes $S(x, t)$ into `out` and returns $\log p_t(x)$ (closed form when it applies).
+    pub fn eval_f64(&self, x: &[f64], ou: OuTime, out: &mut [f64]) -> f64 {
+        match &self.symmetric {
+            Some((m, s2)) => Self::two_class_tanh(m, *s2, x, ou, out),
+            None => self.general(x, ou, out),
+        }
+    }
+
+    /// The mixture.
+    pub fn mixture(&self) -> &GaussianMixture {
+        &self.gmm
+    }
+
+    /// The closed form for ±m, σ²I (f64), writing the score of one query into `out`; returns log p_t(x).
+    pub fn two_class_tanh(m: &[f64], sigma2: f64, x: &[f64], ou: OuTime, out: &mut [f64]) -> f64 {
+        let gamma = ou.delta + sigma2 * ou.decay * ou.decay;
+        let mx: f64 = m.iter().zip(x).map(|(&a, &b)| a * b).sum();
+        let h = ou.decay * mx / gamma;
+        let th = h.tanh();
+        for ((o, &mi), &xi) in out.iter_mut().zip(m).zip(x) {
+            *o = (mi * ou.decay * th - xi) / gamma;
+        }
+        // p_t = ½N(−e^{-t}m, Γ) + ½N(e^{-t}m, Γ): log p = −(|x|² + e^{-2t}|m|²)/2Γ + log cosh h − (d/2) log 2πΓ.
+        let x2: f64 = x.iter().map(|&v| v * v).sum();
+        let m2: f64 = m.iter().map(|v| v * v).sum();
+        let log_cosh = h.abs() + (-2.0 * h.abs()).exp().ln_1p() - std::f64::consts::LN_2;
+        -(x2 + ou.decay * ou.decay * m2) / (2.0 * gamma) + log_cosh
+            - 0.5 * m.len() as f64 * (2.0 * std::f64::consts::PI * gamma).ln()
+    }
+
+    /// General path for one query (any K, any covariance), in f64; writes the score, returns log p_t(x).
+    pub fn general(&self, x: &[f64], ou: OuTime, out: &mut [f64]) -> f64 {
+        let d = self.gmm.dim();
+        let k = self.gmm.n_components();
+        let mut logw = vec![0.0f64; k];
+        let mut grads = vec![0.0f64; k * d];
+        let mut y = vec![0.0f64; d];
+        for (c, ((m, &w), sp)) in self
+            .gmm
+            .means()
+            .iter()
+            .zip(self.gmm.weights())
+            .zip(self.gmm.spectral())
+            .enumerate()
+        {
+            // r = x − e^{-t} m in the eigenbasis: y = Uᵀ r.
+            let r: Vec<f64> = x
+                .iter()
+                .zip(m)
+                .map(|(&xi, &mi)| xi - ou.decay * mi)
+                .collect();
+            match &sp.basis {
+                None => y.copy_from_slice(&r),
+                Some(u) => (0..d).for_each(|j| y[j] = (0..d).map(|i| u[(i, j)] * r[i]).sum()),
+            }
+            let mut quad = 0.0;
+            let mut logdet = 0.0;
+            for j in 0..d {
+                let v = ou.decay * ou.decay * sp.lambda[j] + ou.delta;
+                quad += y[j] * y[j] / v;
+                logdet += v.ln();
+                y[j] /= v;
+            }
+            logw[c] = w.ln()
+                - 0.5 * quad
+                - 0.5 * logdet
+                - 0.5 * d as f64 * (2.0 * std::f64::consts::PI).ln();
+            let g = &mut grads[c * d..(c + 1) * d];
+            match &sp.basis {
+                None => g.iter_mut().zip(&y).for_each(|(g, &v)| *g = -v),
+                Some(u) => {
+                    (0..d).for_each(|i| g[i] = -(0..d).map(|j| u[(i, j)] * y[j]).sum::<f64>())
+                }
+            }
+        }
+        let max = logw.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = logw.iter().map(|l| (l - max).exp()).sum();
+        out.iter_mut().enumerate().for_each(|(i, o)| {
+            *o = (0..k)
+                .map(|c| (logw[c] - max).exp() / z * grads[c * d + i])
+                .sum::<f64>()
+        });
+        max + z.ln()
+    }
+}
+
+impl Score for GmmScore {
+    fn dim(&self) -> usize {
+        self.gmm.dim()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "GMM population score, K = {}, d = {}",
+            self.gmm.n_components(),
+            self.gmm.dim()
+        )
+    }
+
+    fn eval_into(&self, x: &[f32], t: f64, out: &mut [f32], extras: Extras<'_>, par: Par) {
+        check_shapes(self.dim(), x, t, out, &extras);
+        assert!(
+            extras.nearest.is_none(),
+            "a population score has no training points: `nearest` is unavailable"
+        );
+        let ou = OuTime::new(t);
+        let d = self.dim();
+        let one = |xi: &[f32], oi: &mut [f32]| {
+            let x64: Vec<f64> = xi.iter().map(|&v| v as f64).collect();
+            let mut s = vec![0.0f64; d];
+            let lp = self.eval_f64(&x64, ou, &mut s);
+            oi.iter_mut().zip(&s).for_each(|(o, &v)| *o = v as f32);
+            lp
+        };
+        let lp: Vec<f64> = match par {
+            Par::Seq => x
+                .chunks(d)
+                .zip(out.chunks_mut(d))
+                .map(|(a, b)| one(a, b))
+                .collect(),
+            Par::Rayon(_) => x
+                .par_chunks(d)
+                .zip(out.par_chunks_mut(d))
+                .map(|(a, b)| one(a, b))
+                .collect(),
+        };
+        if let Some(l) = extras.log_p {
+            l.copy_from_slice(&lp);
+        }
+    }
+}

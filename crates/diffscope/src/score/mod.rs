@@ -1,0 +1,102 @@
+//! Scores $S(x, t) = \nabla_x \log p_t(x)$ in OU time (science.md §2).
+//!
+//! Every score implements the object-safe [`Score`] trait: it evaluates a batch of `b` queries (row-major
+//! `b × d` f32) into a buffer the caller owns, optionally filling extras from the same pass
+//! (log p_t(x); nearest and second-nearest scaled training points). Implementations:
+//! [`EmpiricalScore`] (exact score of a training set, fused flash-softmax kernel) and [`GmmScore`]
+//! (population score of a Gaussian mixture). Time-convention converters live in [`convention`].
+
+pub mod convention;
+mod empirical;
+mod fastexp;
+mod gmm;
+
+pub use convention::{delta, OuTime};
+pub use empirical::{EmpiricalScore, Precision};
+pub use fastexp::exp_f32;
+pub use gmm::GmmScore;
+
+use faer::Par;
+
+/// Nearest and second-nearest scaled training points $e^{-t} a_\mu$ of a query, with their Euclidean
+/// distances ($d_1 \le d_2$).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Nearest {
+    /// Index μ₁ of the nearest scaled training point (= argmax of the softmax weights).
+    pub index: u32,
+    /// Index μ₂ of the second nearest.
+    pub second: u32,
+    /// $d_1 = |x - e^{-t} a_{\mu_1}|$.
+    pub d1: f32,
+    /// $d_2 = |x - e^{-t} a_{\mu_2}|$.
+    pub d2: f32,
+}
+
+/// Optional outputs filled by the same pass as the score. `None` fields cost nothing.
+#[derive(Default)]
+pub struct Extras<'a> {
+    /// $\log p_t(x)$ per query (length b).
+    pub log_p: Option<&'a mut [f64]>,
+    /// Nearest training points per query (length b); only for scores with a training set.
+    pub nearest: Option<&'a mut [Nearest]>,
+}
+
+impl Extras<'_> {
+    /// No extras.
+    pub fn none() -> Extras<'static> {
+        Extras::default()
+    }
+}
+
+/// A score field $S(x, t)$ on $\mathbb R^d$.
+///
+/// Object safe, `Send + Sync`, no interior state: one instance may be evaluated from many threads.
+pub trait Score: Send + Sync {
+    /// The dimension d.
+    fn dim(&self) -> usize;
+
+    /// Writes $S(x_i, t)$ for the `b = x.len() / d` rows of `x` into `out` (same shape), and the requested
+    /// extras. `par` says how many threads the call may use.
+    ///
+    /// # Panics
+    /// If `x.len()` is not a multiple of d, `out.len() != x.len()`, an extras slice is not of length b,
+    /// `t <= 0`, or `nearest` is asked of a score without a training set ([`Score::has_training_set`]).
+    fn eval_into(&self, x: &[f32], t: f64, out: &mut [f32], extras: Extras<'_>, par: Par);
+
+    /// Whether [`Extras::nearest`] is available.
+    fn has_training_set(&self) -> bool {
+        false
+    }
+
+    /// A short human-readable description (kind and size).
+    fn describe(&self) -> String;
+
+    /// Allocating convenience: the score of `x` at `t`.
+    fn eval(&self, x: &[f32], t: f64, par: Par) -> Vec<f32> {
+        let mut out = vec![0.0; x.len()];
+        self.eval_into(x, t, &mut out, Extras::none(), par);
+        out
+    }
+}
+
+#[track_caller]
+pub(crate) fn check_shapes(d: usize, x: &[f32], t: f64, out: &[f32], extras: &Extras<'_>) -> usize {
+    assert!(
+        d > 0 && x.len() % d == 0,
+        "x has {} values, not a multiple of d = {d}",
+        x.len()
+    );
+    assert_eq!(out.len(), x.len(), "out must have the shape of x");
+    assert!(
+        t > 0.0 && t.is_finite(),
+        "scores are evaluated at t > 0 (got t = {t}); Δ_0 = 0"
+    );
+    let b = x.len() / d;
+    if let Some(l) = &extras.log_p {
+        assert_eq!(l.len(), b, "log_p must have one entry per query");
+    }
+    if let Some(nn) = &extras.nearest {
+        assert_eq!(nn.len(), b, "nearest must have one entry per query");
+    }
+    b
+}

@@ -1,0 +1,267 @@
+//! Scores against independent oracles: an f64 reference, closed forms, finite differences, limits.
+
+use diffscope::data::{Covariance, GaussianMixture, TwoClassGmm};
+use diffscope::score::{EmpiricalScore, Extras, GmmScore, Nearest, OuTime, Precision, Score};
+use faer::Par;
+use rand::Rng as _;
+use rand_distr::StandardNormal;
+
+/// Forward-noised queries x = e^{-t} a + sqrt(Δ_t) z with a drawn from `data` (rows), as a sampler sees them.
+fn forward_queries(data: &[f32], d: usize, b: usize, t: f64, seed: u64) -> Vec<f32> {
+    let n = data.len() / d;
+    let mut r = diffscope::rng::stream(seed, &[99]);
+    let ou = OuTime::new(t);
+    let mut x = Vec::with_capacity(b * d);
+    for _ in 0..b {
+        let mu = r.random_range(0..n);
+        for j in 0..d {
+            let z: f64 = r.sample(StandardNormal);
+            x.push((ou.decay * data[mu * d + j] as f64 + ou.delta.sqrt() * z) as f32);
+        }
+    }
+    x
+}
+
+fn max_rel_row_error(a: &[f32], b: &[f32], d: usize) -> f64 {
+    a.chunks(d)
+        .zip(b.chunks(d))
+        .map(|(x, y)| {
+            let num: f64 = x
+                .iter()
+                .zip(y)
+                .map(|(&p, &q)| (p as f64 - q as f64).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            let den: f64 = y.iter().map(|&q| (q as f64).powi(2)).sum::<f64>().sqrt();
+            num / den
+        })
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn f32_kernel_matches_f64_reference_across_t() {
+    // Two-class GMM, d = 100, N = 5000 (spans 3 tiles of 2048), B = 300 (3 query blocks, one partial).
+    let d = 100;
+    let data = TwoClassGmm::standard(d)
+        .mixture(0)
+        .unwrap()
+        .sample(5000, 1)
+        .unwrap();
+    let fast = EmpiricalScore::new(&data, Precision::F32).unwrap();
+    let exact = EmpiricalScore::new(&data, Precision::F64).unwrap();
+    let mut worst = 0.0f64;
+    for (i, &t) in [0.01, 0.05, 0.2, 0.5, 1.0, 2.0, 3.0, 6.0]
+        .iter()
+        .enumerate()
+    {
+        let x = forward_queries(&data.x, d, 300, t, i as u64);
+        let (mut s32, mut s64) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+        let (mut lp32, mut lp64) = (vec![0.0; 300], vec![0.0; 300]);
+        let (mut nn32, mut nn64) = (vec![Nearest::default(); 300], vec![Nearest::default(); 300]);
+        fast.eval_into(
+            &x,
+            t,
+            &mut s32,
+            Extras {
+                log_p: Some(&mut lp32),
+                nearest: Some(&mut nn32),
+            },
+            Par::rayon(0),
+        );
+        exact.eval_into(
+            &x,
+            t,
+            &mut s64,
+            Extras {
+                log_p: Some(&mut lp64),
+                nearest: Some(&mut nn64),
+            },
+            Par::rayon(0),
+        );
+        let err = max_rel_row_error(&s32, &s64, d);
+        worst = worst.max(err);
+        // Relative error ≤ 1e-5 per query (row norm); measured worst ≈ 1e-6 (see the assertion message).
+        assert!(err <= 1e-5, "t = {t}: max relative error {err:e}");
+        for q in 0..300 {
+            // log p in f64 from f32 logits: the logit of magnitude L carries ~L·6e-8 absolute error.
+            assert!(
+                (lp32[q] - lp64[q]).abs() <= 1e-4 * (1.0 + lp64[q].abs()),
+                "t = {t}: log p {} vs {}",
+                lp32[q],
+                lp64[q]
+            );
+            assert_eq!(
+                nn32[q].index, nn64[q].index,
+                "t = {t}, query {q}: nearest index"
+            );
+            assert!(
+                (nn32[q].d1 - nn64[q].d1).abs() <= 1e-3 * nn64[q].d1.max(1.0),
+                "t = {t}: d1 {} vs {}",
+                nn32[q].d1,
+                nn64[q].d1
+            );
+        }
+    }
+    eprintln!("measured max relative error of the f32 kernel vs f64: {worst:e}");
+}
+
+#[test]
+fn single_training_point_gives_the_gaussian_score() {
+    // S = −(x − e^{-t} a)/Δ_t exactly (the softmax has one entry).
+    let d = 7;
+    let a: Vec<f32> = (0..d).map(|j| j as f32 - 3.0).collect();
+    let score = EmpiricalScore::from_rows(&a, 1, d, Precision::F32).unwrap();
+    for &t in &[0.01, 0.3, 2.0] {
+        let x: Vec<f32> = (0..3 * d).map(|k| (k as f32 * 0.37).sin()).collect();
+        let s = score.eval(&x, t, Par::Seq);
+        let ou = OuTime::new(t);
+        for k in 0..3 * d {
+            let want = -(x[k] as f64 - ou.decay * a[k % d] as f64) / ou.delta;
+            // f32 output: 2 ulp relative, plus the centring round trip.
+            assert!(
+                (s[k] as f64 - want).abs() <= 1e-6 * want.abs().max(1.0 / ou.delta),
+                "t = {t}: {} vs {want}",
+                s[k]
+            );
+        }
+    }
+}
+
+#[test]
+fn gmm_score_is_the_gradient_of_its_log_density() {
+    // General path (full covariances, K = 3) and the tanh closed form, each against central differences of
+    // its own f64 log p_t. Step h = 1e-4: truncation O(h²·|∂³ log p|) ~ 1e-8, rounding ~ 1e-16/h ~ 1e-12.
+    let d = 4;
+    let mut c = faer::Mat::<f64>::identity(d, d);
+    c[(0, 1)] = 0.3;
+    c[(1, 0)] = 0.3;
+    c[(2, 2)] = 2.5;
+    let gm = GaussianMixture::new(
+        vec![
+            vec![1.0, 0.0, -1.0, 2.0],
+            vec![-1.0, 1.0, 0.0, 0.0],
+            vec![0.0, -2.0, 1.0, 1.0],
+        ],
+        vec![0.2, 0.5, 0.3],
+        Covariance::Full(vec![c.clone(), faer::Mat::identity(d, d), c]),
+    )
+    .unwrap();
+    let two = TwoClassGmm {
+        d,
+        mu_tilde: 0.8,
+        sigma: 0.6,
+        direction: Default::default(),
+    }
+    .mixture(0)
+    .unwrap();
+    for gmm in [gm, two] {
+        let score = GmmScore::new(gmm);
+        for &t in &[0.05, 0.5, 2.0] {
+            let ou = OuTime::new(t);
+            let x = vec![0.3, -0.7, 1.1, 0.2];
+            let mut s = vec![0.0; d];
+            score.eval_f64(&x, ou, &mut s);
+            let h = 1e-4;
+            for j in 0..d {
+                let (mut xp, mut xm) = (x.clone(), x.clone());
+                xp[j] += h;
+                xm[j] -= h;
+                let mut tmp = vec![0.0; d];
+                let fd = (score.eval_f64(&xp, ou, &mut tmp) - score.eval_f64(&xm, ou, &mut tmp))
+                    / (2.0 * h);
+                assert!(
+                    (fd - s[j]).abs() < 1e-6 * (1.0 + s[j].abs()),
+                    "t = {t}, j = {j}: fd {fd} vs {}",
+                    s[j]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn tanh_closed_form_equals_general_mixture_path() {
+    let d = 6;
+    let gmm = TwoClassGmm {
+        d,
+        mu_tilde: 1.3,
+        sigma: 0.7,
+        direction: diffscope::data::Direction::Random,
+    }
+    .mixture(5)
+    .unwrap();
+    let score = GmmScore::new(gmm.clone());
+    let m = gmm.means()[1].clone();
+    for &t in &[0.01, 0.4, 3.0] {
+        let ou = OuTime::new(t);
+        let x: Vec<f64> = (0..d).map(|j| (j as f64 * 1.7).cos() * 2.0).collect();
+        let (mut a, mut b) = (vec![0.0; d], vec![0.0; d]);
+        let la = GmmScore::two_class_tanh(&m, 0.49, &x, ou, &mut a);
+        let lb = score.general(&x, ou, &mut b);
+        assert!((la - lb).abs() < 1e-10 * (1.0 + lb.abs()));
+        for j in 0..d {
+            assert!((a[j] - b[j]).abs() < 1e-10 * (1.0 + b[j].abs()));
+        }
+    }
+}
+
+#[test]
+fn empirical_score_of_many_gmm_points_approaches_the_population_score_at_large_t() {
+    // With N points the weights are ≈ uniform at large t, so S_emp − S_pop ≈ e^{-t}(ā − E a)/Δ_t: a sampling
+    // error of order e^{-t} sqrt(Λ/N)/Δ_t. With d = 10, Λ = 11, N = 20000 and t = 3: ≈ 1e-3 absolute against
+    // |S| ≈ sqrt(d) = 3, so relative errors ≲ 1e-3; at t = 0.05 the empirical score sees single points.
+    let d = 10;
+    let gmm = TwoClassGmm::standard(d).mixture(0).unwrap();
+    let data = gmm.sample(20_000, 3).unwrap();
+    let emp = EmpiricalScore::new(&data, Precision::F32).unwrap();
+    let pop = GmmScore::new(gmm.clone());
+    let fresh = gmm.sample(200, 77).unwrap();
+    let err_at = |t: f64| {
+        let x = forward_queries(&fresh.x, d, 200, t, 5);
+        max_rel_row_error(
+            &emp.eval(&x, t, Par::rayon(0)),
+            &pop.eval(&x, t, Par::rayon(0)),
+            d,
+        )
+    };
+    let (e_small, e_mid, e_large) = (err_at(0.05), err_at(1.0), err_at(3.0));
+    assert!(e_large < 5e-3, "relative error at t = 3: {e_large:e}");
+    assert!(
+        e_large < e_mid && e_mid < e_small,
+        "errors should fall with t: {e_small:e}, {e_mid:e}, {e_large:e}"
+    );
+}
+
+#[test]
+fn empirical_score_is_bit_identical_for_one_and_two_threads() {
+    let d = 20;
+    let data = TwoClassGmm::standard(d)
+        .mixture(0)
+        .unwrap()
+        .sample(3000, 1)
+        .unwrap();
+    let score = EmpiricalScore::new(&data, Precision::F32).unwrap();
+    let x = forward_queries(&data.x, d, 700, 0.7, 2);
+    let run = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                let mut s = vec![0.0; x.len()];
+                let mut nn = vec![Nearest::default(); 700];
+                score.eval_into(
+                    &x,
+                    0.7,
+                    &mut s,
+                    Extras {
+                        log_p: None,
+                        nearest: Some(&mut nn),
+                    },
+                    Par::rayon(0),
+                );
+                (s, nn)
+            })
+    };
+    assert_eq!(run(1), run(2));
+}
