@@ -32,6 +32,12 @@ pub enum Command {
     /// Generate data from a model, or summarise a data file.
     #[command(subcommand)]
     Data(commands::data::DataCmd),
+    /// Run a reverse-time sampler (EM or probability-flow ODE) with an exact score; write the end points.
+    ///
+    /// Example: diffscope --seed 1 sample --d 100 --n 10000 -b 1000 --steps 200 -o samples.npz
+    Sample(commands::sample::SampleArgs),
+    /// Time the score kernel and the samplers; prints JSON (medians of --repeats runs).
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +58,8 @@ fn main() -> ExitCode {
     let ctx = ui::Ctx::new(&cli);
     let result = match cli.command {
         Command::Data(cmd) => commands::data::run(cmd, &ctx),
+        Command::Sample(a) => commands::sample::run(a, &ctx),
+        Command::Bench(a) => commands::bench::run(a, &ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

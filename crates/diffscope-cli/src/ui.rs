@@ -1,4 +1,3 @@
-#![allow(dead_code)] // progress bars and Ctrl-C are used by the long-running commands
 //! Terminal concerns: progress bars (hidden off a terminal, under --quiet or in CI), Ctrl-C, and the
 //! mapping of errors to exit codes (2: usage / bad parameter, 1: runtime failure).
 
@@ -11,8 +10,6 @@ use std::sync::Arc;
 pub struct Ctx {
     /// Master seed.
     pub seed: u64,
-    /// Threads requested (0 = all).
-    pub threads: usize,
     /// Show progress bars and notes on stderr.
     pub chatty: bool,
     /// Set by Ctrl-C.
@@ -35,7 +32,6 @@ impl Ctx {
             !cli.quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
         Ctx {
             seed: cli.seed,
-            threads: cli.threads,
             chatty,
             stop,
         }

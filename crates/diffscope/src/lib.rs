@@ -18,6 +18,7 @@ pub mod progress;
 pub mod rng;
 pub mod sampler;
 pub mod score;
+pub mod theory;
 
 pub use error::{Error, Result};
 

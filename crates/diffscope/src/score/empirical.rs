@@ -20,13 +20,13 @@ pub enum Precision {
 
 /// Queries per block (one rayon task) and training points per tile.
 const QUERY_BLOCK: usize = 128;
-const TILE: usize = 2048;
+const TILE: usize = 512;
 
 /// The score of the noised empirical distribution of training points $a_1, \dots, a_N$:
 ///
 /// $S(x, t) = (e^{-t} \sum_\mu w_\mu a_\mu - x) / \Delta_t$, $w = \mathrm{softmax}_\mu(-|x - e^{-t} a_\mu|^2 / 2\Delta_t)$.
 ///
-/// The f32 path tiles the training set (2048 points per tile) and, per block of 128 queries, computes the
+/// The f32 path tiles the training set (512 points per tile, so a 128 × 512 logit block stays in L2) and, per block of 128 queries, computes the
 /// logits $(e^{-t} x \cdot a_\mu - \tfrac12 e^{-2t} |a_\mu|^2)/\Delta_t$ by one GEMM, keeps a running max,
 /// $\sum \exp$ and $\sum \exp \cdot a_\mu$ (online softmax, f64 running sums) and forms the weighted sum by a
 /// second GEMM. Memory is O(B·d + tile·(d + 128)) per thread; no (B, N, d) tensor is formed. The training
@@ -161,11 +161,7 @@ impl EmpiricalScore {
             let bias = &self.norms2[j0..j0 + tile];
             for i in 0..bq {
                 let row = &mut l[i * tile..(i + 1) * tile];
-                let mut m = f32::NEG_INFINITY;
-                for (v, &b) in row.iter_mut().zip(bias) {
-                    *v -= c2 * b;
-                    m = m.max(*v);
-                }
+                let m = bias_and_max(row, bias, c2);
                 if want_top {
                     let tp = &mut top[i];
                     for (k, &v) in row.iter().enumerate() {
@@ -182,11 +178,7 @@ impl EmpiricalScore {
                 let new_max = m.max(run_max[i]);
                 let scale = ((run_max[i] - new_max) as f64).exp();
                 run_max[i] = new_max;
-                let mut s = 0.0f32;
-                for v in row.iter_mut() {
-                    *v = exp_f32(*v - new_max);
-                    s += *v;
-                }
+                let s = exp_and_sum(row, new_max);
                 run_sum[i] = run_sum[i] * scale + s as f64;
                 if scale != 1.0 {
                     acc[i * d..(i + 1) * d].iter_mut().for_each(|v| *v *= scale);
@@ -303,6 +295,49 @@ impl EmpiricalScore {
         };
         (log_p, nn)
     }
+}
+
+/// Lanes of the hand-split reductions below: a strict left-to-right f32 sum or max cannot be vectorised
+/// by the compiler, a fixed set of lane accumulators can (and keeps the result deterministic).
+const LANES: usize = 16;
+
+/// `row[μ] -= c2·bias[μ]`, returning the row maximum.
+#[inline]
+fn bias_and_max(row: &mut [f32], bias: &[f32], c2: f32) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let mut rows = row.chunks_exact_mut(LANES);
+    let mut biases = bias.chunks_exact(LANES);
+    for (r, b) in (&mut rows).zip(&mut biases) {
+        for ((v, &bb), m) in r.iter_mut().zip(b).zip(lanes.iter_mut()) {
+            *v -= c2 * bb;
+            *m = if *v > *m { *v } else { *m };
+        }
+    }
+    let mut m = lanes.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    for (v, &bb) in rows.into_remainder().iter_mut().zip(biases.remainder()) {
+        *v -= c2 * bb;
+        m = m.max(*v);
+    }
+    m
+}
+
+/// `row[μ] = exp(row[μ] − max)`, returning the sum (lane-wise partial sums).
+#[inline]
+fn exp_and_sum(row: &mut [f32], max: f32) -> f32 {
+    let mut lanes = [0.0f32; LANES];
+    let mut rows = row.chunks_exact_mut(LANES);
+    for r in &mut rows {
+        for (v, s) in r.iter_mut().zip(lanes.iter_mut()) {
+            *v = exp_f32(*v - max);
+            *s += *v;
+        }
+    }
+    let mut s: f32 = lanes.iter().sum();
+    for v in rows.into_remainder() {
+        *v = exp_f32(*v - max);
+        s += *v;
+    }
+    s
 }
 
 impl Score for EmpiricalScore {

@@ -10,13 +10,18 @@ pub fn exp_f32(x: f32) -> f32 {
     const LN2_LO: f32 = 1.428_606_8e-6;
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding and subtracting it rounds to nearest.
     let x = x.clamp(-87.0, 88.0);
-    let k = (x * LOG2E + ROUND) - ROUND;
+    // kr holds round(x·log2 e) in its low mantissa bits; k is the same integer as a float.
+    let kr = x * LOG2E + ROUND;
+    let k = kr - ROUND;
     let r = x - k * LN2_HI - k * LN2_LO;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    let bits = ((k as i32 + 127) as u32) << 23;
+    // 2^k from the exponent bits; k is read from kr's bits (no float → int conversion, which LLVM would
+    // not vectorise because `as` saturates).
+    let k_int = kr.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
+    let bits = (k_int.wrapping_add(127) as u32) << 23;
     f32::from_bits(bits) * p
 }
 

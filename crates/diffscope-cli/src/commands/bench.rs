@@ -1,0 +1,168 @@
+//! `diffscope bench`: timings of the empirical-score kernel and the samplers, printed as JSON.
+//! Speed is measured here, never in tests. Each figure is the median of `--repeats` runs.
+
+use crate::ui::Ctx;
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use diffscope::data::TwoClassGmm;
+use diffscope::progress::Silent;
+use diffscope::sampler::{self, NoObserver, NoiseKey, TimeGrid};
+use diffscope::score::{EmpiricalScore, Precision, Score};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, Par};
+use serde_json::json;
+use std::time::Instant;
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum Suite {
+    /// The standard workload: two-class GMM μ̃ = σ = 1, d = 100, N = 10⁴, B = 1000, 200 EM steps, t: 6 → 0.01.
+    Standard,
+    /// Single score evaluations at B = 1024, N ∈ {10⁵, 10⁶}, d ∈ {10, 100}.
+    Single,
+    /// Both.
+    All,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Which workloads.
+    #[arg(long, value_enum, default_value = "all")]
+    pub suite: Suite,
+    /// Repetitions per figure (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Peak resident set size of this process so far (VmHWM), in GB.
+fn peak_rss_gb() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1e6)
+}
+
+/// f32 GEMM rate (GFLOP/s) of faer on the kernel's logit shape, B × d times d × N, all threads.
+fn gemm_rate(b: usize, n: usize, d: usize, repeats: usize) -> f64 {
+    let x = Mat::<f32>::from_fn(b, d, |i, j| ((i * 7 + j) % 13) as f32 * 0.1);
+    let a = Mat::<f32>::from_fn(d, n, |i, j| ((i * 3 + j) % 11) as f32 * 0.1);
+    let mut out = Mat::<f32>::zeros(b, n);
+    let times: Vec<f64> = (0..repeats.max(1))
+        .map(|_| {
+            let t0 = Instant::now();
+            matmul(
+                out.as_mut(),
+                Accum::Replace,
+                x.as_ref(),
+                a.as_ref(),
+                1.0,
+                Par::rayon(0),
+            );
+            t0.elapsed().as_secs_f64()
+        })
+        .collect();
+    2.0 * (b * n * d) as f64 / median(times) / 1e9
+}
+
+pub fn run(a: BenchArgs, ctx: &Ctx) -> Result<()> {
+    let threads = rayon::current_num_threads();
+    let mut report = serde_json::Map::new();
+    report.insert("version".into(), json!(diffscope::VERSION));
+    report.insert("threads".into(), json!(threads));
+    report.insert("repeats".into(), json!(a.repeats));
+    if matches!(a.suite, Suite::Standard | Suite::All) {
+        let (d, n, b, steps) = (100, 10_000, 1000, 200);
+        let data = TwoClassGmm::standard(d)
+            .mixture(ctx.seed)?
+            .sample(n, ctx.seed)?;
+        let score = EmpiricalScore::new(&data, Precision::F32)?;
+        let grid = TimeGrid::uniform(6.0, 0.01, steps)?;
+        let mut walls = Vec::new();
+        for r in 0..a.repeats.max(1) {
+            ctx.note(format!("standard workload, run {}/{}", r + 1, a.repeats));
+            let key = NoiseKey {
+                seed: ctx.seed,
+                first: 0,
+            };
+            let mut x = sampler::initial_noise(b, d, key);
+            let t0 = Instant::now();
+            sampler::euler_maruyama(
+                &score,
+                &mut x,
+                &grid,
+                key,
+                &mut NoObserver,
+                &Silent,
+                Par::rayon(0),
+            )?;
+            walls.push(t0.elapsed().as_secs_f64());
+        }
+        let wall = median(walls.clone());
+        let flop_step = 4.0 * (b * n * d) as f64;
+        let rate = gemm_rate(b, n, d, a.repeats);
+        let roofline = steps as f64 * flop_step / (rate * 1e9);
+        report.insert(
+            "standard".into(),
+            json!({
+                "workload": "two-class GMM mu=sigma=1, d=100, N=1e4, B=1000, 200 EM steps, uniform t 6 -> 0.01, f32 empirical score",
+                "wall_s": wall,
+                "wall_s_runs": walls,
+                "ms_per_step": wall / steps as f64 * 1e3,
+                "ns_per_pair": wall / (steps * b * n) as f64 * 1e9,
+                "effective_gflops": steps as f64 * flop_step / wall / 1e9,
+                "peak_rss_gb": peak_rss_gb(),
+                "faer_gemm_gflops": rate,
+                "roofline_s": roofline,
+                "ratio_to_roofline": wall / roofline,
+            }),
+        );
+    }
+    if matches!(a.suite, Suite::Single | Suite::All) {
+        let mut rows = Vec::new();
+        for &(n, d) in &[
+            (100_000usize, 10usize),
+            (100_000, 100),
+            (1_000_000, 10),
+            (1_000_000, 100),
+        ] {
+            let b = 1024;
+            ctx.note(format!("single evaluation B = {b}, N = {n}, d = {d}"));
+            let data = TwoClassGmm::standard(d)
+                .mixture(ctx.seed)?
+                .sample(n, ctx.seed)?;
+            let score = EmpiricalScore::new(&data, Precision::F32)?;
+            drop(data);
+            let x = sampler::initial_noise(
+                b,
+                d,
+                NoiseKey {
+                    seed: ctx.seed,
+                    first: 0,
+                },
+            );
+            let mut out = vec![0.0f32; b * d];
+            let times: Vec<f64> = (0..a.repeats.max(1))
+                .map(|_| {
+                    let t0 = Instant::now();
+                    score.eval_into(&x, 1.0, &mut out, Default::default(), Par::rayon(0));
+                    t0.elapsed().as_secs_f64()
+                })
+                .collect();
+            let wall = median(times);
+            let flop = 4.0 * (b * n * d) as f64;
+            rows.push(json!({
+                "b": b, "n": n, "d": d,
+                "wall_s": wall,
+                "ns_per_pair": wall / (b * n) as f64 * 1e9,
+                "effective_gflops": flop / wall / 1e9,
+            }));
+        }
+        report.insert("single".into(), json!(rows));
+    }
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
