@@ -82,7 +82,7 @@ pub trait Score: Send + Sync {
 #[track_caller]
 pub(crate) fn check_shapes(d: usize, x: &[f32], t: f64, out: &[f32], extras: &Extras<'_>) -> usize {
     assert!(
-        d > 0 && x.len() % d == 0,
+        d > 0 && x.len().is_multiple_of(d),
         "x has {} values, not a multiple of d = {d}",
         x.len()
     );

@@ -1,0 +1,499 @@
+//! `diffscope regimes`: the main job. Speciation and collapse measured by cloning, beside the theory,
+//! written to a run directory with summary.json, curves (CSV, .npy), figures (PNG, SVG) and index.html.
+
+use crate::ui::Ctx;
+use anyhow::{Context, Result};
+use clap::Args;
+use diffscope::data::{self, DataModel, LoadOptions, TwoClassGmm};
+use diffscope::io::{self, NpyArray};
+use diffscope::regimes::{self, RegimesInput, RegimesParams, ScoreChoice};
+use diffscope::report::{html_report, Plot, Series};
+use diffscope::theory;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// A data file for the regimes run.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DataFileSpec {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub label_col: Option<i64>,
+    #[serde(default)]
+    pub classes: Option<Vec<String>>,
+    /// Centre per feature (default true: science.md §3).
+    #[serde(default = "yes")]
+    pub centre: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The resolved configuration of a run (what `config.toml` in the run directory holds).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RegimesConfig {
+    pub seed: u64,
+    /// Training-set size drawn from the model (ignored with a data file).
+    pub n: usize,
+    #[serde(default)]
+    pub model: Option<DataModel>,
+    #[serde(default)]
+    pub data: Option<DataFileSpec>,
+    #[serde(default)]
+    pub params: RegimesParams,
+}
+
+#[derive(Args, Debug)]
+pub struct RegimesArgs {
+    /// A TOML run description (keys: seed, n, model = {kind = "two-class", d = ...} or data = {path,
+    /// label_col, classes, centre}, params = {batch, pairs, branch_every, steps, t_max, t_min, score, ...}).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Real data file instead of the model (nearest-centroid class rule; centred per feature).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// CSV label column of --data.
+    #[arg(long, allow_hyphen_values = true)]
+    pub label_col: Option<i64>,
+    /// Classes of --data to keep (e.g. 0,1).
+    #[arg(long, value_delimiter = ',')]
+    pub classes: Option<Vec<String>>,
+    /// Dimension of the default two-class GMM.
+    #[arg(long)]
+    pub d: Option<usize>,
+    /// Training points drawn from the model.
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// Score: empirical (exact, N points) or gmm (population score of the model).
+    #[arg(long, value_parser = ["empirical", "gmm"])]
+    pub score: Option<String>,
+    /// Trunk trajectories.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Clone pairs per branch time.
+    #[arg(long)]
+    pub pairs: Option<usize>,
+    /// Output run directory (replaced atomically when the run finishes).
+    #[arg(long, short, default_value = "runs/regimes")]
+    pub out: PathBuf,
+}
+
+fn resolve(a: &RegimesArgs, seed: u64) -> Result<RegimesConfig> {
+    let mut cfg = match &a.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str::<RegimesConfig>(&text).map_err(|e| diffscope::Error::Config {
+                path: path.clone(),
+                msg: e.to_string(),
+            })?
+        }
+        None => RegimesConfig {
+            seed,
+            n: 10_000,
+            model: Some(DataModel::TwoClass(TwoClassGmm::standard(100))),
+            data: None,
+            params: RegimesParams::default(),
+        },
+    };
+    if let Some(p) = &a.data {
+        cfg.data = Some(DataFileSpec {
+            path: p.clone(),
+            label_col: a.label_col,
+            classes: a.classes.clone(),
+            centre: true,
+        });
+        cfg.model = None;
+    }
+    if let (Some(d), Some(DataModel::TwoClass(m))) = (a.d, cfg.model.as_mut()) {
+        m.d = d;
+    }
+    if let Some(n) = a.n {
+        cfg.n = n;
+    }
+    if let Some(s) = &a.score {
+        cfg.params.score = if s == "gmm" {
+            ScoreChoice::Gmm
+        } else {
+            ScoreChoice::Empirical
+        };
+    }
+    if let Some(b) = a.batch {
+        cfg.params.batch = b;
+    }
+    if let Some(p) = a.pairs {
+        cfg.params.pairs = p;
+    }
+    if cfg.model.is_none() && cfg.data.is_none() {
+        anyhow::bail!(crate::ui::UsageError(
+            "the run needs a model or a data file".into()
+        ));
+    }
+    Ok(cfg)
+}
+
+pub fn run(a: RegimesArgs, ctx: &Ctx) -> Result<()> {
+    let cfg = resolve(&a, ctx.seed)?;
+    let t0 = Instant::now();
+    let (ds, centroids) = match (&cfg.data, &cfg.model) {
+        (Some(spec), _) => {
+            let opts = LoadOptions {
+                label_col: spec.label_col,
+                header: None,
+                classes: spec.classes.clone(),
+                centre: spec.centre,
+            };
+            let ds = data::load(&spec.path, &opts)?;
+            let c = regimes::class_centroids(&ds)?;
+            (ds, c)
+        }
+        (None, Some(model)) => {
+            let mix = model.mixture(cfg.seed)?;
+            (model.sample(cfg.n, cfg.seed)?, mix.means().to_vec())
+        }
+        (None, None) => unreachable!("resolve() checks"),
+    };
+    let t_data = t0.elapsed().as_secs_f64();
+    let (n, d) = (ds.n, ds.d);
+    let alpha = (n as f64).ln() / d as f64;
+    ctx.note(format!(
+        "regimes: {} (n = {n}, d = {d}, α = {alpha:.4}), score {:?}",
+        ds.provenance, cfg.params.score
+    ));
+    let bar = ctx.bar(
+        (cfg.params.steps + cfg.params.entropy_times) as u64,
+        "regimes",
+    );
+    let input = RegimesInput {
+        data: &ds,
+        model: cfg.model.as_ref(),
+        centroids,
+        seed: cfg.seed,
+    };
+    let t1 = Instant::now();
+    let r = regimes::run(&input, &cfg.params, &ctx.monitor(&bar))?;
+    bar.finish_and_clear();
+    let t_run = t1.elapsed().as_secs_f64();
+
+    // Theory.
+    let lambda = ds.top_covariance_eigenvalue()?;
+    let t_s_data = theory::t_speciation(lambda, theory::V_INF)?;
+    let (t_s_theory, t_c_theory, sigma2) = match &cfg.model {
+        Some(DataModel::TwoClass(m)) => {
+            let l = m.d as f64 * m.mu_tilde.powi(2) + m.sigma.powi(2);
+            (
+                theory::t_speciation(l, 1.0)?,
+                Some(theory::t_collapse_gmm(n, m.d, m.sigma.powi(2))?),
+                Some(m.sigma.powi(2)),
+            )
+        }
+        _ => (t_s_data, None, None),
+    };
+    let lc = r
+        .last_change
+        .as_ref()
+        .map(|v| regimes::observables::mean_sd_median(v));
+    // f^e/α is ≈ 0 below t_C and rises to 1 at large t: scan from T downwards for the first time it
+    // reaches 0 (resp. drops below 0.05).
+    let from_top = |level: f64| {
+        r.entropy.as_ref().and_then(|e| {
+            let t_rev: Vec<f64> = r.entropy_t.iter().rev().map(|t| -t).collect();
+            let e_rev: Vec<f64> = e.iter().rev().copied().collect();
+            regimes::observables::crossing(&t_rev, &e_rev, level).map(|t| -t)
+        })
+    };
+    let (entropy_zero, entropy_005) = (from_top(0.0), from_top(0.05));
+    let summary = json!({
+        "t_s": {"theory": t_s_theory, "theory_from_data_lambda": t_s_data, "lambda_data": lambda, "measured": r.t_s.value, "ci": r.t_s.ci},
+        "t_c": {
+            "theory": t_c_theory,
+            "phi_c_half": r.t_c_phi_half.value, "phi_c_half_ci": r.t_c_phi_half.ci,
+            "mean_last_change": lc.map(|x| x.0), "sd_last_change": lc.map(|x| x.1), "median_last_change": lc.map(|x| x.2),
+            "entropy_zero": entropy_zero, "entropy_below_0_05": entropy_005,
+        },
+        "f_mem": r.f_mem,
+        "n": n, "d": d, "alpha": alpha, "seed": cfg.seed, "version": diffscope::VERSION,
+        "data": ds.provenance,
+        "score": cfg.params.score,
+        "timings_s": {"data": t_data, "experiment": t_run, "total": t0.elapsed().as_secs_f64()},
+    });
+
+    // Write everything into a temporary directory, then swap it in.
+    let tmp = a.out.with_file_name(format!(
+        ".{}.partial-{}",
+        a.out
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let write = || -> Result<()> {
+        io::write_text(&tmp.join("config.toml"), &toml::to_string(&cfg)?)?;
+        io::write_json(&tmp.join("summary.json"), &summary)?;
+        io::write_json(&tmp.join("curves.json"), &r)?;
+        write_outputs(&tmp, &r, &summary, t_s_theory, t_c_theory, sigma2, alpha)?;
+        Ok(())
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    if a.out.exists() {
+        std::fs::remove_dir_all(&a.out)
+            .with_context(|| format!("replacing {}", a.out.display()))?;
+    }
+    std::fs::rename(&tmp, &a.out)
+        .with_context(|| format!("moving the run into {}", a.out.display()))?;
+    print_table(&summary);
+    println!("run directory: {}", a.out.display());
+    Ok(())
+}
+
+fn fmt(v: &serde_json::Value) -> String {
+    match v.as_f64() {
+        Some(x) => format!("{x:.3}"),
+        None => "—".into(),
+    }
+}
+
+fn fmt_ci(v: &serde_json::Value) -> String {
+    match v.as_array() {
+        Some(a) if a.len() == 2 => format!("[{}, {}]", fmt(&a[0]), fmt(&a[1])),
+        _ => "—".into(),
+    }
+}
+
+fn table_rows(s: &serde_json::Value) -> Vec<[String; 4]> {
+    vec![
+        [
+            "t_S (φ = 0.775)".into(),
+            fmt(&s["t_s"]["theory"]),
+            fmt(&s["t_s"]["measured"]),
+            format!(
+                "95% CI {}; ½ log Λ_data = {}",
+                fmt_ci(&s["t_s"]["ci"]),
+                fmt(&s["t_s"]["theory_from_data_lambda"])
+            ),
+        ],
+        [
+            "t_C (φ_C = 0.5)".into(),
+            fmt(&s["t_c"]["theory"]),
+            fmt(&s["t_c"]["phi_c_half"]),
+            format!("95% CI {}", fmt_ci(&s["t_c"]["phi_c_half_ci"])),
+        ],
+        [
+            "t_C (mean last change)".into(),
+            fmt(&s["t_c"]["theory"]),
+            fmt(&s["t_c"]["mean_last_change"]),
+            format!(
+                "sd {}, median {}",
+                fmt(&s["t_c"]["sd_last_change"]),
+                fmt(&s["t_c"]["median_last_change"])
+            ),
+        ],
+        [
+            "t_C (f^e/α = 0)".into(),
+            fmt(&s["t_c"]["theory"]),
+            fmt(&s["t_c"]["entropy_zero"]),
+            format!(
+                "f^e/α < 0.05 from t = {}",
+                fmt(&s["t_c"]["entropy_below_0_05"])
+            ),
+        ],
+        [
+            "f_mem (d₁/d₂ < 1/3 at t_min)".into(),
+            "1 (n = e^{αd}, t → 0)".into(),
+            fmt(&s["f_mem"]),
+            String::new(),
+        ],
+    ]
+}
+
+fn print_table(s: &serde_json::Value) {
+    println!("{}", s["data"].as_str().unwrap_or(""));
+    println!("n = {}, d = {}, α = {}", s["n"], s["d"], fmt(&s["alpha"]));
+    println!(
+        "{:<30} {:>8} {:>9}   note",
+        "quantity", "theory", "measured"
+    );
+    for r in table_rows(s) {
+        println!("{:<30} {:>8} {:>9}   {}", r[0], r[1], r[2], r[3]);
+    }
+    println!("time: {} s", fmt(&s["timings_s"]["total"]));
+}
+
+fn write_outputs(
+    dir: &Path,
+    r: &regimes::RegimesResult,
+    s: &serde_json::Value,
+    t_s: f64,
+    t_c: Option<f64>,
+    sigma2: Option<f64>,
+    alpha: f64,
+) -> Result<()> {
+    let mut cols: Vec<(&str, Vec<f64>)> = vec![
+        ("t_branch", r.t_branch.clone()),
+        ("phi", r.phi.clone()),
+        ("phi_lo", r.phi_lo.clone()),
+        ("phi_hi", r.phi_hi.clone()),
+    ];
+    if let Some(pc) = &r.phi_c {
+        cols.push(("phi_c", pc.clone()));
+    }
+    if let Some(pt) = &r.phi_theory {
+        cols.push(("phi_theory", pt.clone()));
+    }
+    let names: Vec<&str> = cols.iter().map(|c| c.0).collect();
+    let refs: Vec<&[f64]> = cols.iter().map(|c| &c.1[..]).collect();
+    io::write_csv(&dir.join("speciation.csv"), &names, &refs)?;
+    io::write_csv(
+        &dir.join("commitment.csv"),
+        &["t", "p_same_class"],
+        &[&r.commit_t, &r.commit_p],
+    )?;
+    let mut figures = Vec::new();
+    let mut series = vec![Series {
+        name: "φ(t_b) measured (95% CI)".into(),
+        x: r.t_branch.clone(),
+        y: r.phi.clone(),
+        band: Some((r.phi_lo.clone(), r.phi_hi.clone())),
+        markers: true,
+    }];
+    if let Some(pc) = &r.phi_c {
+        series.push(Series {
+            name: "φ_C(t_b): same training point".into(),
+            x: r.t_branch.clone(),
+            y: pc.clone(),
+            band: None,
+            markers: true,
+        });
+    }
+    if let Some(pt) = &r.phi_theory {
+        series.push(Series {
+            name: "φ(t) theory (population score)".into(),
+            x: r.t_branch.clone(),
+            y: pt.clone(),
+            band: None,
+            markers: false,
+        });
+    }
+    let mut vlines = vec![(t_s, "t_S theory".to_string())];
+    if let Some(tc) = t_c {
+        vlines.push((tc, "t_C theory".into()));
+    }
+    Plot {
+        title: "Cloning: agreement of clone pairs vs branch time".into(),
+        x_label: "branch time t_b (OU time)".into(),
+        y_label: "fraction of pairs".into(),
+        series,
+        vlines: vlines.clone(),
+        hlines: vec![(0.775, "φ = 0.775".into()), (0.5, "½".into())],
+        y_range: Some((0.0, 1.05)),
+        ..Default::default()
+    }
+    .render(&dir.join("speciation"))?;
+    figures.push((
+        "speciation.png".to_string(),
+        "φ(t_b) and φ_C(t_b) with 95% bootstrap bands, theory curve, t_S and t_C marked"
+            .to_string(),
+    ));
+    if let Some(lc) = &r.last_change {
+        io::write_npy(&dir.join("last_change.npy"), &NpyArray::f64_1d(lc.clone()))?;
+        let mut v = Vec::new();
+        if let Some(tc) = t_c {
+            v.push((tc, "t_C theory".to_string()));
+        }
+        if let Some(m) = s["t_c"]["mean_last_change"].as_f64() {
+            v.push((m, "mean t̂_C".into()));
+        }
+        Plot {
+            title: "Last change of the nearest training point per trajectory".into(),
+            x_label: "t̂_C (OU time)".into(),
+            y_label: "trajectories".into(),
+            histogram: Some((lc.clone(), 30)),
+            vlines: v,
+            ..Default::default()
+        }
+        .render(&dir.join("last_change"))?;
+        figures.push((
+            "last_change.png".into(),
+            "Histogram of t̂_C with the analytic t_C".into(),
+        ));
+    }
+    if let Some(e) = &r.entropy {
+        let mut cols = vec![r.entropy_t.clone(), e.clone()];
+        let mut series = vec![Series {
+            name: "f^e/α measured (forward samples)".into(),
+            x: r.entropy_t.clone(),
+            y: e.clone(),
+            band: None,
+            markers: true,
+        }];
+        if let Some(s2) = sigma2 {
+            let th: Vec<f64> = r
+                .entropy_t
+                .iter()
+                .map(|&t| theory::excess_entropy_gmm(t, alpha, s2))
+                .collect();
+            series.push(Series {
+                name: "f/α theory".into(),
+                x: r.entropy_t.clone(),
+                y: th.clone(),
+                band: None,
+                markers: false,
+            });
+            cols.push(th);
+        }
+        let names: Vec<&str> = ["t", "fe_over_alpha", "theory"][..cols.len()].to_vec();
+        let refs: Vec<&[f64]> = cols.iter().map(|c| &c[..]).collect();
+        io::write_csv(&dir.join("entropy.csv"), &names, &refs)?;
+        Plot {
+            title: "Excess entropy".into(),
+            x_label: "t (OU time)".into(),
+            y_label: "f^e(t) / α".into(),
+            series,
+            vlines: t_c
+                .map(|tc| vec![(tc, "t_C theory".to_string())])
+                .unwrap_or_default(),
+            hlines: vec![(0.0, "0".into())],
+            ..Default::default()
+        }
+        .render(&dir.join("entropy"))?;
+        figures.push((
+            "entropy.png".into(),
+            "Excess entropy f^e/α from forward samples, with the theory curve".into(),
+        ));
+    }
+    Plot {
+        title: "Commitment along the trunk".into(),
+        x_label: "t (OU time)".into(),
+        y_label: "P[class(x_t) = class(x_end)]".into(),
+        series: vec![Series {
+            name: "trunk".into(),
+            x: r.commit_t.clone(),
+            y: r.commit_p.clone(),
+            band: None,
+            markers: false,
+        }],
+        vlines: vec![(t_s, "t_S theory".into())],
+        y_range: Some((0.4, 1.02)),
+        ..Default::default()
+    }
+    .render(&dir.join("commitment"))?;
+    figures.push((
+        "commitment.png".into(),
+        "Probability that the class at time t equals the final class".into(),
+    ));
+    let intro = format!("{} — n = {}, d = {}, α = {:.4}, seed {}, diffscope {}. Times are OU times (x_t = e^(-t) x_0 + sqrt(1 - e^(-2t)) z).", s["data"].as_str().unwrap_or(""), s["n"], s["d"], alpha, s["seed"], diffscope::VERSION);
+    io::write_text(
+        &dir.join("index.html"),
+        &html_report("diffscope regimes", &intro, &table_rows(s), &figures),
+    )?;
+    Ok(())
+}

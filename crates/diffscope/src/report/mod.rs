@@ -1,0 +1,305 @@
+//! Figures (PNG + SVG) and the offline HTML report. The only module that depends on plotters.
+//!
+//! A figure is described by a plain [`Plot`] value and rendered twice (bitmap and SVG) by one function,
+//! so PNG and SVG always show the same thing. Fonts are the embedded DejaVu Sans (no system fonts needed).
+
+use crate::error::{Error, Result};
+use plotters::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// One curve of a figure.
+#[derive(Clone, Debug)]
+pub struct Series {
+    /// Legend label.
+    pub name: String,
+    /// x values.
+    pub x: Vec<f64>,
+    /// y values.
+    pub y: Vec<f64>,
+    /// Optional confidence band (lower, upper), same length as x.
+    pub band: Option<(Vec<f64>, Vec<f64>)>,
+    /// Draw markers (measurements) instead of a plain line (theory).
+    pub markers: bool,
+}
+
+/// A figure: line/marker series, or a histogram, with labelled axes and marked vertical lines.
+#[derive(Clone, Debug, Default)]
+pub struct Plot {
+    /// Title.
+    pub title: String,
+    /// x-axis label (with units).
+    pub x_label: String,
+    /// y-axis label (with units).
+    pub y_label: String,
+    /// Curves.
+    pub series: Vec<Series>,
+    /// Histogram values (drawn as bars when non-empty) and bin count.
+    pub histogram: Option<(Vec<f64>, usize)>,
+    /// Vertical reference lines: (x, legend label).
+    pub vlines: Vec<(f64, String)>,
+    /// Horizontal reference lines: (y, legend label).
+    pub hlines: Vec<(f64, String)>,
+    /// y range; derived from the data when `None`.
+    pub y_range: Option<(f64, f64)>,
+}
+
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+];
+
+fn register_fonts() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold());
+    });
+}
+
+impl Plot {
+    /// Renders `<base>.png` and `<base>.svg` (each written atomically); returns the PNG path.
+    pub fn render(&self, base: &Path) -> Result<PathBuf> {
+        register_fonts();
+        let png = base.with_extension("png");
+        let svg = base.with_extension("svg");
+        let tmp_png = base.with_extension("png.partial.png");
+        {
+            let root = BitMapBackend::new(&tmp_png, (900, 560)).into_drawing_area();
+            self.draw(root)
+                .map_err(|e| Error::format(&png, format!("cannot draw figure: {e}")))?;
+        }
+        std::fs::rename(&tmp_png, &png).map_err(|e| Error::io(&png, e))?;
+        let mut text = String::new();
+        {
+            let root = SVGBackend::with_string(&mut text, (900, 560)).into_drawing_area();
+            self.draw(root)
+                .map_err(|e| Error::format(&svg, format!("cannot draw figure: {e}")))?;
+        }
+        crate::io::write_text(&svg, &text)?;
+        Ok(png)
+    }
+
+    fn ranges(&self) -> ((f64, f64), (f64, f64)) {
+        let mut xs: Vec<f64> = self
+            .series
+            .iter()
+            .flat_map(|s| s.x.iter().copied())
+            .collect();
+        xs.extend(self.vlines.iter().map(|v| v.0));
+        let mut ys: Vec<f64> = self
+            .series
+            .iter()
+            .flat_map(|s| {
+                s.y.iter()
+                    .copied()
+                    .chain(s.band.iter().flat_map(|b| b.0.iter().chain(&b.1).copied()))
+            })
+            .collect();
+        ys.extend(self.hlines.iter().map(|h| h.0));
+        if let Some((v, _)) = &self.histogram {
+            xs.extend(v.iter().copied());
+        }
+        let finite = |v: &[f64]| {
+            let (lo, hi) = v
+                .iter()
+                .filter(|x| x.is_finite())
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                    (a.min(x), b.max(x))
+                });
+            if lo.is_finite() {
+                if hi > lo {
+                    (lo, hi)
+                } else {
+                    (lo - 0.5, hi + 0.5)
+                }
+            } else {
+                (0.0, 1.0)
+            }
+        };
+        let (x0, x1) = finite(&xs);
+        let (y0, y1) = self.y_range.unwrap_or_else(|| {
+            let (a, b) = finite(&ys);
+            let pad = 0.05 * (b - a);
+            (a - pad, b + pad)
+        });
+        let xpad = 0.02 * (x1 - x0);
+        ((x0 - xpad, x1 + xpad), (y0, y1))
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, plotters::coord::Shift>,
+    ) -> std::result::Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        let e = |x: &dyn std::fmt::Display| x.to_string();
+        root.fill(&WHITE).map_err(|x| e(&x))?;
+        let ((x0, x1), (mut y0, mut y1)) = self.ranges();
+        let hist = self.histogram.as_ref().map(|(v, bins)| {
+            let bins = (*bins).max(1);
+            let w = (x1 - x0) / bins as f64;
+            let mut counts = vec![0usize; bins];
+            v.iter()
+                .filter(|x| x.is_finite())
+                .for_each(|&x| counts[(((x - x0) / w) as usize).min(bins - 1)] += 1);
+            (w, counts)
+        });
+        if let Some((_, c)) = &hist {
+            y0 = 0.0;
+            y1 = *c.iter().max().unwrap_or(&1) as f64 * 1.1;
+        }
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&self.title, ("sans-serif", 22))
+            .margin(14)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|x| e(&x))?;
+        chart
+            .configure_mesh()
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 17))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(|x| e(&x))?;
+        if let Some((w, counts)) = &hist {
+            chart
+                .draw_series(counts.iter().enumerate().map(|(i, &c)| {
+                    let a = x0 + i as f64 * w;
+                    Rectangle::new([(a, 0.0), (a + w, c as f64)], COLORS[0].mix(0.6).filled())
+                }))
+                .map_err(|x| e(&x))?
+                .label("trajectories")
+                .legend(|(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 16, y + 5)], COLORS[0].mix(0.6).filled())
+                });
+        }
+        for (i, s) in self.series.iter().enumerate() {
+            let color = COLORS[i % COLORS.len()];
+            if let Some((lo, hi)) = &s.band {
+                let poly: Vec<(f64, f64)> =
+                    s.x.iter()
+                        .zip(lo)
+                        .map(|(&x, &y)| (x, y))
+                        .chain(s.x.iter().zip(hi).rev().map(|(&x, &y)| (x, y)))
+                        .collect();
+                chart
+                    .draw_series(std::iter::once(Polygon::new(
+                        poly,
+                        color.mix(0.18).filled(),
+                    )))
+                    .map_err(|x| e(&x))?;
+            }
+            let pts: Vec<(f64, f64)> =
+                s.x.iter()
+                    .zip(&s.y)
+                    .filter(|(x, y)| x.is_finite() && y.is_finite())
+                    .map(|(&x, &y)| (x, y))
+                    .collect();
+            if s.markers {
+                chart
+                    .draw_series(LineSeries::new(pts.clone(), color.mix(0.5).stroke_width(1)))
+                    .map_err(|x| e(&x))?;
+                chart
+                    .draw_series(pts.iter().map(|&p| Circle::new(p, 4, color.filled())))
+                    .map_err(|x| e(&x))?
+                    .label(&s.name)
+                    .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
+            } else {
+                chart
+                    .draw_series(LineSeries::new(pts, color.stroke_width(3)))
+                    .map_err(|x| e(&x))?
+                    .label(&s.name)
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(3))
+                    });
+            }
+        }
+        for (j, (x, label)) in self.vlines.iter().enumerate() {
+            let color = COLORS[(self.series.len() + 1 + j) % COLORS.len()];
+            let style = ShapeStyle {
+                color: color.to_rgba(),
+                filled: false,
+                stroke_width: 2,
+            };
+            chart
+                .draw_series(DashedLineSeries::new(vec![(*x, y0), (*x, y1)], 8, 5, style))
+                .map_err(|x| e(&x))?
+                .label(label.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+        }
+        for (y, label) in &self.hlines {
+            let style = ShapeStyle {
+                color: BLACK.mix(0.5),
+                filled: false,
+                stroke_width: 1,
+            };
+            chart
+                .draw_series(DashedLineSeries::new(vec![(x0, *y), (x1, *y)], 4, 4, style))
+                .map_err(|x| e(&x))?
+                .label(label.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .label_font(("sans-serif", 15))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|x| e(&x))?;
+        root.present().map_err(|x| e(&x))?;
+        Ok(())
+    }
+}
+
+/// Escapes text for HTML.
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A self-contained HTML report: a title, a table of (quantity, theory, measured, note) rows and figures
+/// (relative PNG paths), readable offline.
+pub fn html_report(
+    title: &str,
+    intro: &str,
+    table: &[[String; 4]],
+    figures: &[(String, String)],
+) -> String {
+    let mut h = String::new();
+    h.push_str(&format!("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{0}</title>\n<style>body{{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}th{{background:#f3f3f3}}figure{{margin:1.5em 0}}img{{max-width:100%}}</style></head><body>\n<h1>{0}</h1>\n<p>{1}</p>\n", html_escape(title), html_escape(intro)));
+    h.push_str("<table><tr><th>quantity</th><th>theory</th><th>measured</th><th>note</th></tr>\n");
+    for row in table {
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            html_escape(&row[0]),
+            html_escape(&row[1]),
+            html_escape(&row[2]),
+            html_escape(&row[3])
+        ));
+    }
+    h.push_str("</table>\n");
+    for (file, caption) in figures {
+        h.push_str(&format!(
+            "<figure><img src=\"{}\" alt=\"{1}\"><figcaption>{1}</figcaption></figure>\n",
+            html_escape(file),
+            html_escape(caption)
+        ));
+    }
+    h.push_str("</body></html>\n");
+    h
+}
