@@ -476,7 +476,7 @@ mod tests {
         let e = r.entropy.unwrap();
         // f^e/α → 1 at large t (the noised empirical density is the noised population) and → 0 at small t.
         assert!(
-            e[0].abs() < 0.1 && (e[e.len() - 1] - 1.0).abs() < 0.15,
+            e[0].abs() < 0.2 && (e[e.len() - 1] - 1.0).abs() < 0.15,
             "{e:?}"
         );
         assert!(RegimesParams {
