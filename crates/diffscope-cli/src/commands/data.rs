@@ -73,21 +73,11 @@ pub struct GenerateArgs {
     /// A TOML file describing the model (`kind = "two-class"` or `kind = "gmm"` with means/covariance).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Dimension d.
-    #[arg(long, default_value_t = 100)]
-    pub d: usize,
+    #[command(flatten)]
+    pub two_class: TwoClassArgs,
     /// Number of samples.
     #[arg(long, default_value_t = 10_000)]
     pub n: usize,
-    /// Mean scale μ̃ (|m|² = d μ̃²).
-    #[arg(long, allow_hyphen_values = true, default_value_t = 1.0)]
-    pub mu_tilde: f64,
-    /// Within-class standard deviation σ.
-    #[arg(long, allow_hyphen_values = true, default_value_t = 1.0)]
-    pub sigma: f64,
-    /// Direction of m.
-    #[arg(long, value_enum, default_value = "ones")]
-    pub direction: DirectionArg,
     /// Output .npz.
     #[arg(long, short)]
     pub out: PathBuf,
@@ -97,6 +87,38 @@ pub struct GenerateArgs {
 pub enum DirectionArg {
     Ones,
     Random,
+}
+
+/// Flags of the two-class GMM ±m + σz, |m|² = d μ̃² (shared by the commands that draw from it).
+#[derive(Args, Debug, Clone)]
+pub struct TwoClassArgs {
+    /// Dimension d.
+    #[arg(long, default_value_t = 100)]
+    pub d: usize,
+    /// Mean scale μ̃ (|m|² = d μ̃²).
+    #[arg(long, allow_hyphen_values = true, default_value_t = 1.0)]
+    pub mu_tilde: f64,
+    /// Within-class standard deviation σ.
+    #[arg(long, allow_hyphen_values = true, default_value_t = 1.0)]
+    pub sigma: f64,
+    /// Direction of m.
+    #[arg(long, value_enum, default_value = "ones")]
+    pub direction: DirectionArg,
+}
+
+impl TwoClassArgs {
+    /// The model these flags describe.
+    pub fn model(&self) -> DataModel {
+        DataModel::TwoClass(TwoClassGmm {
+            d: self.d,
+            mu_tilde: self.mu_tilde,
+            sigma: self.sigma,
+            direction: match self.direction {
+                DirectionArg::Ones => Direction::Ones,
+                DirectionArg::Random => Direction::Random,
+            },
+        })
+    }
 }
 
 pub fn run(cmd: DataCmd, ctx: &Ctx) -> Result<()> {
@@ -150,15 +172,7 @@ pub fn model_from_args(a: &GenerateArgs) -> Result<DataModel> {
         });
     }
     Ok(match a.model {
-        ModelKind::TwoClass => DataModel::TwoClass(TwoClassGmm {
-            d: a.d,
-            mu_tilde: a.mu_tilde,
-            sigma: a.sigma,
-            direction: match a.direction {
-                DirectionArg::Ones => Direction::Ones,
-                DirectionArg::Random => Direction::Random,
-            },
-        }),
+        ModelKind::TwoClass => a.two_class.model(),
     })
 }
 

@@ -1,10 +1,9 @@
 //! `diffscope sample`: run a reverse-time sampler with a chosen score and write the end points.
 
-use crate::commands::data::{DataFileArgs, DirectionArg};
+use crate::commands::data::{DataFileArgs, TwoClassArgs};
 use crate::ui::Ctx;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
-use diffscope::data::{DataModel, Direction, TwoClassGmm};
 use diffscope::io::NpyArray;
 use diffscope::sampler::{self, NoObserver, NoiseKey, SamplerKind, Spacing, TimeGrid};
 use diffscope::score::{EmpiricalScore, Extras, GmmScore, Nearest, Precision, Score};
@@ -80,21 +79,12 @@ pub struct SampleArgs {
     /// Centre --data per feature.
     #[arg(long)]
     pub centre: bool,
-    /// Two-class GMM dimension (when no --data).
-    #[arg(long, default_value_t = 100)]
-    pub d: usize,
+    /// The two-class GMM used when no --data is given.
+    #[command(flatten)]
+    pub two_class: TwoClassArgs,
     /// Training points drawn from the model (when no --data).
     #[arg(long, default_value_t = 10_000)]
     pub n: usize,
-    /// Model mean scale μ̃.
-    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
-    pub mu_tilde: f64,
-    /// Model within-class σ.
-    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
-    pub sigma: f64,
-    /// Direction of the model mean.
-    #[arg(long, value_enum, default_value = "ones")]
-    pub direction: DirectionArg,
     /// Which score drives the sampler.
     #[arg(long, value_enum, default_value = "empirical")]
     pub score: ScoreArg,
@@ -116,15 +106,7 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
     if a.batch == 0 {
         bail!(crate::ui::UsageError("--batch must be at least 1".into()));
     }
-    let model = DataModel::TwoClass(TwoClassGmm {
-        d: a.d,
-        mu_tilde: a.mu_tilde,
-        sigma: a.sigma,
-        direction: match a.direction {
-            DirectionArg::Ones => Direction::Ones,
-            DirectionArg::Random => Direction::Random,
-        },
-    });
+    let model = a.two_class.model();
     let score: Box<dyn Score> = match (a.score, &a.data) {
         (ScoreArg::Gmm, Some(_)) => bail!(crate::ui::UsageError(
             "--score gmm uses the data model; drop --data".into()
