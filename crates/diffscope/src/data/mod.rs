@@ -1,15 +1,19 @@
 //! Data models and data sets (science.md §3).
 //!
 //! A [`Dataset`] is an `n × d` row-major f32 matrix with optional class labels and a provenance string.
-//! It comes from a data model ([`TwoClassGmm`], [`GaussianMixture`]) or from a file ([`load`]: CSV,
+//! It comes from a data model ([`TwoClassGmm`], [`GaussianMixture`], [`HiddenManifold`]) or from a file ([`load`]: CSV,
 //! `.npy`, `.npz`, or a folder `<root>/<class>/*.npy`).
 
+mod activation;
 mod dataset;
 mod gmm;
 mod load;
+mod manifold;
 mod model;
 
+pub use activation::Activation;
 pub use dataset::{ClassCount, DataInfo, Dataset};
 pub use gmm::{Covariance, Direction, GaussianMixture, TwoClassGmm};
 pub use load::{load, LoadOptions};
+pub use manifold::{Embedding, HiddenManifold, ManifoldSpec};
 pub use model::{CovSpec, DataModel, GmmSpec};

@@ -1,7 +1,7 @@
 //! Data models described by a config (TOML `kind = "two-class"` / `"gmm"`), as used by
 //! `diffscope data generate` and the experiments.
 
-use super::{Covariance, Dataset, GaussianMixture, TwoClassGmm};
+use super::{Covariance, Dataset, GaussianMixture, ManifoldSpec, TwoClassGmm};
 use crate::error::{Error, Result};
 use faer::Mat;
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,8 @@ pub enum DataModel {
     TwoClass(TwoClassGmm),
     /// A K-class GMM with explicit means, weights and covariances.
     Gmm(GmmSpec),
+    /// The hidden-manifold mixture (manifold.md).
+    Manifold(ManifoldSpec),
 }
 
 /// Serialisable description of a K-class Gaussian mixture.
@@ -52,10 +54,26 @@ pub enum CovSpec {
 
 impl DataModel {
     /// The model as a Gaussian mixture (quenched parameters drawn from `seed`).
+    ///
+    /// # Errors
+    /// For the hidden-manifold mixture, which is not Gaussian.
     pub fn mixture(&self, seed: u64) -> Result<GaussianMixture> {
         match self {
             DataModel::TwoClass(m) => m.mixture(seed),
             DataModel::Gmm(spec) => spec.mixture(),
+            DataModel::Manifold(_) => Err(Error::param(
+                "model",
+                "manifold",
+                "a Gaussian mixture (two-class or gmm) for a population score",
+            )),
+        }
+    }
+
+    /// Class centres for the nearest-centroid rule (the mixture means; estimated for the manifold model).
+    pub fn class_centres(&self, seed: u64) -> Result<Vec<Vec<f64>>> {
+        match self {
+            DataModel::Manifold(spec) => spec.draw(seed)?.class_means(seed, 20_000),
+            _ => Ok(self.mixture(seed)?.means().to_vec()),
         }
     }
 
@@ -64,13 +82,17 @@ impl DataModel {
         match self {
             DataModel::TwoClass(m) => m.d,
             DataModel::Gmm(s) => s.means.first().map_or(0, Vec::len),
+            DataModel::Manifold(s) => s.d,
         }
     }
 
     /// Draws n samples: the model's quenched parameters from `seed`, the samples from `seed` too (on a
     /// different stream).
     pub fn sample(&self, n: usize, seed: u64) -> Result<Dataset> {
-        let mut ds = self.mixture(seed)?.sample(n, seed)?;
+        let mut ds = match self {
+            DataModel::Manifold(spec) => spec.draw(seed)?.sample(n, seed)?,
+            _ => self.mixture(seed)?.sample(n, seed)?,
+        };
         ds.provenance = format!("{} (n = {n}, seed {seed})", self.describe());
         Ok(ds)
     }
@@ -83,6 +105,10 @@ impl DataModel {
                 m.d, m.mu_tilde, m.sigma, m.direction
             ),
             DataModel::Gmm(s) => format!("GMM K = {}, d = {}", s.means.len(), self.dim()),
+            DataModel::Manifold(s) => format!(
+                "hidden-manifold mixture d = {}, beta = {}, phi = {:?}, mu2 = {}, kappa = {}, {:?} F",
+                s.d, s.beta, s.activation, s.mu2, s.kappa(), s.embedding
+            ),
         }
     }
 }

@@ -7,16 +7,21 @@
 //!   ([`t_collapse_linear_manifold`]), and the excess-entropy theory curve f(t)/α ([`excess_entropy_gmm`]);
 //! - Gaussian-equivalence coefficients ϱ₀, ϱ₁, ϱ*² of an activation ([`ge_coefficients`]).
 //!
-//! Not yet here: the GLM replica-symmetric route to t_C for non-linear activations and the
-//! Marchenko–Pastur-corrected linear t_C (manifold.md); see the project's open issues.
+//! - the hidden-manifold theory ([`manifold`]): Gaussian-equivalence t_S, and t_C by the linear closed form,
+//!   the Marchenko–Pastur log-det and the GLM replica-symmetric free energy.
 
+pub mod manifold;
+mod optim;
 mod quad;
 
+pub use optim::{minimize, root};
 pub use quad::integrate;
 
 use crate::error::{check_positive, Error, Result};
 use crate::score::convention::delta;
 use serde::{Deserialize, Serialize};
+
+pub use crate::data::Activation;
 
 /// The default stationary variance of the OU process in diffscope's convention.
 pub const V_INF: f64 = 1.0;
@@ -110,75 +115,6 @@ pub fn speciation_curve(m_norm: f64, sigma2: f64, t: f64) -> Result<f64> {
     let hi = mu + 14.0 * sd;
     let v = integrate(&h, 0.0, mu, 64) + integrate(&h, mu, hi, 128);
     Ok(v) // ½ · 2 · ∫_0^∞
-}
-
-/// An activation φ of the hidden-manifold model (manifold.md).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Activation {
-    /// φ(u) = u.
-    Linear,
-    /// φ(u) = tanh u.
-    Tanh,
-    /// φ(u) = max(0, u).
-    Relu,
-    /// φ(u) = sign u.
-    Sign,
-    /// φ(u) = erf u.
-    Erf,
-    /// φ(u) = erf(u/√2).
-    ErfSqrt2,
-}
-
-impl Activation {
-    /// All activations, in the paper's order.
-    pub const ALL: [Activation; 6] = [
-        Activation::Linear,
-        Activation::Tanh,
-        Activation::Relu,
-        Activation::Sign,
-        Activation::Erf,
-        Activation::ErfSqrt2,
-    ];
-
-    /// φ(u).
-    pub fn apply(self, u: f64) -> f64 {
-        match self {
-            Activation::Linear => u,
-            Activation::Tanh => u.tanh(),
-            Activation::Relu => u.max(0.0),
-            Activation::Sign => {
-                if u > 0.0 {
-                    1.0
-                } else if u < 0.0 {
-                    -1.0
-                } else {
-                    0.0
-                }
-            }
-            Activation::Erf => libm::erf(u),
-            Activation::ErfSqrt2 => libm::erf(u / std::f64::consts::SQRT_2),
-        }
-    }
-
-    /// Parses a name (`linear, tanh, relu, sign, erf, erf-sqrt2`).
-    pub fn parse(name: &str) -> Result<Self> {
-        Ok(match name {
-            "linear" => Activation::Linear,
-            "tanh" => Activation::Tanh,
-            "relu" => Activation::Relu,
-            "sign" => Activation::Sign,
-            "erf" => Activation::Erf,
-            "erf-sqrt2" => Activation::ErfSqrt2,
-            other => {
-                return Err(Error::param(
-                    "activation",
-                    other,
-                    "one of linear, tanh, relu, sign, erf, erf-sqrt2",
-                ))
-            }
-        })
-    }
 }
 
 /// Gaussian-equivalence coefficients of φ at pre-activation variance κ, for u ~ N(0, κ):

@@ -30,3 +30,15 @@ pub fn integrate(f: &dyn Fn(f64) -> f64, a: f64, b: f64, panels: usize) -> f64 {
         })
         .sum()
 }
+
+/// Calls `visit(x, w)` for every node and weight of the composite 8-point rule on [a, b] with `panels`
+/// panels (so that callers can build their own weighted sums).
+pub fn nodes(a: f64, b: f64, panels: usize, visit: &mut dyn FnMut(f64, f64)) {
+    let h = (b - a) / panels as f64;
+    for p in 0..panels {
+        let c = a + (p as f64 + 0.5) * h;
+        for &(x, w) in &GL8 {
+            visit(c + 0.5 * h * x, 0.5 * h * w);
+        }
+    }
+}
