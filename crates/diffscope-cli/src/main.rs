@@ -34,6 +34,10 @@ pub enum Command {
     /// With no arguments: two-class GMM μ̃ = σ = 1, d = 100, n = 10⁴, exact empirical score.
     /// Real data: diffscope regimes --data ../shared/data/digits.csv.gz --label-col 64 --classes 0,1
     Regimes(commands::regimes::RegimesArgs),
+    /// Speciation and collapse times from theory (two-class GMM, hidden-manifold mixture), or a β sweep.
+    ///
+    /// Example: diffscope theory --activation tanh --beta 0.5 --d 100 --alpha 0.1
+    Theory(commands::theory::TheoryArgs),
     /// Generate data from a model, or summarise a data file.
     #[command(subcommand)]
     Data(commands::data::DataCmd),
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
     let ctx = ui::Ctx::new(&cli);
     let result = match cli.command {
         Command::Regimes(a) => commands::regimes::run(a, &ctx),
+        Command::Theory(a) => commands::theory::run(a, &ctx),
         Command::Data(cmd) => commands::data::run(cmd, &ctx),
         Command::Sample(a) => commands::sample::run(a, &ctx),
         Command::Bench(a) => commands::bench::run(a, &ctx),

@@ -118,3 +118,12 @@ impl std::fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+/// `Err(Interrupted)` once Ctrl-C was pressed (for loops in the CLI itself).
+pub fn check_stop(ctx: &Ctx) -> Result<(), diffscope::Error> {
+    if ctx.stop.load(Ordering::Relaxed) {
+        Err(diffscope::Error::Interrupted)
+    } else {
+        Ok(())
+    }
+}
