@@ -127,3 +127,143 @@ fn exit_codes_and_messages_for_bad_input() {
         text(&o).1
     );
 }
+
+#[test]
+fn theory_two_class_and_manifold_and_bad_parameters() {
+    let dir = tmpdir("theory");
+    let o = bin()
+        .args([
+            "theory",
+            "--model",
+            "two-class",
+            "--d",
+            "100",
+            "--n",
+            "10000",
+            "-o",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("theory.json")).unwrap()).unwrap();
+    assert!((v["t_c"].as_f64().unwrap() - 0.891).abs() < 5e-4);
+    assert!((v["t_s"].as_f64().unwrap() - 0.5 * 101f64.ln()).abs() < 1e-12);
+    let o = bin()
+        .args([
+            "theory",
+            "--activation",
+            "linear",
+            "--beta",
+            "1",
+            "--alpha",
+            "0.2",
+            "--embedding",
+            "orthonormal",
+            "-o",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("theory.json")).unwrap()).unwrap();
+    assert!((v["t_c_linear"].as_f64().unwrap() - 0.554816).abs() < 1e-6);
+    for bad in [
+        vec!["--beta", "1.5"],
+        vec!["--activation", "softplus"],
+        vec!["--kappa", "0"],
+        vec!["--alpha", "-1"],
+    ] {
+        let o = bin()
+            .arg("theory")
+            .args(&bad)
+            .arg("-o")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", text(&o).1);
+        let name = bad[0].trim_start_matches("--");
+        assert!(text(&o).1.contains(name), "{bad:?}: {}", text(&o).1);
+    }
+}
+
+#[test]
+fn regimes_writes_a_complete_run_directory() {
+    let dir = tmpdir("regimes");
+    let cfg = dir.join("run.toml");
+    std::fs::write(
+        &cfg,
+        "seed = 2\nn = 300\n[model]\nkind = \"two-class\"\nd = 10\n[params]\nbatch = 40\npairs = 20\nbranch_every = 5\nsteps = 40\nt_max = 4.0\nt_min = 0.01\nscore = \"empirical\"\nentropy_samples = 20\nentropy_times = 8\nbootstrap = 50\n",
+    )
+    .unwrap();
+    let out = dir.join("run");
+    let o = bin()
+        .args(["regimes", "--config"])
+        .arg(&cfg)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    for f in [
+        "config.toml",
+        "summary.json",
+        "curves.json",
+        "speciation.csv",
+        "entropy.csv",
+        "commitment.csv",
+        "last_change.npy",
+        "speciation.png",
+        "speciation.svg",
+        "entropy.png",
+        "last_change.png",
+        "commitment.png",
+        "index.html",
+    ] {
+        assert!(out.join(f).exists(), "missing {f}");
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    for key in ["n", "d", "alpha", "seed", "version", "f_mem", "timings_s"] {
+        assert!(!v[key].is_null(), "summary.json lacks {key}");
+    }
+    assert!((v["t_s"]["theory"].as_f64().unwrap() - 0.5 * 11f64.ln()).abs() < 1e-12);
+    assert!(!v["t_c"]["theory"].is_null());
+    // Rerunning replaces the directory; no partial directory is left beside it.
+    let o = bin()
+        .args(["regimes", "--config"])
+        .arg(&cfg)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let leftovers = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("partial")
+        })
+        .count();
+    assert_eq!(leftovers, 0);
+    // An unknown key is a usage error naming the key and the file.
+    std::fs::write(&cfg, "seed = 2\nn = 300\nbatchsize = 3\n").unwrap();
+    let o = bin()
+        .args(["regimes", "--config"])
+        .arg(&cfg)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).1.contains("batchsize") && text(&o).1.contains("run.toml"),
+        "{}",
+        text(&o).1
+    );
+}

@@ -4,11 +4,13 @@
 use crate::ui::Ctx;
 use anyhow::{Context, Result};
 use clap::Args;
-use diffscope::data::{self, DataModel, LoadOptions, TwoClassGmm};
+use diffscope::data::{
+    self, Activation, DataModel, Embedding, LoadOptions, ManifoldSpec, TwoClassGmm,
+};
 use diffscope::io::{self, NpyArray};
 use diffscope::regimes::{self, RegimesInput, RegimesParams, ScoreChoice};
 use diffscope::report::{html_report, Plot, Series};
-use diffscope::theory;
+use diffscope::theory::{self, manifold};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -77,6 +79,15 @@ pub struct RegimesArgs {
     /// Clone pairs per branch time.
     #[arg(long)]
     pub pairs: Option<usize>,
+    /// Run on the hidden-manifold mixture with this activation (linear, tanh, relu, sign, erf, erf-sqrt2).
+    #[arg(long)]
+    pub manifold: Option<String>,
+    /// Latent fraction β of --manifold.
+    #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
+    pub beta: f64,
+    /// Sweep: one run per β (manifold model), then t_S and t_C vs β beside the theory curves.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub sweep_beta: Option<Vec<f64>>,
     /// Output run directory (replaced atomically when the run finishes).
     #[arg(long, short, default_value = "runs/regimes")]
     pub out: PathBuf,
@@ -109,8 +120,21 @@ fn resolve(a: &RegimesArgs, seed: u64) -> Result<RegimesConfig> {
         });
         cfg.model = None;
     }
-    if let (Some(d), Some(DataModel::TwoClass(m))) = (a.d, cfg.model.as_mut()) {
-        m.d = d;
+    if let Some(name) = &a.manifold {
+        cfg.model = Some(DataModel::Manifold(ManifoldSpec {
+            d: a.d.unwrap_or(100),
+            beta: a.beta,
+            activation: Activation::parse(name)?,
+            mu2: 1.0,
+            kappa: None,
+            embedding: Embedding::Gaussian,
+        }));
+        cfg.data = None;
+    }
+    match (a.d, cfg.model.as_mut()) {
+        (Some(d), Some(DataModel::TwoClass(m))) => m.d = d,
+        (Some(d), Some(DataModel::Manifold(m))) => m.d = d,
+        _ => {}
     }
     if let Some(n) = a.n {
         cfg.n = n;
@@ -138,6 +162,19 @@ fn resolve(a: &RegimesArgs, seed: u64) -> Result<RegimesConfig> {
 
 pub fn run(a: RegimesArgs, ctx: &Ctx) -> Result<()> {
     let cfg = resolve(&a, ctx.seed)?;
+    match &a.sweep_beta {
+        None => {
+            let summary = run_one(&cfg, &a.out, ctx)?;
+            print_table(&summary);
+            println!("run directory: {}", a.out.display());
+            Ok(())
+        }
+        Some(betas) => sweep(&cfg, betas, &a.out, ctx),
+    }
+}
+
+/// Runs one configuration and writes its run directory (atomically: built beside `out`, then renamed).
+fn run_one(cfg: &RegimesConfig, out: &Path, ctx: &Ctx) -> Result<serde_json::Value> {
     let t0 = Instant::now();
     let (ds, centroids) = match (&cfg.data, &cfg.model) {
         (Some(spec), _) => {
@@ -151,10 +188,10 @@ pub fn run(a: RegimesArgs, ctx: &Ctx) -> Result<()> {
             let c = regimes::class_centroids(&ds)?;
             (ds, c)
         }
-        (None, Some(model)) => {
-            let mix = model.mixture(cfg.seed)?;
-            (model.sample(cfg.n, cfg.seed)?, mix.means().to_vec())
-        }
+        (None, Some(model)) => (
+            model.sample(cfg.n, cfg.seed)?,
+            model.class_centres(cfg.seed)?,
+        ),
         (None, None) => unreachable!("resolve() checks"),
     };
     let t_data = t0.elapsed().as_secs_f64();
@@ -182,14 +219,37 @@ pub fn run(a: RegimesArgs, ctx: &Ctx) -> Result<()> {
     // Theory.
     let lambda = ds.top_covariance_eigenvalue()?;
     let t_s_data = theory::t_speciation(lambda, theory::V_INF)?;
-    let (t_s_theory, t_c_theory, sigma2) = match &cfg.model {
+    let mut variants = serde_json::Value::Null;
+    let (t_s_theory, t_c_theory, entropy_theory) = match &cfg.model {
         Some(DataModel::TwoClass(m)) => {
             let l = m.d as f64 * m.mu_tilde.powi(2) + m.sigma.powi(2);
+            let s2 = m.sigma.powi(2);
+            let curve: Vec<f64> = r
+                .entropy_t
+                .iter()
+                .map(|&t| theory::excess_entropy_gmm(t, alpha, s2))
+                .collect();
             (
                 theory::t_speciation(l, 1.0)?,
-                Some(theory::t_collapse_gmm(n, m.d, m.sigma.powi(2))?),
-                Some(m.sigma.powi(2)),
+                Some(theory::t_collapse_gmm(n, m.d, s2)?),
+                Some(curve),
             )
+        }
+        Some(DataModel::Manifold(spec)) => {
+            ctx.note("manifold theory (GLM replica-symmetric, with and without latent centres)...");
+            let th = manifold::manifold_theory(spec, alpha, true)?;
+            let ch = manifold::GlmChannel {
+                phi: spec.activation,
+                kappa: spec.kappa(),
+                offset_var: 0.0,
+            };
+            let curve: Vec<f64> = r
+                .entropy_t
+                .iter()
+                .map(|&t| manifold::excess_entropy_from_mi(ch.mi_per_d(t, spec.beta).0, alpha))
+                .collect();
+            variants = serde_json::to_value(&th)?;
+            (th.t_s, th.t_c_glm, Some(curve))
         }
         _ => (t_s_data, None, None),
     };
@@ -215,6 +275,7 @@ pub fn run(a: RegimesArgs, ctx: &Ctx) -> Result<()> {
             "mean_last_change": lc.map(|x| x.0), "sd_last_change": lc.map(|x| x.1), "median_last_change": lc.map(|x| x.2),
             "entropy_zero": entropy_zero, "entropy_below_0_05": entropy_005,
         },
+        "theory_variants": variants,
         "f_mem": r.f_mem,
         "n": n, "d": d, "alpha": alpha, "seed": cfg.seed, "version": diffscope::VERSION,
         "data": ds.provenance,
@@ -223,10 +284,9 @@ pub fn run(a: RegimesArgs, ctx: &Ctx) -> Result<()> {
     });
 
     // Write everything into a temporary directory, then swap it in.
-    let tmp = a.out.with_file_name(format!(
+    let tmp = out.with_file_name(format!(
         ".{}.partial-{}",
-        a.out
-            .file_name()
+        out.file_name()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default(),
         std::process::id()
@@ -237,21 +297,182 @@ pub fn run(a: RegimesArgs, ctx: &Ctx) -> Result<()> {
         io::write_text(&tmp.join("config.toml"), &toml::to_string(&cfg)?)?;
         io::write_json(&tmp.join("summary.json"), &summary)?;
         io::write_json(&tmp.join("curves.json"), &r)?;
-        write_outputs(&tmp, &r, &summary, t_s_theory, t_c_theory, sigma2, alpha)?;
+        write_outputs(
+            &tmp,
+            &r,
+            &summary,
+            t_s_theory,
+            t_c_theory,
+            entropy_theory.as_deref(),
+            alpha,
+        )?;
         Ok(())
     };
     if let Err(e) = write() {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
-    if a.out.exists() {
-        std::fs::remove_dir_all(&a.out)
-            .with_context(|| format!("replacing {}", a.out.display()))?;
+    if out.exists() {
+        std::fs::remove_dir_all(out).with_context(|| format!("replacing {}", out.display()))?;
     }
-    std::fs::rename(&tmp, &a.out)
-        .with_context(|| format!("moving the run into {}", a.out.display()))?;
-    print_table(&summary);
-    println!("run directory: {}", a.out.display());
+    std::fs::rename(&tmp, out).with_context(|| format!("moving the run into {}", out.display()))?;
+    Ok(summary)
+}
+
+/// One run per β (manifold model), each in `<out>/beta_<β>/`, then `sweep.csv` and figures of measured
+/// t_S and t_C vs β beside the theory curves in `<out>/`.
+fn sweep(cfg: &RegimesConfig, betas: &[f64], out: &Path, ctx: &Ctx) -> Result<()> {
+    let Some(DataModel::Manifold(spec)) = &cfg.model else {
+        anyhow::bail!(crate::ui::UsageError(
+            "--sweep-beta needs the manifold model (--manifold ACTIVATION)".into()
+        ));
+    };
+    std::fs::create_dir_all(out)?;
+    let mut rows: Vec<serde_json::Value> = Vec::new();
+    for &beta in betas {
+        crate::ui::check_stop(ctx)?;
+        let mut c = cfg.clone();
+        c.model = Some(DataModel::Manifold(ManifoldSpec {
+            beta,
+            ..spec.clone()
+        }));
+        ctx.note(format!("β = {beta}"));
+        let s = run_one(&c, &out.join(format!("beta_{beta}")), ctx)?;
+        println!(
+            "β = {beta}: t_S measured {} (theory {}), t_C φ_C=½ {} / mean t̂_C {} (GLM {})",
+            fmt(&s["t_s"]["measured"]),
+            fmt(&s["t_s"]["theory"]),
+            fmt(&s["t_c"]["phi_c_half"]),
+            fmt(&s["t_c"]["mean_last_change"]),
+            fmt(&s["t_c"]["theory"])
+        );
+        rows.push(s);
+    }
+    let get = |f: &dyn Fn(&serde_json::Value) -> &serde_json::Value| {
+        rows.iter()
+            .map(|r| f(r).as_f64().unwrap_or(f64::NAN))
+            .collect::<Vec<f64>>()
+    };
+    let cols: Vec<(&str, Vec<f64>)> = vec![
+        ("beta", betas.to_vec()),
+        ("t_s_measured", get(&|r| &r["t_s"]["measured"])),
+        ("t_s_theory", get(&|r| &r["t_s"]["theory"])),
+        (
+            "t_s_printed",
+            get(&|r| &r["theory_variants"]["t_s_printed"]),
+        ),
+        (
+            "t_s_data_lambda",
+            get(&|r| &r["t_s"]["theory_from_data_lambda"]),
+        ),
+        ("t_c_phi_c_half", get(&|r| &r["t_c"]["phi_c_half"])),
+        (
+            "t_c_mean_last_change",
+            get(&|r| &r["t_c"]["mean_last_change"]),
+        ),
+        ("t_c_entropy_zero", get(&|r| &r["t_c"]["entropy_zero"])),
+        ("t_c_glm", get(&|r| &r["theory_variants"]["t_c_glm"])),
+        (
+            "t_c_glm_centres",
+            get(&|r| &r["theory_variants"]["t_c_glm_centres"]),
+        ),
+        ("t_c_linear", get(&|r| &r["theory_variants"]["t_c_linear"])),
+        (
+            "t_c_linear_mp",
+            get(&|r| &r["theory_variants"]["t_c_linear_mp"]),
+        ),
+        ("f_mem", get(&|r| &r["f_mem"])),
+    ];
+    let names: Vec<&str> = cols.iter().map(|c| c.0).collect();
+    let refs: Vec<&[f64]> = cols.iter().map(|c| &c.1[..]).collect();
+    io::write_csv(&out.join("sweep.csv"), &names, &refs)?;
+    let col = |name: &str| {
+        cols.iter()
+            .find(|c| c.0 == name)
+            .map(|c| c.1.clone())
+            .unwrap_or_default()
+    };
+    let series = |items: &[(&str, &str, bool)]| -> Vec<Series> {
+        items
+            .iter()
+            .map(|&(key, label, markers)| Series {
+                name: label.into(),
+                x: betas.to_vec(),
+                y: col(key),
+                band: None,
+                markers,
+            })
+            .collect()
+    };
+    let tail = format!("{:?}, d = {}, n = {}", spec.activation, spec.d, cfg.n).to_lowercase();
+    Plot {
+        title: format!("Speciation time vs β ({tail})"),
+        x_label: "β = p/d".into(),
+        y_label: "t_S (OU time)".into(),
+        series: series(&[
+            ("t_s_measured", "measured (φ = 0.775)", true),
+            ("t_s_theory", "theory ½ log Λ_GE (v∞ = 1)", false),
+            ("t_s_printed", "paper's printed form (v∞ = ½)", false),
+            ("t_s_data_lambda", "½ log Λ of the data", false),
+        ]),
+        ..Default::default()
+    }
+    .render(&out.join("t_s_vs_beta"))?;
+    Plot {
+        title: format!("Collapse time vs β ({tail})"),
+        x_label: "β = p/d".into(),
+        y_label: "t_C (OU time)".into(),
+        series: series(&[
+            ("t_c_phi_c_half", "measured φ_C = ½", true),
+            ("t_c_mean_last_change", "measured mean t̂_C", true),
+            ("t_c_glm", "GLM-RS", false),
+            ("t_c_glm_centres", "GLM-RS + centres", false),
+            ("t_c_linear", "linear closed form", false),
+            ("t_c_linear_mp", "linear, MP", false),
+        ]),
+        ..Default::default()
+    }
+    .render(&out.join("t_c_vs_beta"))?;
+    let table: Vec<[String; 4]> = rows
+        .iter()
+        .zip(betas)
+        .flat_map(|(r, b)| {
+            [
+                [
+                    format!("t_S, β = {b}"),
+                    fmt(&r["t_s"]["theory"]),
+                    fmt(&r["t_s"]["measured"]),
+                    format!("printed {}", fmt(&r["theory_variants"]["t_s_printed"])),
+                ],
+                [
+                    format!("t_C, β = {b}"),
+                    fmt(&r["t_c"]["theory"]),
+                    fmt(&r["t_c"]["phi_c_half"]),
+                    format!(
+                        "mean t̂_C {}; +centres {}; linear {}; MP {}",
+                        fmt(&r["t_c"]["mean_last_change"]),
+                        fmt(&r["theory_variants"]["t_c_glm_centres"]),
+                        fmt(&r["theory_variants"]["t_c_linear"]),
+                        fmt(&r["theory_variants"]["t_c_linear_mp"])
+                    ),
+                ],
+            ]
+        })
+        .collect();
+    let figs = [
+        ("t_s_vs_beta.png".to_string(), "t_S vs β".to_string()),
+        ("t_c_vs_beta.png".into(), "t_C vs β".into()),
+    ];
+    io::write_text(
+        &out.join("index.html"),
+        &html_report(
+            "diffscope regimes: β sweep",
+            &format!("Hidden-manifold mixture {tail}; one run directory per β beside this page."),
+            &table,
+            &figs,
+        ),
+    )?;
+    println!("sweep directory: {}", out.display());
     Ok(())
 }
 
@@ -334,7 +555,7 @@ fn write_outputs(
     s: &serde_json::Value,
     t_s: f64,
     t_c: Option<f64>,
-    sigma2: Option<f64>,
+    entropy_theory: Option<&[f64]>,
     alpha: f64,
 ) -> Result<()> {
     let mut cols: Vec<(&str, Vec<f64>)> = vec![
@@ -435,12 +656,8 @@ fn write_outputs(
             band: None,
             markers: true,
         }];
-        if let Some(s2) = sigma2 {
-            let th: Vec<f64> = r
-                .entropy_t
-                .iter()
-                .map(|&t| theory::excess_entropy_gmm(t, alpha, s2))
-                .collect();
+        if let Some(th) = entropy_theory {
+            let th = th.to_vec();
             series.push(Series {
                 name: "f/α theory".into(),
                 x: r.entropy_t.clone(),
