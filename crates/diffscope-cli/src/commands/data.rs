@@ -70,7 +70,8 @@ pub struct GenerateArgs {
     /// Data model on the command line (ignored when --config is given).
     #[arg(long, value_enum, default_value = "two-class")]
     pub model: ModelKind,
-    /// A TOML file describing the model (`kind = "two-class"` or `kind = "gmm"` with means/covariance).
+    /// A TOML file describing the model: `kind = "two-class"`, `kind = "gmm"` (means, covariance) or
+    /// `kind = "manifold"` (d, beta, activation, mu2, kappa, embedding; F and μ̃ are saved in the .npz).
     #[arg(long)]
     pub config: Option<PathBuf>,
     #[command(flatten)]
@@ -179,7 +180,24 @@ pub fn model_from_args(a: &GenerateArgs) -> Result<DataModel> {
 fn generate(a: GenerateArgs, ctx: &Ctx) -> Result<()> {
     let model = model_from_args(&a)?;
     let ds = model.sample(a.n, ctx.seed)?;
-    ds.write_npz(&a.out)?;
+    match &model {
+        // The quenched embedding F (d × p) and latent centre μ̃ are saved beside the data, so theory and
+        // experiments on this file use the same F.
+        DataModel::Manifold(spec) => {
+            let m = spec.draw(ctx.seed)?;
+            let f = diffscope::io::NpyArray::f64(
+                spec.d,
+                m.p,
+                (0..spec.d)
+                    .flat_map(|i| (0..m.p).map(move |j| (i, j)))
+                    .map(|(i, j)| m.f[(i, j)])
+                    .collect(),
+            );
+            let mu = diffscope::io::NpyArray::f64_1d(m.mu.clone());
+            ds.write_npz_with(&a.out, &[("F", &f), ("mu", &mu)])?;
+        }
+        _ => ds.write_npz(&a.out)?,
+    }
     ctx.note(format!(
         "wrote {} ({} × {}): {}",
         a.out.display(),
