@@ -12,7 +12,7 @@ pub mod observables;
 use crate::data::{DataModel, Dataset};
 use crate::error::{Error, Result};
 use crate::progress::{self, Monitor};
-use crate::sampler::{self, NoiseKey, TimeGrid};
+use crate::sampler::{self, NoiseKey, Spacing, TimeGrid};
 use crate::score::{EmpiricalScore, Extras, GmmScore, Nearest, OuTime, Precision, Score};
 use crate::theory;
 use faer::Par;
@@ -49,6 +49,9 @@ pub struct RegimesParams {
     pub t_max: f64,
     /// End time t_min.
     pub t_min: f64,
+    /// Grid spacing (uniform as in the reference experiment; `log` resolves the collapse phase better).
+    #[serde(default)]
+    pub spacing: Spacing,
     /// Score.
     pub score: ScoreChoice,
     /// Forward samples per time for the excess entropy.
@@ -63,11 +66,12 @@ impl Default for RegimesParams {
     fn default() -> Self {
         RegimesParams {
             batch: 1000,
-            pairs: 200,
-            branch_every: 8,
+            pairs: 500,
+            branch_every: 10,
             steps: 200,
             t_max: 6.0,
             t_min: 0.01,
+            spacing: Spacing::Uniform,
             score: ScoreChoice::Empirical,
             entropy_samples: 400,
             entropy_times: 40,
@@ -103,7 +107,7 @@ impl RegimesParams {
                 "at least 2 each",
             ));
         }
-        TimeGrid::uniform(self.t_max, self.t_min, self.steps)?;
+        TimeGrid::new(self.spacing, self.t_max, self.t_min, self.steps)?;
         Ok(())
     }
 }
@@ -211,7 +215,7 @@ pub fn run(
         }
     };
     let empirical = score.has_training_set();
-    let grid = TimeGrid::uniform(p.t_max, p.t_min, p.steps)?;
+    let grid = TimeGrid::new(p.spacing, p.t_max, p.t_min, p.steps)?;
     let times = grid.times().to_vec();
     let branch_steps: Vec<usize> = (1..p.steps).filter(|k| k % p.branch_every == 0).collect();
     let total = (p.steps + p.entropy_times) as u64;
@@ -452,6 +456,7 @@ mod tests {
             steps: 40,
             t_max: 5.0,
             t_min: 0.01,
+            spacing: Spacing::Uniform,
             score: ScoreChoice::Empirical,
             entropy_samples: 50,
             entropy_times: 8,
