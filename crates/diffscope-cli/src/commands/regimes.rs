@@ -284,38 +284,24 @@ fn run_one(cfg: &RegimesConfig, out: &Path, ctx: &Ctx) -> Result<serde_json::Val
     });
 
     // Write everything into a temporary directory, then swap it in.
-    let tmp = out.with_file_name(format!(
-        ".{}.partial-{}",
-        out.file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let write = || -> Result<()> {
-        io::write_text(&tmp.join("config.toml"), &toml::to_string(&cfg)?)?;
+    io::write_run_dir(out, |tmp| {
+        io::write_text(
+            &tmp.join("config.toml"),
+            &toml::to_string(&cfg)
+                .map_err(|e| diffscope::Error::format(tmp.join("config.toml"), e.to_string()))?,
+        )?;
         io::write_json(&tmp.join("summary.json"), &summary)?;
         io::write_json(&tmp.join("curves.json"), &r)?;
         write_outputs(
-            &tmp,
+            tmp,
             &r,
             &summary,
             t_s_theory,
             t_c_theory,
             entropy_theory.as_deref(),
             alpha,
-        )?;
-        Ok(())
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    if out.exists() {
-        std::fs::remove_dir_all(out).with_context(|| format!("replacing {}", out.display()))?;
-    }
-    std::fs::rename(&tmp, out).with_context(|| format!("moving the run into {}", out.display()))?;
+        )
+    })?;
     Ok(summary)
 }
 
@@ -557,7 +543,7 @@ fn write_outputs(
     t_c: Option<f64>,
     entropy_theory: Option<&[f64]>,
     alpha: f64,
-) -> Result<()> {
+) -> diffscope::Result<()> {
     let mut cols: Vec<(&str, Vec<f64>)> = vec![
         ("t_branch", r.t_branch.clone()),
         ("phi", r.phi.clone()),
