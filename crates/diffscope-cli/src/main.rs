@@ -38,6 +38,14 @@ pub enum Command {
     ///
     /// Example: diffscope theory --activation tanh --beta 0.5 --d 100 --alpha 0.1
     Theory(commands::theory::TheoryArgs),
+    /// Covariance spectra with the Marchenko–Pastur reference, the rank bound and effective ranks.
+    ///
+    /// Example: diffscope spectrum ../shared/data/digits.csv.gz --label-col 64 --per-class
+    Spectrum(commands::stats::SpectrumArgs),
+    /// Tails of norms and random 1-Lipschitz functionals against sub-Gaussian bounds.
+    ///
+    /// Example: diffscope concentration samples.npz   |   diffscope concentration --student-t 3 --d 50
+    Concentration(commands::stats::ConcentrationArgs),
     /// Generate data from a model, or summarise a data file.
     #[command(subcommand)]
     Data(commands::data::DataCmd),
@@ -68,6 +76,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Regimes(a) => commands::regimes::run(a, &ctx),
         Command::Theory(a) => commands::theory::run(a, &ctx),
+        Command::Spectrum(a) => commands::stats::run_spectrum(a, &ctx),
+        Command::Concentration(a) => commands::stats::run_concentration(a, &ctx),
         Command::Data(cmd) => commands::data::run(cmd, &ctx),
         Command::Sample(a) => commands::sample::run(a, &ctx),
         Command::Bench(a) => commands::bench::run(a, &ctx),

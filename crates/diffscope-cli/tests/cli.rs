@@ -267,3 +267,51 @@ fn regimes_writes_a_complete_run_directory() {
         text(&o).1
     );
 }
+
+#[test]
+fn spectrum_and_concentration_run_directories() {
+    let dir = tmpdir("stats");
+    let o = bin()
+        .args([
+            "spectrum",
+            "--label-col",
+            "64",
+            "--classes",
+            "0,1",
+            "--per-class",
+            "-o",
+        ])
+        .arg(dir.join("s"))
+        .arg(digits())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("s/summary.json")).unwrap())
+            .unwrap();
+    let spectra = v["spectra"].as_array().unwrap();
+    assert_eq!(spectra.len(), 3);
+    // 178 zeros and 182 ones in d = 64: the rank bound is min(n − 1, d) = 64 for each.
+    assert_eq!(spectra[1]["rank_bound"], 64);
+    assert!(dir.join("s/spectrum_0.png").exists() && dir.join("s/index.html").exists());
+    let o = bin()
+        .args([
+            "concentration",
+            "--student-t",
+            "3",
+            "--d",
+            "20",
+            "--n",
+            "20000",
+            "-o",
+        ])
+        .arg(dir.join("c"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("c/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["sub_gaussian"], false);
+    assert!(dir.join("c/tails.png").exists() && dir.join("c/tails.csv").exists());
+}

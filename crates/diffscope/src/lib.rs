@@ -20,6 +20,7 @@
 // Reference tables in tests quote published values that happen to be close to constants (ln 10...).
 #![cfg_attr(test, allow(clippy::approx_constant))]
 
+pub mod concentration;
 pub mod data;
 pub mod error;
 pub mod io;
@@ -30,6 +31,7 @@ pub mod report;
 pub mod rng;
 pub mod sampler;
 pub mod score;
+pub mod spectrum;
 pub mod theory;
 
 pub use error::{Error, Result};

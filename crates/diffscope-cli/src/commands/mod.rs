@@ -2,4 +2,5 @@ pub mod bench;
 pub mod data;
 pub mod regimes;
 pub mod sample;
+pub mod stats;
 pub mod theory;

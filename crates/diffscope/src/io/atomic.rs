@@ -45,6 +45,28 @@ pub fn write_json<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Resul
     write_text(path, &(text + "\n"))
 }
 
+/// Writes a whole output directory atomically: `fill` writes into a fresh temporary directory beside
+/// `out`, which then replaces `out` (an existing run directory is removed only after `fill` succeeded).
+/// On error, or if `fill` returns `Err(Interrupted)` after Ctrl-C, the temporary directory is removed and
+/// `out` is left as it was.
+pub fn write_run_dir(out: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let name = out
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into());
+    let tmp = out.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    if let Err(e) = fill(&tmp) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    if out.exists() {
+        std::fs::remove_dir_all(out).map_err(|e| Error::io(out, e))?;
+    }
+    std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,26 +91,4 @@ mod tests {
         assert!(leftovers.is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
-}
-
-/// Writes a whole output directory atomically: `fill` writes into a fresh temporary directory beside
-/// `out`, which then replaces `out` (an existing run directory is removed only after `fill` succeeded).
-/// On error, or if `fill` returns `Err(Interrupted)` after Ctrl-C, the temporary directory is removed and
-/// `out` is left as it was.
-pub fn write_run_dir(out: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let name = out
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "run".into());
-    let tmp = out.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    if let Err(e) = fill(&tmp) {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    if out.exists() {
-        std::fs::remove_dir_all(out).map_err(|e| Error::io(out, e))?;
-    }
-    std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))
 }
