@@ -276,6 +276,10 @@ fn run_one(cfg: &RegimesConfig, out: &Path, ctx: &Ctx) -> Result<serde_json::Val
             "entropy_zero": entropy_zero, "entropy_below_0_05": entropy_005,
         },
         "theory_variants": variants,
+        "phi_vs_theory": r.phi_theory.as_ref().map(|th| {
+            let outside = |lo: &[f64], hi: &[f64]| th.iter().zip(lo).zip(hi).filter(|((t, l), h)| **t < **l - 1e-9 || **t > **h + 1e-9).count();
+            json!({"branch_times": th.len(), "outside_pointwise_95": outside(&r.phi_lo, &r.phi_hi), "outside_simultaneous_95": outside(&r.phi_sim_lo, &r.phi_sim_hi)})
+        }),
         "f_mem": r.f_mem,
         "n": n, "d": d, "alpha": alpha, "seed": cfg.seed, "version": diffscope::VERSION,
         "data": ds.provenance,
@@ -477,7 +481,7 @@ fn fmt_ci(v: &serde_json::Value) -> String {
 }
 
 fn table_rows(s: &serde_json::Value) -> Vec<[String; 4]> {
-    vec![
+    let mut rows = vec![
         [
             "t_S (φ = 0.775)".into(),
             fmt(&s["t_s"]["theory"]),
@@ -519,7 +523,22 @@ fn table_rows(s: &serde_json::Value) -> Vec<[String; 4]> {
             fmt(&s["f_mem"]),
             String::new(),
         ],
-    ]
+    ];
+    if let Some(c) = s["phi_vs_theory"].as_object() {
+        rows.push([
+            "φ(t_b) vs theory curve".into(),
+            format!("{} branch times", c["branch_times"]),
+            format!(
+                "{} outside (simultaneous 95%)",
+                c["outside_simultaneous_95"]
+            ),
+            format!(
+                "{} outside the pointwise 95% CIs",
+                c["outside_pointwise_95"]
+            ),
+        ]);
+    }
+    rows
 }
 
 fn print_table(s: &serde_json::Value) {

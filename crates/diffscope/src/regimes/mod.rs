@@ -132,6 +132,10 @@ pub struct RegimesResult {
     pub phi_lo: Vec<f64>,
     /// Upper CI of φ.
     pub phi_hi: Vec<f64>,
+    /// Lower simultaneous (Bonferroni, 95 % over all branch times) band of φ.
+    pub phi_sim_lo: Vec<f64>,
+    /// Upper simultaneous band of φ.
+    pub phi_sim_hi: Vec<f64>,
     /// φ_C(t_b): fraction of pairs ending at the same nearest training point (empirical score only).
     pub phi_c: Option<Vec<f64>>,
     /// Theory φ(t_b) (two-class GMM only).
@@ -317,6 +321,21 @@ pub fn run(
             .unwrap_or((phi[j], phi[j]))
         })
         .collect();
+    // Simultaneous bands over all m branch times (Bonferroni: level 1 − 0.05/m each), so that "the theory
+    // curve lies inside the band at every branch time" is a 95 % statement.
+    let m_b = phi.len().max(1) as f64;
+    let ci_sim: Vec<(f64, f64)> = (0..phi.len())
+        .map(|j| {
+            bootstrap_interval(
+                &agree_class[j..=j],
+                (p.bootstrap * 5).max(40 * phi.len()),
+                input.seed ^ (j as u64 + 1000),
+                &|f| Some(f[0]),
+                1.0 - 0.05 / m_b,
+            )
+            .unwrap_or((phi[j], phi[j]))
+        })
+        .collect();
     let tb = t_branch.clone();
     let t_s = Measured {
         value: crossing(&t_branch, &phi, 0.775),
@@ -418,6 +437,8 @@ pub fn run(
     Ok(RegimesResult {
         phi_lo: ci_each.iter().map(|c| c.0).collect(),
         phi_hi: ci_each.iter().map(|c| c.1).collect(),
+        phi_sim_lo: ci_sim.iter().map(|c| c.0).collect(),
+        phi_sim_hi: ci_sim.iter().map(|c| c.1).collect(),
         t_branch,
         phi,
         phi_c,

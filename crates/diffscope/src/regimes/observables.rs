@@ -23,14 +23,25 @@ pub fn fraction(v: &[bool]) -> f64 {
     v.iter().filter(|&&b| b).count() as f64 / v.len().max(1) as f64
 }
 
-/// Percentile bootstrap: for each replicate r (stream `(seed, BOOTSTRAP, r)`), resample the pair indices
-/// of every branch time and call `stat` with the resampled agreement fractions; returns the (2.5 %, 97.5 %)
-/// quantiles of the non-missing statistics.
+/// Percentile bootstrap 95 % interval: see [`bootstrap_interval`].
 pub fn bootstrap_ci(
     agree: &[Vec<bool>],
     reps: usize,
     seed: u64,
     stat: &dyn Fn(&[f64]) -> Option<f64>,
+) -> Option<(f64, f64)> {
+    bootstrap_interval(agree, reps, seed, stat, 0.95)
+}
+
+/// Percentile bootstrap: for each replicate r (stream `(seed, BOOTSTRAP, r)`), resample the pair indices
+/// of every branch time and call `stat` with the resampled agreement fractions; returns the
+/// ((1 − level)/2, (1 + level)/2) quantiles of the non-missing statistics.
+pub fn bootstrap_interval(
+    agree: &[Vec<bool>],
+    reps: usize,
+    seed: u64,
+    stat: &dyn Fn(&[f64]) -> Option<f64>,
+    level: f64,
 ) -> Option<(f64, f64)> {
     let mut vals: Vec<f64> = (0..reps)
         .filter_map(|r| {
@@ -50,7 +61,7 @@ pub fn bootstrap_ci(
     }
     vals.sort_by(f64::total_cmp);
     let q = |p: f64| vals[((p * (vals.len() - 1) as f64).round() as usize).min(vals.len() - 1)];
-    Some((q(0.025), q(0.975)))
+    Some((q(0.5 * (1.0 - level)), q(0.5 * (1.0 + level))))
 }
 
 /// Per-trajectory collapse time: the time at which the nearest training point last changed.
