@@ -46,6 +46,10 @@ pub enum Command {
     ///
     /// Example: diffscope concentration samples.npz   |   diffscope concentration --student-t 3 --d 50
     Concentration(commands::stats::ConcentrationArgs),
+    /// Gaussian universality: linear classifiers trained on data vs on its per-class Gaussian surrogate.
+    ///
+    /// Example: diffscope universality ../shared/data/digits.csv.gz --label-col 64 --classifier softmax-square
+    Universality(commands::stats::UniversalityArgs),
     /// Generate data from a model, or summarise a data file.
     #[command(subcommand)]
     Data(commands::data::DataCmd),
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
         Command::Theory(a) => commands::theory::run(a, &ctx),
         Command::Spectrum(a) => commands::stats::run_spectrum(a, &ctx),
         Command::Concentration(a) => commands::stats::run_concentration(a, &ctx),
+        Command::Universality(a) => commands::stats::run_universality(a, &ctx),
         Command::Data(cmd) => commands::data::run(cmd, &ctx),
         Command::Sample(a) => commands::sample::run(a, &ctx),
         Command::Bench(a) => commands::bench::run(a, &ctx),

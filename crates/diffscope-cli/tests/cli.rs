@@ -315,3 +315,43 @@ fn spectrum_and_concentration_run_directories() {
     assert_eq!(v["sub_gaussian"], false);
     assert!(dir.join("c/tails.png").exists() && dir.join("c/tails.csv").exists());
 }
+
+#[test]
+fn universality_on_digits_writes_curves_and_a_verdict() {
+    let dir = tmpdir("univ");
+    let o = bin()
+        .args([
+            "universality",
+            "--label-col",
+            "64",
+            "--ns",
+            "10,40",
+            "--seeds",
+            "2",
+            "-o",
+        ])
+        .arg(dir.join("u"))
+        .arg(digits())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("u/curves.json")).unwrap()).unwrap();
+    let e = v["err_data"].as_array().unwrap();
+    assert_eq!(e.len(), 2);
+    // More data, lower error; and far better than chance (0.9) for 10 digit classes.
+    assert!(e[1].as_f64().unwrap() < e[0].as_f64().unwrap() && e[1].as_f64().unwrap() < 0.3);
+    assert_eq!(v["surrogate"].as_array().unwrap().len(), 10);
+    assert!(
+        dir.join("u/error_vs_n.png").exists() && dir.join("u/per_class_error_data.csv").exists()
+    );
+    // Asking for more samples per class than a class has is a usage error naming `ns`.
+    let o = bin()
+        .args(["universality", "--label-col", "64", "--ns", "500", "-o"])
+        .arg(dir.join("v"))
+        .arg(digits())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("ns"), "{}", text(&o).1);
+}

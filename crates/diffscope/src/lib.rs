@@ -33,6 +33,7 @@ pub mod sampler;
 pub mod score;
 pub mod spectrum;
 pub mod theory;
+pub mod universality;
 
 pub use error::{Error, Result};
 
