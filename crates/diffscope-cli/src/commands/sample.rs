@@ -16,8 +16,10 @@ pub enum ScoreArg {
     Empirical,
     /// Exact empirical score, f64 reference path (slow; for checks).
     EmpiricalF64,
-    /// Population score of the data model (a Gaussian mixture); needs --model.
+    /// Population score of the two-class data model (no --data).
     Gmm,
+    /// Population score of the per-class Gaussian mixture fitted to --data (labelled).
+    GmmFit,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -107,30 +109,49 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
         bail!(crate::ui::UsageError("--batch must be at least 1".into()));
     }
     let model = a.two_class.model();
-    let score: Box<dyn Score> = match (a.score, &a.data) {
-        (ScoreArg::Gmm, Some(_)) => bail!(crate::ui::UsageError(
-            "--score gmm uses the data model; drop --data".into()
+    let training = match (&a.data, a.score) {
+        (Some(file), _) => Some(
+            DataFileArgs {
+                file: file.clone(),
+                label_col: a.label_col,
+                header: false,
+                classes: a.classes.clone(),
+                centre: a.centre,
+            }
+            .load()?,
+        ),
+        (None, ScoreArg::Gmm) => None,
+        (None, ScoreArg::GmmFit) => bail!(crate::ui::UsageError(
+            "--score gmm-fit fits a mixture to --data; give --data".into()
         )),
-        (ScoreArg::Gmm, None) => Box::new(GmmScore::new(model.mixture(ctx.seed)?)),
-        (kind, data) => {
-            let ds = match data {
-                Some(file) => DataFileArgs {
-                    file: file.clone(),
-                    label_col: a.label_col,
-                    header: false,
-                    classes: a.classes.clone(),
-                    centre: a.centre,
-                }
-                .load()?,
-                None => model.sample(a.n, ctx.seed)?,
-            };
+        (None, _) => Some(model.sample(a.n, ctx.seed)?),
+    };
+    // The score, and how an end point gets a label: the class of its nearest training point (empirical
+    // scores) or of the nearest class mean (population scores).
+    let mut centroids: Option<(Vec<Vec<f64>>, Vec<String>)> = None;
+    let score: Box<dyn Score> = match (a.score, &training) {
+        (ScoreArg::Gmm, Some(_)) => bail!(crate::ui::UsageError(
+            "--score gmm uses the two-class model; drop --data (or use --score gmm-fit)".into()
+        )),
+        (ScoreArg::Gmm, None) => {
+            let mix = model.mixture(ctx.seed)?;
+            centroids = Some((mix.means().to_vec(), mix.class_names().to_vec()));
+            Box::new(GmmScore::new(mix))
+        }
+        (ScoreArg::GmmFit, Some(ds)) => {
+            let mix = diffscope::universality::Surrogate::fit(ds)?.mixture()?;
+            centroids = Some((mix.means().to_vec(), mix.class_names().to_vec()));
+            Box::new(GmmScore::new(mix))
+        }
+        (kind, Some(ds)) => {
             let precision = if kind == ScoreArg::EmpiricalF64 {
                 Precision::F64
             } else {
                 Precision::F32
             };
-            Box::new(EmpiricalScore::new(&ds, precision)?)
+            Box::new(EmpiricalScore::new(ds, precision)?)
         }
+        (_, None) => unreachable!("training set drawn above"),
     };
     let d = score.dim();
     let key = NoiseKey {
@@ -189,8 +210,24 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
             "d2",
             NpyArray::f64_1d(nn.iter().map(|n| n.d2 as f64).collect()),
         ));
+        if let Some(ds) = training.as_ref().filter(|ds| ds.labels.is_some()) {
+            let labels = ds
+                .labels
+                .as_ref()
+                .map(|l| nn.iter().map(|n| l[n.index as usize]).collect::<Vec<u32>>())
+                .unwrap_or_default();
+            members.push(("y", diffscope::data::label_array(&labels, &ds.class_names)));
+        }
         let f_mem = nn.iter().filter(|n| n.d1 < n.d2 / 3.0).count() as f64 / a.batch as f64;
         ctx.note(format!("f_mem (d1/d2 < 1/3 at t_min) = {f_mem:.3}"));
+    }
+    if let Some((means, names)) = &centroids {
+        let decay = (-grid.t_min()).exp();
+        let labels: Vec<u32> = x
+            .chunks(d)
+            .map(|r| diffscope::regimes::observables::nearest_centroid(r, means, decay) as u32)
+            .collect();
+        members.push(("y", diffscope::data::label_array(&labels, names)));
     }
     members.push(("times", NpyArray::f64_1d(grid.times().to_vec())));
     let refs: Vec<(&str, &NpyArray)> = members.iter().map(|(k, v)| (*k, v)).collect();

@@ -219,14 +219,10 @@ impl Dataset {
     /// Members: `x` (n × d, f32), `y` (n, i64) when labelled, then `extra`.
     pub fn write_npz_with(&self, path: &Path, extra: &[(&str, &NpyArray)]) -> Result<()> {
         let x = NpyArray::f32(self.n, self.d, self.x.clone());
-        let y = self.labels.as_ref().map(|l| {
-            // Labels are written as the class *names* when those are integers, else as indices.
-            let numeric: Option<Vec<i64>> = l
-                .iter()
-                .map(|&k| self.class_names[k as usize].parse::<i64>().ok())
-                .collect();
-            NpyArray::i64_1d(numeric.unwrap_or_else(|| l.iter().map(|&k| k as i64).collect()))
-        });
+        let y = self
+            .labels
+            .as_ref()
+            .map(|l| label_array(l, &self.class_names));
         let mut members: Vec<(&str, &NpyArray)> = vec![("x", &x)];
         if let Some(y) = &y {
             members.push(("y", y));
@@ -253,4 +249,14 @@ pub(crate) fn index_labels(raw: &[String]) -> (Vec<u32>, Vec<String>) {
         .map(|s| names.iter().position(|c| c == s).unwrap_or(0) as u32)
         .collect();
     (labels, names)
+}
+
+/// Labels as written to `.npz`: the class *names* when those are integers (so `-1`/`1` or digits survive
+/// a round trip), else the class indices.
+pub fn label_array(labels: &[u32], class_names: &[String]) -> NpyArray {
+    let numeric: Option<Vec<i64>> = labels
+        .iter()
+        .map(|&k| class_names[k as usize].parse::<i64>().ok())
+        .collect();
+    NpyArray::i64_1d(numeric.unwrap_or_else(|| labels.iter().map(|&k| k as i64).collect()))
 }

@@ -12,7 +12,7 @@ mod manifold;
 mod model;
 
 pub use activation::Activation;
-pub use dataset::{ClassCount, DataInfo, Dataset};
+pub use dataset::{label_array, ClassCount, DataInfo, Dataset};
 pub use gmm::{Covariance, Direction, GaussianMixture, TwoClassGmm};
 pub use load::{load, LoadOptions};
 pub use manifold::{Embedding, HiddenManifold, ManifoldSpec};

@@ -159,11 +159,11 @@ impl GlmChannel {
         ent
     }
 
-    /// $I_{out}(q; t) = E_V[h(Y|V)] - \tfrac12\log(2\pi e\Delta_t)$, V ~ N(0, 1) by 32-node Gauss–Hermite
+    /// $I_{out}(q; t) = E_V[h(Y|V)] - \tfrac12\log(2\pi e\Delta_t)$, V ~ N(0, 1) by 24-node Gauss–Hermite
     /// (and the offsets b by 12-node Gauss–Hermite when `offset_var > 0`).
     pub fn i_out(&self, q: f64, t: f64) -> f64 {
         let ou = OuTime::new(t);
-        let gh_v = gauss_hermite(32);
+        let gh_v = gauss_hermite(24);
         let offsets: Vec<(f64, f64)> = if self.offset_var > 0.0 {
             gauss_hermite(12)
                 .into_iter()

@@ -100,6 +100,32 @@ impl Surrogate {
         })
     }
 
+    /// The surrogate as a Gaussian mixture (weights n_c / n), e.g. for its population score.
+    pub fn mixture(&self) -> Result<crate::data::GaussianMixture> {
+        let d = self.d;
+        let total: usize = self.classes.iter().map(|c| c.n).sum();
+        let covs = self
+            .classes
+            .iter()
+            .map(|c| {
+                Mat::<f64>::from_fn(d, d, |i, j| {
+                    (0..d)
+                        .map(|l| c.basis[(i, l)] * c.lambda[l] * c.basis[(j, l)])
+                        .sum()
+                })
+            })
+            .collect();
+        Ok(crate::data::GaussianMixture::new(
+            self.classes.iter().map(|c| c.mean.clone()).collect(),
+            self.classes
+                .iter()
+                .map(|c| c.n as f64 / total as f64)
+                .collect(),
+            crate::data::Covariance::Full(covs),
+        )?
+        .with_class_names(self.class_names.clone()))
+    }
+
     /// n_c/d and rank per class.
     pub fn info(&self) -> Vec<SurrogateInfo> {
         self.classes
