@@ -541,6 +541,30 @@ fn table_rows(s: &serde_json::Value) -> Vec<[String; 4]> {
             ),
         ]);
     }
+    let v = &s["theory_variants"];
+    if v.is_object() {
+        rows.push([
+            "t_S variants (manifold)".into(),
+            fmt(&v["t_s"]),
+            fmt(&s["t_s"]["measured"]),
+            format!(
+                "printed form (v∞ = ½) {}, bulk edge {}",
+                fmt(&v["t_s_printed"]),
+                fmt(&v["t_s_bulk_edge"])
+            ),
+        ]);
+        rows.push([
+            "t_C variants (manifold)".into(),
+            fmt(&v["t_c_glm"]),
+            fmt(&s["t_c"]["phi_c_half"]),
+            format!(
+                "GLM + centres {}, linear {}, linear MP {}",
+                fmt(&v["t_c_glm_centres"]),
+                fmt(&v["t_c_linear"]),
+                fmt(&v["t_c_linear_mp"])
+            ),
+        ]);
+    }
     rows
 }
 

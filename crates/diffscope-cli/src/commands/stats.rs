@@ -334,6 +334,10 @@ pub enum ClassifierArg {
     SoftmaxCe,
     /// Softmax + square loss (the reference repository's final recipe), same training.
     SoftmaxSquare,
+    /// Softmax + cross-entropy, deterministic full-batch L-BFGS, early stopping on validation.
+    SoftmaxCeLbfgs,
+    /// Softmax + square loss, deterministic full-batch L-BFGS.
+    SoftmaxSquareLbfgs,
 }
 
 #[derive(Args, Debug)]
@@ -364,6 +368,8 @@ pub fn run_universality(a: UniversalityArgs, ctx: &Ctx) -> Result<()> {
         ClassifierArg::Ridge => Classifier::Ridge { lambda: a.lambda },
         ClassifierArg::SoftmaxCe => Classifier::SoftmaxCe(SgdParams::default()),
         ClassifierArg::SoftmaxSquare => Classifier::SoftmaxSquare(SgdParams::default()),
+        ClassifierArg::SoftmaxCeLbfgs => Classifier::SoftmaxCeLbfgs(Default::default()),
+        ClassifierArg::SoftmaxSquareLbfgs => Classifier::SoftmaxSquareLbfgs(Default::default()),
     };
     let p = UniversalityParams {
         ns: a.ns.clone(),

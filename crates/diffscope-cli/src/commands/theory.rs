@@ -27,6 +27,10 @@ pub enum EmbeddingArg {
 
 #[derive(Args, Debug)]
 pub struct TheoryArgs {
+    /// A TOML model description instead of the flags: `kind = "manifold"` (d, beta, activation, mu2, kappa,
+    /// embedding) or `kind = "two-class"` (d, mu_tilde, sigma); α or n still come from --alpha / --n.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// Which model.
     #[arg(long, value_enum, default_value = "manifold")]
     pub model: TheoryModel,
@@ -110,7 +114,41 @@ fn opt(v: Option<f64>) -> String {
     v.map_or("—".into(), |x| format!("{x:.6}"))
 }
 
-pub fn run(a: TheoryArgs, ctx: &Ctx) -> Result<()> {
+pub fn run(mut a: TheoryArgs, ctx: &Ctx) -> Result<()> {
+    if let Some(path) = &a.config {
+        let text = std::fs::read_to_string(path).map_err(|e| diffscope::Error::io(path, e))?;
+        let model: diffscope::data::DataModel =
+            toml::from_str(&text).map_err(|e| diffscope::Error::Config {
+                path: path.clone(),
+                msg: e.to_string(),
+            })?;
+        match model {
+            diffscope::data::DataModel::Manifold(m) => {
+                a.model = TheoryModel::Manifold;
+                a.d = m.d;
+                a.beta = m.beta;
+                a.activation = format!("{:?}", m.activation)
+                    .to_lowercase()
+                    .replace("erfsqrt2", "erf-sqrt2");
+                a.mu2 = m.mu2;
+                a.kappa = m.kappa;
+                a.embedding = match m.embedding {
+                    Embedding::Gaussian => EmbeddingArg::Gaussian,
+                    Embedding::Orthonormal => EmbeddingArg::Orthonormal,
+                };
+            }
+            diffscope::data::DataModel::TwoClass(m) => {
+                a.model = TheoryModel::TwoClass;
+                a.d = m.d;
+                a.mu_tilde = m.mu_tilde;
+                a.sigma = m.sigma;
+            }
+            diffscope::data::DataModel::Gmm(_) => anyhow::bail!(crate::ui::UsageError(format!(
+                "{}: theory covers the two-class and manifold models",
+                path.display()
+            ))),
+        }
+    }
     let alpha = alpha_of(&a)?;
     if a.d == 0 {
         return Err(diffscope::Error::param("d", 0, "d ≥ 1").into());

@@ -213,34 +213,7 @@ pub fn train_softmax(
             let mut gw = Mat::<f64>::zeros(d, k);
             let mut gb = vec![0.0; k];
             for &i in chunk {
-                let f = &feats[i];
-                let s: Vec<f64> = (0..k)
-                    .map(|c| {
-                        m.b[c]
-                            + f.iter()
-                                .enumerate()
-                                .map(|(j, v)| v * m.w[(j, c)])
-                                .sum::<f64>()
-                    })
-                    .collect();
-                let mx = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                let z: f64 = s.iter().map(|v| (v - mx).exp()).sum();
-                let pr: Vec<f64> = s.iter().map(|v| (v - mx).exp() / z).collect();
-                let r: Vec<f64> = (0..k).map(|c| pr[c] - f64::from(labels[i] == c)).collect();
-                // ∂L/∂s: CE → p − y; square → J_softmaxᵀ (p − y) = p ⊙ (r − ⟨p, r⟩).
-                let ds: Vec<f64> = match loss {
-                    Loss::CrossEntropy => r,
-                    Loss::Square => {
-                        let pr_r: f64 = pr.iter().zip(&r).map(|(a, b)| a * b).sum();
-                        (0..k).map(|c| pr[c] * (r[c] - pr_r)).collect()
-                    }
-                };
-                for c in 0..k {
-                    gb[c] += ds[c];
-                    for (j, v) in f.iter().enumerate() {
-                        gw[(j, c)] += ds[c] * v;
-                    }
-                }
+                accumulate_grad(&m, &feats[i], labels[i], loss, &mut gw, &mut gb);
             }
             let inv = 1.0 / chunk.len() as f64;
             for c in 0..k {
@@ -263,6 +236,187 @@ pub fn train_softmax(
     Ok(best.1)
 }
 
+/// Adds the gradient of one sample's loss (w.r.t. W and b) to `gw`, `gb`; returns the loss.
+/// ∂L/∂s: cross-entropy → p − y; square loss ½|p − y|² → J_softmaxᵀ (p − y) = p ⊙ (r − ⟨p, r⟩), r = p − y.
+fn accumulate_grad(
+    m: &LinearModel,
+    f: &[f64],
+    label: usize,
+    loss: Loss,
+    gw: &mut Mat<f64>,
+    gb: &mut [f64],
+) -> f64 {
+    let k = m.b.len();
+    let s: Vec<f64> = (0..k)
+        .map(|c| {
+            m.b[c]
+                + f.iter()
+                    .enumerate()
+                    .map(|(j, v)| v * m.w[(j, c)])
+                    .sum::<f64>()
+        })
+        .collect();
+    let mx = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let z: f64 = s.iter().map(|v| (v - mx).exp()).sum();
+    let pr: Vec<f64> = s.iter().map(|v| (v - mx).exp() / z).collect();
+    let r: Vec<f64> = (0..k).map(|c| pr[c] - f64::from(label == c)).collect();
+    let (value, ds): (f64, Vec<f64>) = match loss {
+        Loss::CrossEntropy => (-(s[label] - mx - z.ln()), r),
+        Loss::Square => {
+            let pr_r: f64 = pr.iter().zip(&r).map(|(a, b)| a * b).sum();
+            (
+                0.5 * r.iter().map(|v| v * v).sum::<f64>(),
+                (0..k).map(|c| pr[c] * (r[c] - pr_r)).collect(),
+            )
+        }
+    };
+    for c in 0..k {
+        gb[c] += ds[c];
+        for (j, v) in f.iter().enumerate() {
+            gw[(j, c)] += ds[c] * v;
+        }
+    }
+    value
+}
+
+/// Full-batch L-BFGS on the mean loss + ½·weight_decay·|W|² (deterministic; no minibatches).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LbfgsParams {
+    /// Iterations.
+    pub iterations: usize,
+    /// Stored curvature pairs.
+    pub history: usize,
+    /// L2 weight decay.
+    pub weight_decay: f64,
+}
+
+impl Default for LbfgsParams {
+    fn default() -> Self {
+        LbfgsParams {
+            iterations: 200,
+            history: 10,
+            weight_decay: 1e-3,
+        }
+    }
+}
+
+/// Trains a softmax classifier by full-batch L-BFGS (two-loop recursion, Armijo backtracking), keeping
+/// the iterate with the lowest validation error (early stopping on validation only).
+pub fn train_softmax_lbfgs(
+    train: &Dataset,
+    val: &Dataset,
+    loss: Loss,
+    p: &LbfgsParams,
+) -> Result<LinearModel> {
+    let (labels, k) = one_hot(train)?;
+    if p.iterations == 0 || p.history == 0 {
+        return Err(Error::param(
+            "lbfgs",
+            format!("{p:?}"),
+            "iterations and history ≥ 1",
+        ));
+    }
+    let (centre, scale) = standardiser(train);
+    let d = train.d;
+    let model_of = |theta: &[f64]| LinearModel {
+        w: Mat::from_fn(d, k, |j, c| theta[j * k + c]),
+        b: theta[d * k..].to_vec(),
+        centre: centre.clone(),
+        scale,
+    };
+    let probe = model_of(&vec![0.0; d * k + k]);
+    let feats: Vec<Vec<f64>> = (0..train.n).map(|i| probe.features(train.row(i))).collect();
+    let objective = |theta: &[f64]| -> (f64, Vec<f64>) {
+        let m = model_of(theta);
+        let mut gw = Mat::<f64>::zeros(d, k);
+        let mut gb = vec![0.0; k];
+        let total: f64 = feats
+            .iter()
+            .zip(&labels)
+            .map(|(f, &y)| accumulate_grad(&m, f, y, loss, &mut gw, &mut gb))
+            .sum();
+        let inv = 1.0 / train.n as f64;
+        let mut g = vec![0.0; d * k + k];
+        let mut reg = 0.0;
+        for j in 0..d {
+            for c in 0..k {
+                let w = theta[j * k + c];
+                g[j * k + c] = gw[(j, c)] * inv + p.weight_decay * w;
+                reg += 0.5 * p.weight_decay * w * w;
+            }
+        }
+        g[d * k..]
+            .iter_mut()
+            .zip(&gb)
+            .for_each(|(a, b)| *a = b * inv);
+        (total * inv + reg, g)
+    };
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let mut theta = vec![0.0; d * k + k];
+    let (mut f, mut g) = objective(&theta);
+    let mut best = (error_rate(&model_of(&theta), val), theta.clone());
+    let mut hist: std::collections::VecDeque<(Vec<f64>, Vec<f64>, f64)> =
+        std::collections::VecDeque::new();
+    for _ in 0..p.iterations {
+        // Two-loop recursion: direction = −H g.
+        let mut q = g.clone();
+        let mut alphas = Vec::with_capacity(hist.len());
+        for (s, y, rho) in hist.iter().rev() {
+            let a = rho * dot(s, &q);
+            q.iter_mut().zip(y).for_each(|(qi, yi)| *qi -= a * yi);
+            alphas.push(a);
+        }
+        if let Some((s, y, _)) = hist.back() {
+            let gamma = dot(s, y) / dot(y, y);
+            q.iter_mut().for_each(|v| *v *= gamma);
+        }
+        for ((s, y, rho), a) in hist.iter().zip(alphas.iter().rev()) {
+            let b = rho * dot(y, &q);
+            q.iter_mut().zip(s).for_each(|(qi, si)| *qi += (a - b) * si);
+        }
+        let dir: Vec<f64> = q.iter().map(|v| -v).collect();
+        let slope = dot(&g, &dir);
+        if slope >= 0.0 || !slope.is_finite() {
+            hist.clear();
+            continue;
+        }
+        // Armijo backtracking.
+        let mut step = 1.0;
+        let (mut f_new, mut g_new, mut t_new);
+        loop {
+            t_new = theta
+                .iter()
+                .zip(&dir)
+                .map(|(t, dv)| t + step * dv)
+                .collect::<Vec<f64>>();
+            (f_new, g_new) = objective(&t_new);
+            if f_new <= f + 1e-4 * step * slope || step < 1e-10 {
+                break;
+            }
+            step *= 0.5;
+        }
+        let s: Vec<f64> = t_new.iter().zip(&theta).map(|(a, b)| a - b).collect();
+        let y: Vec<f64> = g_new.iter().zip(&g).map(|(a, b)| a - b).collect();
+        let sy = dot(&s, &y);
+        if sy > 1e-12 {
+            hist.push_back((s, y, 1.0 / sy));
+            if hist.len() > p.history {
+                hist.pop_front();
+            }
+        }
+        (theta, f, g) = (t_new, f_new, g_new);
+        let e = error_rate(&model_of(&theta), val);
+        if e < best.0 {
+            best = (e, theta.clone());
+        }
+        if dot(&g, &g).sqrt() < 1e-9 {
+            break;
+        }
+    }
+    Ok(model_of(&best.1))
+}
+
 /// A classifier recipe (for configs).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
@@ -276,6 +430,10 @@ pub enum Classifier {
     SoftmaxCe(SgdParams),
     /// Softmax + square loss by SGD.
     SoftmaxSquare(SgdParams),
+    /// Softmax + cross-entropy by deterministic full-batch L-BFGS.
+    SoftmaxCeLbfgs(LbfgsParams),
+    /// Softmax + square loss by deterministic full-batch L-BFGS.
+    SoftmaxSquareLbfgs(LbfgsParams),
 }
 
 impl Classifier {
@@ -285,6 +443,8 @@ impl Classifier {
             Classifier::Ridge { lambda } => ridge(train, *lambda),
             Classifier::SoftmaxCe(p) => train_softmax(train, val, Loss::CrossEntropy, p, seed),
             Classifier::SoftmaxSquare(p) => train_softmax(train, val, Loss::Square, p, seed),
+            Classifier::SoftmaxCeLbfgs(p) => train_softmax_lbfgs(train, val, Loss::CrossEntropy, p),
+            Classifier::SoftmaxSquareLbfgs(p) => train_softmax_lbfgs(train, val, Loss::Square, p),
         }
     }
 }

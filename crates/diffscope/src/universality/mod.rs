@@ -8,7 +8,10 @@
 
 mod classifier;
 
-pub use classifier::{error_rate, ridge, train_softmax, Classifier, LinearModel, Loss, SgdParams};
+pub use classifier::{
+    error_rate, ridge, train_softmax, train_softmax_lbfgs, Classifier, LbfgsParams, LinearModel,
+    Loss, SgdParams,
+};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
