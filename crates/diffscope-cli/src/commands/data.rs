@@ -50,6 +50,34 @@ impl DataFileArgs {
     }
 }
 
+/// An optional `--data FILE` with its CSV label column and class selection (for commands that otherwise
+/// draw from a model).
+#[derive(Args, Debug, Clone)]
+pub struct DataFlags {
+    /// Data file (CSV, .npy, .npz, class folder) instead of the built-in model.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// CSV label column of --data (0-based; negative counts from the end).
+    #[arg(long, allow_hyphen_values = true)]
+    pub label_col: Option<i64>,
+    /// Classes of --data to keep, comma-separated (e.g. 0,1).
+    #[arg(long, value_delimiter = ',')]
+    pub classes: Option<Vec<String>>,
+}
+
+impl DataFlags {
+    /// The full data-file arguments when --data was given.
+    pub fn file_args(&self, centre: bool) -> Option<DataFileArgs> {
+        self.data.as_ref().map(|file| DataFileArgs {
+            file: file.clone(),
+            label_col: self.label_col,
+            header: false,
+            classes: self.classes.clone(),
+            centre,
+        })
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct InfoArgs {
     #[command(flatten)]

@@ -1,6 +1,7 @@
 //! `diffscope regimes`: the main job. Speciation and collapse measured by cloning, beside the theory,
 //! written to a run directory with summary.json, curves (CSV, .npy), figures (PNG, SVG) and index.html.
 
+use crate::commands::data::DataFlags;
 use crate::ui::Ctx;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -55,15 +56,9 @@ pub struct RegimesArgs {
     /// label_col, classes, centre}, params = {batch, pairs, branch_every, steps, t_max, t_min, score, ...}).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Real data file instead of the model (nearest-centroid class rule; centred per feature).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// CSV label column of --data.
-    #[arg(long, allow_hyphen_values = true)]
-    pub label_col: Option<i64>,
-    /// Classes of --data to keep (e.g. 0,1).
-    #[arg(long, value_delimiter = ',')]
-    pub classes: Option<Vec<String>>,
+    /// Real data instead of the model (nearest-centroid class rule; centred per feature).
+    #[command(flatten)]
+    pub data: DataFlags,
     /// Dimension of the default two-class GMM.
     #[arg(long)]
     pub d: Option<usize>,
@@ -111,12 +106,12 @@ fn resolve(a: &RegimesArgs, seed: u64) -> Result<RegimesConfig> {
             params: RegimesParams::default(),
         },
     };
-    if let Some(p) = &a.data {
+    if let Some(f) = a.data.file_args(true) {
         cfg.data = Some(DataFileSpec {
-            path: p.clone(),
-            label_col: a.label_col,
-            classes: a.classes.clone(),
-            centre: true,
+            path: f.file,
+            label_col: f.label_col,
+            classes: f.classes,
+            centre: f.centre,
         });
         cfg.model = None;
     }

@@ -1,6 +1,6 @@
 //! `diffscope sample`: run a reverse-time sampler with a chosen score and write the end points.
 
-use crate::commands::data::{DataFileArgs, TwoClassArgs};
+use crate::commands::data::{DataFlags, TwoClassArgs};
 use crate::ui::Ctx;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
@@ -69,15 +69,9 @@ impl GridArgs {
 
 #[derive(Args, Debug)]
 pub struct SampleArgs {
-    /// Training data file (CSV, .npy, .npz, class folder). Without it, --n points are drawn from the model.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// CSV label column for --data.
-    #[arg(long, allow_hyphen_values = true)]
-    pub label_col: Option<i64>,
-    /// Keep only these classes of --data.
-    #[arg(long, value_delimiter = ',')]
-    pub classes: Option<Vec<String>>,
+    /// Training data (without --data, --n points are drawn from the two-class model).
+    #[command(flatten)]
+    pub data: DataFlags,
     /// Centre --data per feature.
     #[arg(long)]
     pub centre: bool,
@@ -109,17 +103,8 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
         bail!(crate::ui::UsageError("--batch must be at least 1".into()));
     }
     let model = a.two_class.model();
-    let training = match (&a.data, a.score) {
-        (Some(file), _) => Some(
-            DataFileArgs {
-                file: file.clone(),
-                label_col: a.label_col,
-                header: false,
-                classes: a.classes.clone(),
-                centre: a.centre,
-            }
-            .load()?,
-        ),
+    let training = match (a.data.file_args(a.centre), a.score) {
+        (Some(file), _) => Some(file.load()?),
         (None, ScoreArg::Gmm) => None,
         (None, ScoreArg::GmmFit) => bail!(crate::ui::UsageError(
             "--score gmm-fit fits a mixture to --data; give --data".into()
