@@ -51,6 +51,8 @@ pub mod tag {
     pub const BOOTSTRAP: u64 = 6;
     /// Clone branches in cloning experiments.
     pub const CLONE: u64 = 7;
+    /// Minibatches (rows, times, noise) of score-network training.
+    pub const TRAIN: u64 = 8;
 }
 
 #[cfg(test)]

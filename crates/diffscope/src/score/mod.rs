@@ -68,6 +68,16 @@ pub trait Score: Send + Sync {
         false
     }
 
+    /// Writes the Jacobians $J(x_i, t) = \partial S/\partial x$ of the b rows of x into `out` (b × d × d,
+    /// row-major, `out[i][j][k]` = ∂S_j/∂x_k) and returns true, or returns false without writing when the
+    /// score has no analytic Jacobian (callers then use central differences, [`crate::geometry::jacobian`]).
+    ///
+    /// # Panics
+    /// If `out.len() != b·d·d` or t ≤ 0.
+    fn jacobian_into(&self, _x: &[f32], _t: f64, _out: &mut [f64], _par: Par) -> bool {
+        false
+    }
+
     /// A short human-readable description (kind and size).
     fn describe(&self) -> String;
 
