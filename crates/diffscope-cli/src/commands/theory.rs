@@ -143,9 +143,10 @@ pub fn run(mut a: TheoryArgs, ctx: &Ctx) -> Result<()> {
                 a.mu_tilde = m.mu_tilde;
                 a.sigma = m.sigma;
             }
-            diffscope::data::DataModel::Gmm(_) => anyhow::bail!(crate::ui::UsageError(format!(
-                "{}: theory covers the two-class and manifold models",
-                path.display()
+            other => anyhow::bail!(crate::ui::UsageError(format!(
+                "{}: theory covers the two-class and manifold models, not `{}`",
+                path.display(),
+                other.kind_name()
             ))),
         }
     }

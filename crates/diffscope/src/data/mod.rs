@@ -6,6 +6,7 @@
 
 mod activation;
 mod dataset;
+mod embedded;
 mod gmm;
 mod load;
 mod manifold;
@@ -13,6 +14,7 @@ mod model;
 
 pub use activation::Activation;
 pub use dataset::{label_array, ClassCount, DataInfo, Dataset};
+pub use embedded::{random_orthonormal, SphereSpec, SubspaceSpec};
 pub use gmm::{Covariance, Direction, GaussianMixture, TwoClassGmm};
 pub use load::{load, LoadOptions};
 pub use manifold::{Embedding, HiddenManifold, ManifoldSpec};

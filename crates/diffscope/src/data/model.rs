@@ -1,7 +1,9 @@
 //! Data models described by a config (TOML `kind = "two-class"` / `"gmm"`), as used by
 //! `diffscope data generate` and the experiments.
 
-use super::{Covariance, Dataset, GaussianMixture, ManifoldSpec, TwoClassGmm};
+use super::{
+    Covariance, Dataset, GaussianMixture, ManifoldSpec, SphereSpec, SubspaceSpec, TwoClassGmm,
+};
 use crate::error::{Error, Result};
 use faer::Mat;
 use serde::{Deserialize, Serialize};
@@ -16,7 +18,14 @@ pub enum DataModel {
     Gmm(GmmSpec),
     /// The hidden-manifold mixture (manifold.md).
     Manifold(ManifoldSpec),
+    /// A uniform k-sphere randomly embedded in R^d (geometry.md T2).
+    Sphere(SphereSpec),
+    /// A Gaussian on a random k-dimensional subspace (geometry.md T1).
+    Subspace(SubspaceSpec),
 }
+
+/// The tangent space of a model at a (clean) point, as an orthonormal d × k basis.
+pub type Tangent = Box<dyn Fn(&[f64]) -> Mat<f64> + Send + Sync>;
 
 /// Serialisable description of a K-class Gaussian mixture.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -61,10 +70,11 @@ impl DataModel {
         match self {
             DataModel::TwoClass(m) => m.mixture(seed),
             DataModel::Gmm(spec) => spec.mixture(),
-            DataModel::Manifold(_) => Err(Error::param(
+            DataModel::Subspace(spec) => spec.mixture(seed),
+            DataModel::Manifold(_) | DataModel::Sphere(_) => Err(Error::param(
                 "model",
-                "manifold",
-                "a Gaussian mixture (two-class or gmm) for a population score",
+                self.kind_name(),
+                "a Gaussian model (two-class, gmm or subspace) for a population score",
             )),
         }
     }
@@ -83,6 +93,43 @@ impl DataModel {
             DataModel::TwoClass(m) => m.d,
             DataModel::Gmm(s) => s.means.first().map_or(0, Vec::len),
             DataModel::Manifold(s) => s.d,
+            DataModel::Sphere(s) => s.d,
+            DataModel::Subspace(s) => s.d,
+        }
+    }
+
+    /// The `kind` key of the model.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            DataModel::TwoClass(_) => "two-class",
+            DataModel::Gmm(_) => "gmm",
+            DataModel::Manifold(_) => "manifold",
+            DataModel::Sphere(_) => "sphere",
+            DataModel::Subspace(_) => "subspace",
+        }
+    }
+
+    /// Intrinsic dimension, where the model has one (sphere and subspace).
+    pub fn intrinsic_dim(&self) -> Option<usize> {
+        match self {
+            DataModel::Sphere(s) => Some(s.k),
+            DataModel::Subspace(s) => Some(s.k),
+            _ => None,
+        }
+    }
+
+    /// The known tangent space at a clean point (sphere: at the nearest sphere point; subspace: U).
+    pub fn tangent(&self, seed: u64) -> Option<Tangent> {
+        match self {
+            DataModel::Sphere(s) => {
+                let (s, q) = (s.clone(), s.basis(seed));
+                Some(Box::new(move |a: &[f64]| s.tangent(&q, a)))
+            }
+            DataModel::Subspace(s) => {
+                let u = s.basis(seed);
+                Some(Box::new(move |_: &[f64]| u.clone()))
+            }
+            _ => None,
         }
     }
 
@@ -91,6 +138,8 @@ impl DataModel {
     pub fn sample(&self, n: usize, seed: u64) -> Result<Dataset> {
         let mut ds = match self {
             DataModel::Manifold(spec) => spec.draw(seed)?.sample(n, seed)?,
+            DataModel::Sphere(spec) => spec.sample(n, seed)?,
+            DataModel::Subspace(spec) => spec.sample(n, seed)?,
             _ => self.mixture(seed)?.sample(n, seed)?,
         };
         ds.provenance = format!("{} (n = {n}, seed {seed})", self.describe());
@@ -108,6 +157,14 @@ impl DataModel {
             DataModel::Manifold(s) => format!(
                 "hidden-manifold mixture d = {}, beta = {}, phi = {:?}, mu2 = {}, kappa = {}, {:?} F",
                 s.d, s.beta, s.activation, s.mu2, s.kappa(), s.embedding
+            ),
+            DataModel::Sphere(s) => format!(
+                "uniform {}-sphere of radius {} randomly embedded in d = {}",
+                s.k, s.radius, s.d
+            ),
+            DataModel::Subspace(s) => format!(
+                "Gaussian on a random {}-dim subspace of d = {}, variances {:?}",
+                s.k, s.d, s.variances
             ),
         }
     }

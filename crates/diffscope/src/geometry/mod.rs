@@ -1,14 +1,27 @@
 //! Score-field geometry (geometry.md "Quantities"): Jacobians J = ∇ₓS(x, t) of a score, their spectra in
 //! units of σ² = Δ_t, local-dimension estimators and the asymmetry (non-conservativeness) of the field.
 //!
-//! Status: the exact-score side (central differences in f64 for any f64 score, the analytic Jacobian of
-//! the empirical score, estimators (a)–(d), asymmetry with a tangent/normal split, SVD pairing). The learned
-//! MLP score, estimator (e) (Stanczuk) and the trajectory probes are not here yet.
+//! Jacobians come from [`Score::jacobian_into`] where a score has an analytic one (MLP, GMM, empirical),
+//! else from central differences ([`jacobians`]); [`jacobian_fd`] in f64 is the test oracle. Estimators
+//! (a)–(d) in [`local_dimension`], (e) in [`stanczuk`]; asymmetry and its tangent/normal split in
+//! [`asymmetry`] / [`asymmetry_split`]; subspaces, principal angles and the normal-projection error in
+//! [`subspace`]; everything along backward trajectories in [`probe`].
 
 use crate::error::{Error, Result};
-use crate::score::OuTime;
-use faer::Mat;
+pub use crate::score::empirical_score_and_jacobian;
+use crate::score::{OuTime, Score};
+use faer::{Mat, Par};
+
+pub mod probe;
+mod stanczuk;
+pub mod subspace;
+
+pub use probe::{along_trajectories, probe_points, PointGeometry, ProbeOptions};
 use serde::{Deserialize, Serialize};
+pub use stanczuk::{stanczuk, stanczuk_around, stanczuk_from_scores, Stanczuk};
+pub use subspace::{
+    complement, feature_subspace, normal_projection_error, overlap, principal_cosines, projector,
+};
 
 /// Central-difference Jacobian $J_{ij} = \partial S_i / \partial x_j$ of an f64 vector field, step h
 /// (truncation O(h²), rounding O(ε/h)).
@@ -28,59 +41,6 @@ pub fn jacobian_fd(f: &dyn Fn(&[f64], &mut [f64]), x: &[f64], h: f64) -> Mat<f64
         }
     }
     j
-}
-
-/// The exact empirical score in f64 at one point and its analytic Jacobian:
-/// $S = (\sum_\mu w_\mu \tilde a_\mu - x)/\Delta$, $J = (\mathrm{Cov}_w[\tilde a] - \Delta I)/\Delta^2$,
-/// $\tilde a = e^{-t} a$, w the softmax weights (log-sum-exp in f64). `points` is row-major N × d.
-pub fn empirical_score_and_jacobian(points: &[f64], x: &[f64], t: f64) -> (Vec<f64>, Mat<f64>) {
-    let d = x.len();
-    let n = points.len() / d;
-    let ou = OuTime::new(t);
-    let logits: Vec<f64> = (0..n)
-        .map(|m| {
-            -points[m * d..(m + 1) * d]
-                .iter()
-                .zip(x)
-                .map(|(&a, &xi)| (xi - ou.decay * a).powi(2))
-                .sum::<f64>()
-                / (2.0 * ou.delta)
-        })
-        .collect();
-    let mx = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let w: Vec<f64> = logits.iter().map(|l| (l - mx).exp()).collect();
-    let z: f64 = w.iter().sum();
-    let mut mean = vec![0.0; d];
-    for m in 0..n {
-        for i in 0..d {
-            mean[i] += w[m] / z * ou.decay * points[m * d + i];
-        }
-    }
-    let mut jac = Mat::<f64>::zeros(d, d);
-    for m in 0..n {
-        let wm = w[m] / z;
-        if wm == 0.0 {
-            continue;
-        }
-        for i in 0..d {
-            let ai = ou.decay * points[m * d + i] - mean[i];
-            for k in 0..d {
-                jac[(i, k)] += wm * ai * (ou.decay * points[m * d + k] - mean[k]);
-            }
-        }
-    }
-    for i in 0..d {
-        for k in 0..d {
-            jac[(i, k)] =
-                (jac[(i, k)] - if i == k { ou.delta } else { 0.0 }) / (ou.delta * ou.delta);
-        }
-    }
-    let s = mean
-        .iter()
-        .zip(x)
-        .map(|(m, xi)| (m - xi) / ou.delta)
-        .collect();
-    (s, jac)
 }
 
 /// Local-dimension estimates at one point (geometry.md (a)–(d)).
@@ -149,35 +109,66 @@ pub struct Asymmetry {
     pub tn: f64,
 }
 
-/// [`Asymmetry`] with a tangent space of dimension k taken from J's SVD.
+/// [`Asymmetry`] with a tangent space of dimension k taken from J's SVD ([`feature_subspace`]).
 pub fn asymmetry(jac: &Mat<f64>, k: usize) -> Result<Asymmetry> {
+    let pt = projector(&feature_subspace(jac, k)?);
+    let pn = complement(&pt);
+    Ok(asymmetry_split(jac, &pt, &pn))
+}
+
+/// [`Asymmetry`] with given tangent and normal projectors.
+pub fn asymmetry_split(jac: &Mat<f64>, pt: &Mat<f64>, pn: &Mat<f64>) -> Asymmetry {
     let d = jac.nrows();
-    let svd = jac
-        .svd()
-        .map_err(|e| Error::numerical("Jacobian SVD", format!("{e:?}")))?;
-    let v = svd.V();
-    // Smallest singular values come last.
-    let pt = Mat::<f64>::from_fn(d, d, |i, j| {
-        (d - k.min(d)..d).map(|c| v[(i, c)] * v[(j, c)]).sum()
-    });
-    let pn = Mat::<f64>::from_fn(d, d, |i, j| f64::from(i == j) - pt[(i, j)]);
     let anti = Mat::<f64>::from_fn(d, d, |i, j| jac[(i, j)] - jac[(j, i)]);
     let fro = |m: &Mat<f64>| m.norm_l2();
     let sand = |p: &Mat<f64>, m: &Mat<f64>, q: &Mat<f64>| p * m * q;
     let ratio = |p: &Mat<f64>, q: &Mat<f64>| {
+        // Blocks that vanish (to rounding) relative to J carry no asymmetry to speak of.
         let den = fro(&sand(p, jac, q));
-        if den > 0.0 {
+        if den > 1e-12 * fro(jac) {
             fro(&sand(p, &anti, q)) / den
         } else {
             0.0
         }
     };
-    Ok(Asymmetry {
+    Asymmetry {
         total: fro(&anti) / fro(jac).max(f64::MIN_POSITIVE),
-        tt: ratio(&pt, &pt),
-        nn: ratio(&pn, &pn),
-        tn: ratio(&pt, &pn),
-    })
+        tt: ratio(pt, pt),
+        nn: ratio(pn, pn),
+        tn: ratio(pt, pn),
+    }
+}
+
+/// Jacobians $J = \partial S/\partial x$ at the b rows of x (b × d × d row-major): analytic when the score
+/// provides them, else central differences of the f32 score with step $h = 10^{-2}\sigma$, $\sigma^2 =
+/// \Delta_t$ (the score varies on the scale σ near data, so truncation is ~(h/σ)² = 1e-4 relative and f32
+/// rounding ~1e-7·|S|/h stays below it).
+pub fn jacobians(score: &dyn Score, x: &[f32], t: f64, par: Par) -> Vec<f64> {
+    let d = score.dim();
+    let b = x.len() / d;
+    let mut out = vec![0.0; b * d * d];
+    if score.jacobian_into(x, t, &mut out, par) {
+        return out;
+    }
+    let h = 1e-2 * OuTime::new(t).delta.sqrt();
+    let (mut xp, mut xm) = (x.to_vec(), x.to_vec());
+    for c in 0..d {
+        for i in 0..b {
+            xp[i * d + c] = x[i * d + c] + h as f32;
+            xm[i * d + c] = x[i * d + c] - h as f32;
+        }
+        let (sp, sm) = (score.eval(&xp, t, par), score.eval(&xm, t, par));
+        for i in 0..b {
+            // Divide by the step actually taken in f32.
+            let step = (xp[i * d + c] as f64) - (xm[i * d + c] as f64);
+            for r in 0..d {
+                out[i * d * d + r * d + c] = (sp[i * d + r] as f64 - sm[i * d + r] as f64) / step;
+            }
+            xp[i * d + c] = x[i * d + c];
+            xm[i * d + c] = x[i * d + c];
+        }
+    }
+    out
 }
 
 #[cfg(test)]

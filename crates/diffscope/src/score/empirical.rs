@@ -356,6 +356,22 @@ impl Score for EmpiricalScore {
         )
     }
 
+    /// The analytic $J = (\mathrm{Cov}_w[\tilde a] - \Delta I)/\Delta^2$ in f64 per query
+    /// (O(N d + N_w d²) with N_w the points of non-zero weight), see [`empirical_score_and_jacobian`].
+    fn jacobian_into(&self, x: &[f32], t: f64, out: &mut [f64], par: Par) -> bool {
+        let decay = OuTime::new(t).decay;
+        super::rows_jacobian(self.d, x, t, out, par, |xi| {
+            // J is translation-covariant: J(x; a) = J(x − e^{-t}c; a − c) for the stored centred points.
+            let xs: Vec<f64> = xi
+                .iter()
+                .zip(&self.centre)
+                .map(|(v, c)| v - decay * c)
+                .collect();
+            empirical_score_and_jacobian(&self.a, &xs, t).1
+        });
+        true
+    }
+
     fn eval_into(&self, x: &[f32], t: f64, out: &mut [f32], extras: Extras<'_>, par: Par) {
         let b = check_shapes(self.d, x, t, out, &extras);
         let ou = OuTime::new(t);
@@ -413,4 +429,61 @@ impl Score for EmpiricalScore {
             }
         }
     }
+}
+
+/// The exact empirical score in f64 at one point and its analytic Jacobian:
+/// $S = (\sum_\mu w_\mu \tilde a_\mu - x)/\Delta$, $J = (\mathrm{Cov}_w[\tilde a] - \Delta I)/\Delta^2$,
+/// $\tilde a = e^{-t} a$, w the softmax weights (log-sum-exp in f64). `points` is row-major N × d.
+pub fn empirical_score_and_jacobian<P: Copy + Into<f64>>(
+    points: &[P],
+    x: &[f64],
+    t: f64,
+) -> (Vec<f64>, faer::Mat<f64>) {
+    let d = x.len();
+    let n = points.len() / d;
+    let ou = OuTime::new(t);
+    let logits: Vec<f64> = (0..n)
+        .map(|m| {
+            -points[m * d..(m + 1) * d]
+                .iter()
+                .zip(x)
+                .map(|(&a, &xi)| (xi - ou.decay * a.into()).powi(2))
+                .sum::<f64>()
+                / (2.0 * ou.delta)
+        })
+        .collect();
+    let mx = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let w: Vec<f64> = logits.iter().map(|l| (l - mx).exp()).collect();
+    let z: f64 = w.iter().sum();
+    let mut mean = vec![0.0; d];
+    for m in 0..n {
+        for i in 0..d {
+            mean[i] += w[m] / z * ou.decay * points[m * d + i].into();
+        }
+    }
+    let mut jac = faer::Mat::<f64>::zeros(d, d);
+    for m in 0..n {
+        let wm = w[m] / z;
+        if wm == 0.0 {
+            continue;
+        }
+        for i in 0..d {
+            let ai = ou.decay * points[m * d + i].into() - mean[i];
+            for k in 0..d {
+                jac[(i, k)] += wm * ai * (ou.decay * points[m * d + k].into() - mean[k]);
+            }
+        }
+    }
+    for i in 0..d {
+        for k in 0..d {
+            jac[(i, k)] =
+                (jac[(i, k)] - if i == k { ou.delta } else { 0.0 }) / (ou.delta * ou.delta);
+        }
+    }
+    let s = mean
+        .iter()
+        .zip(x)
+        .map(|(m, xi)| (m - xi) / ou.delta)
+        .collect();
+    (s, jac)
 }

@@ -2,7 +2,7 @@
 
 use super::{check_shapes, Extras, OuTime, Score};
 use crate::data::GaussianMixture;
-use faer::Par;
+use faer::{Mat, Par};
 use rayon::prelude::*;
 
 /// The score of $p_t = \sum_k \pi_k \mathcal N(e^{-t} m_k, e^{-2t} C_k + \Delta_t I)$:
@@ -67,8 +67,9 @@ impl GmmScore {
             - 0.5 * m.len() as f64 * (2.0 * std::f64::consts::PI * gamma).ln()
     }
 
-    /// General path for one query (any K, any covariance), in f64; writes the score, returns log p_t(x).
-    pub fn general(&self, x: &[f64], ou: OuTime, out: &mut [f64]) -> f64 {
+    /// Log-weights $\log \pi_c + \log \mathcal N(x; e^{-t}m_c, \Sigma_c(t))$ and per-component scores
+    /// $g_c = -\Sigma_c(t)^{-1}(x - e^{-t} m_c)$ (K × d) at one query, $\Sigma_c(t) = e^{-2t}C_c + \Delta_t I$.
+    fn components(&self, x: &[f64], ou: OuTime) -> (Vec<f64>, Vec<f64>) {
         let d = self.gmm.dim();
         let k = self.gmm.n_components();
         let mut logw = vec![0.0f64; k];
@@ -112,14 +113,64 @@ impl GmmScore {
                 }
             }
         }
+        (logw, grads)
+    }
+
+    /// Responsibilities $r_c$ from log-weights (log-sum-exp) and $\log p_t = \log\sum_c e^{\ell_c}$.
+    fn responsibilities(logw: &[f64]) -> (Vec<f64>, f64) {
         let max = logw.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let z: f64 = logw.iter().map(|l| (l - max).exp()).sum();
+        (
+            logw.iter().map(|l| (l - max).exp() / z).collect(),
+            max + z.ln(),
+        )
+    }
+
+    /// General path for one query (any K, any covariance), in f64; writes the score, returns log p_t(x).
+    pub fn general(&self, x: &[f64], ou: OuTime, out: &mut [f64]) -> f64 {
+        let d = self.gmm.dim();
+        let (logw, grads) = self.components(x, ou);
+        let (r, log_p) = Self::responsibilities(&logw);
         out.iter_mut().enumerate().for_each(|(i, o)| {
-            *o = (0..k)
-                .map(|c| (logw[c] - max).exp() / z * grads[c * d + i])
+            *o = r
+                .iter()
+                .enumerate()
+                .map(|(c, rc)| rc * grads[c * d + i])
                 .sum::<f64>()
         });
-        max + z.ln()
+        log_p
+    }
+
+    /// Score and analytic Jacobian at one query (f64):
+    /// $J = -\sum_c r_c \Sigma_c(t)^{-1} + \sum_c r_c g_c g_c^\top - S S^\top$ (the Hessian of the log of
+    /// a mixture), with $\Sigma_c(t)^{-1} = U_c\,\mathrm{diag}(1/(e^{-2t}\lambda + \Delta_t))\,U_c^\top$.
+    pub fn score_and_jacobian(&self, x: &[f64], t: f64) -> (Vec<f64>, Mat<f64>) {
+        let ou = OuTime::new(t);
+        let d = self.gmm.dim();
+        let (logw, grads) = self.components(x, ou);
+        let (r, _) = Self::responsibilities(&logw);
+        let s: Vec<f64> = (0..d)
+            .map(|i| (0..r.len()).map(|c| r[c] * grads[c * d + i]).sum())
+            .collect();
+        let mut j = Mat::<f64>::from_fn(d, d, |a, b| -s[a] * s[b]);
+        for (c, sp) in self.gmm.spectral().iter().enumerate() {
+            let g = &grads[c * d..(c + 1) * d];
+            let inv: Vec<f64> = sp
+                .lambda
+                .iter()
+                .map(|&l| 1.0 / (ou.decay * ou.decay * l + ou.delta))
+                .collect();
+            for a in 0..d {
+                for b in 0..d {
+                    let prec = match &sp.basis {
+                        None => f64::from(a == b) * inv[a],
+                        Some(u) => (0..d).map(|q| u[(a, q)] * inv[q] * u[(b, q)]).sum(),
+                    };
+                    j[(a, b)] += r[c] * (g[a] * g[b] - prec);
+                }
+            }
+        }
+        (s, j)
     }
 }
 
@@ -134,6 +185,13 @@ impl Score for GmmScore {
             self.gmm.n_components(),
             self.gmm.dim()
         )
+    }
+
+    fn jacobian_into(&self, x: &[f32], t: f64, out: &mut [f64], par: Par) -> bool {
+        super::rows_jacobian(self.dim(), x, t, out, par, |xi| {
+            self.score_and_jacobian(xi, t).1
+        });
+        true
     }
 
     fn eval_into(&self, x: &[f32], t: f64, out: &mut [f32], extras: Extras<'_>, par: Par) {

@@ -12,7 +12,7 @@ mod fastexp;
 mod gmm;
 
 pub use convention::{delta, OuTime};
-pub use empirical::{EmpiricalScore, Precision};
+pub use empirical::{empirical_score_and_jacobian, EmpiricalScore, Precision};
 pub use fastexp::exp_f32;
 pub use gmm::GmmScore;
 
@@ -109,4 +109,36 @@ pub(crate) fn check_shapes(d: usize, x: &[f32], t: f64, out: &[f32], extras: &Ex
         assert_eq!(nn.len(), b, "nearest must have one entry per query");
     }
     b
+}
+
+/// Fills `out` (b × d × d) with `jac(x_i)` for each row, rows in parallel when `par` allows.
+pub(crate) fn rows_jacobian(
+    d: usize,
+    x: &[f32],
+    t: f64,
+    out: &mut [f64],
+    par: Par,
+    jac: impl Fn(&[f64]) -> faer::Mat<f64> + Sync,
+) {
+    assert!(
+        t > 0.0 && t.is_finite(),
+        "Jacobians are evaluated at t > 0 (got t = {t})"
+    );
+    assert_eq!(out.len(), x.len() * d, "out must hold b × d × d values");
+    let one = |(xi, oi): (&[f32], &mut [f64])| {
+        let x64: Vec<f64> = xi.iter().map(|&v| v as f64).collect();
+        let j = jac(&x64);
+        for a in 0..d {
+            for b in 0..d {
+                oi[a * d + b] = j[(a, b)];
+            }
+        }
+    };
+    match par {
+        Par::Seq => x.chunks(d).zip(out.chunks_mut(d * d)).for_each(one),
+        Par::Rayon(_) => {
+            use rayon::prelude::*;
+            x.par_chunks(d).zip(out.par_chunks_mut(d * d)).for_each(one)
+        }
+    }
 }

@@ -1,0 +1,226 @@
+//! Geometry along backward trajectories: every quantity of geometry.md at chosen steps, per trajectory.
+
+use super::{
+    asymmetry_split, complement, feature_subspace, jacobians, local_dimension,
+    normal_projection_error, overlap, projector, stanczuk_around,
+};
+use crate::error::Result;
+use crate::progress::{self, Monitor};
+use crate::sampler::{self, NoiseKey, Observer, SamplerKind, Step, TimeGrid};
+use crate::score::{OuTime, Score};
+use faer::{Mat, Par};
+use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
+
+/// A known tangent space: given a clean point (an estimate of $a$ on the data manifold), an orthonormal
+/// d × k basis of the tangent space there.
+pub type TangentFn<'a> = &'a (dyn Fn(&[f64]) -> Mat<f64> + Sync);
+
+/// What to measure at each probed point.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeOptions {
+    /// Threshold c of estimator (a): #{i : σ² s_i < c}.
+    pub threshold: f64,
+    /// Tangent dimension k for the subspace split and overlaps; `None`: estimator (a) at each point.
+    pub k: Option<usize>,
+    /// Copies per point for estimator (e) (Stanczuk); 0 skips it.
+    pub stanczuk_samples: usize,
+}
+
+impl Default for ProbeOptions {
+    fn default() -> Self {
+        ProbeOptions {
+            threshold: 0.5,
+            k: None,
+            stanczuk_samples: 0,
+        }
+    }
+}
+
+/// Everything measured at one point of one trajectory.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PointGeometry {
+    /// Sampler step.
+    pub step: usize,
+    /// OU time.
+    pub t: f64,
+    /// σ² = Δ_t.
+    pub sigma2: f64,
+    /// Trajectory index.
+    pub trajectory: usize,
+    /// σ²·singular values of J, descending.
+    pub sigma2_singular_values: Vec<f64>,
+    /// (a) threshold count.
+    pub dim_threshold: usize,
+    /// (b) tr ∇D.
+    pub dim_trace: f64,
+    /// (c) participation ratio.
+    pub dim_participation: f64,
+    /// (d) FLIPD.
+    pub dim_flipd: f64,
+    /// (e) Stanczuk, when asked for.
+    pub dim_stanczuk: Option<usize>,
+    /// Tangent dimension used for the split.
+    pub k: usize,
+    /// Whether P_T is the known tangent space (else the score's own feature subspace).
+    pub true_tangent: bool,
+    /// A = |J − Jᵀ|_F/|J|_F.
+    pub asym: f64,
+    /// A_TT.
+    pub asym_tt: f64,
+    /// A_NN.
+    pub asym_nn: f64,
+    /// A_TN.
+    pub asym_tn: f64,
+    /// |P_N(σ²J)P_N + P_N|_F.
+    pub normal_projection_error: f64,
+    /// Overlap of the score's k-dim feature subspace with the reference score's, when given.
+    pub overlap_reference: Option<f64>,
+    /// Overlap of the score's feature subspace with the known tangent space, when given.
+    pub overlap_true: Option<f64>,
+}
+
+/// Measures every point of `x` (b × d) at time t. `reference` is an exact score (empirical or population)
+/// to compare feature subspaces with; `tangent` the known tangent space, evaluated at the denoised point
+/// $\hat a = (x + \Delta_t S)/e^{-t}$. Jacobians are analytic where the score has them, else central
+/// differences ([`jacobians`]).
+pub fn probe_points(
+    score: &dyn Score,
+    reference: Option<&dyn Score>,
+    tangent: Option<TangentFn<'_>>,
+    x: &[f32],
+    t: f64,
+    step: usize,
+    opts: &ProbeOptions,
+    seed: u64,
+    par: Par,
+) -> Result<Vec<PointGeometry>> {
+    let d = score.dim();
+    let b = x.len() / d;
+    let ou = OuTime::new(t);
+    let s2 = ou.delta;
+    let jac = jacobians(score, x, t, par);
+    let s = score.eval(x, t, par);
+    let jref = reference.map(|r| jacobians(r, x, t, par));
+    let as_mat =
+        |buf: &[f64], i: usize| Mat::<f64>::from_fn(d, d, |a, c| buf[i * d * d + a * d + c]);
+    let mut out = Vec::with_capacity(b);
+    for i in 0..b {
+        let j = as_mat(&jac, i);
+        let si: Vec<f64> = s[i * d..(i + 1) * d].iter().map(|&v| v as f64).collect();
+        let ld = local_dimension(&j, &si, s2, opts.threshold)?;
+        let k = opts.k.unwrap_or(ld.threshold).min(d);
+        let feat = feature_subspace(&j, k)?;
+        let denoised: Vec<f64> = (0..d).map(|c| x[i * d + c] as f64 + s2 * si[c]).collect();
+        let true_basis =
+            tangent.map(|f| f(&denoised.iter().map(|v| v / ou.decay).collect::<Vec<_>>()));
+        let pt = projector(true_basis.as_ref().unwrap_or(&feat));
+        let pn = complement(&pt);
+        let asym = asymmetry_split(&j, &pt, &pn);
+        let overlap_reference = match &jref {
+            Some(r) => Some(overlap(&feat, &feature_subspace(&as_mat(r, i), k)?)),
+            None => None,
+        };
+        let dim_stanczuk = if opts.stanczuk_samples > 0 {
+            Some(
+                stanczuk_around(
+                    score,
+                    &denoised,
+                    t,
+                    opts.stanczuk_samples,
+                    crate::rng::derive(seed, &[step as u64, i as u64]),
+                    par,
+                )?
+                .dim,
+            )
+        } else {
+            None
+        };
+        out.push(PointGeometry {
+            step,
+            t,
+            sigma2: s2,
+            trajectory: i,
+            sigma2_singular_values: ld.sigma2_singular_values,
+            dim_threshold: ld.threshold,
+            dim_trace: ld.trace_grad_denoiser,
+            dim_participation: ld.participation_ratio,
+            dim_flipd: ld.flipd,
+            dim_stanczuk,
+            k,
+            true_tangent: true_basis.is_some(),
+            asym: asym.total,
+            asym_tt: asym.tt,
+            asym_nn: asym.nn,
+            asym_tn: asym.tn,
+            normal_projection_error: normal_projection_error(&j, s2, &pn),
+            overlap_reference,
+            overlap_true: true_basis.as_ref().map(|tb| overlap(&feat, tb)),
+        });
+    }
+    Ok(out)
+}
+
+/// Keeps a copy of the state at chosen steps.
+struct Snapshots<'a> {
+    steps: &'a [usize],
+    taken: Vec<(usize, f64, Vec<f32>)>,
+}
+
+impl Observer for Snapshots<'_> {
+    fn on_step(&mut self, step: &Step<'_>) -> ControlFlow<()> {
+        if self.steps.contains(&step.k) {
+            self.taken.push((step.k, step.t_cur, step.x.to_vec()));
+        }
+        if step.k >= self.steps.iter().copied().max().unwrap_or(0) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+}
+
+/// Runs `b` backward trajectories with `score` over `grid` and probes every one of them at the grid
+/// steps in `steps` (state before the update of that step, at time `grid.times[k]`). Trajectory i uses
+/// the sampler's noise stream of global index i, so runs are reproducible and thread-independent.
+pub fn along_trajectories(
+    score: &dyn Score,
+    reference: Option<&dyn Score>,
+    tangent: Option<TangentFn<'_>>,
+    kind: SamplerKind,
+    grid: &TimeGrid,
+    b: usize,
+    steps: &[usize],
+    opts: &ProbeOptions,
+    seed: u64,
+    monitor: &dyn Monitor,
+    par: Par,
+) -> Result<Vec<PointGeometry>> {
+    let key = NoiseKey { seed, first: 0 };
+    let mut x = sampler::initial_noise(b, score.dim(), key);
+    let mut snaps = Snapshots {
+        steps,
+        taken: Vec::new(),
+    };
+    sampler::sample(
+        kind,
+        score,
+        &mut x,
+        grid,
+        key,
+        &mut snaps,
+        &progress::Silent,
+        par,
+    )?;
+    let mut out = Vec::new();
+    let total = snaps.taken.len() as u64;
+    for (n, (k, t, xs)) in snaps.taken.iter().enumerate() {
+        progress::check(monitor)?;
+        out.extend(probe_points(
+            score, reference, tangent, xs, *t, *k, opts, seed, par,
+        )?);
+        monitor.advance(n as u64 + 1, total);
+    }
+    Ok(out)
+}
