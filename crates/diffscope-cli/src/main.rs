@@ -57,6 +57,16 @@ pub enum Command {
     ///
     /// Example: diffscope --seed 1 sample --d 100 --n 10000 -b 1000 --steps 200 -o samples.npz
     Sample(commands::sample::SampleArgs),
+    /// Train an MLP score network by denoising score matching (checkpoints; --resume continues).
+    ///
+    /// With no arguments: a uniform 2-sphere of radius 1 randomly embedded in R^10, n = 2000.
+    /// Real data: diffscope train --data ../shared/data/digits.csv.gz --label-col 64 -o runs/train-digits
+    Train(commands::train::TrainArgs),
+    /// Score-field geometry along backward trajectories: local dimension (5 estimators), asymmetry split,
+    /// subspace overlap, normal projection; a run directory with figures and index.html.
+    ///
+    /// Example: diffscope geometry --score runs/train/model.safetensors -o runs/geometry
+    Geometry(commands::geometry::GeometryArgs),
     /// Time the score kernel and the samplers; prints JSON (medians of --repeats runs).
     Bench(commands::bench::BenchArgs),
 }
@@ -85,6 +95,8 @@ fn main() -> ExitCode {
         Command::Universality(a) => commands::stats::run_universality(a, &ctx),
         Command::Data(cmd) => commands::data::run(cmd, &ctx),
         Command::Sample(a) => commands::sample::run(a, &ctx),
+        Command::Train(a) => commands::train::run(a, &ctx),
+        Command::Geometry(a) => commands::geometry::run(a, &ctx),
         Command::Bench(a) => commands::bench::run(a, &ctx),
     };
     match result {

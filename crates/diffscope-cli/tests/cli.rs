@@ -355,3 +355,166 @@ fn universality_on_digits_writes_curves_and_a_verdict() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("ns"), "{}", text(&o).1);
 }
+
+/// `train` then `geometry` end to end on a small sphere: the run directories are complete, a resumed run
+/// equals an uninterrupted one bit for bit, and bad input is refused with exit code 2 naming the problem.
+#[test]
+fn train_resume_and_geometry() {
+    let dir = tmpdir("train");
+    let small = [
+        "train",
+        "--k",
+        "1",
+        "--d",
+        "4",
+        "--n",
+        "200",
+        "--width",
+        "32",
+        "--depth",
+        "2",
+        "--batch",
+        "64",
+        "--checkpoint-every",
+        "50",
+    ];
+    let full = dir.join("full");
+    let o = bin()
+        .args(small)
+        .args(["--steps", "100", "-o"])
+        .arg(&full)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    for f in [
+        "model.safetensors",
+        "checkpoint.safetensors",
+        "data.npz",
+        "loss.csv",
+        "loss.png",
+        "summary.json",
+        "index.html",
+    ] {
+        assert!(full.join(f).exists(), "missing {f}");
+    }
+    let parts = dir.join("parts");
+    let o = bin()
+        .args(small)
+        .args(["--steps", "50", "-o"])
+        .arg(&parts)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    let o = bin()
+        .args(small)
+        .args(["--steps", "100", "--resume", "-o"])
+        .arg(&parts)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(
+        std::fs::read(full.join("model.safetensors")).unwrap(),
+        std::fs::read(parts.join("model.safetensors")).unwrap(),
+        "resumed training differs from the uninterrupted run"
+    );
+    // Resume on other data is refused.
+    let o = bin()
+        .args(small)
+        .args(["--steps", "100", "--resume", "--seed", "9", "-o"])
+        .arg(&parts)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("other data"), "{}", text(&o).1);
+
+    let geo = dir.join("geo");
+    let o = bin()
+        .args([
+            "geometry",
+            "--trajectories",
+            "4",
+            "--steps",
+            "40",
+            "--probes",
+            "3",
+            "--score",
+        ])
+        .arg(full.join("model.safetensors"))
+        .arg("-o")
+        .arg(&geo)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("true intrinsic dimension k = 1"), "{out}");
+    for f in [
+        "summary.json",
+        "points.csv",
+        "by_time.csv",
+        "dimension.png",
+        "asymmetry.png",
+        "overlap.png",
+        "spectra.png",
+        "index.html",
+    ] {
+        assert!(geo.join(f).exists(), "missing {f}");
+    }
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(geo.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["by_time"].as_array().unwrap().len(), 3);
+    assert_eq!(s["config"]["probe"]["k"], 1);
+    let csv = std::fs::read_to_string(geo.join("points.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 3 * 4);
+
+    // The exact empirical score of a data file, without a model.
+    let o = bin()
+        .args([
+            "geometry",
+            "--score",
+            "empirical",
+            "--trajectories",
+            "2",
+            "--steps",
+            "20",
+            "--probes",
+            "2",
+            "--label-col",
+            "64",
+            "--classes",
+            "0",
+            "--data",
+        ])
+        .arg(digits())
+        .arg("-o")
+        .arg(dir.join("geo-digits"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+
+    // Bad input: impossible parameters and a truncated model file.
+    let o = bin()
+        .args(["train", "--k", "4", "--d", "4", "-o"])
+        .arg(dir.join("x"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("k"), "{}", text(&o).1);
+    let o = bin()
+        .args(["train", "--lr", "0", "-o"])
+        .arg(dir.join("x"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("lr"), "{}", text(&o).1);
+    let bytes = std::fs::read(full.join("model.safetensors")).unwrap();
+    let cut = dir.join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let o = bin()
+        .args(["geometry", "--score"])
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("cut.safetensors"), "{}", text(&o).1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -16,7 +16,7 @@ pub mod probe;
 mod stanczuk;
 pub mod subspace;
 
-pub use probe::{along_trajectories, probe_points, PointGeometry, ProbeOptions};
+pub use probe::{along_trajectories, probe_points, quartiles, PointGeometry, ProbeOptions};
 use serde::{Deserialize, Serialize};
 pub use stanczuk::{stanczuk, stanczuk_around, stanczuk_from_scores, Stanczuk};
 pub use subspace::{
@@ -96,7 +96,10 @@ pub fn local_dimension(
 
 /// Asymmetry $A = |J - J^\top|_F / |J|_F$ (0 for a gradient field), and its split over a tangent
 /// projector $P_T$ (the k right-singular directions of smallest singular value) and $P_N = I - P_T$:
-/// $A_{XY} = |P_X (J - J^\top) P_Y|_F / |P_X J P_Y|_F$.
+/// $A_{TT} = |P_T (J - J^\top) P_T|_F / |P_T J P_T|_F$, $A_{NN}$ likewise, and the mixed block
+/// $A_{TN} = |P_T (J - J^\top) P_N|_F / (|P_T J P_T|_F\,|P_N J P_N|_F)^{1/2}$: normalised by the diagonal
+/// blocks, because for a near-gradient field the off-diagonal block $P_T J P_N$ itself is ≈ 0 and a ratio
+/// to it would be noise over noise.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Asymmetry {
     /// A.
@@ -122,9 +125,9 @@ pub fn asymmetry_split(jac: &Mat<f64>, pt: &Mat<f64>, pn: &Mat<f64>) -> Asymmetr
     let anti = Mat::<f64>::from_fn(d, d, |i, j| jac[(i, j)] - jac[(j, i)]);
     let fro = |m: &Mat<f64>| m.norm_l2();
     let sand = |p: &Mat<f64>, m: &Mat<f64>, q: &Mat<f64>| p * m * q;
-    let ratio = |p: &Mat<f64>, q: &Mat<f64>| {
+    let (jtt, jnn) = (fro(&sand(pt, jac, pt)), fro(&sand(pn, jac, pn)));
+    let ratio = |p: &Mat<f64>, q: &Mat<f64>, den: f64| {
         // Blocks that vanish (to rounding) relative to J carry no asymmetry to speak of.
-        let den = fro(&sand(p, jac, q));
         if den > 1e-12 * fro(jac) {
             fro(&sand(p, &anti, q)) / den
         } else {
@@ -133,9 +136,9 @@ pub fn asymmetry_split(jac: &Mat<f64>, pt: &Mat<f64>, pn: &Mat<f64>) -> Asymmetr
     };
     Asymmetry {
         total: fro(&anti) / fro(jac).max(f64::MIN_POSITIVE),
-        tt: ratio(pt, pt),
-        nn: ratio(pn, pn),
-        tn: ratio(pt, pn),
+        tt: ratio(pt, pt, jtt),
+        nn: ratio(pn, pn, jnn),
+        tn: ratio(pt, pn, (jtt * jnn).sqrt()),
     }
 }
 

@@ -57,7 +57,7 @@ pub struct PointGeometry {
     pub dim_trace: f64,
     /// (c) participation ratio.
     pub dim_participation: f64,
-    /// (d) FLIPD.
+    /// (d) FLIPD $d + \sigma^2(\mathrm{tr} J + |S|^2)$ at the denoised point $D(x)$.
     pub dim_flipd: f64,
     /// (e) Stanczuk, when asked for.
     pub dim_stanczuk: Option<usize>,
@@ -103,6 +103,15 @@ pub fn probe_points(
     let jac = jacobians(score, x, t, par);
     let s = score.eval(x, t, par);
     let jref = reference.map(|r| jacobians(r, x, t, par));
+    // FLIPD is defined at data points: evaluate it at the denoised points D(x) = x + σ² S(x, t) (at x
+    // itself the |S|² of the off-manifold displacement cancels σ² tr J and the estimate sits near d).
+    let den: Vec<f32> = x
+        .iter()
+        .zip(&s)
+        .map(|(&xv, &sv)| (xv as f64 + s2 * sv as f64) as f32)
+        .collect();
+    let jac_den = jacobians(score, &den, t, par);
+    let s_den = score.eval(&den, t, par);
     let as_mat =
         |buf: &[f64], i: usize| Mat::<f64>::from_fn(d, d, |a, c| buf[i * d * d + a * d + c]);
     let mut out = Vec::with_capacity(b);
@@ -110,6 +119,12 @@ pub fn probe_points(
         let j = as_mat(&jac, i);
         let si: Vec<f64> = s[i * d..(i + 1) * d].iter().map(|&v| v as f64).collect();
         let ld = local_dimension(&j, &si, s2, opts.threshold)?;
+        let flipd = d as f64
+            + s2 * ((0..d).map(|c| jac_den[i * d * d + c * d + c]).sum::<f64>()
+                + s_den[i * d..(i + 1) * d]
+                    .iter()
+                    .map(|&v| (v as f64).powi(2))
+                    .sum::<f64>());
         let k = opts.k.unwrap_or(ld.threshold).min(d);
         let feat = feature_subspace(&j, k)?;
         let denoised: Vec<f64> = (0..d).map(|c| x[i * d + c] as f64 + s2 * si[c]).collect();
@@ -146,7 +161,7 @@ pub fn probe_points(
             dim_threshold: ld.threshold,
             dim_trace: ld.trace_grad_denoiser,
             dim_participation: ld.participation_ratio,
-            dim_flipd: ld.flipd,
+            dim_flipd: flipd,
             dim_stanczuk,
             k,
             true_tangent: true_basis.is_some(),
@@ -223,4 +238,33 @@ pub fn along_trajectories(
         monitor.advance(n as u64 + 1, total);
     }
     Ok(out)
+}
+
+/// Lower quartile, median and upper quartile of finite values (linear interpolation between order
+/// statistics); NaN when there are none.
+pub fn quartiles(values: &[f64]) -> [f64; 3] {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return [f64::NAN; 3];
+    }
+    v.sort_by(f64::total_cmp);
+    let q = |p: f64| {
+        let pos = p * (v.len() - 1) as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        v[lo] + (pos - lo as f64) * (v[hi] - v[lo])
+    };
+    [q(0.25), q(0.5), q(0.75)]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quartiles_of_known_samples() {
+        assert_eq!(
+            super::quartiles(&[4.0, 1.0, 3.0, 2.0, 5.0]),
+            [2.0, 3.0, 4.0]
+        );
+        assert_eq!(super::quartiles(&[1.0, 2.0]), [1.25, 1.5, 1.75]);
+        assert!(super::quartiles(&[f64::NAN]).iter().all(|q| q.is_nan()));
+    }
 }
