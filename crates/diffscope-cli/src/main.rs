@@ -67,6 +67,10 @@ pub enum Command {
     ///
     /// Example: diffscope geometry --score runs/train/model.safetensors -o runs/geometry
     Geometry(commands::geometry::GeometryArgs),
+    /// Memorisation study: train on n points for growing n; f_mem of the learned sampler vs training time.
+    ///
+    /// Example: diffscope memorise --sizes 8,16,32,64 --steps 8000 -o runs/memorise
+    Memorise(commands::memorise::MemoriseArgs),
     /// Time the score kernel and the samplers; prints JSON (medians of --repeats runs).
     Bench(commands::bench::BenchArgs),
 }
@@ -97,6 +101,7 @@ fn main() -> ExitCode {
         Command::Sample(a) => commands::sample::run(a, &ctx),
         Command::Train(a) => commands::train::run(a, &ctx),
         Command::Geometry(a) => commands::geometry::run(a, &ctx),
+        Command::Memorise(a) => commands::memorise::run(a, &ctx),
         Command::Bench(a) => commands::bench::run(a, &ctx),
     };
     match result {

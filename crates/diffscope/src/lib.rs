@@ -26,6 +26,7 @@ pub mod error;
 pub mod geometry;
 pub mod io;
 pub mod linalg;
+pub mod memorisation;
 pub mod nn;
 pub mod progress;
 pub mod regimes;

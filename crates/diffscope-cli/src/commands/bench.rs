@@ -19,7 +19,9 @@ pub enum Suite {
     Standard,
     /// Single score evaluations at B = 1024, N ∈ {10⁵, 10⁶}, d ∈ {10, 100}.
     Single,
-    /// Both.
+    /// Learned score: one DSM training step and one full analytic Jacobian batch of the MLP.
+    Nn,
+    /// All of them.
     All,
 }
 
@@ -163,6 +165,87 @@ pub fn run(a: BenchArgs, ctx: &Ctx) -> Result<()> {
         }
         report.insert("single".into(), json!(rows));
     }
+    if matches!(a.suite, Suite::Nn | Suite::All) {
+        report.insert("nn".into(), bench_nn(a.repeats, ctx)?);
+    }
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// One DSM training step (batch 256) and one analytic Jacobian batch (B = 256) of a width-256, depth-3 MLP
+/// at d = 10 and d = 64. Flop counts: a training step ≈ 6·batch·(weights) (forward 2, backward 4); a
+/// Jacobian batch ≈ 2·B·d·Σ_{l≥1} n_out·n_in (the first layer is a row scaling).
+fn bench_nn(repeats: usize, ctx: &Ctx) -> Result<serde_json::Value> {
+    use diffscope::nn::{TrainConfig, Trainer};
+    let mut rows = Vec::new();
+    for &d in &[10usize, 64] {
+        let (width, depth, batch) = (256usize, 3usize, 256usize);
+        let data = TwoClassGmm::standard(d)
+            .mixture(ctx.seed)?
+            .sample(2000, ctx.seed)?;
+        let cfg = TrainConfig {
+            batch,
+            steps: usize::MAX,
+            ..TrainConfig::default()
+        };
+        let mut tr = Trainer::new(&data, width, depth, 4, cfg, ctx.seed)?;
+        for _ in 0..5 {
+            tr.step(&data);
+        }
+        let steps = 50;
+        let train_ms = median(
+            (0..repeats.max(1))
+                .map(|_| {
+                    let t0 = Instant::now();
+                    for _ in 0..steps {
+                        tr.step(&data);
+                    }
+                    t0.elapsed().as_secs_f64() * 1e3 / steps as f64
+                })
+                .collect(),
+        );
+        let net = tr.model();
+        let n0 = d + 9;
+        let weights = (n0 * width + (depth - 1) * width * width + width * d) as f64;
+        let x = sampler::initial_noise(
+            batch,
+            d,
+            NoiseKey {
+                seed: ctx.seed,
+                first: 0,
+            },
+        );
+        let mut jac = vec![0.0f64; batch * d * d];
+        let jac_ms = median(
+            (0..repeats.max(1))
+                .map(|_| {
+                    let t0 = Instant::now();
+                    net.jacobian_into(&x, 0.1, &mut jac, Par::rayon(0));
+                    t0.elapsed().as_secs_f64() * 1e3
+                })
+                .collect(),
+        );
+        let jac_flop = 2.0 * (batch * d) as f64 * ((depth - 1) * width * width + width * d) as f64;
+        let mut s = vec![0.0f32; batch * d];
+        let eval_ms = median(
+            (0..repeats.max(1))
+                .map(|_| {
+                    let t0 = Instant::now();
+                    for _ in 0..20 {
+                        net.eval_into(&x, 0.1, &mut s, Default::default(), Par::rayon(0));
+                    }
+                    t0.elapsed().as_secs_f64() * 1e3 / 20.0
+                })
+                .collect(),
+        );
+        rows.push(json!({
+            "d": d, "width": width, "depth": depth, "batch": batch, "parameters": net.n_params(),
+            "train_step_ms": train_ms,
+            "train_step_gflops": 6.0 * batch as f64 * weights / (train_ms * 1e-3) / 1e9,
+            "jacobian_batch_ms": jac_ms,
+            "jacobian_gflops": jac_flop / (jac_ms * 1e-3) / 1e9,
+            "score_eval_ms": eval_ms,
+        }));
+    }
+    Ok(json!(rows))
 }

@@ -1,6 +1,7 @@
 pub mod bench;
 pub mod data;
 pub mod geometry;
+pub mod memorise;
 pub mod regimes;
 pub mod sample;
 pub mod stats;

@@ -1,0 +1,204 @@
+//! `diffscope memorise`: f_mem of learned samplers against training time for growing training sets.
+
+use crate::commands::train::SourceFlags;
+use crate::ui::Ctx;
+use anyhow::Result;
+use clap::Args;
+use diffscope::io;
+use diffscope::memorisation::{self, MemorisationParams};
+use diffscope::report::{html_report, Plot, Series};
+use faer::Par;
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Args, Debug)]
+pub struct MemoriseArgs {
+    /// Training data (default: the built-in 2-sphere in R^10; --n is ignored: the sizes come from
+    /// --sizes and the draw holds the largest).
+    #[command(flatten)]
+    pub source: SourceFlags,
+    /// Training-set sizes, comma-separated (nested subsets of one draw).
+    #[arg(long, value_delimiter = ',')]
+    pub sizes: Option<Vec<usize>>,
+    /// Training steps for every size.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Evaluate f_mem every this many steps.
+    #[arg(long)]
+    pub eval_every: Option<usize>,
+    /// Samples per evaluation.
+    #[arg(long)]
+    pub samples: Option<usize>,
+    /// Network width.
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Hidden layers.
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// A TOML file with MemorisationParams keys (n, width, depth, train = {...}, eval_every, samples,
+    /// sampler_steps, t_max, t_min, level); flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Output run directory.
+    #[arg(long, short, default_value = "runs/memorise")]
+    pub out: PathBuf,
+}
+
+pub fn run(mut a: MemoriseArgs, ctx: &Ctx) -> Result<()> {
+    let mut p = match &a.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| diffscope::Error::io(path, e))?;
+            toml::from_str::<MemorisationParams>(&text).map_err(|e| diffscope::Error::Config {
+                path: path.clone(),
+                msg: e.to_string(),
+            })?
+        }
+        None => MemorisationParams::default(),
+    };
+    if let Some(v) = a.sizes.clone() {
+        p.n = v;
+    }
+    if let Some(v) = a.steps {
+        p.train.steps = v;
+    }
+    if let Some(v) = a.eval_every {
+        p.eval_every = v;
+    }
+    if let Some(v) = a.samples {
+        p.samples = v;
+    }
+    if let Some(v) = a.width {
+        p.width = v;
+    }
+    if let Some(v) = a.depth {
+        p.depth = v;
+    }
+    a.source.n = p.n.iter().copied().max().unwrap_or(2);
+    let (data, model) = a.source.load(ctx.seed)?;
+    p.validate(data.n)?;
+    let t0 = Instant::now();
+    let bar = ctx.bar(0, "memorise");
+    let curves = memorisation::run(&data, &p, ctx.seed, &ctx.monitor(&bar), Par::rayon(0))?;
+    bar.finish_and_clear();
+    let wall = t0.elapsed().as_secs_f64();
+    let slope = memorisation::tau_slope(&curves);
+    io::write_run_dir(&a.out, |dir| {
+        let mut cols: [Vec<f64>; 4] = Default::default();
+        for c in &curves {
+            for i in 0..c.steps.len() {
+                cols[0].push(c.n as f64);
+                cols[1].push(c.steps[i] as f64);
+                cols[2].push(c.f_mem[i]);
+                cols[3].push(c.loss[i]);
+            }
+        }
+        io::write_csv(
+            &dir.join("curves.csv"),
+            &["n", "step", "f_mem", "loss"],
+            &[&cols[0], &cols[1], &cols[2], &cols[3]],
+        )?;
+        Plot {
+            title: "Memorisation: fraction of samples copying a training point".into(),
+            x_label: "training step".into(),
+            y_label: "f_mem (d₁ < d₂/3)".into(),
+            series: curves
+                .iter()
+                .map(|c| Series {
+                    name: format!("n = {}", c.n),
+                    x: c.steps.iter().map(|&s| s as f64).collect(),
+                    y: c.f_mem.clone(),
+                    band: None,
+                    markers: true,
+                })
+                .collect(),
+            hlines: vec![(p.level, format!("level {} defining τ_mem", p.level))],
+            y_range: Some((0.0, 1.0)),
+            ..Plot::default()
+        }
+        .render(&dir.join("f_mem"))?;
+        let mem: Vec<_> = curves.iter().filter(|c| c.tau_mem.is_some()).collect();
+        let mut series = vec![Series {
+            name: "measured τ_mem".into(),
+            x: mem.iter().map(|c| c.n as f64).collect(),
+            y: mem.iter().map(|c| c.tau_mem.unwrap_or(0) as f64).collect(),
+            band: None,
+            markers: true,
+        }];
+        if let Some((s, _)) = slope {
+            let nmax = p.n.iter().copied().max().unwrap_or(1) as f64;
+            series.push(Series {
+                name: format!("τ = {s:.1} n (least squares through 0)"),
+                x: vec![0.0, nmax],
+                y: vec![0.0, s * nmax],
+                band: None,
+                markers: false,
+            });
+        }
+        Plot {
+            title: "Memorisation time against training-set size".into(),
+            x_label: "n".into(),
+            y_label: "τ_mem (steps)".into(),
+            series,
+            ..Plot::default()
+        }
+        .render(&dir.join("tau_mem"))?;
+        let summary = json!({
+            "version": diffscope::VERSION, "seed": ctx.seed,
+            "data": data.provenance, "d": data.d, "data_model": model,
+            "params": p, "curves": curves,
+            "tau_slope": slope.map(|(s, k)| json!({"steps_per_point": s, "sizes_used": k})),
+            "timings": {"wall_s": wall},
+        });
+        io::write_json(&dir.join("summary.json"), &summary)?;
+        let table: Vec<[String; 4]> = curves
+            .iter()
+            .map(|c| {
+                [
+                    format!("n = {}", c.n),
+                    slope.map_or("—".into(), |(s, _)| {
+                        format!("τ ∝ n: {:.0}", s * c.n as f64)
+                    }),
+                    c.tau_mem
+                        .map_or("not memorised".into(), |t| format!("τ_mem = {t}")),
+                    format!(
+                        "final f_mem {:.3}",
+                        c.f_mem.last().copied().unwrap_or(f64::NAN)
+                    ),
+                ]
+            })
+            .collect();
+        io::write_text(
+            &dir.join("index.html"),
+            &html_report(
+                "diffscope memorise",
+                &data.provenance,
+                &table,
+                &[
+                    (
+                        "f_mem.png".into(),
+                        "f_mem against training steps, one curve per n".into(),
+                    ),
+                    ("tau_mem.png".into(), "memorisation time against n".into()),
+                ],
+            ),
+        )
+    })?;
+    for c in &curves {
+        println!(
+            "n = {:>5}: τ_mem = {:>8}, f_mem along training: {}",
+            c.n,
+            c.tau_mem.map_or("—".into(), |t| t.to_string()),
+            c.f_mem
+                .iter()
+                .map(|f| format!("{f:.2}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    if let Some((s, k)) = slope {
+        println!("τ_mem ≈ {s:.1} steps × n (fit over {k} sizes)");
+    }
+    println!("run directory: {}", a.out.display());
+    Ok(())
+}
