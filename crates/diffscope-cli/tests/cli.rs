@@ -518,3 +518,59 @@ fn train_resume_and_geometry() {
     assert!(text(&o).1.contains("cut.safetensors"), "{}", text(&o).1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `memorise` writes its curves, figures and summary; impossible sizes are refused with exit code 2.
+#[test]
+fn memorise_writes_curves_and_rejects_bad_sizes() {
+    let dir = tmpdir("memorise");
+    let out = dir.join("m");
+    let o = bin()
+        .args([
+            "memorise",
+            "--sizes",
+            "4,8",
+            "--steps",
+            "200",
+            "--eval-every",
+            "100",
+            "--samples",
+            "16",
+            "--width",
+            "16",
+            "--depth",
+            "1",
+            "--d",
+            "3",
+            "--k",
+            "1",
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let (stdout, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        stdout.contains("n =     4") && stdout.contains("n =     8"),
+        "{stdout}"
+    );
+    for f in [
+        "curves.csv",
+        "f_mem.png",
+        "tau_mem.png",
+        "summary.json",
+        "index.html",
+    ] {
+        assert!(out.join(f).exists(), "missing {f}");
+    }
+    let csv = std::fs::read_to_string(out.join("curves.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 * 2);
+    let o = bin()
+        .args(["memorise", "--sizes", "1", "-o"])
+        .arg(dir.join("bad"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("n"), "{}", text(&o).1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
