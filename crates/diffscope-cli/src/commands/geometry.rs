@@ -349,17 +349,25 @@ fn write_run(
     let tn: Vec<&str> = tnames.iter().map(String::as_str).collect();
     let tr: Vec<&[f64]> = tcols.iter().map(Vec::as_slice).collect();
     io::write_csv(&dir.join("by_time.csv"), &tn, &tr)?;
-    // Singular-value spectra (σ² s_i, trajectories × d) per probed step.
+    // Spectra per probed step (trajectories × d): σ² s_i, σ² eig((J + Jᵀ)/2), ⟨u_i, v_i⟩.
+    type Vector = fn(&PointGeometry) -> &[f64];
+    let vectors: [(&str, Vector); 3] = [
+        ("singular_values", |r| &r.sigma2_singular_values),
+        ("sym_eigenvalues", |r| &r.sigma2_sym_eigenvalues),
+        ("pairing", |r| &r.pairing),
+    ];
     for &step in &bt.steps {
-        let sv: Vec<f64> = rows
-            .iter()
-            .filter(|r| r.step == step)
-            .flat_map(|r| r.sigma2_singular_values.iter().copied())
-            .collect();
-        io::write_npy(
-            &dir.join(format!("singular_values_step{step:04}.npy")),
-            &NpyArray::f64(sv.len() / d, d, sv),
-        )?;
+        for (name, get) in vectors {
+            let v: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.step == step)
+                .flat_map(|r| get(r).iter().copied())
+                .collect();
+            io::write_npy(
+                &dir.join(format!("{name}_step{step:04}.npy")),
+                &NpyArray::f64(v.len() / d, d, v),
+            )?;
+        }
     }
     // Figures.
     let mut dim = bt.plot(

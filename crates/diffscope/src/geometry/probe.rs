@@ -51,6 +51,11 @@ pub struct PointGeometry {
     pub trajectory: usize,
     /// σ²·singular values of J, descending.
     pub sigma2_singular_values: Vec<f64>,
+    /// σ²·eigenvalues of the symmetric part (J + Jᵀ)/2, ascending.
+    pub sigma2_sym_eigenvalues: Vec<f64>,
+    /// Pairing ⟨u_i, v_i⟩ of the left and right singular vectors (−1 for all i when J is symmetric
+    /// negative definite; other values signal rotation, T9).
+    pub pairing: Vec<f64>,
     /// (a) threshold count.
     pub dim_threshold: usize,
     /// (b) tr ∇D.
@@ -127,6 +132,7 @@ pub fn probe_points(
                     .sum::<f64>());
         let k = opts.k.unwrap_or(ld.threshold).min(d);
         let feat = feature_subspace(&j, k)?;
+        let (sym_eigs, pairing) = spectra(&j, s2)?;
         let denoised: Vec<f64> = (0..d).map(|c| x[i * d + c] as f64 + s2 * si[c]).collect();
         let true_basis =
             tangent.map(|f| f(&denoised.iter().map(|v| v / ou.decay).collect::<Vec<_>>()));
@@ -158,6 +164,8 @@ pub fn probe_points(
             sigma2: s2,
             trajectory: i,
             sigma2_singular_values: ld.sigma2_singular_values,
+            sigma2_sym_eigenvalues: sym_eigs,
+            pairing,
             dim_threshold: ld.threshold,
             dim_trace: ld.trace_grad_denoiser,
             dim_participation: ld.participation_ratio,
@@ -175,6 +183,20 @@ pub fn probe_points(
         });
     }
     Ok(out)
+}
+
+/// σ²·eigenvalues of (J + Jᵀ)/2 and the singular-vector pairing ⟨u_i, v_i⟩.
+fn spectra(j: &Mat<f64>, s2: f64) -> Result<(Vec<f64>, Vec<f64>)> {
+    let d = j.nrows();
+    let sym = Mat::<f64>::from_fn(d, d, |a, b| 0.5 * (j[(a, b)] + j[(b, a)]));
+    let eig = crate::linalg::sym_eigenvalues(sym.as_ref())?;
+    let svd = j
+        .svd()
+        .map_err(|e| crate::Error::numerical("Jacobian SVD", format!("{e:?}")))?;
+    let pairing = (0..d)
+        .map(|i| (0..d).map(|r| svd.U()[(r, i)] * svd.V()[(r, i)]).sum())
+        .collect();
+    Ok((eig.into_iter().map(|e| e * s2).collect(), pairing))
 }
 
 /// Keeps a copy of the state at chosen steps.

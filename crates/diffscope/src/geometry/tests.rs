@@ -497,6 +497,18 @@ fn probes_along_trajectories_of_an_exact_score() {
         assert!(r.asym < 1e-9 && r.normal_projection_error < 1e-9, "{r:?}");
         assert!(r.overlap_true.unwrap() > 0.999 && r.overlap_reference.unwrap() > 0.999);
         assert!(r.true_tangent && r.k == 2);
+        // Symmetric negative definite J: pairing −1, symmetric-part eigenvalues = −singular values.
+        assert!(
+            r.pairing.iter().all(|p| (p + 1.0).abs() < 1e-9),
+            "{:?}",
+            r.pairing
+        );
+        let mut neg: Vec<f64> = r.sigma2_singular_values.iter().map(|v| -v).collect();
+        neg.sort_by(f64::total_cmp);
+        assert!(neg
+            .iter()
+            .zip(&r.sigma2_sym_eigenvalues)
+            .all(|(a, b)| (a - b).abs() < 1e-9));
     }
     // At t = 4 nothing is resolved: J ≈ −I, so tr ∇D = d + σ² tr J ≈ d(1 − Δ_4) ≈ 0.
     assert!(rows
