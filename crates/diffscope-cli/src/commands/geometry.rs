@@ -49,6 +49,10 @@ pub struct GeometryArgs {
     /// else estimator (a) at each point).
     #[arg(long)]
     pub tangent_dim: Option<usize>,
+    /// Matrix-free mode for large d with this rank: randomized SVD of ∇D and Hutch++ traces by JVPs / VJPs,
+    /// no d × d Jacobian (no participation ratio, block split or full spectra then).
+    #[arg(long)]
+    pub matrix_free: Option<usize>,
     /// Threshold c of estimator (a).
     #[arg(long, default_value_t = 0.5)]
     pub threshold: f64,
@@ -249,6 +253,8 @@ pub fn run(a: GeometryArgs, ctx: &Ctx) -> Result<()> {
         threshold: a.threshold,
         k,
         stanczuk_samples: a.stanczuk.unwrap_or(4 * d),
+        matrix_free: a.matrix_free,
+        ..ProbeOptions::default()
     };
     let tangent = s.model.as_ref().and_then(|m| m.tangent(s.model_seed));
     let reference = EmpiricalScore::new(&s.data, Precision::F32)?;
@@ -363,6 +369,9 @@ fn write_run(
                 .filter(|r| r.step == step)
                 .flat_map(|r| get(r).iter().copied())
                 .collect();
+            if v.is_empty() {
+                continue; // matrix-free mode computes no full spectra
+            }
             io::write_npy(
                 &dir.join(format!("{name}_step{step:04}.npy")),
                 &NpyArray::f64(v.len() / d, d, v),
@@ -411,42 +420,40 @@ fn write_run(
         ],
     )
     .render(&dir.join("overlap"))?;
-    let picks: Vec<usize> = {
+    // Median spectra at a few probed times (full-Jacobian mode only; matrix-free computes none).
+    let has_spectra = rows.iter().all(|r| r.sigma2_singular_values.len() == d);
+    if has_spectra {
         let n = bt.steps.len();
-        let mut v: Vec<usize> = [0, n / 3, 2 * n / 3, n - 1].to_vec();
-        v.dedup();
-        v
-    };
-    let spectra = Plot {
-        title: "Singular values of J in units of σ² (median over trajectories)".into(),
-        x_label: "index i".into(),
-        y_label: "σ² s_i".into(),
-        series: picks
-            .iter()
-            .map(|&pi| {
-                let at: Vec<&PointGeometry> =
-                    rows.iter().filter(|r| r.step == bt.steps[pi]).collect();
-                Series {
+        let mut picks: Vec<usize> = [0, n / 3, 2 * n / 3, n - 1].to_vec();
+        picks.dedup();
+        let median_sv = |step: usize, i: usize| {
+            quartiles(
+                &rows
+                    .iter()
+                    .filter(|r| r.step == step)
+                    .map(|r| r.sigma2_singular_values[i])
+                    .collect::<Vec<_>>(),
+            )[1]
+        };
+        Plot {
+            title: "Singular values of J in units of σ² (median over trajectories)".into(),
+            x_label: "index i".into(),
+            y_label: "σ² s_i".into(),
+            series: picks
+                .iter()
+                .map(|&pi| Series {
                     name: format!("t = {:.4}", bt.t[pi]),
                     x: (1..=d).map(|i| i as f64).collect(),
-                    y: (0..d)
-                        .map(|i| {
-                            quartiles(
-                                &at.iter()
-                                    .map(|r| r.sigma2_singular_values[i])
-                                    .collect::<Vec<_>>(),
-                            )[1]
-                        })
-                        .collect(),
+                    y: (0..d).map(|i| median_sv(bt.steps[pi], i)).collect(),
                     band: None,
                     markers: true,
-                }
-            })
-            .collect(),
-        hlines: vec![(opts.threshold, format!("threshold c = {}", opts.threshold))],
-        ..Plot::default()
-    };
-    spectra.render(&dir.join("spectra"))?;
+                })
+                .collect(),
+            hlines: vec![(opts.threshold, format!("threshold c = {}", opts.threshold))],
+            ..Plot::default()
+        }
+        .render(&dir.join("spectra"))?;
+    }
     // Summary.
     let last = bt.t.len() - 1;
     let idx = |n: &str| COLUMNS.iter().position(|(c, _)| *c == n).expect("column");

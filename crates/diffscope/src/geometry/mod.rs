@@ -12,10 +12,12 @@ pub use crate::score::empirical_score_and_jacobian;
 use crate::score::{OuTime, Score};
 use faer::{Mat, Par};
 
+pub mod matrix_free;
 pub mod probe;
 mod stanczuk;
 pub mod subspace;
 
+pub use matrix_free::{asymmetry_probe, denoiser_subspace, hutchinson_trace, jvp, vjp};
 pub use probe::{along_trajectories, probe_points, quartiles, PointGeometry, ProbeOptions};
 use serde::{Deserialize, Serialize};
 pub use stanczuk::{stanczuk, stanczuk_around, stanczuk_from_scores, Stanczuk};

@@ -26,6 +26,13 @@ pub struct ProbeOptions {
     pub k: Option<usize>,
     /// Copies per point for estimator (e) (Stanczuk); 0 skips it.
     pub stanczuk_samples: usize,
+    /// Matrix-free mode for large d: the rank of the randomized SVD of ∇D. No d × d Jacobian is formed;
+    /// (b) and (d) come from Hutch++ traces (deflated by the rank-r subspace), (a) from the rank-r spectrum of ∇D (so it is capped at r),
+    /// A from random probes; (c), the block split, the normal-projection error and the reference overlap
+    /// are not computed (NaN / None) and the spectra are the top-r singular values of ∇D.
+    pub matrix_free: Option<usize>,
+    /// Probe vectors per Hutchinson estimate (matrix-free mode).
+    pub hutchinson: usize,
 }
 
 impl Default for ProbeOptions {
@@ -34,6 +41,8 @@ impl Default for ProbeOptions {
             threshold: 0.5,
             k: None,
             stanczuk_samples: 0,
+            matrix_free: None,
+            hutchinson: 32,
         }
     }
 }
@@ -101,6 +110,9 @@ pub fn probe_points(
     seed: u64,
     par: Par,
 ) -> Result<Vec<PointGeometry>> {
+    if let Some(rank) = opts.matrix_free {
+        return probe_matrix_free(score, tangent, x, t, step, opts, rank, seed, par);
+    }
     let d = score.dim();
     let b = x.len() / d;
     let ou = OuTime::new(t);
@@ -179,6 +191,91 @@ pub fn probe_points(
             asym_tn: asym.tn,
             normal_projection_error: normal_projection_error(&j, s2, &pn),
             overlap_reference,
+            overlap_true: true_basis.as_ref().map(|tb| overlap(&feat, tb)),
+        });
+    }
+    Ok(out)
+}
+
+/// The matrix-free variant of [`probe_points`] (see [`ProbeOptions::matrix_free`]).
+fn probe_matrix_free(
+    score: &dyn Score,
+    tangent: Option<TangentFn<'_>>,
+    x: &[f32],
+    t: f64,
+    step: usize,
+    opts: &ProbeOptions,
+    rank: usize,
+    seed: u64,
+    par: Par,
+) -> Result<Vec<PointGeometry>> {
+    let d = score.dim();
+    let b = x.len() / d;
+    let ou = OuTime::new(t);
+    let s2 = ou.delta;
+    let key = crate::rng::derive(seed, &[step as u64]);
+    let s = score.eval(x, t, par);
+    let den: Vec<f32> = x
+        .iter()
+        .zip(&s)
+        .map(|(&xv, &sv)| (xv as f64 + s2 * sv as f64) as f32)
+        .collect();
+    let sub = super::denoiser_subspace(score, x, t, rank, 8, 1, key ^ 2, par)?;
+    let sub_den = super::denoiser_subspace(score, &den, t, rank, 8, 1, key ^ 4, par)?;
+    let bases: Vec<Mat<f64>> = sub.iter().map(|(_, q)| q.clone()).collect();
+    let bases_den: Vec<Mat<f64>> = sub_den.iter().map(|(_, q)| q.clone()).collect();
+    let tr = super::hutchinson_trace(score, x, t, opts.hutchinson, Some(&bases), key, par);
+    let tr_den = super::hutchinson_trace(
+        score,
+        &den,
+        t,
+        opts.hutchinson,
+        Some(&bases_den),
+        key ^ 1,
+        par,
+    );
+    let s_den = score.eval(&den, t, par);
+    let asym = super::asymmetry_probe(score, x, t, opts.hutchinson, key ^ 3, par)?;
+    let mut out = Vec::with_capacity(b);
+    for i in 0..b {
+        let (sv, basis) = &sub[i];
+        let dim_a = sv.iter().filter(|&&v| v > 1.0 - opts.threshold).count();
+        let k = opts.k.unwrap_or(dim_a).min(basis.ncols());
+        let feat = Mat::<f64>::from_fn(d, k, |r, c| basis[(r, c)]);
+        let denoised: Vec<f64> = den[i * d..(i + 1) * d].iter().map(|&v| v as f64).collect();
+        let true_basis =
+            tangent.map(|f| f(&denoised.iter().map(|v| v / ou.decay).collect::<Vec<_>>()));
+        let dim_stanczuk = if opts.stanczuk_samples > 0 {
+            let key = crate::rng::derive(seed, &[step as u64, i as u64]);
+            Some(stanczuk_around(score, &denoised, t, opts.stanczuk_samples, key, par)?.dim)
+        } else {
+            None
+        };
+        let s_norm2: f64 = s_den[i * d..(i + 1) * d]
+            .iter()
+            .map(|&v| (v as f64).powi(2))
+            .sum();
+        out.push(PointGeometry {
+            step,
+            t,
+            sigma2: s2,
+            trajectory: i,
+            sigma2_singular_values: Vec::new(),
+            sigma2_sym_eigenvalues: Vec::new(),
+            pairing: Vec::new(),
+            dim_threshold: dim_a,
+            dim_trace: d as f64 + s2 * tr[i].0,
+            dim_participation: f64::NAN,
+            dim_flipd: d as f64 + s2 * (tr_den[i].0 + s_norm2),
+            dim_stanczuk,
+            k,
+            true_tangent: true_basis.is_some(),
+            asym: asym[i],
+            asym_tt: f64::NAN,
+            asym_nn: f64::NAN,
+            asym_tn: f64::NAN,
+            normal_projection_error: f64::NAN,
+            overlap_reference: None,
             overlap_true: true_basis.as_ref().map(|tb| overlap(&feat, tb)),
         });
     }

@@ -374,6 +374,92 @@ impl Mlp {
         }
     }
 
+    /// JVP of one chunk: forward-mode with one tangent per sample,
+    /// $\dot u = (c_{in} v, 0)$, $\dot z_l = W_l \dot h_{l-1}$, $\dot h_l = \mathrm{SiLU}'(z_l) \odot \dot z_l$,
+    /// then $Jv = ((c_{skip} - 1) v + c_{out} \dot F)/\Delta$.
+    fn jvp_chunk(&self, x: &[f32], v: &[f32], pc: Precond, out: &mut [f32], cache: &mut Cache) {
+        let d = self.cfg.d;
+        let b = x.len() / d;
+        self.fill_input(x, &[pc], &mut cache.u);
+        self.forward(b, cache);
+        let n0 = self.slots[0].n_in;
+        let mut h = vec![0.0f32; n0 * b];
+        for s in 0..b {
+            for k in 0..d {
+                h[s * n0 + k] = pc.c_in as f32 * v[s * d + k];
+            }
+        }
+        let last = self.slots.len() - 1;
+        let mut z = Vec::new();
+        for (l, sl) in self.slots.iter().enumerate() {
+            z.resize(sl.n_out * b, 0.0);
+            gemm(
+                &mut z,
+                sl.n_out,
+                b,
+                Accum::Replace,
+                MatRef::from_row_major_slice(&self.theta[sl.w..sl.b], sl.n_out, sl.n_in),
+                MatRef::from_column_major_slice(&h, sl.n_in, b),
+            );
+            if l < last {
+                h.clear();
+                h.extend(
+                    z.iter()
+                        .zip(&cache.z[l])
+                        .map(|(dz, &zz)| dz * silu_prime(zz)),
+                );
+            }
+        }
+        let (cs, co, inv) = (pc.c_skip as f32, pc.c_out as f32, (1.0 / pc.delta) as f32);
+        for ((o, &vv), &fv) in out.iter_mut().zip(v).zip(&z) {
+            *o = ((cs - 1.0) * vv + co * fv) * inv;
+        }
+    }
+
+    /// VJP of one chunk: backpropagation to the input,
+    /// $v^\top J = ((c_{skip} - 1) v + c_{out} c_{in} [W_0^\top \delta_0]_{:d})/\Delta$, with $\delta$
+    /// the usual backward messages from $\partial L/\partial F = v$.
+    fn vjp_chunk(&self, x: &[f32], v: &[f32], pc: Precond, out: &mut [f32], cache: &mut Cache) {
+        let d = self.cfg.d;
+        let b = x.len() / d;
+        self.fill_input(x, &[pc], &mut cache.u);
+        self.forward(b, cache);
+        let mut dz = v.to_vec();
+        let mut dh = Vec::new();
+        for l in (0..self.slots.len()).rev() {
+            let sl = self.slots[l];
+            dh.resize(sl.n_in * b, 0.0);
+            gemm(
+                &mut dh,
+                sl.n_in,
+                b,
+                Accum::Replace,
+                MatRef::from_row_major_slice(&self.theta[sl.w..sl.b], sl.n_out, sl.n_in)
+                    .transpose(),
+                MatRef::from_column_major_slice(&dz, sl.n_out, b),
+            );
+            if l > 0 {
+                dz.clear();
+                dz.extend(
+                    dh.iter()
+                        .zip(&cache.z[l - 1])
+                        .map(|(g, &zz)| g * silu_prime(zz)),
+                );
+            }
+        }
+        let n0 = self.slots[0].n_in;
+        let (cs, coi, inv) = (
+            pc.c_skip as f32,
+            (pc.c_out * pc.c_in) as f32,
+            (1.0 / pc.delta) as f32,
+        );
+        for s in 0..b {
+            for k in 0..d {
+                out[s * d + k] = ((cs - 1.0) * v[s * d + k] + coi * dh[s * n0 + k]) * inv;
+            }
+        }
+    }
+
     /// f64 reference score at one point (naive loops over the same weights): the oracle for the f32
     /// GEMM path and for finite-difference checks of the analytic Jacobian.
     pub fn score_f64(&self, x: &[f64], t: f64) -> Vec<f64> {
@@ -463,6 +549,37 @@ impl Mlp {
     }
 }
 
+type ProductChunk = fn(&Mlp, &[f32], &[f32], Precond, &mut [f32], &mut Cache);
+
+impl Mlp {
+    /// Runs a JVP or VJP chunk function over fixed row chunks, pairing x and v.
+    fn product(&self, x: &[f32], t: f64, v: &[f32], out: &mut [f32], par: Par, f: ProductChunk) {
+        let d = self.cfg.d;
+        assert!(
+            v.len() == x.len() && out.len() == x.len(),
+            "v and out must have the shape of x"
+        );
+        assert!(t > 0.0 && t.is_finite(), "t must be positive (got {t})");
+        let pc = self.precond(t);
+        // Interleave x and v per row so the shared chunk driver splits them together.
+        let b = x.len() / d;
+        let mut xv = Vec::with_capacity(2 * x.len());
+        for i in 0..b {
+            xv.extend_from_slice(&x[i * d..(i + 1) * d]);
+            xv.extend_from_slice(&v[i * d..(i + 1) * d]);
+        }
+        for_chunks(&xv, 2 * d, out, d, par, |pair, oc, cache| {
+            let rows = pair.len() / (2 * d);
+            let (mut xs, mut vs) = (Vec::with_capacity(rows * d), Vec::with_capacity(rows * d));
+            for r in pair.chunks(2 * d) {
+                xs.extend_from_slice(&r[..d]);
+                vs.extend_from_slice(&r[d..]);
+            }
+            f(self, &xs, &vs, pc, oc, cache)
+        });
+    }
+}
+
 /// Runs `f(rows, out_rows, cache)` over fixed chunks of [`CHUNK`] rows, in parallel when `par` allows.
 fn for_chunks<T: Send>(
     x: &[f32],
@@ -512,6 +629,16 @@ impl Score for Mlp {
         for_chunks(x, d, out, d * d, par, |xc, oc, cache| {
             self.jacobian_chunk(xc, pc, oc, cache)
         });
+        true
+    }
+
+    fn jvp_into(&self, x: &[f32], t: f64, v: &[f32], out: &mut [f32], par: Par) -> bool {
+        self.product(x, t, v, out, par, Self::jvp_chunk);
+        true
+    }
+
+    fn vjp_into(&self, x: &[f32], t: f64, v: &[f32], out: &mut [f32], par: Par) -> bool {
+        self.product(x, t, v, out, par, Self::vjp_chunk);
         true
     }
 

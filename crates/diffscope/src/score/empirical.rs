@@ -372,6 +372,51 @@ impl Score for EmpiricalScore {
         true
     }
 
+    fn is_exact_gradient(&self) -> bool {
+        true
+    }
+
+    /// $Jv = (\sum_\mu w_\mu \tilde a_\mu (\tilde a_\mu\cdot v) - m (m \cdot v))/\Delta^2 - v/\Delta$,
+    /// $m = \sum_\mu w_\mu \tilde a_\mu$, in f64, O(N d) per query (no d × d matrix).
+    fn jvp_into(&self, x: &[f32], t: f64, v: &[f32], out: &mut [f32], par: Par) -> bool {
+        let ou = OuTime::new(t);
+        let d = self.d;
+        super::rows_product(d, x, t, v, out, par, |xi, vi| {
+            // Centred frame: x − e^{-t}c against the stored a − c (J is translation-covariant).
+            let xs: Vec<f64> = xi
+                .iter()
+                .zip(&self.centre)
+                .map(|(a, c)| a - ou.decay * c)
+                .collect();
+            let pt = |mu: usize, j: usize| ou.decay * self.a[mu * d + j] as f64;
+            let logits: Vec<f64> = (0..self.n)
+                .map(|mu| {
+                    -(0..d).map(|j| (xs[j] - pt(mu, j)).powi(2)).sum::<f64>() / (2.0 * ou.delta)
+                })
+                .collect();
+            let mx = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let w: Vec<f64> = logits.iter().map(|l| (l - mx).exp()).collect();
+            let z: f64 = w.iter().sum();
+            let (mut m, mut second) = (vec![0.0; d], vec![0.0; d]);
+            for mu in 0..self.n {
+                let wm = w[mu] / z;
+                if wm == 0.0 {
+                    continue;
+                }
+                let av: f64 = (0..d).map(|j| pt(mu, j) * vi[j]).sum();
+                for j in 0..d {
+                    m[j] += wm * pt(mu, j);
+                    second[j] += wm * pt(mu, j) * av;
+                }
+            }
+            let mv: f64 = m.iter().zip(vi).map(|(a, b)| a * b).sum();
+            (0..d)
+                .map(|j| (second[j] - m[j] * mv) / (ou.delta * ou.delta) - vi[j] / ou.delta)
+                .collect()
+        });
+        true
+    }
+
     fn eval_into(&self, x: &[f32], t: f64, out: &mut [f32], extras: Extras<'_>, par: Par) {
         let b = check_shapes(self.d, x, t, out, &extras);
         let ou = OuTime::new(t);

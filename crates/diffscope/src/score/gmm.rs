@@ -174,6 +174,42 @@ impl GmmScore {
     }
 }
 
+impl GmmScore {
+    /// $J v$ at one query without forming J:
+    /// $-\sum_c r_c \Sigma_c(t)^{-1} v + \sum_c r_c g_c (g_c \cdot v) - S (S \cdot v)$.
+    pub fn jvp_f64(&self, x: &[f64], t: f64, v: &[f64]) -> Vec<f64> {
+        let ou = OuTime::new(t);
+        let d = self.gmm.dim();
+        let (logw, grads) = self.components(x, ou);
+        let (r, _) = Self::responsibilities(&logw);
+        let s: Vec<f64> = (0..d)
+            .map(|i| (0..r.len()).map(|c| r[c] * grads[c * d + i]).sum())
+            .collect();
+        let sv: f64 = s.iter().zip(v).map(|(a, b)| a * b).sum();
+        let mut out: Vec<f64> = s.iter().map(|si| -si * sv).collect();
+        for (c, sp) in self.gmm.spectral().iter().enumerate() {
+            let g = &grads[c * d..(c + 1) * d];
+            let gv: f64 = g.iter().zip(v).map(|(a, b)| a * b).sum();
+            let var = |q: usize| ou.decay * ou.decay * sp.lambda[q] + ou.delta;
+            let prec_v: Vec<f64> = match &sp.basis {
+                None => (0..d).map(|q| v[q] / var(q)).collect(),
+                Some(u) => {
+                    let y: Vec<f64> = (0..d)
+                        .map(|q| (0..d).map(|i| u[(i, q)] * v[i]).sum::<f64>() / var(q))
+                        .collect();
+                    (0..d)
+                        .map(|i| (0..d).map(|q| u[(i, q)] * y[q]).sum())
+                        .collect()
+                }
+            };
+            for i in 0..d {
+                out[i] += r[c] * (g[i] * gv - prec_v[i]);
+            }
+        }
+        out
+    }
+}
+
 impl Score for GmmScore {
     fn dim(&self) -> usize {
         self.gmm.dim()
@@ -190,6 +226,17 @@ impl Score for GmmScore {
     fn jacobian_into(&self, x: &[f32], t: f64, out: &mut [f64], par: Par) -> bool {
         super::rows_jacobian(self.dim(), x, t, out, par, |xi| {
             self.score_and_jacobian(xi, t).1
+        });
+        true
+    }
+
+    fn is_exact_gradient(&self) -> bool {
+        true
+    }
+
+    fn jvp_into(&self, x: &[f32], t: f64, v: &[f32], out: &mut [f32], par: Par) -> bool {
+        super::rows_product(self.dim(), x, t, v, out, par, |xi, vi| {
+            self.jvp_f64(xi, t, vi)
         });
         true
     }

@@ -78,6 +78,25 @@ pub trait Score: Send + Sync {
         false
     }
 
+    /// Jacobian–vector products $J(x_i, t)\, v_i$ for each row (`v` and `out` b × d) and true, or false
+    /// without writing when the score has no analytic JVP (callers use central differences,
+    /// [`crate::geometry::jvp`]).
+    fn jvp_into(&self, _x: &[f32], _t: f64, _v: &[f32], _out: &mut [f32], _par: Par) -> bool {
+        false
+    }
+
+    /// Vector–Jacobian products $v_i^\top J(x_i, t)$ for each row and true, or false when the score has
+    /// none.
+    fn vjp_into(&self, _x: &[f32], _t: f64, _v: &[f32], _out: &mut [f32], _par: Par) -> bool {
+        false
+    }
+
+    /// Whether the field is exactly a gradient (J symmetric, so a VJP is a JVP): true for the exact
+    /// empirical and population scores, false for learned ones.
+    fn is_exact_gradient(&self) -> bool {
+        false
+    }
+
     /// A short human-readable description (kind and size).
     fn describe(&self) -> String;
 
@@ -139,6 +158,47 @@ pub(crate) fn rows_jacobian(
         Par::Rayon(_) => {
             use rayon::prelude::*;
             x.par_chunks(d).zip(out.par_chunks_mut(d * d)).for_each(one)
+        }
+    }
+}
+
+/// Fills `out` (b × d) with `f(x_i, v_i)` per row in f64, rows in parallel when `par` allows.
+pub(crate) fn rows_product(
+    d: usize,
+    x: &[f32],
+    t: f64,
+    v: &[f32],
+    out: &mut [f32],
+    par: Par,
+    f: impl Fn(&[f64], &[f64]) -> Vec<f64> + Sync,
+) {
+    assert!(
+        t > 0.0 && t.is_finite(),
+        "products are evaluated at t > 0 (got t = {t})"
+    );
+    assert!(
+        v.len() == x.len() && out.len() == x.len(),
+        "v and out must have the shape of x"
+    );
+    let one = |((xi, vi), oi): ((&[f32], &[f32]), &mut [f32])| {
+        let x64: Vec<f64> = xi.iter().map(|&a| a as f64).collect();
+        let v64: Vec<f64> = vi.iter().map(|&a| a as f64).collect();
+        oi.iter_mut()
+            .zip(f(&x64, &v64))
+            .for_each(|(o, r)| *o = r as f32);
+    };
+    match par {
+        Par::Seq => x
+            .chunks(d)
+            .zip(v.chunks(d))
+            .zip(out.chunks_mut(d))
+            .for_each(one),
+        Par::Rayon(_) => {
+            use rayon::prelude::*;
+            x.par_chunks(d)
+                .zip(v.par_chunks(d))
+                .zip(out.par_chunks_mut(d))
+                .for_each(one)
         }
     }
 }
