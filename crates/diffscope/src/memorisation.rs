@@ -6,7 +6,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::nn::{TrainConfig, Trainer};
 use crate::progress::{self, Monitor};
-use crate::sampler::{self, NoObserver, NoiseKey, SamplerKind, TimeGrid};
+use crate::sampler::{self, NoObserver, SamplerKind, TimeGrid};
 use faer::Par;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -173,14 +173,12 @@ pub fn run(
             tr.set_total_steps(target);
             tr.train(&sub, &progress::Silent, &mut |_| progress::check(monitor))?;
             let net = tr.model();
-            let key = NoiseKey { seed, first: 0 };
-            let mut x = sampler::initial_noise(p.samples, data.d, key);
-            sampler::sample(
+            let x = sampler::sample_from_noise(
                 SamplerKind::EulerMaruyama,
                 &net,
-                &mut x,
+                p.samples,
                 &grid,
-                key,
+                seed,
                 &mut NoObserver,
                 &progress::Silent,
                 par,

@@ -13,20 +13,17 @@ fn sample_with(
     grid: &TimeGrid,
     seed: u64,
 ) -> Vec<f32> {
-    let key = NoiseKey { seed, first: 0 };
-    let mut x = sampler::initial_noise(b, score.dim(), key);
-    sampler::sample(
+    sampler::sample_from_noise(
         kind,
         score,
-        &mut x,
+        b,
         grid,
-        key,
+        seed,
         &mut NoObserver,
         &Silent,
         Par::rayon(0),
     )
-    .unwrap();
-    x
+    .unwrap()
 }
 
 /// With the exact GMM score, EM from T = 8 to t_min = 0.01 reproduces the mixture's law at t_min:

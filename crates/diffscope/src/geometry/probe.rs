@@ -6,7 +6,7 @@ use super::{
 };
 use crate::error::Result;
 use crate::progress::{self, Monitor};
-use crate::sampler::{self, NoiseKey, Observer, SamplerKind, Step, TimeGrid};
+use crate::sampler::{self, Observer, SamplerKind, Step, TimeGrid};
 use crate::score::{OuTime, Score};
 use faer::{Mat, Par};
 use serde::{Deserialize, Serialize};
@@ -331,18 +331,16 @@ pub fn along_trajectories(
     monitor: &dyn Monitor,
     par: Par,
 ) -> Result<Vec<PointGeometry>> {
-    let key = NoiseKey { seed, first: 0 };
-    let mut x = sampler::initial_noise(b, score.dim(), key);
     let mut snaps = Snapshots {
         steps,
         taken: Vec::new(),
     };
-    sampler::sample(
+    sampler::sample_from_noise(
         kind,
         score,
-        &mut x,
+        b,
         grid,
-        key,
+        seed,
         &mut snaps,
         &progress::Silent,
         par,

@@ -291,3 +291,21 @@ pub fn sample(
         SamplerKind::OdeHeun => ode_heun(score, x, grid, obs, monitor, par),
     }
 }
+
+/// Draws $x_T$ for `b` trajectories (global indices 0..b, [`initial_noise`]) and runs the sampler from it;
+/// returns the final states.
+pub fn sample_from_noise(
+    kind: SamplerKind,
+    score: &dyn Score,
+    b: usize,
+    grid: &TimeGrid,
+    seed: u64,
+    obs: &mut dyn Observer,
+    monitor: &dyn Monitor,
+    par: Par,
+) -> Result<Vec<f32>> {
+    let key = NoiseKey { seed, first: 0 };
+    let mut x = initial_noise(b, score.dim(), key);
+    sample(kind, score, &mut x, grid, key, obs, monitor, par)?;
+    Ok(x)
+}

@@ -141,17 +141,24 @@ impl GmmScore {
         log_p
     }
 
+    /// Responsibilities $r_c$, per-component scores $g_c$ (K × d) and the score $S = \sum_c r_c g_c$.
+    fn mixture_state(&self, x: &[f64], ou: OuTime) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let d = self.gmm.dim();
+        let (logw, grads) = self.components(x, ou);
+        let (r, _) = Self::responsibilities(&logw);
+        let s = (0..d)
+            .map(|i| (0..r.len()).map(|c| r[c] * grads[c * d + i]).sum())
+            .collect();
+        (r, grads, s)
+    }
+
     /// Score and analytic Jacobian at one query (f64):
     /// $J = -\sum_c r_c \Sigma_c(t)^{-1} + \sum_c r_c g_c g_c^\top - S S^\top$ (the Hessian of the log of
     /// a mixture), with $\Sigma_c(t)^{-1} = U_c\,\mathrm{diag}(1/(e^{-2t}\lambda + \Delta_t))\,U_c^\top$.
     pub fn score_and_jacobian(&self, x: &[f64], t: f64) -> (Vec<f64>, Mat<f64>) {
         let ou = OuTime::new(t);
         let d = self.gmm.dim();
-        let (logw, grads) = self.components(x, ou);
-        let (r, _) = Self::responsibilities(&logw);
-        let s: Vec<f64> = (0..d)
-            .map(|i| (0..r.len()).map(|c| r[c] * grads[c * d + i]).sum())
-            .collect();
+        let (r, grads, s) = self.mixture_state(x, ou);
         let mut j = Mat::<f64>::from_fn(d, d, |a, b| -s[a] * s[b]);
         for (c, sp) in self.gmm.spectral().iter().enumerate() {
             let g = &grads[c * d..(c + 1) * d];
@@ -180,11 +187,7 @@ impl GmmScore {
     pub fn jvp_f64(&self, x: &[f64], t: f64, v: &[f64]) -> Vec<f64> {
         let ou = OuTime::new(t);
         let d = self.gmm.dim();
-        let (logw, grads) = self.components(x, ou);
-        let (r, _) = Self::responsibilities(&logw);
-        let s: Vec<f64> = (0..d)
-            .map(|i| (0..r.len()).map(|c| r[c] * grads[c * d + i]).sum())
-            .collect();
+        let (r, grads, s) = self.mixture_state(x, ou);
         let sv: f64 = s.iter().zip(v).map(|(a, b)| a * b).sum();
         let mut out: Vec<f64> = s.iter().map(|si| -si * sv).collect();
         for (c, sp) in self.gmm.spectral().iter().enumerate() {
