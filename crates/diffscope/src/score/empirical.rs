@@ -1,5 +1,6 @@
 //! The exact empirical score of a training set, as a fused flash-softmax kernel (science.md §2).
 
+use super::microkernel::PANEL;
 use super::{check_shapes, exp_f32, Extras, Nearest, OuTime, Score};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -19,7 +20,7 @@ pub enum Precision {
 }
 
 /// Queries per block (one rayon task) and training points per tile.
-const QUERY_BLOCK: usize = 128;
+const QUERY_BLOCK: usize = 256;
 const TILE: usize = 512;
 
 /// The score of the noised empirical distribution of training points $a_1, \dots, a_N$:
@@ -39,12 +40,14 @@ pub struct EmpiricalScore {
     d: usize,
     /// Training points minus their mean, row-major N × d.
     a: Vec<f32>,
-    /// |a_μ − c|² (from f64).
+    /// |a_μ − c|² (from f64), padded with +∞ to whole panels (padded logits become −∞).
     norms2: Vec<f32>,
     /// The mean c (f64).
     centre: Vec<f64>,
     /// The original points in f64 for the reference path (filled only for `Precision::F64`).
     a64: Vec<f64>,
+    /// The centred points packed in panels of 16 for the logit microkernel (f32 path).
+    panels: Vec<f32>,
     precision: Precision,
 }
 
@@ -83,7 +86,10 @@ impl EmpiricalScore {
         } else {
             Vec::new()
         };
+        let panels = super::microkernel::pack_panels(&a, n, d);
+        norms2.resize(n.div_ceil(PANEL) * PANEL, f32::INFINITY);
         Ok(EmpiricalScore {
+            panels,
             n,
             d,
             a,
@@ -138,30 +144,36 @@ impl EmpiricalScore {
         let mut tmp = vec![0.0f32; bq * d];
         let mut acc = vec![0.0f64; bq * d];
         let mut run_max = vec![f32::NEG_INFINITY; bq];
+        let mut maxes = vec![0.0f32; bq];
         let mut run_sum = vec![0.0f64; bq];
         // The top-2 logits are tracked whenever log p or the nearest points are asked for: log p then uses
         // the exact f64 distance to the nearest point for its leading term.
         let want_top = nearest.is_some() || log_p.is_some();
         let mut top =
             vec![(f32::NEG_INFINITY, 0u32, f32::NEG_INFINITY, 0u32); if want_top { bq } else { 0 }];
-        let xq = MatRef::from_row_major_slice(&xs, bq, d);
         for j0 in (0..self.n).step_by(TILE) {
             let tile = TILE.min(self.n - j0);
             let a_tile = MatRef::from_row_major_slice(&self.a[j0 * d..(j0 + tile) * d], tile, d);
-            let l = &mut logits[..bq * tile];
-            // logits = c1 · X' A'ᵀ  (GEMM 1)
-            matmul(
-                MatMut::from_row_major_slice_mut(l, bq, tile),
-                Accum::Replace,
-                xq,
-                a_tile.transpose(),
+            // logits = c1 · X' A'ᵀ − c2 |a'|² and the row maxima (GEMM 1 with its epilogue fused, on the
+            // pre-packed panels; rows of `l` have stride ld = the tile rounded up to whole panels).
+            let (p0, np) = (j0 / PANEL, tile.div_ceil(PANEL));
+            let ld = np * PANEL;
+            let l = &mut logits[..bq * ld];
+            super::microkernel::logits(
+                &xs,
+                d,
+                &self.panels[p0 * d * PANEL..(p0 + np) * d * PANEL],
+                &self.norms2[j0..j0 + ld],
                 c1,
-                Par::Seq,
+                c2,
+                tile,
+                l,
+                ld,
+                &mut maxes,
             );
-            let bias = &self.norms2[j0..j0 + tile];
             for i in 0..bq {
-                let row = &mut l[i * tile..(i + 1) * tile];
-                let m = bias_and_max(row, bias, c2);
+                let row = &mut l[i * ld..i * ld + tile];
+                let m = maxes[i];
                 if want_top {
                     let tp = &mut top[i];
                     for (k, &v) in row.iter().enumerate() {
@@ -188,7 +200,7 @@ impl EmpiricalScore {
             matmul(
                 MatMut::from_row_major_slice_mut(&mut tmp, bq, d),
                 Accum::Replace,
-                MatRef::from_row_major_slice(l, bq, tile),
+                MatRef::from_row_major_slice(l, bq, ld).subcols(0, tile),
                 a_tile,
                 1.0f32,
                 Par::Seq,
@@ -300,26 +312,6 @@ impl EmpiricalScore {
 /// Lanes of the hand-split reductions below: a strict left-to-right f32 sum or max cannot be vectorised
 /// by the compiler, a fixed set of lane accumulators can (and keeps the result deterministic).
 const LANES: usize = 16;
-
-/// `row[μ] -= c2·bias[μ]`, returning the row maximum.
-#[inline]
-fn bias_and_max(row: &mut [f32], bias: &[f32], c2: f32) -> f32 {
-    let mut lanes = [f32::NEG_INFINITY; LANES];
-    let mut rows = row.chunks_exact_mut(LANES);
-    let mut biases = bias.chunks_exact(LANES);
-    for (r, b) in (&mut rows).zip(&mut biases) {
-        for ((v, &bb), m) in r.iter_mut().zip(b).zip(lanes.iter_mut()) {
-            *v -= c2 * bb;
-            *m = if *v > *m { *v } else { *m };
-        }
-    }
-    let mut m = lanes.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    for (v, &bb) in rows.into_remainder().iter_mut().zip(biases.remainder()) {
-        *v -= c2 * bb;
-        m = m.max(*v);
-    }
-    m
-}
 
 /// `row[μ] = exp(row[μ] − max)`, returning the sum (lane-wise partial sums).
 #[inline]

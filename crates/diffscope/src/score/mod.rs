@@ -10,6 +10,7 @@ pub mod convention;
 mod empirical;
 mod fastexp;
 mod gmm;
+mod microkernel;
 
 pub use convention::{delta, OuTime};
 pub use empirical::{empirical_score_and_jacobian, EmpiricalScore, Precision};
