@@ -397,7 +397,7 @@ fn write_run(
     }
     dim.render(&dir.join("dimension"))?;
     bt.plot(
-        "Non-conservativeness |P(J−Jᵀ)Q|/|PJQ| by block",
+        "Non-conservativeness by block: |P(J−Jᵀ)Q|_F over the diagonal blocks of J",
         "asymmetry",
         &[
             ("asym", "A (whole J)"),
