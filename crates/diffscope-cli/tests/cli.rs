@@ -466,6 +466,34 @@ fn train_resume_and_geometry() {
     let csv = std::fs::read_to_string(geo.join("points.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 3 * 4);
 
+    // Matrix-free mode: no d × d Jacobians, so no spectra files and no spectra figure.
+    let geo_mf = dir.join("geo-mf");
+    let o = bin()
+        .args([
+            "geometry",
+            "--trajectories",
+            "3",
+            "--steps",
+            "30",
+            "--probes",
+            "2",
+            "--matrix-free",
+            "3",
+            "--score",
+        ])
+        .arg(full.join("model.safetensors"))
+        .arg("-o")
+        .arg(&geo_mf)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(geo_mf.join("dimension.png").exists() && !geo_mf.join("spectra.png").exists());
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(geo_mf.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(s["config"]["probe"]["matrix_free"], 3);
+    assert!(s["by_time"][1]["dim_participation"]["median"].is_null());
+
     // The exact empirical score of a data file, without a model.
     let o = bin()
         .args([
