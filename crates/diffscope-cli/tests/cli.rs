@@ -602,3 +602,50 @@ fn memorise_writes_curves_and_rejects_bad_sizes() {
     assert!(text(&o).1.contains("n"), "{}", text(&o).1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Ctrl-C (SIGINT) during `train` saves a checkpoint and exits with 130; `--resume` then continues from it.
+#[test]
+fn train_interrupted_by_sigint_saves_a_checkpoint_and_resumes() {
+    let dir = tmpdir("sigint");
+    let out = dir.join("t");
+    let args = [
+        "train", "--k", "1", "--d", "3", "--n", "100", "--width", "16", "--depth", "1", "--batch",
+        "32",
+    ];
+    let mut child = bin()
+        .args(args)
+        .args(["--steps", "100000000", "-o"])
+        .arg(&out)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let ck = out.join("checkpoint.safetensors");
+    assert!(ck.exists(), "no checkpoint after Ctrl-C");
+    assert!(
+        !out.join("model.safetensors").exists(),
+        "an interrupted run must not write a final model"
+    );
+    // Resume to a total just past the saved step: it must finish and write the model.
+    let o = bin()
+        .args(args)
+        .args(["--resume", "--steps", "100000000", "--help"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let o = bin()
+        .args(args)
+        .args(["--resume", "--steps", "1", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(out.join("model.safetensors").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
