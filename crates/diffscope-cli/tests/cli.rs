@@ -632,13 +632,7 @@ fn train_interrupted_by_sigint_saves_a_checkpoint_and_resumes() {
         !out.join("model.safetensors").exists(),
         "an interrupted run must not write a final model"
     );
-    // Resume to a total just past the saved step: it must finish and write the model.
-    let o = bin()
-        .args(args)
-        .args(["--resume", "--steps", "100000000", "--help"])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    // Resuming with a total the checkpoint already passed finishes at once and writes the model.
     let o = bin()
         .args(args)
         .args(["--resume", "--steps", "1", "-o"])
