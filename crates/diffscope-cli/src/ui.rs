@@ -127,3 +127,15 @@ pub fn check_stop(ctx: &Ctx) -> Result<(), diffscope::Error> {
         Ok(())
     }
 }
+
+/// Reads a TOML file into `T`: a missing file is an I/O error naming it, a parse error (unknown key, wrong
+/// type) a `Config` error naming the file (exit code 2).
+pub fn read_toml<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+) -> Result<T, diffscope::Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| diffscope::Error::io(path, e))?;
+    toml::from_str(&text).map_err(|e| diffscope::Error::Config {
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    })
+}

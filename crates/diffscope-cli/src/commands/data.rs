@@ -1,7 +1,7 @@
 //! `diffscope data generate` and `diffscope data info`.
 
 use crate::ui::Ctx;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
 use diffscope::data::{self, DataModel, Direction, LoadOptions, TwoClassGmm};
 use std::path::PathBuf;
@@ -190,15 +190,7 @@ fn info(a: InfoArgs) -> Result<()> {
 
 pub fn model_from_args(a: &GenerateArgs) -> Result<DataModel> {
     if let Some(path) = &a.config {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        return toml::from_str::<DataModel>(&text).map_err(|e| {
-            diffscope::Error::Config {
-                path: path.clone(),
-                msg: e.to_string(),
-            }
-            .into()
-        });
+        return Ok(crate::ui::read_toml::<DataModel>(path)?);
     }
     Ok(match a.model {
         ModelKind::TwoClass => a.two_class.model(),

@@ -47,13 +47,7 @@ pub struct MemoriseArgs {
 
 pub fn run(mut a: MemoriseArgs, ctx: &Ctx) -> Result<()> {
     let mut p = match &a.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| diffscope::Error::io(path, e))?;
-            toml::from_str::<MemorisationParams>(&text).map_err(|e| diffscope::Error::Config {
-                path: path.clone(),
-                msg: e.to_string(),
-            })?
-        }
+        Some(path) => crate::ui::read_toml::<MemorisationParams>(path)?,
         None => MemorisationParams::default(),
     };
     if let Some(v) = a.sizes.clone() {

@@ -3,7 +3,7 @@
 
 use crate::commands::data::DataFlags;
 use crate::ui::Ctx;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use diffscope::data::{
     self, Activation, DataModel, Embedding, LoadOptions, ManifoldSpec, TwoClassGmm,
@@ -90,14 +90,7 @@ pub struct RegimesArgs {
 
 fn resolve(a: &RegimesArgs, seed: u64) -> Result<RegimesConfig> {
     let mut cfg = match &a.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            toml::from_str::<RegimesConfig>(&text).map_err(|e| diffscope::Error::Config {
-                path: path.clone(),
-                msg: e.to_string(),
-            })?
-        }
+        Some(path) => crate::ui::read_toml::<RegimesConfig>(path)?,
         None => RegimesConfig {
             seed,
             n: 10_000,

@@ -116,12 +116,7 @@ fn opt(v: Option<f64>) -> String {
 
 pub fn run(mut a: TheoryArgs, ctx: &Ctx) -> Result<()> {
     if let Some(path) = &a.config {
-        let text = std::fs::read_to_string(path).map_err(|e| diffscope::Error::io(path, e))?;
-        let model: diffscope::data::DataModel =
-            toml::from_str(&text).map_err(|e| diffscope::Error::Config {
-                path: path.clone(),
-                msg: e.to_string(),
-            })?;
+        let model: diffscope::data::DataModel = crate::ui::read_toml(path)?;
         match model {
             diffscope::data::DataModel::Manifold(m) => {
                 a.model = TheoryModel::Manifold;

@@ -48,14 +48,7 @@ impl SourceFlags {
             return Ok((f.load()?, None));
         }
         let model = match &self.model {
-            Some(path) => {
-                let text =
-                    std::fs::read_to_string(path).map_err(|e| diffscope::Error::io(path, e))?;
-                toml::from_str::<DataModel>(&text).map_err(|e| diffscope::Error::Config {
-                    path: path.clone(),
-                    msg: e.to_string(),
-                })?
-            }
+            Some(path) => crate::ui::read_toml::<DataModel>(path)?,
             None => DataModel::Sphere(SphereSpec {
                 d: self.d,
                 k: self.k,
@@ -115,14 +108,7 @@ pub struct TrainArgs {
 impl TrainArgs {
     fn train_config(&self) -> Result<TrainConfig> {
         let mut c = match &self.config {
-            Some(path) => {
-                let text =
-                    std::fs::read_to_string(path).map_err(|e| diffscope::Error::io(path, e))?;
-                toml::from_str::<TrainConfig>(&text).map_err(|e| diffscope::Error::Config {
-                    path: path.clone(),
-                    msg: e.to_string(),
-                })?
-            }
+            Some(path) => crate::ui::read_toml::<TrainConfig>(path)?,
             None => TrainConfig::default(),
         };
         if let Some(v) = self.steps {
