@@ -148,7 +148,7 @@ fn load_setup(a: &GeometryArgs, ctx: &Ctx) -> Result<Setup> {
 /// One quantity of [`PointGeometry`] as f64 (NaN where absent).
 type Getter = fn(&PointGeometry) -> f64;
 
-const COLUMNS: [(&str, Getter); 13] = [
+const COLUMNS: [(&str, Getter); 14] = [
     ("dim_threshold", |p| p.dim_threshold as f64),
     ("dim_trace", |p| p.dim_trace),
     ("dim_participation", |p| p.dim_participation),
@@ -166,6 +166,7 @@ const COLUMNS: [(&str, Getter); 13] = [
         p.overlap_reference.unwrap_or(f64::NAN)
     }),
     ("overlap_true", |p| p.overlap_true.unwrap_or(f64::NAN)),
+    ("min_cosine_true", |p| p.min_cosine_true.unwrap_or(f64::NAN)),
 ];
 
 /// Per probed step: (step, t, quartiles of every column).

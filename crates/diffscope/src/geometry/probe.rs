@@ -93,6 +93,9 @@ pub struct PointGeometry {
     pub overlap_reference: Option<f64>,
     /// Overlap of the score's feature subspace with the known tangent space, when given.
     pub overlap_true: Option<f64>,
+    /// Cosine of the largest principal angle between the score's feature subspace and the known tangent
+    /// space (the worst-aligned direction), when given.
+    pub min_cosine_true: Option<f64>,
 }
 
 /// Measures every point of `x` (b × d) at time t. `reference` is an exact score (empirical or population)
@@ -192,9 +195,21 @@ pub fn probe_points(
             normal_projection_error: normal_projection_error(&j, s2, &pn),
             overlap_reference,
             overlap_true: true_basis.as_ref().map(|tb| overlap(&feat, tb)),
+            min_cosine_true: min_cosine(&feat, true_basis.as_ref())?,
         });
     }
     Ok(out)
+}
+
+/// Smallest principal cosine between span `a` and span `b` (None without b or for an empty subspace).
+fn min_cosine(a: &Mat<f64>, b: Option<&Mat<f64>>) -> Result<Option<f64>> {
+    match b {
+        Some(b) if a.ncols() > 0 && b.ncols() > 0 => {
+            let c = super::principal_cosines(a, b)?;
+            Ok(c.iter().copied().reduce(f64::min))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The matrix-free variant of [`probe_points`] (see [`ProbeOptions::matrix_free`]).
@@ -277,6 +292,7 @@ fn probe_matrix_free(
             normal_projection_error: f64::NAN,
             overlap_reference: None,
             overlap_true: true_basis.as_ref().map(|tb| overlap(&feat, tb)),
+            min_cosine_true: min_cosine(&feat, true_basis.as_ref())?,
         });
     }
     Ok(out)

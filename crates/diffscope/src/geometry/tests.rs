@@ -496,6 +496,7 @@ fn probes_along_trajectories_of_an_exact_score() {
         assert_eq!(r.dim_stanczuk, Some(2), "{r:?}");
         assert!(r.asym < 1e-9 && r.normal_projection_error < 1e-9, "{r:?}");
         assert!(r.overlap_true.unwrap() > 0.999 && r.overlap_reference.unwrap() > 0.999);
+        assert!(r.min_cosine_true.unwrap() > 0.999);
         assert!(r.true_tangent && r.k == 2);
         // Symmetric negative definite J: pairing −1, symmetric-part eigenvalues = −singular values.
         assert!(
