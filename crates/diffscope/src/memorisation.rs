@@ -195,7 +195,6 @@ pub fn run(
             done += 1;
             monitor.advance(done, total);
         }
-        tr.set_total_steps(p.train.steps);
         out.push(curve);
     }
     Ok(out)

@@ -102,7 +102,8 @@ fn samples_are_bit_identical_for_one_and_two_threads_and_any_batch_split() {
     };
     let whole = run(1);
     assert_eq!(whole, run(2));
-    // Two halves with the right global indices give the same trajectories (query blocks of 128 align).
+    // Two halves with the right global indices give the same trajectories (each query's score does not
+    // depend on which other queries share its block).
     let half = |first: u64| {
         let key = NoiseKey { seed: 3, first };
         let mut x = sampler::initial_noise(128, d, key);

@@ -137,14 +137,17 @@ struct Driver<'a> {
 }
 
 impl<'a> Driver<'a> {
+    /// Scratch for the B = x.len() / d rows of a run over `grid`.
     fn new(
         score: &'a dyn Score,
-        b: usize,
+        x: &[f32],
+        grid: &TimeGrid,
         obs: &'a mut dyn Observer,
         monitor: &'a dyn Monitor,
         par: Par,
     ) -> Self {
         let d = score.dim();
+        let b = x.len() / d;
         Driver {
             score,
             obs,
@@ -154,7 +157,7 @@ impl<'a> Driver<'a> {
             log_p: Vec::new(),
             nearest: Vec::new(),
             stats: RunStats::default(),
-            total: 0,
+            total: grid.n_steps() as u64,
         }
     }
 
@@ -203,8 +206,7 @@ pub fn euler_maruyama(
     par: Par,
 ) -> Result<RunStats> {
     let d = score.dim();
-    let mut drv = Driver::new(score, x.len() / d, obs, monitor, par);
-    drv.total = grid.n_steps() as u64;
+    let mut drv = Driver::new(score, x, grid, obs, monitor, par);
     for (k, (t_cur, t_next)) in grid.steps().enumerate() {
         if drv.observe(x, k, t_cur, t_next)?.is_break() {
             break;
@@ -223,8 +225,7 @@ pub fn ode_euler(
     monitor: &dyn Monitor,
     par: Par,
 ) -> Result<RunStats> {
-    let mut drv = Driver::new(score, x.len() / score.dim(), obs, monitor, par);
-    drv.total = grid.n_steps() as u64;
+    let mut drv = Driver::new(score, x, grid, obs, monitor, par);
     for (k, (t_cur, t_next)) in grid.steps().enumerate() {
         if drv.observe(x, k, t_cur, t_next)?.is_break() {
             break;
@@ -247,8 +248,7 @@ pub fn ode_heun(
     monitor: &dyn Monitor,
     par: Par,
 ) -> Result<RunStats> {
-    let mut drv = Driver::new(score, x.len() / score.dim(), obs, monitor, par);
-    drv.total = grid.n_steps() as u64;
+    let mut drv = Driver::new(score, x, grid, obs, monitor, par);
     let mut x_hat = vec![0.0f32; x.len()];
     let mut s_hat = vec![0.0f32; x.len()];
     for (k, (t_cur, t_next)) in grid.steps().enumerate() {
