@@ -1,6 +1,6 @@
 //! The exact empirical score of a training set, as a fused flash-softmax kernel (science.md §2).
 
-use super::microkernel::PANEL;
+use super::microkernel::{row_max, PANEL};
 use super::{check_shapes, exp_f32, Extras, Nearest, OuTime, Score};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -144,7 +144,6 @@ impl EmpiricalScore {
         let mut tmp = vec![0.0f32; bq * d];
         let mut acc = vec![0.0f64; bq * d];
         let mut run_max = vec![f32::NEG_INFINITY; bq];
-        let mut maxes = vec![0.0f32; bq];
         let mut run_sum = vec![0.0f64; bq];
         // The top-2 logits are tracked whenever log p or the nearest points are asked for: log p then uses
         // the exact f64 distance to the nearest point for its leading term.
@@ -166,36 +165,37 @@ impl EmpiricalScore {
                 &self.norms2[j0..j0 + ld],
                 c1,
                 c2,
-                tile,
                 l,
                 ld,
-                &mut maxes,
-            );
-            for i in 0..bq {
-                let row = &mut l[i * ld..i * ld + tile];
-                let m = maxes[i];
-                if want_top {
-                    let tp = &mut top[i];
-                    for (k, &v) in row.iter().enumerate() {
-                        if v > tp.2 {
-                            if v > tp.0 {
-                                *tp = (v, (j0 + k) as u32, tp.0, tp.1);
-                            } else {
-                                tp.2 = v;
-                                tp.3 = (j0 + k) as u32;
+                // The online-softmax update of each finished row block, while its logits are in L1.
+                |r0, rows, block| {
+                    for r in 0..rows {
+                        let i = r0 + r;
+                        let row = &mut block[r * ld..r * ld + tile];
+                        if want_top {
+                            let tp = &mut top[i];
+                            for (k, &v) in row.iter().enumerate() {
+                                if v > tp.2 {
+                                    if v > tp.0 {
+                                        *tp = (v, (j0 + k) as u32, tp.0, tp.1);
+                                    } else {
+                                        tp.2 = v;
+                                        tp.3 = (j0 + k) as u32;
+                                    }
+                                }
                             }
                         }
+                        let new_max = row_max(row).max(run_max[i]);
+                        let scale = ((run_max[i] - new_max) as f64).exp();
+                        run_max[i] = new_max;
+                        let s = exp_and_sum(row, new_max);
+                        run_sum[i] = run_sum[i] * scale + s as f64;
+                        if scale != 1.0 {
+                            acc[i * d..(i + 1) * d].iter_mut().for_each(|v| *v *= scale);
+                        }
                     }
-                }
-                let new_max = m.max(run_max[i]);
-                let scale = ((run_max[i] - new_max) as f64).exp();
-                run_max[i] = new_max;
-                let s = exp_and_sum(row, new_max);
-                run_sum[i] = run_sum[i] * scale + s as f64;
-                if scale != 1.0 {
-                    acc[i * d..(i + 1) * d].iter_mut().for_each(|v| *v *= scale);
-                }
-            }
+                },
+            );
             // tmp = P A'  (GEMM 2), then acc += tmp in f64.
             matmul(
                 MatMut::from_row_major_slice_mut(&mut tmp, bq, d),

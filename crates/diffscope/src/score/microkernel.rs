@@ -25,7 +25,8 @@ pub(crate) fn pack_panels(a: &[f32], n: usize, d: usize) -> Vec<f32> {
 }
 
 /// `out[r·ld + j] = c1·⟨x_r, a_j⟩ − c2·norms[j]` for r < rows and the `panels.len() / (d·16)` panels'
-/// points j, and `maxes[r]` = the maximum over the first `valid` points of row r.
+/// points j. After each block of at most 6 rows is complete, `epilogue(r0, rows, block)` is called with
+/// `block = out[r0·ld .. (r0 + rows)·ld]`, while those rows are still in L1 (the softmax pass runs there).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn logits(
     x: &[f32],
@@ -34,10 +35,9 @@ pub(crate) fn logits(
     norms: &[f32],
     c1: f32,
     c2: f32,
-    valid: usize,
     out: &mut [f32],
     ld: usize,
-    maxes: &mut [f32],
+    mut epilogue: impl FnMut(usize, usize, &mut [f32]),
 ) {
     let rows = x.len() / d;
     let np = panels.len() / (d * PANEL);
@@ -49,17 +49,18 @@ pub(crate) fn logits(
     ))]
     {
         let mut r0 = 0;
-        while r0 + 6 <= rows {
-            simd::block::<6>(x, d, r0, panels, np, norms, c1, c2, out, ld);
-            r0 += 6;
-        }
-        match rows - r0 {
-            0 => {}
-            1 => simd::block::<1>(x, d, r0, panels, np, norms, c1, c2, out, ld),
-            2 => simd::block::<2>(x, d, r0, panels, np, norms, c1, c2, out, ld),
-            3 => simd::block::<3>(x, d, r0, panels, np, norms, c1, c2, out, ld),
-            4 => simd::block::<4>(x, d, r0, panels, np, norms, c1, c2, out, ld),
-            _ => simd::block::<5>(x, d, r0, panels, np, norms, c1, c2, out, ld),
+        while r0 < rows {
+            let r = (rows - r0).min(6);
+            match r {
+                6 => simd::block::<6>(x, d, r0, panels, np, norms, c1, c2, out, ld),
+                1 => simd::block::<1>(x, d, r0, panels, np, norms, c1, c2, out, ld),
+                2 => simd::block::<2>(x, d, r0, panels, np, norms, c1, c2, out, ld),
+                3 => simd::block::<3>(x, d, r0, panels, np, norms, c1, c2, out, ld),
+                4 => simd::block::<4>(x, d, r0, panels, np, norms, c1, c2, out, ld),
+                _ => simd::block::<5>(x, d, r0, panels, np, norms, c1, c2, out, ld),
+            }
+            epilogue(r0, r, &mut out[r0 * ld..(r0 + r) * ld]);
+            r0 += r;
         }
     }
     #[cfg(not(all(
@@ -79,15 +80,13 @@ pub(crate) fn logits(
                     out[r * ld + j] = c1 * s - c2 * norms[j];
                 }
             }
+            epilogue(r, 1, &mut out[r * ld..(r + 1) * ld]);
         }
-    }
-    for (r, m) in maxes.iter_mut().enumerate().take(rows) {
-        *m = row_max(&out[r * ld..r * ld + valid]);
     }
 }
 
 /// Maximum of a row with lane-split accumulators (vectorised, deterministic).
-fn row_max(row: &[f32]) -> f32 {
+pub(crate) fn row_max(row: &[f32]) -> f32 {
     let mut lanes = [f32::NEG_INFINITY; PANEL];
     let mut chunks = row.chunks_exact(PANEL);
     for c in &mut chunks {
@@ -187,8 +186,16 @@ mod tests {
             let ld = n.div_ceil(PANEL) * PANEL;
             let mut out = vec![0.0f32; rows * ld];
             let mut maxes = vec![0.0f32; rows];
+            let mut seen = 0;
             let (c1, c2) = (1.5f32, 0.25f32);
-            logits(&x, d, &panels, &norms, c1, c2, n, &mut out, ld, &mut maxes);
+            logits(&x, d, &panels, &norms, c1, c2, &mut out, ld, |r0, k, block| {
+                assert_eq!(r0, seen, "row blocks in order");
+                for r in 0..k {
+                    maxes[r0 + r] = row_max(&block[r * ld..r * ld + n]);
+                }
+                seen += k;
+            });
+            assert_eq!(seen, rows);
             for r in 0..rows {
                 let mut m = f64::NEG_INFINITY;
                 for j in 0..n {
