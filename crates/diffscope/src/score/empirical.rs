@@ -1,11 +1,11 @@
 //! The exact empirical score of a training set, as a fused flash-softmax kernel (science.md §2).
 
-use super::microkernel::{row_max, PANEL};
-use super::{check_shapes, exp_f32, Extras, Nearest, OuTime, Score};
+use super::microkernel::{dot6x16, pack_cols6, pack_rows6, MR, NR};
+use super::fastexp::exp2_f32;
+use super::{check_shapes, Extras, Nearest, OuTime, Score};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use faer::linalg::matmul::matmul;
-use faer::{Accum, MatMut, MatRef, Par};
+use faer::Par;
 use rayon::prelude::*;
 
 /// Arithmetic of [`EmpiricalScore`].
@@ -19,19 +19,23 @@ pub enum Precision {
     F64,
 }
 
-/// Queries per block (one rayon task) and training points per tile.
+/// Queries per block (one rayon task), and training points per tile (a multiple of 6, so that a tile's
+/// 252 × 16 weights of one query strip, 16 KB, stay in L1).
 const QUERY_BLOCK: usize = 256;
-const TILE: usize = 512;
+const TILE: usize = 252;
 
 /// The score of the noised empirical distribution of training points $a_1, \dots, a_N$:
 ///
 /// $S(x, t) = (e^{-t} \sum_\mu w_\mu a_\mu - x) / \Delta_t$, $w = \mathrm{softmax}_\mu(-|x - e^{-t} a_\mu|^2 / 2\Delta_t)$.
 ///
-/// The f32 path tiles the training set (512 points per tile, so a 128 × 512 logit block stays in L2) and, per block of 128 queries, computes the
-/// logits $(e^{-t} x \cdot a_\mu - \tfrac12 e^{-2t} |a_\mu|^2)/\Delta_t$ by one GEMM, keeps a running max,
-/// $\sum \exp$ and $\sum \exp \cdot a_\mu$ (online softmax, f64 running sums) and forms the weighted sum by a
-/// second GEMM. Memory is O(B·d + tile·(d + 128)) per thread; no (B, N, d) tensor is formed. The training
-/// set is stored centred on its mean c (distances are translation invariant: $x - e^{-t}a = (x - e^{-t}c) -
+/// The f32 path is a fused flash-softmax kernel. Queries go in blocks of 256 (one rayon task each), and
+/// within a block in strips of 16 (the vector lanes); the training set in tiles of 252 points. Per tile and
+/// strip, all in L1: the logits $(e^{-t} x \cdot a_\mu - \tfrac12 e^{-2t} |a_\mu|^2)/\Delta_t$ by a
+/// register-blocked GEMM on points packed once at construction, the running max, $\exp$ and its sum
+/// (online softmax, f64 running sums), and the weighted sum $\sum_\mu w_\mu a_\mu$ by a second GEMM
+/// with the same 6 × 16 kernel. Memory is O(B·d + tile·16) per thread besides three copies of the
+/// training set (row-major and the two packings); no (B, N, d) tensor is formed. The training set is
+/// stored centred on its mean c (distances are translation invariant: $x - e^{-t}a = (x - e^{-t}c) -
 /// e^{-t}(a - c)$), which keeps the f32 logits small. The block split depends only on B, so results are
 /// bit-identical for any thread count.
 #[derive(Clone, Debug)]
@@ -40,14 +44,17 @@ pub struct EmpiricalScore {
     d: usize,
     /// Training points minus their mean, row-major N × d.
     a: Vec<f32>,
-    /// |a_μ − c|² (from f64), padded with +∞ to whole panels (padded logits become −∞).
-    norms2: Vec<f32>,
+    /// N rounded up to a multiple of 6 (the packings' zero-padded length).
+    n6: usize,
     /// The mean c (f64).
     centre: Vec<f64>,
     /// The original points in f64 for the reference path (filled only for `Precision::F64`).
     a64: Vec<f64>,
-    /// The centred points packed in panels of 16 for the logit microkernel (f32 path).
-    panels: Vec<f32>,
+    /// The centred points augmented by their squared norm, $(a_\mu - c, |a_\mu - c|^2)$ (d + 1 values,
+    /// the norm from f64), in blocks of 6, coordinate-major (logit GEMM; f32 path).
+    rows6: Vec<f32>,
+    /// The centred points' coordinates in blocks of 6, point-major (weighted-sum GEMM; f32 path).
+    cols6: Vec<f32>,
     precision: Precision,
 }
 
@@ -71,29 +78,34 @@ impl EmpiricalScore {
             .for_each(|r| centre.iter_mut().zip(r).for_each(|(c, &v)| *c += v as f64));
         centre.iter_mut().for_each(|c| *c /= n as f64);
         let mut a = Vec::with_capacity(n * d);
-        let mut norms2 = Vec::with_capacity(n);
+        let mut augmented = Vec::with_capacity(n * (d + 1));
         for r in x.chunks_exact(d) {
             let mut s = 0.0f64;
             for (&v, &c) in r.iter().zip(&centre) {
                 let y = v as f64 - c;
                 s += y * y;
                 a.push(y as f32);
+                augmented.push(y as f32);
             }
-            norms2.push(s as f32);
+            augmented.push(s as f32);
         }
         let a64 = if precision == Precision::F64 {
             x.iter().map(|&v| v as f64).collect()
         } else {
             Vec::new()
         };
-        let panels = super::microkernel::pack_panels(&a, n, d);
-        norms2.resize(n.div_ceil(PANEL) * PANEL, f32::INFINITY);
+        let (rows6, cols6) = if precision == Precision::F32 {
+            (pack_rows6(&augmented, n, d + 1), pack_cols6(&a, n, d))
+        } else {
+            (Vec::new(), Vec::new())
+        };
         Ok(EmpiricalScore {
-            panels,
+            rows6,
+            cols6,
             n,
             d,
             a,
-            norms2,
+            n6: n.div_ceil(MR) * MR,
             centre,
             a64,
             precision,
@@ -131,87 +143,119 @@ impl EmpiricalScore {
     ) {
         let d = self.d;
         let bq = x.len() / d;
-        // Shifted queries x' = x − e^{-t} c.
-        let mut xs = vec![0.0f32; bq * d];
+        let strips = bq.div_ceil(NR);
+        let n6 = self.n6;
+        // The logit in units of log2 e, y = log2(e)·(e^{-t} x'·a' − ½ e^{-2t} |a'|²)/Δ, is one dot product of
+        // the augmented point (a', |a'|²) with the augmented query c·(x', −e^{-t}/2), c = log2(e) e^{-t}/Δ.
+        // Queries are packed coordinate-major in strips of 16 (zero-padded):
+        // xp[(s·(d + 1) + j)·16 + l] = augmented query 16s + l, coordinate j.
+        let k1 = d + 1;
+        let c = std::f64::consts::LOG2_E * ou.decay / ou.delta;
+        let mut xp = vec![0.0f32; strips * k1 * NR];
+        for s in 0..strips {
+            xp[(s * k1 + d) * NR..(s * k1 + k1) * NR].fill((-c * ou.decay / 2.0) as f32);
+        }
         for i in 0..bq {
+            let (s, l) = (i / NR, i % NR);
             for j in 0..d {
-                xs[i * d + j] = (x[i * d + j] as f64 - ou.decay * self.centre[j]) as f32;
+                xp[(s * k1 + j) * NR + l] =
+                    (c * (x[i * d + j] as f64 - ou.decay * self.centre[j])) as f32;
             }
         }
-        let c1 = (ou.decay / ou.delta) as f32;
-        let c2 = (ou.decay * ou.decay / (2.0 * ou.delta)) as f32;
-        let mut logits = vec![0.0f32; bq * TILE];
-        let mut tmp = vec![0.0f32; bq * d];
-        let mut acc = vec![0.0f64; bq * d];
-        let mut run_max = vec![f32::NEG_INFINITY; bq];
-        let mut run_sum = vec![0.0f64; bq];
+        // Per strip and tile: logits, then weights, point-major (w[μ·16 + l]).
+        let mut w = vec![0.0f32; TILE * NR];
+        let mut blk = [[0.0f32; NR]; MR];
+        // Σ_μ w_μ a'_μ in f64, acc[(s·d + j)·16 + l], and the running max and Σ w per query.
+        let mut acc = vec![0.0f64; strips * d * NR];
+        let mut run_max = vec![f32::NEG_INFINITY; strips * NR];
+        let mut run_sum = vec![0.0f64; strips * NR];
         // The top-2 logits are tracked whenever log p or the nearest points are asked for: log p then uses
         // the exact f64 distance to the nearest point for its leading term.
         let want_top = nearest.is_some() || log_p.is_some();
-        let mut top =
-            vec![(f32::NEG_INFINITY, 0u32, f32::NEG_INFINITY, 0u32); if want_top { bq } else { 0 }];
-        for j0 in (0..self.n).step_by(TILE) {
-            let tile = TILE.min(self.n - j0);
-            let a_tile = MatRef::from_row_major_slice(&self.a[j0 * d..(j0 + tile) * d], tile, d);
-            // logits = c1 · X' A'ᵀ − c2 |a'|² and the row maxima (GEMM 1 with its epilogue fused, on the
-            // pre-packed panels; rows of `l` have stride ld = the tile rounded up to whole panels).
-            let (p0, np) = (j0 / PANEL, tile.div_ceil(PANEL));
-            let ld = np * PANEL;
-            let l = &mut logits[..bq * ld];
-            super::microkernel::logits(
-                &xs,
-                d,
-                &self.panels[p0 * d * PANEL..(p0 + np) * d * PANEL],
-                &self.norms2[j0..j0 + ld],
-                c1,
-                c2,
-                l,
-                ld,
-                // The online-softmax update of each finished row block, while its logits are in L1.
-                |r0, rows, block| {
-                    for r in 0..rows {
-                        let i = r0 + r;
-                        let row = &mut block[r * ld..r * ld + tile];
-                        if want_top {
-                            let tp = &mut top[i];
-                            for (k, &v) in row.iter().enumerate() {
-                                if v > tp.2 {
-                                    if v > tp.0 {
-                                        *tp = (v, (j0 + k) as u32, tp.0, tp.1);
-                                    } else {
-                                        tp.2 = v;
-                                        tp.3 = (j0 + k) as u32;
-                                    }
-                                }
-                            }
+        let mut top = vec![(f32::NEG_INFINITY, 0u32, f32::NEG_INFINITY, 0u32); strips * NR];
+        for j0 in (0..n6).step_by(TILE) {
+            let tile = TILE.min(n6 - j0);
+            for s in 0..strips {
+                let xs = &xp[s * k1 * NR..(s + 1) * k1 * NR];
+                let q = s * NR;
+                // GEMM 1, then the logits' store and the tile's maximum per query; the zero padding points
+                // (only in the last tile) get −∞.
+                let mut tmax = [f32::NEG_INFINITY; NR];
+                for b in (0..tile).step_by(MR) {
+                    let mu0 = j0 + b;
+                    dot6x16(k1, &self.rows6[mu0 * k1..(mu0 + MR) * k1], xs, &mut blk);
+                    for (r, br) in blk.iter().enumerate() {
+                        let row = &mut w[(b + r) * NR..(b + r + 1) * NR];
+                        if mu0 + r >= self.n {
+                            row.fill(f32::NEG_INFINITY);
+                            continue;
                         }
-                        let new_max = row_max(row).max(run_max[i]);
-                        let scale = ((run_max[i] - new_max) as f64).exp();
-                        run_max[i] = new_max;
-                        let s = exp_and_sum(row, new_max);
-                        run_sum[i] = run_sum[i] * scale + s as f64;
-                        if scale != 1.0 {
-                            acc[i * d..(i + 1) * d].iter_mut().for_each(|v| *v *= scale);
+                        row.copy_from_slice(br);
+                        for l in 0..NR {
+                            tmax[l] = if br[l] > tmax[l] { br[l] } else { tmax[l] };
                         }
                     }
-                },
-            );
-            // tmp = P A'  (GEMM 2), then acc += tmp in f64.
-            matmul(
-                MatMut::from_row_major_slice_mut(&mut tmp, bq, d),
-                Accum::Replace,
-                MatRef::from_row_major_slice(l, bq, ld).subcols(0, tile),
-                a_tile,
-                1.0f32,
-                Par::Seq,
-            );
-            acc.iter_mut().zip(&tmp).for_each(|(a, &t)| *a += t as f64);
+                }
+                if want_top {
+                    for m in 0..tile.min(self.n - j0) {
+                        for (l, tp) in top[q..q + NR].iter_mut().enumerate() {
+                            let v = w[m * NR + l];
+                            if v > tp.2 {
+                                let mu = (j0 + m) as u32;
+                                *tp = if v > tp.0 {
+                                    (v, mu, tp.0, tp.1)
+                                } else {
+                                    (tp.0, tp.1, v, mu)
+                                };
+                            }
+                        }
+                    }
+                }
+                // Online softmax: a new maximum rescales the running sums.
+                let mut new_max = [0.0f32; NR];
+                for l in 0..NR {
+                    let old = run_max[q + l];
+                    new_max[l] = if tmax[l] > old { tmax[l] } else { old };
+                    if new_max[l] > old {
+                        let scale = ((old - new_max[l]) as f64).exp2();
+                        run_sum[q + l] *= scale;
+                        for j in 0..d {
+                            acc[(s * d + j) * NR + l] *= scale;
+                        }
+                        run_max[q + l] = new_max[l];
+                    }
+                }
+                // w = 2^(y − max) = e^(logit − max) and Σ w (two interleaved partial sums per lane).
+                let mut sums = [[0.0f32; NR]; 2];
+                for (m, row) in w[..tile * NR].chunks_exact_mut(NR).enumerate() {
+                    let part = &mut sums[m & 1];
+                    for l in 0..NR {
+                        let e = exp2_f32(row[l] - new_max[l]);
+                        row[l] = e;
+                        part[l] += e;
+                    }
+                }
+                for l in 0..NR {
+                    run_sum[q + l] += (sums[0][l] + sums[1][l]) as f64;
+                }
+                // GEMM 2: Σ_μ w_μ a'_μ over the tile, 6 coordinates at a time.
+                for g in 0..d.div_ceil(MR) {
+                    let cp = &self.cols6[(g * n6 + j0) * MR..(g * n6 + j0 + tile) * MR];
+                    dot6x16(tile, cp, &w, &mut blk);
+                    for (c, bc) in blk.iter().enumerate().take(d - g * MR) {
+                        let a = &mut acc[(s * d + g * MR + c) * NR..(s * d + g * MR + c + 1) * NR];
+                        a.iter_mut().zip(bc).for_each(|(a, &v)| *a += v as f64);
+                    }
+                }
+            }
         }
         for i in 0..bq {
+            let (s, l) = (i / NR, i % NR);
             let inv = 1.0 / run_sum[i];
             for j in 0..d {
-                out[i * d + j] =
-                    ((ou.decay * acc[i * d + j] * inv - xs[i * d + j] as f64) / ou.delta) as f32;
+                let xs = x[i * d + j] as f64 - ou.decay * self.centre[j];
+                let m = acc[(s * d + j) * NR + l] * inv;
+                out[i * d + j] = ((ou.decay * m - xs) / ou.delta) as f32;
             }
         }
         if !want_top {
@@ -307,29 +351,6 @@ impl EmpiricalScore {
         };
         (log_p, nn)
     }
-}
-
-/// Lanes of the hand-split reductions below: a strict left-to-right f32 sum or max cannot be vectorised
-/// by the compiler, a fixed set of lane accumulators can (and keeps the result deterministic).
-const LANES: usize = 16;
-
-/// `row[μ] = exp(row[μ] − max)`, returning the sum (lane-wise partial sums).
-#[inline]
-fn exp_and_sum(row: &mut [f32], max: f32) -> f32 {
-    let mut lanes = [0.0f32; LANES];
-    let mut rows = row.chunks_exact_mut(LANES);
-    for r in &mut rows {
-        for (v, s) in r.iter_mut().zip(lanes.iter_mut()) {
-            *v = exp_f32(*v - max);
-            *s += *v;
-        }
-    }
-    let mut s: f32 = lanes.iter().sum();
-    for v in rows.into_remainder() {
-        *v = exp_f32(*v - max);
-        s += *v;
-    }
-    s
 }
 
 impl Score for EmpiricalScore {

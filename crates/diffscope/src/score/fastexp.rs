@@ -40,6 +40,36 @@ pub fn exp_f32(x: f32) -> f32 {
     f32::from_bits(bits) * p
 }
 
+/// $2^y$ for f32, relative error ≤ 3e-7 on [−126, 127] (inputs outside are clamped). The kernel's form of
+/// [`exp_f32`], for logits already scaled by $\log_2 e$: $y = k + f$ with k = round(y), |f| ≤ ½, the
+/// degree-6 Taylor polynomial of $2^f = e^{f \ln 2}$ (truncation error $|f \ln 2|^7/7! < 1.2e-7$) by
+/// Estrin's scheme, and $2^k$ from the exponent bits: two operations fewer than [`exp_f32`].
+#[inline(always)]
+pub fn exp2_f32(y: f32) -> f32 {
+    const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding and subtracting it rounds to nearest.
+    const C: [f32; 7] = [
+        1.0,
+        std::f32::consts::LN_2,
+        0.240_226_5,     // ln²2 / 2
+        0.055_504_11,    // ln³2 / 6
+        0.009_618_129,   // ln⁴2 / 24
+        0.001_333_355_8, // ln⁵2 / 120
+        0.000_154_035_3, // ln⁶2 / 720
+    ];
+    let y = y.clamp(-126.0, 127.0);
+    let kr = y + ROUND;
+    let k = kr - ROUND;
+    let f = y - k;
+    let f2 = f * f;
+    let p01 = fma(f, C[1], C[0]);
+    let p23 = fma(f, C[3], C[2]);
+    let p456 = fma(f2, C[6], fma(f, C[5], C[4]));
+    let p = fma(f2, fma(f2, p456, p23), p01);
+    // kr's bits are ROUND's bits + k, so (k + 127) << 23 is kr's bits shifted plus a constant.
+    let bits = (kr.to_bits() << 23).wrapping_add((127u32.wrapping_sub(ROUND.to_bits())) << 23);
+    f32::from_bits(bits) * p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +86,20 @@ mod tests {
         // 3e-7 ≈ 2.5 ulp of f32: the f32 polynomial evaluation (~1 ulp), the reduction and the final
         // product each round once. Measured: 2.4e-7.
         assert!(worst < 3e-7, "max relative error {worst:e}");
+    }
+
+    #[test]
+    fn exp2_matches_f64() {
+        let mut worst = 0.0f64;
+        for i in 0..=200_000 {
+            let y = -126.0 + 253.0 * i as f64 / 200_000.0;
+            let got = exp2_f32(y as f32) as f64;
+            let want = (y as f32 as f64).exp2();
+            worst = worst.max((got / want - 1.0).abs());
+        }
+        // As for exp_f32: truncation ≤ 1.2e-7 plus a few f32 roundings. Measured: 2.2e-7.
+        assert!(worst < 3e-7, "max relative error {worst:e}");
+        assert_eq!(exp2_f32(0.0), 1.0);
+        assert_eq!(exp2_f32(-3.0), 0.125);
     }
 }

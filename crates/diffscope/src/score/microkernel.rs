@@ -1,101 +1,89 @@
-//! The logit GEMM of the empirical-score kernel with its epilogue fused: for a block of queries X (rows ×
-//! d, row-major) and a tile of training points packed in panels of 16 (k-major: `panel[k][lane]`),
-//! `out[r][j] = c1·⟨x_r, a_j⟩ − c2·|a_j|²` and the row maxima, in one pass over the output.
+//! The register-blocked kernel behind both GEMMs of the empirical score, and the packings it reads.
 //!
-//! With AVX2 + FMA (the crate is built for `x86-64-v3`) a 6 × 16 register-blocked microkernel does the
-//! work: per k, two 8-lane loads of the panel, six broadcasts of X and twelve FMAs. The training points
-//! are packed once when the score is built, so no packing happens per call (unlike a general GEMM).
-//! Elsewhere a portable loop with the same arithmetic order per output is used.
+//! Both products of the flash-softmax kernel have the same shape once queries are the vector lanes:
+//! `out[r][l] = Σ_k b[k][r] · v[k][l]` for 6 "broadcast" rows r and 16 query lanes l.
+//! - logits: k runs over the d coordinates, `b` = 6 training points (packed by [`pack_rows6`]), `v` = 16
+//!   queries (packed coordinate-major by the caller);
+//! - weighted sum: k runs over the training points of a tile, `b` = 6 coordinates of those points (packed by
+//!   [`pack_cols6`]), `v` = the 16 queries' softmax weights, stored point-major.
+//!
+//! With AVX2 + FMA (the crate is built for `x86-64-v3`) the 6 × 16 block lives in 12 registers: per k, two
+//! 8-lane loads of `v`, six broadcasts of `b` and twelve FMAs. Elsewhere a portable loop computes the same
+//! sums (same order of accumulation over k).
 
-/// Points per panel.
-pub(crate) const PANEL: usize = 16;
+/// Broadcast rows per block.
+pub(crate) const MR: usize = 6;
+/// Query lanes per strip.
+pub(crate) const NR: usize = 16;
 
-/// Packs row-major points (n × d) into panels of [`PANEL`] points, `panels[p][k][l] = a[16p + l][k]`,
-/// zero-padded to a whole number of panels.
-pub(crate) fn pack_panels(a: &[f32], n: usize, d: usize) -> Vec<f32> {
-    let np = n.div_ceil(PANEL);
-    let mut out = vec![0.0f32; np * d * PANEL];
-    for mu in 0..n {
-        let (p, l) = (mu / PANEL, mu % PANEL);
-        for k in 0..d {
-            out[(p * d + k) * PANEL + l] = a[mu * d + k];
-        }
-    }
-    out
-}
-
-/// `out[r·ld + j] = c1·⟨x_r, a_j⟩ − c2·norms[j]` for r < rows and the `panels.len() / (d·16)` panels'
-/// points j. After each block of at most 6 rows is complete, `epilogue(r0, rows, block)` is called with
-/// `block = out[r0·ld .. (r0 + rows)·ld]`, while those rows are still in L1 (the softmax pass runs there).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn logits(
-    x: &[f32],
-    d: usize,
-    panels: &[f32],
-    norms: &[f32],
-    c1: f32,
-    c2: f32,
-    out: &mut [f32],
-    ld: usize,
-    mut epilogue: impl FnMut(usize, usize, &mut [f32]),
-) {
-    let rows = x.len() / d;
-    let np = panels.len() / (d * PANEL);
-    debug_assert!(norms.len() >= np * PANEL && ld >= np * PANEL && out.len() >= rows * ld);
+/// `out[r][l] = Σ_{k < kk} b[k·6 + r] · v[k·16 + l]`.
+#[inline]
+pub(crate) fn dot6x16(kk: usize, b: &[f32], v: &[f32], out: &mut [[f32; NR]; MR]) {
+    assert!(b.len() >= kk * MR && v.len() >= kk * NR);
     #[cfg(all(
         target_arch = "x86_64",
         target_feature = "avx2",
         target_feature = "fma"
     ))]
     {
-        let mut r0 = 0;
-        while r0 < rows {
-            let r = (rows - r0).min(6);
-            match r {
-                6 => simd::block::<6>(x, d, r0, panels, np, norms, c1, c2, out, ld),
-                1 => simd::block::<1>(x, d, r0, panels, np, norms, c1, c2, out, ld),
-                2 => simd::block::<2>(x, d, r0, panels, np, norms, c1, c2, out, ld),
-                3 => simd::block::<3>(x, d, r0, panels, np, norms, c1, c2, out, ld),
-                4 => simd::block::<4>(x, d, r0, panels, np, norms, c1, c2, out, ld),
-                _ => simd::block::<5>(x, d, r0, panels, np, norms, c1, c2, out, ld),
-            }
-            epilogue(r0, r, &mut out[r0 * ld..(r0 + r) * ld]);
-            r0 += r;
-        }
+        // SAFETY: the assert above bounds every read (k < kk); `out` is a whole 6 × 16 array.
+        unsafe { simd::dot6x16(kk, b.as_ptr(), v.as_ptr(), out) }
     }
     #[cfg(not(all(
         target_arch = "x86_64",
         target_feature = "avx2",
         target_feature = "fma"
     )))]
-    {
-        for r in 0..rows {
-            for p in 0..np {
-                for l in 0..PANEL {
-                    let mut s = 0.0f32;
-                    for k in 0..d {
-                        s = x[r * d + k].mul_add(panels[(p * d + k) * PANEL + l], s);
-                    }
-                    let j = p * PANEL + l;
-                    out[r * ld + j] = c1 * s - c2 * norms[j];
-                }
+    dot6x16_portable(kk, b, v, out)
+}
+
+/// The portable form of [`dot6x16`] (also the oracle of its test).
+#[cfg_attr(
+    all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ),
+    allow(dead_code)
+)]
+pub(crate) fn dot6x16_portable(kk: usize, b: &[f32], v: &[f32], out: &mut [[f32; NR]; MR]) {
+    *out = [[0.0; NR]; MR];
+    for k in 0..kk {
+        for (r, o) in out.iter_mut().enumerate() {
+            let br = b[k * MR + r];
+            for (l, ol) in o.iter_mut().enumerate() {
+                *ol = super::fastexp::fma(br, v[k * NR + l], *ol);
             }
-            epilogue(r, 1, &mut out[r * ld..(r + 1) * ld]);
         }
     }
 }
 
-/// Maximum of a row with lane-split accumulators (vectorised, deterministic).
-pub(crate) fn row_max(row: &[f32]) -> f32 {
-    let mut lanes = [f32::NEG_INFINITY; PANEL];
-    let mut chunks = row.chunks_exact(PANEL);
-    for c in &mut chunks {
-        for (m, &v) in lanes.iter_mut().zip(c) {
-            *m = if v > *m { v } else { *m };
+/// Packs row-major points (n × d) in blocks of 6, coordinate-major: `out[(β·d + k)·6 + r] = a[6β + r][k]`,
+/// zero-padded to whole blocks. Block β is `out[6β·d .. 6(β+1)·d]`.
+pub(crate) fn pack_rows6(a: &[f32], n: usize, d: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; n.div_ceil(MR) * MR * d];
+    for mu in 0..n {
+        let (blk, r) = (mu / MR, mu % MR);
+        for k in 0..d {
+            out[(blk * d + k) * MR + r] = a[mu * d + k];
         }
     }
-    let m = lanes.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    chunks.remainder().iter().fold(m, |a, &b| a.max(b))
+    out
+}
+
+/// Packs the coordinates of row-major points (n × d) in blocks of 6 coordinates, point-major:
+/// `out[(γ·n6 + μ)·6 + c] = a[μ][6γ + c]` with n6 = n rounded up to a multiple of 6, zero-padded in μ and
+/// in the coordinates. Points μ0..μ1 of block γ are `out[(γ·n6 + μ0)·6 .. (γ·n6 + μ1)·6]`.
+pub(crate) fn pack_cols6(a: &[f32], n: usize, d: usize) -> Vec<f32> {
+    let n6 = n.div_ceil(MR) * MR;
+    let mut out = vec![0.0f32; d.div_ceil(MR) * n6 * MR];
+    for mu in 0..n {
+        for j in 0..d {
+            let (g, c) = (j / MR, j % MR);
+            out[(g * n6 + mu) * MR + c] = a[mu * d + j];
+        }
+    }
+    out
 }
 
 #[cfg(all(
@@ -104,52 +92,26 @@ pub(crate) fn row_max(row: &[f32]) -> f32 {
     target_feature = "fma"
 ))]
 mod simd {
-    use super::PANEL;
+    use super::{MR, NR};
     use std::arch::x86_64::*;
 
-    /// R query rows (starting at r0) against every panel.
+    /// # Safety
+    /// `b` must be readable for `kk·6` floats and `v` for `kk·16`.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn block<const R: usize>(
-        x: &[f32],
-        d: usize,
-        r0: usize,
-        panels: &[f32],
-        np: usize,
-        norms: &[f32],
-        c1: f32,
-        c2: f32,
-        out: &mut [f32],
-        ld: usize,
-    ) {
-        assert!(x.len() >= (r0 + R) * d && panels.len() >= np * d * PANEL);
-        assert!(norms.len() >= np * PANEL && out.len() >= (r0 + R - 1) * ld + np * PANEL);
-        // SAFETY: every pointer offset below stays inside the slices checked by the asserts above:
-        // x rows r0..r0+R (k < d), panels p < np (k < d, 16 lanes), norms and out columns < np·16.
-        unsafe {
-            let vc1 = _mm256_set1_ps(c1);
-            let vc2 = _mm256_set1_ps(c2);
-            let xp = x.as_ptr().add(r0 * d);
-            for p in 0..np {
-                let pp = panels.as_ptr().add(p * d * PANEL);
-                let mut acc = [[_mm256_setzero_ps(); 2]; R];
-                for k in 0..d {
-                    let b0 = _mm256_loadu_ps(pp.add(k * PANEL));
-                    let b1 = _mm256_loadu_ps(pp.add(k * PANEL + 8));
-                    for r in 0..R {
-                        let a = _mm256_broadcast_ss(&*xp.add(r * d + k));
-                        acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
-                        acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
-                    }
-                }
-                let n0 = _mm256_mul_ps(vc2, _mm256_loadu_ps(norms.as_ptr().add(p * PANEL)));
-                let n1 = _mm256_mul_ps(vc2, _mm256_loadu_ps(norms.as_ptr().add(p * PANEL + 8)));
-                for r in 0..R {
-                    let o = out.as_mut_ptr().add((r0 + r) * ld + p * PANEL);
-                    _mm256_storeu_ps(o, _mm256_fmsub_ps(vc1, acc[r][0], n0));
-                    _mm256_storeu_ps(o.add(8), _mm256_fmsub_ps(vc1, acc[r][1], n1));
-                }
+    pub(super) unsafe fn dot6x16(kk: usize, b: *const f32, v: *const f32, out: &mut [[f32; NR]; MR]) {
+        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+        for k in 0..kk {
+            let v0 = _mm256_loadu_ps(v.add(k * NR));
+            let v1 = _mm256_loadu_ps(v.add(k * NR + 8));
+            for (r, a) in acc.iter_mut().enumerate() {
+                let br = _mm256_broadcast_ss(&*b.add(k * MR + r));
+                a[0] = _mm256_fmadd_ps(br, v0, a[0]);
+                a[1] = _mm256_fmadd_ps(br, v1, a[1]);
             }
+        }
+        for (o, a) in out.iter_mut().zip(&acc) {
+            _mm256_storeu_ps(o.as_mut_ptr(), a[0]);
+            _mm256_storeu_ps(o.as_mut_ptr().add(8), a[1]);
         }
     }
 }
@@ -158,61 +120,52 @@ mod simd {
 mod tests {
     use super::*;
 
-    /// Against f64 dot products: every output within f32 accumulation error (d·ε·Σ|x||a| ≤ 1e-5 here).
+    /// Against f64 sums: within f32 accumulation error (k·ε·Σ|b||v| ≤ 1e-5 · (k + 1) for |b|, |v| ≤ 1).
     #[test]
-    fn logits_match_f64() {
-        for &(rows, n, d) in &[
-            (13usize, 37usize, 5usize),
-            (6, 16, 100),
-            (1, 3, 1),
-            (20, 64, 33),
-        ] {
-            let x: Vec<f32> = (0..rows * d)
+    fn dot6x16_matches_f64() {
+        for &kk in &[1usize, 5, 100, 257] {
+            let b: Vec<f32> = (0..kk * MR)
                 .map(|i| ((i * 7919) % 97) as f32 / 48.0 - 1.0)
                 .collect();
-            let a: Vec<f32> = (0..n * d)
+            let v: Vec<f32> = (0..kk * NR)
                 .map(|i| ((i * 104_729) % 89) as f32 / 44.0 - 1.0)
                 .collect();
-            let norms: Vec<f32> = (0..n.div_ceil(PANEL) * PANEL)
-                .map(|j| {
-                    if j < n {
-                        (0..d).map(|k| a[j * d + k].powi(2)).sum()
-                    } else {
-                        f32::INFINITY
-                    }
-                })
-                .collect();
-            let panels = pack_panels(&a, n, d);
-            let ld = n.div_ceil(PANEL) * PANEL;
-            let mut out = vec![0.0f32; rows * ld];
-            let mut maxes = vec![0.0f32; rows];
-            let mut seen = 0;
-            let (c1, c2) = (1.5f32, 0.25f32);
-            logits(&x, d, &panels, &norms, c1, c2, &mut out, ld, |r0, k, block| {
-                assert_eq!(r0, seen, "row blocks in order");
-                for r in 0..k {
-                    maxes[r0 + r] = row_max(&block[r * ld..r * ld + n]);
-                }
-                seen += k;
-            });
-            assert_eq!(seen, rows);
-            for r in 0..rows {
-                let mut m = f64::NEG_INFINITY;
-                for j in 0..n {
-                    let dot: f64 = (0..d)
-                        .map(|k| x[r * d + k] as f64 * a[j * d + k] as f64)
+            let (mut fast, mut portable) = ([[0.0f32; NR]; MR], [[1.0f32; NR]; MR]);
+            dot6x16(kk, &b, &v, &mut fast);
+            dot6x16_portable(kk, &b, &v, &mut portable);
+            for r in 0..MR {
+                for l in 0..NR {
+                    let want: f64 = (0..kk)
+                        .map(|k| b[k * MR + r] as f64 * v[k * NR + l] as f64)
                         .sum();
-                    let want = c1 as f64 * dot - c2 as f64 * norms[j] as f64;
-                    assert!(
-                        (out[r * ld + j] as f64 - want).abs() < 1e-5 * (d as f64 + 1.0),
-                        "{rows} {n} {d}: {r} {j}"
-                    );
-                    m = m.max(want);
+                    let tol = 1e-5 * (kk as f64 + 1.0);
+                    assert!((fast[r][l] as f64 - want).abs() < tol, "{kk} {r} {l}");
+                    assert!((portable[r][l] as f64 - want).abs() < tol, "{kk} {r} {l}");
                 }
-                assert!((maxes[r] as f64 - m).abs() < 1e-5 * (d as f64 + 1.0));
-                for j in n..ld {
-                    assert_eq!(out[r * ld + j], f32::NEG_INFINITY, "padding must be −∞");
-                }
+            }
+        }
+    }
+
+    #[test]
+    fn packings_place_every_value() {
+        let (n, d) = (7usize, 8usize);
+        let a: Vec<f32> = (0..n * d).map(|i| i as f32 + 1.0).collect();
+        let rows = pack_rows6(&a, n, d);
+        let cols = pack_cols6(&a, n, d);
+        let n6 = 12;
+        assert_eq!(rows.len(), n6 * d);
+        assert_eq!(cols.len(), 2 * n6 * MR);
+        for mu in 0..n6 {
+            for j in 0..d {
+                let want = if mu < n { a[mu * d + j] } else { 0.0 };
+                assert_eq!(rows[((mu / MR) * d + j) * MR + mu % MR], want);
+                assert_eq!(cols[((j / MR) * n6 + mu) * MR + j % MR], want);
+            }
+        }
+        // Coordinate padding (j = 8..12) is zero.
+        for mu in 0..n6 {
+            for c in 2..MR {
+                assert_eq!(cols[(n6 + mu) * MR + c], 0.0);
             }
         }
     }

@@ -14,7 +14,7 @@ mod microkernel;
 
 pub use convention::{delta, OuTime};
 pub use empirical::{empirical_score_and_jacobian, EmpiricalScore, Precision};
-pub use fastexp::exp_f32;
+pub use fastexp::{exp2_f32, exp_f32};
 pub use gmm::GmmScore;
 
 use faer::Par;
