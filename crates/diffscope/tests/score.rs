@@ -40,7 +40,8 @@ fn max_rel_row_error(a: &[f32], b: &[f32], d: usize) -> f64 {
 
 #[test]
 fn f32_kernel_matches_f64_reference_across_t() {
-    // Two-class GMM, d = 100, N = 5000 (spans 3 tiles of 2048), B = 300 (3 query blocks, one partial).
+    // Two-class GMM, d = 100, N = 5000 (20 tiles of 252, the last with padding points), B = 300 (2 query
+    // blocks of 256; the last one partial, with a partial 16-query strip).
     let d = 100;
     let data = TwoClassGmm::standard(d)
         .mixture(0)

@@ -19,18 +19,19 @@ pub enum Precision {
     F64,
 }
 
-/// Queries per block (one rayon task), and training points per tile (a multiple of 6, so that a tile's
-/// 252 × 16 weights of one query strip, 16 KB, stay in L1).
+/// Queries per block (one rayon task), and training points per tile (a multiple of 6; a tile's 1008 × 16
+/// weights of one query strip, 64 KB, stay in L2. Tiles of 252, 504, 1008 and 2016 points measured A/B
+/// 1, 0.988, 0.968 and 0.966 on the standard workload).
 const QUERY_BLOCK: usize = 256;
-const TILE: usize = 252;
+const TILE: usize = 1008;
 
 /// The score of the noised empirical distribution of training points $a_1, \dots, a_N$:
 ///
 /// $S(x, t) = (e^{-t} \sum_\mu w_\mu a_\mu - x) / \Delta_t$, $w = \mathrm{softmax}_\mu(-|x - e^{-t} a_\mu|^2 / 2\Delta_t)$.
 ///
 /// The f32 path is a fused flash-softmax kernel. Queries go in blocks of 256 (one rayon task each), and
-/// within a block in strips of 16 (the vector lanes); the training set in tiles of 252 points. Per tile and
-/// strip, all in L1: the logits $(e^{-t} x \cdot a_\mu - \tfrac12 e^{-2t} |a_\mu|^2)/\Delta_t$ by a
+/// within a block in strips of 16 (the vector lanes); the training set in tiles of 1008 points. Per tile
+/// and strip, in L1/L2: the logits $(e^{-t} x \cdot a_\mu - \tfrac12 e^{-2t} |a_\mu|^2)/\Delta_t$ by a
 /// register-blocked GEMM on points packed once at construction, the running max, $\exp$ and its sum
 /// (online softmax, f64 running sums), and the weighted sum $\sum_\mu w_\mu a_\mu$ by a second GEMM
 /// with the same 6 × 16 kernel. Memory is O(B·d + tile·16) per thread besides three copies of the
@@ -211,18 +212,24 @@ impl EmpiricalScore {
                         }
                     }
                 }
-                // Online softmax: a new maximum rescales the running sums.
+                // Online softmax: a new maximum rescales the running sums (lanes whose maximum did not
+                // change keep scale 1).
                 let mut new_max = [0.0f32; NR];
+                let mut scale = [1.0f64; NR];
+                let mut rescale = false;
                 for l in 0..NR {
                     let old = run_max[q + l];
                     new_max[l] = if tmax[l] > old { tmax[l] } else { old };
                     if new_max[l] > old {
-                        let scale = ((old - new_max[l]) as f64).exp2();
-                        run_sum[q + l] *= scale;
-                        for j in 0..d {
-                            acc[(s * d + j) * NR + l] *= scale;
-                        }
+                        scale[l] = ((old - new_max[l]) as f64).exp2();
+                        run_sum[q + l] *= scale[l];
                         run_max[q + l] = new_max[l];
+                        rescale = true;
+                    }
+                }
+                if rescale {
+                    for a in acc[s * d * NR..(s + 1) * d * NR].chunks_exact_mut(NR) {
+                        a.iter_mut().zip(&scale).for_each(|(a, &c)| *a *= c);
                     }
                 }
                 // w = 2^(y − max) = e^(logit − max) and Σ w (two interleaved partial sums per lane).
