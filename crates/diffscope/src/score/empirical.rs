@@ -1,6 +1,6 @@
 //! The exact empirical score of a training set, as a fused flash-softmax kernel (science.md §2).
 
-use super::microkernel::{dot6x16, pack_cols6, pack_rows6, MR, NR};
+use super::microkernel::{dot6x16, dot6x16_gather, pack_cols6, pack_rows6, MR, NR};
 use super::fastexp::exp2_f32;
 use super::{check_shapes, Extras, Nearest, OuTime, Score};
 use crate::data::Dataset;
@@ -24,6 +24,8 @@ pub enum Precision {
 /// 1, 0.988, 0.968 and 0.966 on the standard workload).
 const QUERY_BLOCK: usize = 256;
 const TILE: usize = 1008;
+/// Points whose logits are below every query's running max by more than this (in log2 units) are skipped.
+const LIVE_LOG2: f32 = 64.0;
 
 /// The score of the noised empirical distribution of training points $a_1, \dots, a_N$:
 ///
@@ -174,7 +176,9 @@ impl EmpiricalScore {
         // the exact f64 distance to the nearest point for its leading term.
         let want_top = nearest.is_some() || log_p.is_some();
         let mut top = vec![(f32::NEG_INFINITY, 0u32, f32::NEG_INFINITY, 0u32); strips * NR];
-        for j0 in (0..n6).step_by(TILE) {
+        let mut live: Vec<u32> = Vec::with_capacity(TILE);
+        let mut sparse_before = vec![false; strips];
+        for (tile_index, j0) in (0..n6).step_by(TILE).enumerate() {
             let tile = TILE.min(n6 - j0);
             for s in 0..strips {
                 let xs = &xp[s * k1 * NR..(s + 1) * k1 * NR];
@@ -232,14 +236,53 @@ impl EmpiricalScore {
                         a.iter_mut().zip(&scale).for_each(|(a, &c)| *a *= c);
                     }
                 }
-                // w = 2^(y − max) = e^(logit − max) and Σ w (two interleaved partial sums per lane).
+                // Live points: some query's logit within 64 (log2 units) of its max. The others have
+                // weights < 2^-64 relative to the final max, whose sum, ≤ N·2^-64, is far below f32
+                // resolution, so they can be skipped by the exp pass and GEMM 2. The scan is done on a
+                // strip's second tile (the first sets the max) and after tiles that were sparse, so the
+                // dense regime (large t) pays almost nothing for it.
+                let dense = if tile_index == 1 || sparse_before[s] {
+                    live.clear();
+                    for (m, row) in w[..tile * NR].chunks_exact(NR).enumerate() {
+                        let mut any = false;
+                        for l in 0..NR {
+                            any |= row[l] >= new_max[l] - LIVE_LOG2;
+                        }
+                        if any {
+                            live.push(m as u32);
+                        }
+                    }
+                    live.len() * 8 >= tile * 7
+                } else {
+                    true
+                };
+                sparse_before[s] = !dense;
+                // w = 2^(y − max) = e^(logit − max) and Σ w (two interleaved partial sums per lane),
+                // over the whole tile, or over the live rows compacted in place (row k ← row live[k],
+                // live[k] ≥ k) for a gathered GEMM 2.
                 let mut sums = [[0.0f32; NR]; 2];
-                for (m, row) in w[..tile * NR].chunks_exact_mut(NR).enumerate() {
-                    let part = &mut sums[m & 1];
-                    for l in 0..NR {
-                        let e = exp2_f32(row[l] - new_max[l]);
-                        row[l] = e;
-                        part[l] += e;
+                if dense {
+                    for (m, row) in w[..tile * NR].chunks_exact_mut(NR).enumerate() {
+                        let part = &mut sums[m & 1];
+                        for l in 0..NR {
+                            let e = exp2_f32(row[l] - new_max[l]);
+                            row[l] = e;
+                            part[l] += e;
+                        }
+                    }
+                } else {
+                    for (k, &src) in live.iter().enumerate() {
+                        let src = src as usize;
+                        // A copy of the source row, so that the lane loop provably does not alias.
+                        let mut y = [0.0f32; NR];
+                        y.copy_from_slice(&w[src * NR..(src + 1) * NR]);
+                        let part = &mut sums[k & 1];
+                        let row = &mut w[k * NR..(k + 1) * NR];
+                        for l in 0..NR {
+                            let e = exp2_f32(y[l] - new_max[l]);
+                            row[l] = e;
+                            part[l] += e;
+                        }
                     }
                 }
                 for l in 0..NR {
@@ -248,7 +291,11 @@ impl EmpiricalScore {
                 // GEMM 2: Σ_μ w_μ a'_μ over the tile, 6 coordinates at a time.
                 for g in 0..d.div_ceil(MR) {
                     let cp = &self.cols6[(g * n6 + j0) * MR..(g * n6 + j0 + tile) * MR];
-                    dot6x16(tile, cp, &w, &mut blk);
+                    if dense {
+                        dot6x16(tile, cp, &w, &mut blk);
+                    } else {
+                        dot6x16_gather(&live, cp, &w, &mut blk);
+                    }
                     for (c, bc) in blk.iter().enumerate().take(d - g * MR) {
                         let a = &mut acc[(s * d + g * MR + c) * NR..(s * d + g * MR + c + 1) * NR];
                         a.iter_mut().zip(bc).for_each(|(a, &v)| *a += v as f64);
