@@ -70,9 +70,9 @@ fn gemm_rate(b: usize, n: usize, d: usize, repeats: usize) -> f64 {
     2.0 * (b * n * d) as f64 / median(times) / 1e9
 }
 
-/// f32 GEMM rate (GFLOP/s, all threads together) on the kernel's own block shapes: every rayon thread
-/// repeats, single-threaded, logits = X Aᵀ (128 × d · d × 512, A row-major as stored) and acc = P A
-/// (128 × 512 · 512 × d), as the fused kernel does per block and tile.
+/// f32 GEMM rate (GFLOP/s, all threads together) of faer on small blocks: every rayon thread repeats,
+/// single-threaded, logits = X Aᵀ (128 × d · d × 512, A row-major) and acc = P A (128 × 512 · 512 × d),
+/// the shapes of the two-GEMM kernel that the fused one replaced.
 fn block_gemm_rate(d: usize) -> f64 {
     use rayon::prelude::*;
     let (bq, tile, reps) = (128usize, 512usize, 400usize);
@@ -106,6 +106,114 @@ fn block_gemm_rate(d: usize) -> f64 {
     (threads * reps) as f64 * 4.0 * (bq * tile * d) as f64 / t0.elapsed().as_secs_f64() / 1e9
 }
 
+/// The machine's f32 FMA peak (GFLOP/s, all threads together): every rayon thread runs 12 independent
+/// 8-lane FMA chains (enough to hide the FMA latency) for about half a second, so the figure is
+/// issue-bound. The denominator of
+/// `fraction_of_fma_peak`.
+fn fma_peak_gflops() -> f64 {
+    use rayon::prelude::*;
+    const ITERS: usize = 200_000_000;
+    let threads = rayon::current_num_threads();
+    let t0 = Instant::now();
+    (0..threads).into_par_iter().for_each(|i| {
+        std::hint::black_box(fma_chains(ITERS, i as f32));
+    });
+    (threads * ITERS * 12 * 8 * 2) as f64 / t0.elapsed().as_secs_f64() / 1e9
+}
+
+/// 12 independent chains of `iters` 8-lane FMAs.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+fn fma_chains(iters: usize, seed: f32) -> f32 {
+    use std::arch::x86_64::*;
+    // SAFETY: AVX2 and FMA are enabled at compile time (cfg above); no memory is touched.
+    unsafe {
+        let m = _mm256_set1_ps(std::hint::black_box(1.000_000_1));
+        let c = _mm256_set1_ps(std::hint::black_box(1e-7));
+        let s = _mm256_set1_ps(seed);
+        let (mut a0, mut a1, mut a2, mut a3, mut a4, mut a5) = (s, s, s, s, s, s);
+        let (mut a6, mut a7, mut a8, mut a9, mut a10, mut a11) = (s, s, s, s, s, s);
+        for _ in 0..iters {
+            a0 = _mm256_fmadd_ps(a0, m, c);
+            a1 = _mm256_fmadd_ps(a1, m, c);
+            a2 = _mm256_fmadd_ps(a2, m, c);
+            a3 = _mm256_fmadd_ps(a3, m, c);
+            a4 = _mm256_fmadd_ps(a4, m, c);
+            a5 = _mm256_fmadd_ps(a5, m, c);
+            a6 = _mm256_fmadd_ps(a6, m, c);
+            a7 = _mm256_fmadd_ps(a7, m, c);
+            a8 = _mm256_fmadd_ps(a8, m, c);
+            a9 = _mm256_fmadd_ps(a9, m, c);
+            a10 = _mm256_fmadd_ps(a10, m, c);
+            a11 = _mm256_fmadd_ps(a11, m, c);
+        }
+        let sum = [a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11]
+            .iter()
+            .fold(_mm256_setzero_ps(), |t, &a| _mm256_add_ps(t, a));
+        let mut out = [0.0f32; 8];
+        _mm256_storeu_ps(out.as_mut_ptr(), sum);
+        out[0]
+    }
+}
+
+/// 12 independent chains of `iters` 8-lane FMAs (portable form).
+#[cfg(not(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+)))]
+fn fma_chains(iters: usize, seed: f32) -> f32 {
+    let mut acc = [[seed; 8]; 12];
+    let (m, c) = (
+        std::hint::black_box(1.000_000_1f32),
+        std::hint::black_box(1e-7f32),
+    );
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            for v in a.iter_mut() {
+                *v = v.mul_add(m, c);
+            }
+        }
+    }
+    acc.iter().flatten().sum()
+}
+
+/// Runs Euler–Maruyama with `score` from the keyed initial noise `repeats` times; the wall times.
+fn time_sampler(
+    score: &dyn Score,
+    grid: &TimeGrid,
+    b: usize,
+    repeats: usize,
+    ctx: &Ctx,
+) -> Result<Vec<f64>> {
+    let d = score.dim();
+    let key = NoiseKey {
+        seed: ctx.seed,
+        first: 0,
+    };
+    let mut walls = Vec::new();
+    for r in 0..repeats.max(1) {
+        ctx.note(format!("sampler run {}/{}", r + 1, repeats.max(1)));
+        // The initial noise is drawn outside the timed region.
+        let mut x = sampler::initial_noise(b, d, key);
+        let t0 = Instant::now();
+        sampler::euler_maruyama(
+            score,
+            &mut x,
+            grid,
+            key,
+            &mut NoObserver,
+            &Silent,
+            Par::rayon(0),
+        )?;
+        walls.push(t0.elapsed().as_secs_f64());
+    }
+    Ok(walls)
+}
+
 pub fn run(a: BenchArgs, ctx: &Ctx) -> Result<()> {
     let threads = rayon::current_num_threads();
     let mut report = serde_json::Map::new();
@@ -119,30 +227,14 @@ pub fn run(a: BenchArgs, ctx: &Ctx) -> Result<()> {
             .sample(n, ctx.seed)?;
         let score = EmpiricalScore::new(&data, Precision::F32)?;
         let grid = TimeGrid::uniform(6.0, 0.01, steps)?;
-        let mut walls = Vec::new();
-        for r in 0..a.repeats.max(1) {
-            ctx.note(format!("standard workload, run {}/{}", r + 1, a.repeats));
-            let key = NoiseKey {
-                seed: ctx.seed,
-                first: 0,
-            };
-            let mut x = sampler::initial_noise(b, d, key);
-            let t0 = Instant::now();
-            sampler::euler_maruyama(
-                &score,
-                &mut x,
-                &grid,
-                key,
-                &mut NoObserver,
-                &Silent,
-                Par::rayon(0),
-            )?;
-            walls.push(t0.elapsed().as_secs_f64());
-        }
+        let walls = time_sampler(&score, &grid, b, a.repeats, ctx)?;
+        // The same on a log-spaced grid: most steps at small t, where the softmax is sparse.
+        let log_walls = time_sampler(&score, &TimeGrid::log(6.0, 0.01, steps)?, b, a.repeats, ctx)?;
         let wall = median(walls.clone());
         let flop_step = 4.0 * (b * n * d) as f64;
         let rate = gemm_rate(b, n, d, a.repeats);
         let roofline = steps as f64 * flop_step / (rate * 1e9);
+        let peak = fma_peak_gflops();
         report.insert(
             "standard".into(),
             json!({
@@ -157,6 +249,10 @@ pub fn run(a: BenchArgs, ctx: &Ctx) -> Result<()> {
                 "faer_block_gemm_gflops": block_gemm_rate(d),
                 "roofline_s": roofline,
                 "ratio_to_roofline": wall / roofline,
+                "fma_peak_gflops": peak,
+                "fraction_of_fma_peak": steps as f64 * flop_step / wall / 1e9 / peak,
+                "log_grid_wall_s": median(log_walls.clone()),
+                "log_grid_wall_s_runs": log_walls,
             }),
         );
     }

@@ -1,7 +1,7 @@
 //! The exact empirical score of a training set, as a fused flash-softmax kernel (science.md §2).
 
-use super::microkernel::{dot6x16, dot6x16_gather, pack_cols6, pack_rows6, MR, NR};
 use super::fastexp::exp2_f32;
+use super::microkernel::{dot6x16, dot6x16_gather, pack_cols6, pack_rows6, MR, NR};
 use super::{check_shapes, Extras, Nearest, OuTime, Score};
 use crate::data::Dataset;
 use crate::error::{Error, Result};

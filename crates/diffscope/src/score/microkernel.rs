@@ -69,7 +69,12 @@ pub(crate) fn dot6x16_gather(idx: &[u32], b: &[f32], v: &[f32], out: &mut [[f32;
     ),
     allow(dead_code)
 )]
-pub(crate) fn dot6x16_gather_portable(idx: &[u32], b: &[f32], v: &[f32], out: &mut [[f32; NR]; MR]) {
+pub(crate) fn dot6x16_gather_portable(
+    idx: &[u32],
+    b: &[f32],
+    v: &[f32],
+    out: &mut [[f32; NR]; MR],
+) {
     *out = [[0.0; NR]; MR];
     for (k, &m) in idx.iter().enumerate() {
         for (r, o) in out.iter_mut().enumerate() {
@@ -142,7 +147,12 @@ mod simd {
     /// # Safety
     /// `b` must be readable for `kk·6` floats and `v` for `kk·16`.
     #[inline(always)]
-    pub(super) unsafe fn dot6x16(kk: usize, b: *const f32, v: *const f32, out: &mut [[f32; NR]; MR]) {
+    pub(super) unsafe fn dot6x16(
+        kk: usize,
+        b: *const f32,
+        v: *const f32,
+        out: &mut [[f32; NR]; MR],
+    ) {
         let mut acc = [[_mm256_setzero_ps(); 2]; MR];
         let step = |acc: &mut [[__m256; 2]; MR], k: usize| {
             let v0 = _mm256_loadu_ps(v.add(k * NR));
@@ -232,14 +242,19 @@ mod tests {
     #[test]
     fn gather_matches_dense_on_compacted_rows() {
         let rows = 40;
-        let b: Vec<f32> = (0..rows * MR).map(|i| ((i * 31) % 17) as f32 / 8.0 - 1.0).collect();
+        let b: Vec<f32> = (0..rows * MR)
+            .map(|i| ((i * 31) % 17) as f32 / 8.0 - 1.0)
+            .collect();
         let idx: Vec<u32> = vec![0, 3, 4, 9, 17, 18, 39];
-        let v: Vec<f32> = (0..idx.len() * NR).map(|i| ((i * 13) % 11) as f32 / 5.0 - 1.0).collect();
+        let v: Vec<f32> = (0..idx.len() * NR)
+            .map(|i| ((i * 13) % 11) as f32 / 5.0 - 1.0)
+            .collect();
         let compact: Vec<f32> = idx
             .iter()
             .flat_map(|&m| b[m as usize * MR..(m as usize + 1) * MR].to_vec())
             .collect();
-        let (mut dense, mut fast, mut portable) = ([[0.0f32; NR]; MR], [[0.0; NR]; MR], [[0.0; NR]; MR]);
+        let (mut dense, mut fast, mut portable) =
+            ([[0.0f32; NR]; MR], [[0.0; NR]; MR], [[0.0; NR]; MR]);
         dot6x16_portable(idx.len(), &compact, &v, &mut dense);
         dot6x16_gather(&idx, &b, &v, &mut fast);
         dot6x16_gather_portable(&idx, &b, &v, &mut portable);
