@@ -188,7 +188,7 @@ impl EmpiricalScore {
                 let mut tmax = [f32::NEG_INFINITY; NR];
                 for b in (0..tile).step_by(MR) {
                     let mu0 = j0 + b;
-                    dot6x16(k1, &self.rows6[mu0 * k1..(mu0 + MR) * k1], xs, &mut blk);
+                    dot6x16(MR, k1, &self.rows6[mu0 * k1..(mu0 + MR) * k1], xs, &mut blk);
                     for (r, br) in blk.iter().enumerate() {
                         let row = &mut w[(b + r) * NR..(b + r + 1) * NR];
                         if mu0 + r >= self.n {
@@ -288,15 +288,17 @@ impl EmpiricalScore {
                 for l in 0..NR {
                     run_sum[q + l] += (sums[0][l] + sums[1][l]) as f64;
                 }
-                // GEMM 2: Σ_μ w_μ a'_μ over the tile, 6 coordinates at a time.
+                // GEMM 2: Σ_μ w_μ a'_μ over the tile, 6 coordinates at a time (the last block only
+                // the d mod 6 that remain).
                 for g in 0..d.div_ceil(MR) {
                     let cp = &self.cols6[(g * n6 + j0) * MR..(g * n6 + j0 + tile) * MR];
+                    let rows = MR.min(d - g * MR);
                     if dense {
-                        dot6x16(tile, cp, &w, &mut blk);
+                        dot6x16(rows, tile, cp, &w, &mut blk);
                     } else {
-                        dot6x16_gather(&live, cp, &w, &mut blk);
+                        dot6x16_gather(rows, &live, cp, &w, &mut blk);
                     }
-                    for (c, bc) in blk.iter().enumerate().take(d - g * MR) {
+                    for (c, bc) in blk.iter().enumerate().take(rows) {
                         let a = &mut acc[(s * d + g * MR + c) * NR..(s * d + g * MR + c + 1) * NR];
                         a.iter_mut().zip(bc).for_each(|(a, &v)| *a += v as f64);
                     }

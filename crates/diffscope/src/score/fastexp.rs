@@ -41,20 +41,20 @@ pub fn exp_f32(x: f32) -> f32 {
 }
 
 /// $2^y$ for f32, relative error ≤ 3e-7 on [−126, 127] (inputs outside are clamped). The kernel's form of
-/// [`exp_f32`], for logits already scaled by $\log_2 e$: $y = k + f$ with k = round(y), |f| ≤ ½, the
-/// degree-6 Taylor polynomial of $2^f = e^{f \ln 2}$ (truncation error $|f \ln 2|^7/7! < 1.2e-7$) by
-/// Estrin's scheme, and $2^k$ from the exponent bits: two operations fewer than [`exp_f32`].
+/// [`exp_f32`], for logits already scaled by $\log_2 e$: $y = k + f$ with k = round(y), |f| ≤ ½, a
+/// degree-5 polynomial for $2^f$ fitted for minimax relative error on [−½, ½] (7.5e-8 in exact arithmetic,
+/// 2.3e-7 evaluated in f32) by Estrin's scheme, and $2^k$ from the exponent bits: three operations fewer
+/// than [`exp_f32`].
 #[inline(always)]
 pub fn exp2_f32(y: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding and subtracting it rounds to nearest.
-    const C: [f32; 7] = [
-        1.0,
-        std::f32::consts::LN_2,
-        0.240_226_5,     // ln²2 / 2
-        0.055_504_11,    // ln³2 / 6
-        0.009_618_129,   // ln⁴2 / 24
-        0.001_333_355_8, // ln⁵2 / 120
-        0.000_154_035_3, // ln⁶2 / 720
+    const C: [f32; 6] = [
+        1.000_000_1,
+        0.693_146_94,
+        0.240_221_2,
+        0.055_507_13,
+        0.009_675_542,
+        0.001_327_647_1,
     ];
     let y = y.clamp(-126.0, 127.0);
     let kr = y + ROUND;
@@ -63,8 +63,8 @@ pub fn exp2_f32(y: f32) -> f32 {
     let f2 = f * f;
     let p01 = fma(f, C[1], C[0]);
     let p23 = fma(f, C[3], C[2]);
-    let p456 = fma(f2, C[6], fma(f, C[5], C[4]));
-    let p = fma(f2, fma(f2, p456, p23), p01);
+    let p45 = fma(f, C[5], C[4]);
+    let p = fma(f2, fma(f2, p45, p23), p01);
     // kr's bits are ROUND's bits + k, so (k + 127) << 23 is kr's bits shifted plus a constant.
     let bits = (kr.to_bits() << 23).wrapping_add((127u32.wrapping_sub(ROUND.to_bits())) << 23);
     f32::from_bits(bits) * p
@@ -97,9 +97,11 @@ mod tests {
             let want = (y as f32 as f64).exp2();
             worst = worst.max((got / want - 1.0).abs());
         }
-        // As for exp_f32: truncation ≤ 1.2e-7 plus a few f32 roundings. Measured: 2.2e-7.
+        // The fit's 7.5e-8 plus a few f32 roundings in the polynomial and the final product.
         assert!(worst < 3e-7, "max relative error {worst:e}");
-        assert_eq!(exp2_f32(0.0), 1.0);
-        assert_eq!(exp2_f32(-3.0), 0.125);
+        eprintln!("exp2_f32: max relative error {worst:e}");
+        // Exact powers of two up to the fit's error at f = 0 (1.2e-7).
+        assert!((exp2_f32(0.0) - 1.0).abs() <= 1.2e-7);
+        assert!((exp2_f32(-3.0) / 0.125 - 1.0).abs() <= 1.2e-7);
     }
 }

@@ -16,48 +16,76 @@ pub(crate) const MR: usize = 6;
 /// Query lanes per strip.
 pub(crate) const NR: usize = 16;
 
-/// `out[r][l] = Σ_{k < kk} b[k·6 + r] · v[k·16 + l]`.
+/// `out[r][l] = Σ_{k < kk} b[k·6 + r] · v[k·16 + l]` for r < `rows` ≤ 6 (the other rows of `out` are left
+/// as they are; fewer rows serve the last, partial block of coordinates).
 #[inline]
-pub(crate) fn dot6x16(kk: usize, b: &[f32], v: &[f32], out: &mut [[f32; NR]; MR]) {
-    assert!(b.len() >= kk * MR && v.len() >= kk * NR);
+pub(crate) fn dot6x16(rows: usize, kk: usize, b: &[f32], v: &[f32], out: &mut [[f32; NR]; MR]) {
+    assert!(b.len() >= kk * MR && v.len() >= kk * NR && (1..=MR).contains(&rows));
     #[cfg(all(
         target_arch = "x86_64",
         target_feature = "avx2",
         target_feature = "fma"
     ))]
     {
-        // SAFETY: the assert above bounds every read (k < kk); `out` is a whole 6 × 16 array.
-        unsafe { simd::dot6x16(kk, b.as_ptr(), v.as_ptr(), out) }
+        let (b, v) = (b.as_ptr(), v.as_ptr());
+        // SAFETY: the assert above bounds every read (k < kk, r < 6); `out` is a whole 6 × 16 array.
+        unsafe {
+            match rows {
+                6 => simd::dot::<6>(kk, b, v, out),
+                5 => simd::dot::<5>(kk, b, v, out),
+                4 => simd::dot::<4>(kk, b, v, out),
+                3 => simd::dot::<3>(kk, b, v, out),
+                2 => simd::dot::<2>(kk, b, v, out),
+                _ => simd::dot::<1>(kk, b, v, out),
+            }
+        }
     }
     #[cfg(not(all(
         target_arch = "x86_64",
         target_feature = "avx2",
         target_feature = "fma"
     )))]
-    dot6x16_portable(kk, b, v, out)
+    dot6x16_portable(rows, kk, b, v, out)
 }
 
-/// `out[r][l] = Σ_k b[idx[k]·6 + r] · v[k·16 + l]`: [`dot6x16`] over the rows of `b` listed in `idx`
-/// (the live training points of a tile), with `v` compacted to those rows.
+/// `out[r][l] = Σ_k b[idx[k]·6 + r] · v[k·16 + l]` for r < `rows`: [`dot6x16`] over the rows of `b` listed
+/// in `idx` (the live training points of a tile), with `v` compacted to those rows.
 #[inline]
-pub(crate) fn dot6x16_gather(idx: &[u32], b: &[f32], v: &[f32], out: &mut [[f32; NR]; MR]) {
-    let rows = b.len() / MR;
-    assert!(v.len() >= idx.len() * NR && idx.iter().all(|&m| (m as usize) < rows));
+pub(crate) fn dot6x16_gather(
+    rows: usize,
+    idx: &[u32],
+    b: &[f32],
+    v: &[f32],
+    out: &mut [[f32; NR]; MR],
+) {
+    let n = b.len() / MR;
+    assert!(v.len() >= idx.len() * NR && idx.iter().all(|&m| (m as usize) < n));
+    assert!((1..=MR).contains(&rows));
     #[cfg(all(
         target_arch = "x86_64",
         target_feature = "avx2",
         target_feature = "fma"
     ))]
     {
-        // SAFETY: the assert above bounds every row index and every read of `v`.
-        unsafe { simd::dot6x16_gather(idx, b.as_ptr(), v.as_ptr(), out) }
+        let (b, v) = (b.as_ptr(), v.as_ptr());
+        // SAFETY: the asserts above bound every row index and every read of `v`.
+        unsafe {
+            match rows {
+                6 => simd::dot_gather::<6>(idx, b, v, out),
+                5 => simd::dot_gather::<5>(idx, b, v, out),
+                4 => simd::dot_gather::<4>(idx, b, v, out),
+                3 => simd::dot_gather::<3>(idx, b, v, out),
+                2 => simd::dot_gather::<2>(idx, b, v, out),
+                _ => simd::dot_gather::<1>(idx, b, v, out),
+            }
+        }
     }
     #[cfg(not(all(
         target_arch = "x86_64",
         target_feature = "avx2",
         target_feature = "fma"
     )))]
-    dot6x16_gather_portable(idx, b, v, out)
+    dot6x16_gather_portable(rows, idx, b, v, out)
 }
 
 /// The portable form of [`dot6x16_gather`].
@@ -70,14 +98,15 @@ pub(crate) fn dot6x16_gather(idx: &[u32], b: &[f32], v: &[f32], out: &mut [[f32;
     allow(dead_code)
 )]
 pub(crate) fn dot6x16_gather_portable(
+    rows: usize,
     idx: &[u32],
     b: &[f32],
     v: &[f32],
     out: &mut [[f32; NR]; MR],
 ) {
-    *out = [[0.0; NR]; MR];
+    out[..rows].iter_mut().for_each(|o| *o = [0.0; NR]);
     for (k, &m) in idx.iter().enumerate() {
-        for (r, o) in out.iter_mut().enumerate() {
+        for (r, o) in out[..rows].iter_mut().enumerate() {
             let br = b[m as usize * MR + r];
             for (l, ol) in o.iter_mut().enumerate() {
                 *ol = super::fastexp::fma(br, v[k * NR + l], *ol);
@@ -95,10 +124,16 @@ pub(crate) fn dot6x16_gather_portable(
     ),
     allow(dead_code)
 )]
-pub(crate) fn dot6x16_portable(kk: usize, b: &[f32], v: &[f32], out: &mut [[f32; NR]; MR]) {
-    *out = [[0.0; NR]; MR];
+pub(crate) fn dot6x16_portable(
+    rows: usize,
+    kk: usize,
+    b: &[f32],
+    v: &[f32],
+    out: &mut [[f32; NR]; MR],
+) {
+    out[..rows].iter_mut().for_each(|o| *o = [0.0; NR]);
     for k in 0..kk {
-        for (r, o) in out.iter_mut().enumerate() {
+        for (r, o) in out[..rows].iter_mut().enumerate() {
             let br = b[k * MR + r];
             for (l, ol) in o.iter_mut().enumerate() {
                 *ol = super::fastexp::fma(br, v[k * NR + l], *ol);
@@ -147,14 +182,14 @@ mod simd {
     /// # Safety
     /// `b` must be readable for `kk·6` floats and `v` for `kk·16`.
     #[inline(always)]
-    pub(super) unsafe fn dot6x16(
+    pub(super) unsafe fn dot<const R: usize>(
         kk: usize,
         b: *const f32,
         v: *const f32,
         out: &mut [[f32; NR]; MR],
     ) {
-        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-        let step = |acc: &mut [[__m256; 2]; MR], k: usize| {
+        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        let step = |acc: &mut [[__m256; 2]; R], k: usize| {
             let v0 = _mm256_loadu_ps(v.add(k * NR));
             let v1 = _mm256_loadu_ps(v.add(k * NR + 8));
             for (r, a) in acc.iter_mut().enumerate() {
@@ -179,13 +214,13 @@ mod simd {
     /// # Safety
     /// `b` must be readable at rows `idx[k]` (6 floats each) and `v` for `idx.len()·16` floats.
     #[inline(always)]
-    pub(super) unsafe fn dot6x16_gather(
+    pub(super) unsafe fn dot_gather<const R: usize>(
         idx: &[u32],
         b: *const f32,
         v: *const f32,
         out: &mut [[f32; NR]; MR],
     ) {
-        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+        let mut acc = [[_mm256_setzero_ps(); 2]; R];
         for (k, &m) in idx.iter().enumerate() {
             let v0 = _mm256_loadu_ps(v.add(k * NR));
             let v1 = _mm256_loadu_ps(v.add(k * NR + 8));
@@ -200,7 +235,7 @@ mod simd {
     }
 
     #[inline(always)]
-    unsafe fn store(acc: &[[__m256; 2]; MR], out: &mut [[f32; NR]; MR]) {
+    unsafe fn store<const R: usize>(acc: &[[__m256; 2]; R], out: &mut [[f32; NR]; MR]) {
         for (o, a) in out.iter_mut().zip(acc) {
             _mm256_storeu_ps(o.as_mut_ptr(), a[0]);
             _mm256_storeu_ps(o.as_mut_ptr().add(8), a[1]);
@@ -212,7 +247,8 @@ mod simd {
 mod tests {
     use super::*;
 
-    /// Against f64 sums: within f32 accumulation error (k·ε·Σ|b||v| ≤ 1e-5 · (k + 1) for |b|, |v| ≤ 1).
+    /// Against f64 sums: within f32 accumulation error (k·ε·Σ|b||v| ≤ 1e-5 · (k + 1) for |b|, |v| ≤ 1), for
+    /// every row count; rows past `rows` are left untouched.
     #[test]
     fn dot6x16_matches_f64() {
         for &kk in &[1usize, 5, 100, 257] {
@@ -222,17 +258,23 @@ mod tests {
             let v: Vec<f32> = (0..kk * NR)
                 .map(|i| ((i * 104_729) % 89) as f32 / 44.0 - 1.0)
                 .collect();
-            let (mut fast, mut portable) = ([[0.0f32; NR]; MR], [[1.0f32; NR]; MR]);
-            dot6x16(kk, &b, &v, &mut fast);
-            dot6x16_portable(kk, &b, &v, &mut portable);
-            for r in 0..MR {
-                for l in 0..NR {
-                    let want: f64 = (0..kk)
-                        .map(|k| b[k * MR + r] as f64 * v[k * NR + l] as f64)
-                        .sum();
-                    let tol = 1e-5 * (kk as f64 + 1.0);
-                    assert!((fast[r][l] as f64 - want).abs() < tol, "{kk} {r} {l}");
-                    assert!((portable[r][l] as f64 - want).abs() < tol, "{kk} {r} {l}");
+            for rows in 1..=MR {
+                let (mut fast, mut portable) = ([[7.0f32; NR]; MR], [[7.0f32; NR]; MR]);
+                dot6x16(rows, kk, &b, &v, &mut fast);
+                dot6x16_portable(rows, kk, &b, &v, &mut portable);
+                for r in 0..MR {
+                    for l in 0..NR {
+                        if r >= rows {
+                            assert_eq!((fast[r][l], portable[r][l]), (7.0, 7.0));
+                            continue;
+                        }
+                        let want: f64 = (0..kk)
+                            .map(|k| b[k * MR + r] as f64 * v[k * NR + l] as f64)
+                            .sum();
+                        let tol = 1e-5 * (kk as f64 + 1.0);
+                        assert!((fast[r][l] as f64 - want).abs() < tol, "{kk} {r} {l}");
+                        assert!((portable[r][l] as f64 - want).abs() < tol, "{kk} {r} {l}");
+                    }
                 }
             }
         }
@@ -241,8 +283,8 @@ mod tests {
     /// The gathered form equals the dense one on the compacted rows.
     #[test]
     fn gather_matches_dense_on_compacted_rows() {
-        let rows = 40;
-        let b: Vec<f32> = (0..rows * MR)
+        let n = 40;
+        let b: Vec<f32> = (0..n * MR)
             .map(|i| ((i * 31) % 17) as f32 / 8.0 - 1.0)
             .collect();
         let idx: Vec<u32> = vec![0, 3, 4, 9, 17, 18, 39];
@@ -253,14 +295,16 @@ mod tests {
             .iter()
             .flat_map(|&m| b[m as usize * MR..(m as usize + 1) * MR].to_vec())
             .collect();
-        let (mut dense, mut fast, mut portable) =
-            ([[0.0f32; NR]; MR], [[0.0; NR]; MR], [[0.0; NR]; MR]);
-        dot6x16_portable(idx.len(), &compact, &v, &mut dense);
-        dot6x16_gather(&idx, &b, &v, &mut fast);
-        dot6x16_gather_portable(&idx, &b, &v, &mut portable);
-        // Same products, same order of accumulation: equal to the last bit.
-        assert_eq!(fast, dense);
-        assert_eq!(portable, dense);
+        for rows in 1..=MR {
+            let (mut dense, mut fast, mut portable) =
+                ([[0.0f32; NR]; MR], [[0.0; NR]; MR], [[0.0; NR]; MR]);
+            dot6x16_portable(rows, idx.len(), &compact, &v, &mut dense);
+            dot6x16_gather(rows, &idx, &b, &v, &mut fast);
+            dot6x16_gather_portable(rows, &idx, &b, &v, &mut portable);
+            // Same products, same order of accumulation: equal to the last bit.
+            assert_eq!(fast, dense);
+            assert_eq!(portable, dense);
+        }
     }
 
     #[test]
