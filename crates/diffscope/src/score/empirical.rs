@@ -36,7 +36,9 @@ const LIVE_LOG2: f32 = 64.0;
 /// and strip, in L1/L2: the logits $(e^{-t} x \cdot a_\mu - \tfrac12 e^{-2t} |a_\mu|^2)/\Delta_t$ by a
 /// register-blocked GEMM on points packed once at construction, the running max, $\exp$ and its sum
 /// (online softmax, f64 running sums), and the weighted sum $\sum_\mu w_\mu a_\mu$ by a second GEMM
-/// with the same 6 × 16 kernel. Memory is O(B·d + tile·16) per thread besides three copies of the
+/// with the same 6 × 16 kernel. At small t, once a strip's tiles turn sparse, points whose weights are
+/// below $2^{-64}$ of the maximum for all 16 queries of the strip are skipped (their total is below f32
+/// resolution for any N < 2^40). Memory is O(B·d + tile·16) per thread besides three copies of the
 /// training set (row-major and the two packings); no (B, N, d) tensor is formed. The training set is
 /// stored centred on its mean c (distances are translation invariant: $x - e^{-t}a = (x - e^{-t}c) -
 /// e^{-t}(a - c)$), which keeps the f32 logits small. The block split depends only on B, so results are
