@@ -74,15 +74,20 @@ pub fn exp2_f32(y: f32) -> f32 {
 mod tests {
     use super::*;
 
+    /// The worst relative error of `fast` against the f64 `exact` on 200 001 points of [lo, hi] (the
+    /// inputs rounded to f32 first, so only the function's own error is measured).
+    fn worst_relative_error(fast: fn(f32) -> f32, exact: fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
+        (0..=200_000)
+            .map(|i| {
+                let x = (lo + (hi - lo) * i as f64 / 200_000.0) as f32;
+                (fast(x) as f64 / exact(x as f64) - 1.0).abs()
+            })
+            .fold(0.0, f64::max)
+    }
+
     #[test]
     fn matches_f64_exp() {
-        let mut worst = 0.0f64;
-        for i in 0..=200_000 {
-            let x = -87.0 + 175.0 * i as f64 / 200_000.0;
-            let got = exp_f32(x as f32) as f64;
-            let want = (x as f32 as f64).exp();
-            worst = worst.max((got / want - 1.0).abs());
-        }
+        let worst = worst_relative_error(exp_f32, f64::exp, -87.0, 88.0);
         // 3e-7 ≈ 2.5 ulp of f32: the f32 polynomial evaluation (~1 ulp), the reduction and the final
         // product each round once. Measured: 2.4e-7.
         assert!(worst < 3e-7, "max relative error {worst:e}");
@@ -90,16 +95,10 @@ mod tests {
 
     #[test]
     fn exp2_matches_f64() {
-        let mut worst = 0.0f64;
-        for i in 0..=200_000 {
-            let y = -126.0 + 253.0 * i as f64 / 200_000.0;
-            let got = exp2_f32(y as f32) as f64;
-            let want = (y as f32 as f64).exp2();
-            worst = worst.max((got / want - 1.0).abs());
-        }
-        // The fit's 7.5e-8 plus a few f32 roundings in the polynomial and the final product.
+        let worst = worst_relative_error(exp2_f32, f64::exp2, -126.0, 127.0);
+        // The fit's 7.5e-8 plus a few f32 roundings in the polynomial and the final product. Measured:
+        // 2.4e-7.
         assert!(worst < 3e-7, "max relative error {worst:e}");
-        eprintln!("exp2_f32: max relative error {worst:e}");
         // Exact powers of two up to the fit's error at f = 0 (1.2e-7).
         assert!((exp2_f32(0.0) - 1.0).abs() <= 1.2e-7);
         assert!((exp2_f32(-3.0) / 0.125 - 1.0).abs() <= 1.2e-7);

@@ -16,6 +16,25 @@ pub(crate) const MR: usize = 6;
 /// Query lanes per strip.
 pub(crate) const NR: usize = 16;
 
+/// Calls `$f::<R>(args)` with the const R = `rows` (1..=6; the kernels keep R rows of accumulators).
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+macro_rules! by_rows {
+    ($rows:expr, $($f:ident)::+ ($($arg:expr),*)) => {
+        match $rows {
+            6 => $($f)::+::<6>($($arg),*),
+            5 => $($f)::+::<5>($($arg),*),
+            4 => $($f)::+::<4>($($arg),*),
+            3 => $($f)::+::<3>($($arg),*),
+            2 => $($f)::+::<2>($($arg),*),
+            _ => $($f)::+::<1>($($arg),*),
+        }
+    };
+}
+
 /// `out[r][l] = Σ_{k < kk} b[k·6 + r] · v[k·16 + l]` for r < `rows` ≤ 6 (the other rows of `out` are left
 /// as they are; fewer rows serve the last, partial block of coordinates).
 #[inline]
@@ -29,16 +48,7 @@ pub(crate) fn dot6x16(rows: usize, kk: usize, b: &[f32], v: &[f32], out: &mut [[
     {
         let (b, v) = (b.as_ptr(), v.as_ptr());
         // SAFETY: the assert above bounds every read (k < kk, r < 6); `out` is a whole 6 × 16 array.
-        unsafe {
-            match rows {
-                6 => simd::dot::<6>(kk, b, v, out),
-                5 => simd::dot::<5>(kk, b, v, out),
-                4 => simd::dot::<4>(kk, b, v, out),
-                3 => simd::dot::<3>(kk, b, v, out),
-                2 => simd::dot::<2>(kk, b, v, out),
-                _ => simd::dot::<1>(kk, b, v, out),
-            }
-        }
+        unsafe { by_rows!(rows, simd::dot(kk, b, v, out)) }
     }
     #[cfg(not(all(
         target_arch = "x86_64",
@@ -69,16 +79,7 @@ pub(crate) fn dot6x16_gather(
     {
         let (b, v) = (b.as_ptr(), v.as_ptr());
         // SAFETY: the asserts above bound every row index and every read of `v`.
-        unsafe {
-            match rows {
-                6 => simd::dot_gather::<6>(idx, b, v, out),
-                5 => simd::dot_gather::<5>(idx, b, v, out),
-                4 => simd::dot_gather::<4>(idx, b, v, out),
-                3 => simd::dot_gather::<3>(idx, b, v, out),
-                2 => simd::dot_gather::<2>(idx, b, v, out),
-                _ => simd::dot_gather::<1>(idx, b, v, out),
-            }
-        }
+        unsafe { by_rows!(rows, simd::dot_gather(idx, b, v, out)) }
     }
     #[cfg(not(all(
         target_arch = "x86_64",
