@@ -204,7 +204,7 @@ impl ByTime {
         }
         Some(Series {
             name: format!("{label} (median, IQR band)"),
-            x: self.t.iter().map(|t| t.log10()).collect(),
+            x: self.t.clone(),
             y: med,
             band: Some((
                 self.q.iter().map(|q| q[c][0]).collect(),
@@ -217,9 +217,10 @@ impl ByTime {
     fn plot(&self, title: &str, y_label: &str, cols: &[(&str, &str)]) -> Plot {
         Plot {
             title: title.into(),
-            x_label: "log10 t (OU time; backward runs go right to left)".into(),
+            x_label: "t (OU time, log scale; backward runs go right to left)".into(),
             y_label: y_label.into(),
             series: cols.iter().filter_map(|(c, l)| self.series(c, l)).collect(),
+            log_x: true,
             ..Plot::default()
         }
     }
@@ -439,7 +440,7 @@ fn write_run(
         Plot {
             title: "Singular values of J in units of σ² (median over trajectories)".into(),
             x_label: "index i".into(),
-            y_label: "σ² s_i".into(),
+            y_label: "σ² s_i (log scale)".into(),
             series: picks
                 .iter()
                 .map(|&pi| Series {
@@ -451,6 +452,7 @@ fn write_run(
                 })
                 .collect(),
             hlines: vec![(opts.threshold, format!("threshold c = {}", opts.threshold))],
+            log_y: true,
             ..Plot::default()
         }
         .render(&dir.join("spectra"))?;

@@ -103,11 +103,6 @@ fn spectrum_plot(name: &str, s: &spectrum::Spectrum) -> Plot {
             0.5 * (lo + hi)
         })
         .collect();
-    let log = |v: &[f64]| {
-        v.iter()
-            .map(|&x| if x > 0.0 { x.log10() } else { f64::NAN })
-            .collect::<Vec<f64>>()
-    };
     let idx: Vec<f64> = (1..=k).map(|i| i as f64).collect();
     Plot {
         title: format!(
@@ -115,24 +110,25 @@ fn spectrum_plot(name: &str, s: &spectrum::Spectrum) -> Plot {
             s.n, s.d, s.rank_bound
         ),
         x_label: "rank i".into(),
-        y_label: "log10 eigenvalue".into(),
+        y_label: "eigenvalue (log scale)".into(),
         series: vec![
             Series {
                 name: "data".into(),
                 x: idx.clone(),
-                y: log(&s.eigenvalues),
+                y: s.eigenvalues.clone(),
                 band: None,
                 markers: true,
             },
             Series {
                 name: "Marchenko–Pastur (same n/d, same trace)".into(),
                 x: idx,
-                y: log(&mp_q),
+                y: mp_q,
                 band: None,
                 markers: false,
             },
         ],
         vlines: vec![(s.rank_bound as f64, "rank bound min(n−1, d)".into())],
+        log_y: true,
         ..Default::default()
     }
 }
@@ -226,11 +222,6 @@ pub fn run_concentration(a: ConcentrationArgs, ctx: &Ctx) -> Result<()> {
             .iter()
             .max_by(|x, y| x.v_fit_over_var.total_cmp(&y.v_fit_over_var))
             .unwrap_or(&r.functionals[0]);
-        let log = |v: &[f64]| {
-            v.iter()
-                .map(|&p| if p > 0.0 { p.log10() } else { f64::NAN })
-                .collect::<Vec<f64>>()
-        };
         let bound = |v: f64| {
             s.iter()
                 .map(|&x| (2.0 * (-x * x / (2.0 * v)).exp()).min(1.0))
@@ -252,38 +243,40 @@ pub fn run_concentration(a: ConcentrationArgs, ctx: &Ctx) -> Result<()> {
                 r.n, r.d
             ),
             x_label: "s / sd(f)".into(),
-            y_label: "log10 P(|f − E f| > s)".into(),
+            y_label: "P(|f − E f| > s) (log scale)".into(),
             series: vec![
                 Series {
                     name: "|x|".into(),
                     x: s.clone(),
-                    y: log(&norm.tail),
+                    y: norm.tail.clone(),
                     band: None,
                     markers: true,
                 },
                 Series {
                     name: format!("worst functional ({:?})", worst.kind),
                     x: s.clone(),
-                    y: log(&worst.tail),
+                    y: worst.tail.clone(),
                     band: None,
                     markers: true,
                 },
                 Series {
                     name: "Gaussian bound 2 exp(−s²/2)".into(),
                     x: s.clone(),
-                    y: log(&bound(1.0)),
+                    y: bound(1.0),
                     band: None,
                     markers: false,
                 },
                 Series {
                     name: format!("fitted bound, v = {:.2}·Var", worst.v_fit_over_var),
                     x: s.clone(),
-                    y: log(&bound(worst.v_fit_over_var)),
+                    y: bound(worst.v_fit_over_var),
                     band: None,
                     markers: false,
                 },
             ],
-            y_range: Some((-(r.n as f64).log10() - 0.2, 0.1)),
+            // From below the smallest non-zero empirical tail (1/n) to just above 1.
+            y_range: Some((0.6 / r.n as f64, 1.26)),
+            log_y: true,
             ..Default::default()
         }
         .render(&dir.join("tails"))?;

@@ -39,8 +39,13 @@ pub struct Plot {
     pub vlines: Vec<(f64, String)>,
     /// Horizontal reference lines: (y, legend label).
     pub hlines: Vec<(f64, String)>,
-    /// y range; derived from the data when `None`.
+    /// y range (in data units); derived from the data when `None`.
     pub y_range: Option<(f64, f64)>,
+    /// Logarithmic x axis: the data are given in natural units (non-positive values are dropped), drawn
+    /// at log10 x, and the ticks are labelled with the values themselves.
+    pub log_x: bool,
+    /// Logarithmic y axis, as `log_x`.
+    pub log_y: bool,
 }
 
 const COLORS: [RGBColor; 6] = [
@@ -68,23 +73,58 @@ impl Plot {
     /// Renders `<base>.png` and `<base>.svg` (each written atomically); returns the PNG path.
     pub fn render(&self, base: &Path) -> Result<PathBuf> {
         register_fonts();
+        let this = self.to_drawn_coordinates();
+        let this = &this;
         let png = base.with_extension("png");
         let svg = base.with_extension("svg");
         let tmp_png = base.with_extension("png.partial.png");
         {
             let root = BitMapBackend::new(&tmp_png, (900, 560)).into_drawing_area();
-            self.draw(root)
+            this.draw(root)
                 .map_err(|e| Error::format(&png, format!("cannot draw figure: {e}")))?;
         }
         std::fs::rename(&tmp_png, &png).map_err(|e| Error::io(&png, e))?;
         let mut text = String::new();
         {
             let root = SVGBackend::with_string(&mut text, (900, 560)).into_drawing_area();
-            self.draw(root)
+            this.draw(root)
                 .map_err(|e| Error::format(&svg, format!("cannot draw figure: {e}")))?;
         }
         crate::io::write_text(&svg, &text)?;
         Ok(png)
+    }
+
+    /// The plot with its log axes applied to the data (log10 of positive values, NaN otherwise): what
+    /// `draw` puts on its linear coordinates.
+    fn to_drawn_coordinates(&self) -> Plot {
+        let mut p = self.clone();
+        let lg = |v: f64| if v > 0.0 { v.log10() } else { f64::NAN };
+        let lg_all = |v: &mut Vec<f64>| v.iter_mut().for_each(|x| *x = lg(*x));
+        for s in &mut p.series {
+            if self.log_x {
+                lg_all(&mut s.x);
+            }
+            if self.log_y {
+                lg_all(&mut s.y);
+                if let Some((lo, hi)) = &mut s.band {
+                    lg_all(lo);
+                    lg_all(hi);
+                }
+            }
+        }
+        if self.log_x {
+            p.vlines.iter_mut().for_each(|v| v.0 = lg(v.0));
+            p.vlines.retain(|v| v.0.is_finite());
+            if let Some((v, _)) = &mut p.histogram {
+                lg_all(v);
+            }
+        }
+        if self.log_y {
+            p.hlines.iter_mut().for_each(|h| h.0 = lg(h.0));
+            p.hlines.retain(|h| h.0.is_finite());
+            p.y_range = self.y_range.map(|(a, b)| (lg(a), lg(b)));
+        }
+        p
     }
 
     fn ranges(&self) -> ((f64, f64), (f64, f64)) {
@@ -164,15 +204,20 @@ impl Plot {
             .y_label_area_size(64)
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(|x| e(&x))?;
-        chart
-            .configure_mesh()
-            .x_desc(&self.x_label)
+        let pow10 = |v: &f64| log_tick_label(*v);
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(&self.x_label)
             .y_desc(&self.y_label)
             .label_style(("sans-serif", 15))
             .axis_desc_style(("sans-serif", 17))
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(|x| e(&x))?;
+            .light_line_style(RGBColor(235, 235, 235));
+        if self.log_x {
+            mesh.x_label_formatter(&pow10);
+        }
+        if self.log_y {
+            mesh.y_label_formatter(&pow10);
+        }
+        mesh.draw().map_err(|x| e(&x))?;
         if let Some((w, counts)) = &hist {
             chart
                 .draw_series(counts.iter().enumerate().map(|(i, &c)| {
@@ -265,6 +310,26 @@ impl Plot {
 }
 
 /// Escapes text for HTML.
+/// The label of a tick at log10 value `v` on a log axis: the value 10^v with two significant digits
+/// ("0.001", "0.0032", "1", "250"), or in e-notation outside [1e-4, 1e5).
+pub fn log_tick_label(v: f64) -> String {
+    let x = 10f64.powf(v);
+    if !x.is_finite() || x <= 0.0 {
+        return String::new();
+    }
+    if !(1e-4..1e5).contains(&x) {
+        return format!("{x:.1e}");
+    }
+    // Two significant digits, printed without trailing zeros.
+    let digits = (1 - x.log10().floor() as i32).max(0) as usize;
+    let s = format!("{x:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
 pub fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -302,4 +367,87 @@ pub fn html_report(
     }
     h.push_str("</body></html>\n");
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_tick_labels_show_the_values() {
+        let l = |x: f64| log_tick_label(x.log10());
+        assert_eq!(l(0.001), "0.001");
+        assert_eq!(l(0.003_162_28), "0.0032");
+        assert_eq!(l(1.0), "1");
+        assert_eq!(l(0.999_999), "1");
+        assert_eq!(l(3.162_28), "3.2");
+        assert_eq!(l(250.0), "250");
+        assert_eq!(l(316_228.0), "3.2e5");
+        assert_eq!(l(3.162_28e-5), "3.2e-5");
+    }
+
+    #[test]
+    fn log_axes_transform_data_lines_and_ranges() {
+        let p = Plot {
+            series: vec![Series {
+                name: "s".into(),
+                x: vec![0.01, 0.1, -1.0],
+                y: vec![10.0, 100.0, 1000.0],
+                band: Some((vec![1.0, 10.0, 100.0], vec![100.0, 1e3, 1e4])),
+                markers: true,
+            }],
+            vlines: vec![(1.0, "one".into()), (0.0, "zero".into())],
+            hlines: vec![(10.0, "ten".into())],
+            y_range: Some((1.0, 1e4)),
+            log_x: true,
+            log_y: true,
+            ..Plot::default()
+        };
+        let q = p.to_drawn_coordinates();
+        let s = &q.series[0];
+        assert_eq!(&s.x[..2], &[-2.0, -1.0]);
+        assert!(s.x[2].is_nan(), "non-positive values are dropped");
+        assert_eq!(s.y, vec![1.0, 2.0, 3.0]);
+        assert_eq!(s.band.as_ref().unwrap().0, vec![0.0, 1.0, 2.0]);
+        assert_eq!(q.vlines.len(), 1, "a vertical line at x = 0 has no place on a log axis");
+        assert_eq!(q.vlines[0].0, 0.0);
+        assert_eq!(q.hlines[0].0, 1.0);
+        assert_eq!(q.y_range, Some((0.0, 4.0)));
+        // Linear axes are left alone.
+        let lin = Plot {
+            log_x: false,
+            log_y: false,
+            ..p.clone()
+        }
+        .to_drawn_coordinates();
+        assert_eq!(lin.series[0].x[2], -1.0);
+        assert_eq!(lin.y_range, Some((1.0, 1e4)));
+    }
+
+    #[test]
+    fn a_log_log_figure_renders() {
+        let dir = std::env::temp_dir().join(format!("diffscope-report-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let x: Vec<f64> = (0..50).map(|i| 10f64.powf(-3.0 + 0.1 * i as f64)).collect();
+        let png = Plot {
+            title: "power law".into(),
+            series: vec![Series {
+                name: "x²".into(),
+                y: x.iter().map(|v| v * v).collect(),
+                x,
+                band: None,
+                markers: false,
+            }],
+            log_x: true,
+            log_y: true,
+            ..Plot::default()
+        }
+        .render(&dir.join("fig"))
+        .unwrap();
+        assert!(std::fs::metadata(&png).unwrap().len() > 1000);
+        let svg = std::fs::read_to_string(dir.join("fig.svg")).unwrap();
+        // Ticks labelled in data units (x ticks at half decades, y at decades).
+        assert!(svg.contains("0.0032") && svg.contains("0.001") && svg.contains("1.0e-6"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }
