@@ -409,7 +409,11 @@ mod tests {
         assert!(s.x[2].is_nan(), "non-positive values are dropped");
         assert_eq!(s.y, vec![1.0, 2.0, 3.0]);
         assert_eq!(s.band.as_ref().unwrap().0, vec![0.0, 1.0, 2.0]);
-        assert_eq!(q.vlines.len(), 1, "a vertical line at x = 0 has no place on a log axis");
+        assert_eq!(
+            q.vlines.len(),
+            1,
+            "a vertical line at x = 0 has no place on a log axis"
+        );
         assert_eq!(q.vlines[0].0, 0.0);
         assert_eq!(q.hlines[0].0, 1.0);
         assert_eq!(q.y_range, Some((0.0, 4.0)));
