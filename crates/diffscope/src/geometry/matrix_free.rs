@@ -274,3 +274,112 @@ pub fn asymmetry_probe(
         .map(|(n, dd)| if *dd > 0.0 { (n / dd).sqrt() } else { 0.0 })
         .collect())
 }
+
+/// The asymmetry split of [`super::asymmetry_split`] without a d × d matrix, given one orthonormal tangent
+/// basis Q (d × k) per row: $P_T = QQ^\top$, $P_N = I - P_T$.
+/// - The tangent block is exact from k JVPs: $M = Q^\top J Q$, $|P_T J P_T|_F = |M|_F$ and
+///   $|P_T (J - J^\top) P_T|_F = |M - M^\top|_F$.
+/// - The normal and mixed blocks come from m Gaussian probes projected to the normal space, $z_N = P_N z$
+///   ($E[z_N z_N^\top] = P_N$), each costing one JVP and one VJP: with $a = (J - J^\top) z_N$,
+///   $E|P_N a|^2 = |P_N (J - J^\top) P_N|_F^2$, $E|P_N J z_N|^2 = |P_N J P_N|_F^2$ and
+///   $E|Q^\top a|^2 = |P_T (J - J^\top) P_N|_F^2$.
+///
+/// `total` is the probed $A$ of [`asymmetry_probe`] with the same m. Blocks whose norm vanishes relative to
+/// J's (to 1e-12) carry no asymmetry and give 0, as in the dense split. The same probes give the normal
+/// projection error $|P_N(\sigma^2 J)P_N + P_N|_F$ (second value; $\sigma^2 = \Delta_t$), as
+/// $E|P_N(\sigma^2 J z_N + z_N)|^2$.
+pub fn asymmetry_split_probe(
+    score: &dyn Score,
+    x: &[f32],
+    t: f64,
+    bases: &[Mat<f64>],
+    m: usize,
+    seed: u64,
+    par: Par,
+) -> Result<Vec<(super::Asymmetry, f64)>> {
+    let d = score.dim();
+    let b = x.len() / d;
+    if bases.len() != b || bases.iter().any(|q| q.nrows() != d) {
+        return Err(Error::shape(
+            "asymmetry_split_probe bases",
+            format!("{} bases for {b} points in d = {d}", bases.len()),
+        ));
+    }
+    let total = asymmetry_probe(score, x, t, m, seed, par)?;
+    // M = QᵀJQ, one JVP batch per basis column.
+    let kmax = bases.iter().map(|q| q.ncols()).max().unwrap_or(0);
+    let mut jq: Vec<Mat<f64>> = bases.iter().map(|q| Mat::zeros(d, q.ncols())).collect();
+    for c in 0..kmax {
+        let mut v = vec![0.0f32; b * d];
+        for (i, q) in bases.iter().enumerate() {
+            if c < q.ncols() {
+                (0..d).for_each(|k| v[i * d + k] = q[(k, c)] as f32);
+            }
+        }
+        let jv = jvp(score, x, t, &v, par);
+        for (i, q) in bases.iter().enumerate() {
+            if c < q.ncols() {
+                (0..d).for_each(|k| jq[i][(k, c)] = jv[i * d + k] as f64);
+            }
+        }
+    }
+    let fro2 = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>();
+    // Qᵀy for one row.
+    let qt = |q: &Mat<f64>, y: &[f64]| -> Vec<f64> {
+        (0..q.ncols())
+            .map(|c| (0..d).map(|k| q[(k, c)] * y[k]).sum())
+            .collect()
+    };
+    let s2 = OuTime::new(t).delta;
+    let (mut nn_num, mut nn_den, mut tn_num) = (vec![0.0; b], vec![0.0; b], vec![0.0; b]);
+    let mut np = vec![0.0; b];
+    for j in 0..m {
+        let mut z = probes(b, d, j + 2_000_000, seed);
+        for (i, q) in bases.iter().enumerate() {
+            let row: Vec<f64> = z[i * d..(i + 1) * d].iter().map(|&v| v as f64).collect();
+            let coef = qt(q, &row);
+            for k in 0..d {
+                let tang: f64 = (0..q.ncols()).map(|c| q[(k, c)] * coef[c]).sum();
+                z[i * d + k] = (row[k] - tang) as f32;
+            }
+        }
+        let jz = jvp(score, x, t, &z, par);
+        let zj = vjp(score, x, t, &z, par)?;
+        for (i, q) in bases.iter().enumerate() {
+            let a: Vec<f64> = (0..d)
+                .map(|k| jz[i * d + k] as f64 - zj[i * d + k] as f64)
+                .collect();
+            let jzi: Vec<f64> = (0..d).map(|k| jz[i * d + k] as f64).collect();
+            let (qa, qj) = (fro2(&qt(q, &a)), fro2(&qt(q, &jzi)));
+            // |P_N y|² = |y|² − |Qᵀy|².
+            nn_num[i] += (fro2(&a) - qa).max(0.0);
+            nn_den[i] += (fro2(&jzi) - qj).max(0.0);
+            tn_num[i] += qa;
+            // P_N(σ²Jz_N + z_N): Qᵀz_N = 0, so |P_N(·)|² = |σ²Jz_N + z_N|² − σ⁴|QᵀJz_N|².
+            let e: Vec<f64> = (0..d).map(|k| s2 * jzi[k] + z[i * d + k] as f64).collect();
+            np[i] += (fro2(&e) - s2 * s2 * qj).max(0.0);
+        }
+    }
+    let mf = m.max(1) as f64;
+    Ok((0..b)
+        .map(|i| {
+            let k = bases[i].ncols();
+            let mq = Mat::<f64>::from_fn(k, k, |r, c| {
+                (0..d).map(|l| bases[i][(l, r)] * jq[i][(l, c)]).sum()
+            });
+            let jtt = mq.norm_l2();
+            let att = Mat::<f64>::from_fn(k, k, |r, c| mq[(r, c)] - mq[(c, r)]).norm_l2();
+            let jnn = (nn_den[i] / mf).sqrt();
+            // |J|_F ≥ both diagonal blocks; the floor of the dense split, 1e-12·|J|_F, from them.
+            let floor = 1e-12 * (jtt * jtt + jnn * jnn).sqrt();
+            let ratio = |num: f64, den: f64| if den > floor { num / den } else { 0.0 };
+            let asym = super::Asymmetry {
+                total: total[i],
+                tt: ratio(att, jtt),
+                nn: ratio((nn_num[i] / mf).sqrt(), jnn),
+                tn: ratio((tn_num[i] / mf).sqrt(), (jtt * jnn).sqrt()),
+            };
+            (asym, (np[i] / mf).sqrt())
+        })
+        .collect())
+}

@@ -17,7 +17,9 @@ pub mod probe;
 mod stanczuk;
 pub mod subspace;
 
-pub use matrix_free::{asymmetry_probe, denoiser_subspace, hutchinson_trace, jvp, vjp};
+pub use matrix_free::{
+    asymmetry_probe, asymmetry_split_probe, denoiser_subspace, hutchinson_trace, jvp, vjp,
+};
 pub use probe::{along_trajectories, probe_points, quartiles, PointGeometry, ProbeOptions};
 use serde::{Deserialize, Serialize};
 pub use stanczuk::{stanczuk, stanczuk_around, stanczuk_from_scores, Stanczuk};

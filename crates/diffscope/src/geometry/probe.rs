@@ -27,9 +27,11 @@ pub struct ProbeOptions {
     /// Copies per point for estimator (e) (Stanczuk); 0 skips it.
     pub stanczuk_samples: usize,
     /// Matrix-free mode for large d: the rank of the randomized SVD of ∇D. No d × d Jacobian is formed;
-    /// (b) and (d) come from Hutch++ traces (deflated by the rank-r subspace), (a) from the rank-r spectrum of ∇D (so it is capped at r),
-    /// A from random probes; (c), the block split, the normal-projection error and the reference overlap
-    /// are not computed (NaN / None) and the spectra are the top-r singular values of ∇D.
+    /// (b) and (d) come from Hutch++ traces (deflated by the rank-r subspace), (a) from the rank-r spectrum
+    /// of ∇D (so it is capped at r); A, the block split (A_TT exact from k JVPs, A_NN and A_TN from probes
+    /// in the normal space) and the normal-projection error from random probes
+    /// ([`super::asymmetry_split_probe`]); (c) and the reference overlap are not computed (NaN / None) and
+    /// the spectra are the top-r singular values of ∇D.
     pub matrix_free: Option<usize>,
     /// Probe vectors per Hutchinson estimate (matrix-free mode).
     pub hutchinson: usize,
@@ -250,13 +252,23 @@ fn probe_matrix_free(
         par,
     );
     let s_den = score.eval(&den, t, par);
-    let asym = super::asymmetry_probe(score, x, t, opts.hutchinson, key ^ 3, par)?;
+    // Per row: the threshold dimension (a), the tangent dimension k and the feature basis (the top-k
+    // singular directions of ∇D, i.e. J's smallest).
+    let feats: Vec<(usize, usize, Mat<f64>)> = sub
+        .iter()
+        .map(|(sv, basis)| {
+            let dim_a = sv.iter().filter(|&&v| v > 1.0 - opts.threshold).count();
+            let k = opts.k.unwrap_or(dim_a).min(basis.ncols());
+            (dim_a, k, Mat::<f64>::from_fn(d, k, |r, c| basis[(r, c)]))
+        })
+        .collect();
+    let tangent_bases: Vec<Mat<f64>> = feats.iter().map(|f| f.2.clone()).collect();
+    let split =
+        super::asymmetry_split_probe(score, x, t, &tangent_bases, opts.hutchinson, key ^ 3, par)?;
     let mut out = Vec::with_capacity(b);
     for i in 0..b {
-        let (sv, basis) = &sub[i];
-        let dim_a = sv.iter().filter(|&&v| v > 1.0 - opts.threshold).count();
-        let k = opts.k.unwrap_or(dim_a).min(basis.ncols());
-        let feat = Mat::<f64>::from_fn(d, k, |r, c| basis[(r, c)]);
+        let (dim_a, k, feat) = (feats[i].0, feats[i].1, &feats[i].2);
+        let (asym, np_error) = &split[i];
         let denoised: Vec<f64> = den[i * d..(i + 1) * d].iter().map(|&v| v as f64).collect();
         let true_basis =
             tangent.map(|f| f(&denoised.iter().map(|v| v / ou.decay).collect::<Vec<_>>()));
@@ -285,14 +297,14 @@ fn probe_matrix_free(
             dim_stanczuk,
             k,
             true_tangent: true_basis.is_some(),
-            asym: asym[i],
-            asym_tt: f64::NAN,
-            asym_nn: f64::NAN,
-            asym_tn: f64::NAN,
-            normal_projection_error: f64::NAN,
+            asym: asym.total,
+            asym_tt: asym.tt,
+            asym_nn: asym.nn,
+            asym_tn: asym.tn,
+            normal_projection_error: *np_error,
             overlap_reference: None,
-            overlap_true: true_basis.as_ref().map(|tb| overlap(&feat, tb)),
-            min_cosine_true: min_cosine(&feat, true_basis.as_ref())?,
+            overlap_true: true_basis.as_ref().map(|tb| overlap(feat, tb)),
+            min_cosine_true: min_cosine(feat, true_basis.as_ref())?,
         });
     }
     Ok(out)

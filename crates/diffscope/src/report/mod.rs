@@ -205,6 +205,9 @@ impl Plot {
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(|x| e(&x))?;
         let pow10 = |v: &f64| log_tick_label(*v);
+        let (xspan, yspan) = (x1 - x0, y1 - y0);
+        let xlin = |v: &f64| linear_tick_label(*v, xspan);
+        let ylin = |v: &f64| linear_tick_label(*v, yspan);
         let mut mesh = chart.configure_mesh();
         mesh.x_desc(&self.x_label)
             .y_desc(&self.y_label)
@@ -213,9 +216,13 @@ impl Plot {
             .light_line_style(RGBColor(235, 235, 235));
         if self.log_x {
             mesh.x_label_formatter(&pow10);
+        } else {
+            mesh.x_label_formatter(&xlin);
         }
         if self.log_y {
             mesh.y_label_formatter(&pow10);
+        } else {
+            mesh.y_label_formatter(&ylin);
         }
         mesh.draw().map_err(|x| e(&x))?;
         if let Some((w, counts)) = &hist {
@@ -310,6 +317,23 @@ impl Plot {
 }
 
 /// Escapes text for HTML.
+/// The label of a tick at `v` on a linear axis spanning `span`: enough decimals to tell ticks a tenth of
+/// the span apart, e-notation for spans below 1e-3 or values from 1e6 on.
+pub fn linear_tick_label(v: f64, span: f64) -> String {
+    if !v.is_finite() {
+        return String::new();
+    }
+    if span < 1e-3 || v.abs() >= 1e6 {
+        return if v == 0.0 {
+            "0".into()
+        } else {
+            format!("{v:.2e}")
+        };
+    }
+    let decimals = (1 - span.log10().floor() as i32).clamp(0, 6) as usize;
+    format!("{v:.decimals$}")
+}
+
 /// The label of a tick at log10 value `v` on a log axis: the value 10^v with two significant digits
 /// ("0.001", "0.0032", "1", "250"), or in e-notation outside [1e-4, 1e5).
 pub fn log_tick_label(v: f64) -> String {
@@ -384,6 +408,18 @@ mod tests {
         assert_eq!(l(250.0), "250");
         assert_eq!(l(316_228.0), "3.2e5");
         assert_eq!(l(3.162_28e-5), "3.2e-5");
+    }
+
+    #[test]
+    fn linear_tick_labels_resolve_the_span() {
+        assert_eq!(linear_tick_label(0.5, 1.0), "0.5");
+        assert_eq!(linear_tick_label(9.0, 9.5), "9.0");
+        assert_eq!(linear_tick_label(60.0, 64.0), "60");
+        assert_eq!(linear_tick_label(1500.0, 2000.0), "1500");
+        assert_eq!(linear_tick_label(0.012, 0.05), "0.012");
+        assert_eq!(linear_tick_label(1.5e-8, 3e-8), "1.50e-8");
+        assert_eq!(linear_tick_label(0.0, 3e-8), "0");
+        assert_eq!(linear_tick_label(2.5e6, 1e7), "2.50e6");
     }
 
     #[test]
