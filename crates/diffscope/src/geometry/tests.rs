@@ -518,16 +518,10 @@ fn probes_along_trajectories_of_an_exact_score() {
         .all(|r| r.dim_trace < 0.5));
 }
 
-/// Matrix-free pieces against the dense ones. MLP: analytic JVP / VJP equal the rows / columns of the
-/// analytic Jacobian (f32: 1e-5 relative). Gaussian on a 3-plane in R^200 (exact score, JVP by central
-/// differences, ~1e-4 relative): the Hutchinson trace matches the closed form
-/// tr J = −Σ 1/(e^{-2t}λ_i + Δ) − (d − k)/Δ within 4 standard errors plus the FD error; the randomized SVD
-/// of ∇D finds singular values e^{-2t}λ/(e^{-2t}λ + Δ) (to 1e-3) and the plane (overlap > 0.999); the
-/// probed asymmetry is ≈ 0 for the exact score and matches the dense A of an MLP within 25 % (200 probes).
-#[test]
-fn matrix_free_geometry() {
+/// A small MLP score (width 32, depth 2) with weights perturbed by 0.2·N(0, 1): a generic field that is
+/// not a gradient, with an analytic Jacobian.
+fn perturbed_mlp(d: usize, seed: u64) -> crate::nn::Mlp {
     use crate::nn::{Mlp, MlpConfig};
-    let d = 5;
     let mut net = Mlp::new(
         MlpConfig {
             d,
@@ -539,10 +533,23 @@ fn matrix_free_geometry() {
         3,
     )
     .unwrap();
-    let mut r = crate::rng::stream(5, &[]);
+    let mut r = crate::rng::stream(seed, &[]);
     for v in net.theta_mut() {
         *v += 0.2 * rand::Rng::sample::<f32, _>(&mut r, rand_distr::StandardNormal);
     }
+    net
+}
+
+/// Matrix-free pieces against the dense ones. MLP: analytic JVP / VJP equal the rows / columns of the
+/// analytic Jacobian (f32: 1e-5 relative). Gaussian on a 3-plane in R^200 (exact score, JVP by central
+/// differences, ~1e-4 relative): the Hutchinson trace matches the closed form
+/// tr J = −Σ 1/(e^{-2t}λ_i + Δ) − (d − k)/Δ within 4 standard errors plus the FD error; the randomized SVD
+/// of ∇D finds singular values e^{-2t}λ/(e^{-2t}λ + Δ) (to 1e-3) and the plane (overlap > 0.999); the
+/// probed asymmetry is ≈ 0 for the exact score and matches the dense A of an MLP within 25 % (200 probes).
+#[test]
+fn matrix_free_geometry() {
+    let d = 5;
+    let net = perturbed_mlp(d, 5);
     let x: Vec<f32> = (0..3 * d)
         .map(|i| ((i * 7) % 5) as f32 * 0.3 - 0.6)
         .collect();
@@ -693,23 +700,8 @@ fn matrix_free_probes_along_trajectories() {
 /// 4-dim normal space give a few per cent of sampling error (measured ≤ 1.7 %), so 8 % is the bound.
 #[test]
 fn probed_asymmetry_split_matches_the_dense_split() {
-    use crate::nn::{Mlp, MlpConfig};
     let d = 6;
-    let mut net = Mlp::new(
-        MlpConfig {
-            d,
-            width: 32,
-            depth: 2,
-            n_freq: 2,
-            sigma_data: 1.0,
-        },
-        3,
-    )
-    .unwrap();
-    let mut r = crate::rng::stream(7, &[]);
-    for v in net.theta_mut() {
-        *v += 0.2 * rand::Rng::sample::<f32, _>(&mut r, rand_distr::StandardNormal);
-    }
+    let net = perturbed_mlp(d, 7);
     let b = 2;
     let x: Vec<f32> = (0..b * d)
         .map(|i| ((i * 7) % 5) as f32 * 0.3 - 0.6)
