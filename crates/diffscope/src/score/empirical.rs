@@ -177,7 +177,10 @@ impl EmpiricalScore {
         // The top-2 logits are tracked whenever log p or the nearest points are asked for: log p then uses
         // the exact f64 distance to the nearest point for its leading term.
         let want_top = nearest.is_some() || log_p.is_some();
-        let mut top = vec![(f32::NEG_INFINITY, 0u32, f32::NEG_INFINITY, 0u32); strips * NR];
+        let mut top = vec![
+            (f32::NEG_INFINITY, 0u32, f32::NEG_INFINITY, 0u32);
+            if want_top { strips * NR } else { 0 }
+        ];
         let mut live: Vec<u32> = Vec::with_capacity(TILE);
         let mut sparse_before = vec![false; strips];
         for (tile_index, j0) in (0..n6).step_by(TILE).enumerate() {
