@@ -114,6 +114,14 @@ fn opt(v: Option<f64>) -> String {
     v.map_or("—".into(), |x| format!("{x:.6}"))
 }
 
+/// A t_C, or "—" and the reason the root search gave.
+fn opt_why(v: Option<f64>, why: Option<manifold::NoRoot>) -> String {
+    match (v, why) {
+        (None, Some(w)) => format!("— ({w})"),
+        _ => opt(v),
+    }
+}
+
 pub fn run(mut a: TheoryArgs, ctx: &Ctx) -> Result<()> {
     if let Some(path) = &a.config {
         let model: diffscope::data::DataModel = crate::ui::read_toml(path)?;
@@ -194,9 +202,15 @@ pub fn run(mut a: TheoryArgs, ctx: &Ctx) -> Result<()> {
         println!("  t_S of the bulk edge    {:.6}", th.t_s_bulk_edge);
         println!("  t_C linear closed form   {}", opt(th.t_c_linear));
         println!("  t_C linear, MP (Gauss F) {}", opt(th.t_c_linear_mp));
-        println!("  t_C GLM-RS               {}", opt(th.t_c_glm));
+        println!(
+            "  t_C GLM-RS               {}",
+            opt_why(th.t_c_glm, th.t_c_glm_no_root)
+        );
         if a.centres {
-            println!("  t_C GLM-RS + centres     {}", opt(th.t_c_glm_centres));
+            println!(
+                "  t_C GLM-RS + centres     {}",
+                opt_why(th.t_c_glm_centres, th.t_c_glm_centres_no_root)
+            );
         }
         io::write_json(&a.out.join("theory.json"), &th)?;
         ctx.note(format!(

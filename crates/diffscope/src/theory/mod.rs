@@ -10,6 +10,7 @@
 //! - the hidden-manifold theory ([`manifold`]): Gaussian-equivalence t_S, and t_C by the linear closed form,
 //!   the Marchenko–Pastur log-det and the GLM replica-symmetric free energy.
 
+mod glm;
 pub mod manifold;
 mod optim;
 mod quad;
