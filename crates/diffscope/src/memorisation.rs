@@ -6,43 +6,24 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::nn::{TrainConfig, Trainer};
 use crate::progress::{self, Monitor};
-use crate::sampler::{self, NoObserver, SamplerKind, TimeGrid};
+use crate::sampler::{self, FinalStep, NoObserver, SamplerKind, TimeGrid};
 use faer::Par;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Fraction of samples that copy a training point: $d_1 < d_2/3$ with $d_1 \le d_2$ the distances to the
-/// nearest and second-nearest training points (the criterion of science.md §5, Carlini et al. 2023).
-/// Brute force over the training set, O(b·n·d), parallel over samples; NaN for n < 2 or no samples.
+/// nearest and second-nearest training points (the criterion of science.md §5, Carlini et al. 2023),
+/// from [`Dataset::nearest`] (exact, f64); NaN for n < 2 or no samples.
 pub fn fraction_memorised(samples: &[f32], train: &Dataset) -> f64 {
-    let d = train.d;
-    let b = samples.len() / d;
+    let b = samples.len() / train.d;
     if b == 0 || train.n < 2 {
         return f64::NAN;
     }
-    let hits = samples
-        .par_chunks(d)
-        .filter(|x| {
-            let (mut d1, mut d2) = (f64::INFINITY, f64::INFINITY);
-            for mu in 0..train.n {
-                let dist: f64 = train
-                    .row(mu)
-                    .iter()
-                    .zip(x.iter())
-                    .map(|(&a, &v)| (a as f64 - v as f64).powi(2))
-                    .sum();
-                if dist < d1 {
-                    d2 = d1;
-                    d1 = dist;
-                } else if dist < d2 {
-                    d2 = dist;
-                }
-            }
-            // Squared distances: d1 < d2/3 ⇔ 9 d1² < d2².
-            9.0 * d1 < d2
-        })
-        .count();
-    hits as f64 / b as f64
+    fraction_copies(&train.nearest(samples))
+}
+
+/// Fraction of end points whose nearest training point is a copy: $3 d_1 < d_2$.
+pub fn fraction_copies(nearest: &[crate::score::Nearest]) -> f64 {
+    nearest.iter().filter(|n| 3.0 * n.d1 < n.d2).count() as f64 / nearest.len().max(1) as f64
 }
 
 /// The study's settings.
@@ -69,6 +50,9 @@ pub struct MemorisationParams {
     pub t_min: f64,
     /// f_mem level that defines the memorisation time τ_mem (first evaluation at or above it).
     pub level: f64,
+    /// What the sampler does after its last step (default: Tweedie denoising, so that f_mem judges the
+    /// model's end point, not the last step's noise).
+    pub final_step: FinalStep,
 }
 
 impl Default for MemorisationParams {
@@ -87,6 +71,7 @@ impl Default for MemorisationParams {
             t_max: 4.0,
             t_min: 1e-3,
             level: 0.5,
+            final_step: FinalStep::Denoise,
         }
     }
 }
@@ -175,6 +160,7 @@ pub fn run(
             let net = tr.model();
             let x = sampler::sample_from_noise(
                 SamplerKind::EulerMaruyama,
+                p.final_step,
                 &net,
                 p.samples,
                 &grid,
@@ -230,6 +216,41 @@ mod tests {
         // Boundary: d1 = 0.25, d2 = 0.75 is exactly d2/3: not memorised (strict).
         assert_eq!(fraction_memorised(&[0.25, 0.0], &train), 0.0);
         assert!(fraction_memorised(&[], &train).is_nan());
+    }
+
+    #[test]
+    fn nearest_equals_a_brute_force_f64_search() {
+        // N = 2100 spans two point tiles, B = 130 two query blocks; the GEMM form |x|² − 2x·a + |a|² in f64
+        // agrees with direct differences to ~1e-12 relative, so indices must match and distances to 1e-6.
+        use rand::{Rng, SeedableRng};
+        let (n, b, d) = (2100usize, 130usize, 7usize);
+        let mut g = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(9);
+        let pts: Vec<f32> = (0..n * d).map(|_| g.random_range(-1.0f32..1.0)).collect();
+        let q: Vec<f32> = (0..b * d).map(|_| g.random_range(-1.0f32..1.0)).collect();
+        let data = Dataset::new(pts, n, d, "cube").unwrap();
+        let got = data.nearest(&q);
+        for (i, r) in got.iter().enumerate() {
+            let mut dist: Vec<(f64, usize)> = (0..n)
+                .map(|mu| {
+                    let s: f64 = data
+                        .row(mu)
+                        .iter()
+                        .zip(&q[i * d..(i + 1) * d])
+                        .map(|(&a, &x)| (a as f64 - x as f64).powi(2))
+                        .sum();
+                    (s.sqrt(), mu)
+                })
+                .collect();
+            dist.sort_by(|a, b| a.0.total_cmp(&b.0));
+            assert_eq!(
+                (r.index as usize, r.second as usize),
+                (dist[0].1, dist[1].1),
+                "row {i}"
+            );
+            assert!(
+                (r.d1 as f64 - dist[0].0).abs() < 1e-6 && (r.d2 as f64 - dist[1].0).abs() < 1e-6
+            );
+        }
     }
 
     #[test]

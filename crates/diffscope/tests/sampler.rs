@@ -15,6 +15,7 @@ fn sample_with(
 ) -> Vec<f32> {
     sampler::sample_from_noise(
         kind,
+        sampler::FinalStep::None,
         score,
         b,
         grid,
@@ -122,4 +123,32 @@ fn samples_are_bit_identical_for_one_and_two_threads_and_any_batch_split() {
     let mut split = half(0);
     split.extend(half(128));
     assert_eq!(whole, split);
+}
+
+/// Tweedie's step on the exact empirical score of one training point is exact: the posterior mean given
+/// any x_t is the point itself, so every denoised end point equals it (to f32 rounding of e^{t}(x + Δ S)).
+#[test]
+fn denoising_with_a_single_training_point_returns_it() {
+    let a = vec![0.5f32, -1.25, 2.0];
+    let ds = diffscope::data::Dataset::new(a.clone(), 1, 3, "one").unwrap();
+    let score = EmpiricalScore::new(&ds, Precision::F32).unwrap();
+    let grid = TimeGrid::new(sampler::Spacing::Uniform, 3.0, 0.05, 30).unwrap();
+    let x = sampler::sample_from_noise(
+        SamplerKind::EulerMaruyama,
+        sampler::FinalStep::Denoise,
+        &score,
+        16,
+        &grid,
+        4,
+        &mut NoObserver,
+        &Silent,
+        Par::Seq,
+    )
+    .unwrap();
+    for row in x.chunks(3) {
+        for (v, w) in row.iter().zip(&a) {
+            // |x| ≲ 5, e^{t} ≈ 1.05: f32 rounding of the two products and the sum stays below 1e-5.
+            assert!((v - w).abs() < 1e-5, "{row:?} vs {a:?}");
+        }
+    }
 }

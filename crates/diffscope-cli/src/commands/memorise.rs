@@ -36,8 +36,11 @@ pub struct MemoriseArgs {
     /// Hidden layers.
     #[arg(long)]
     pub depth: Option<usize>,
+    /// The sampler's last step: `denoise` (Tweedie at t_min; the default) or `none`.
+    #[arg(long, value_enum)]
+    pub final_step: Option<crate::commands::sample::FinalStepArg>,
     /// A TOML file with MemorisationParams keys (n, width, depth, train = {...}, eval_every, samples,
-    /// sampler_steps, t_max, t_min, level); flags override it.
+    /// sampler_steps, t_max, t_min, level, final_step); flags override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Output run directory.
@@ -67,6 +70,9 @@ pub fn run(mut a: MemoriseArgs, ctx: &Ctx) -> Result<()> {
     }
     if let Some(v) = a.depth {
         p.depth = v;
+    }
+    if let Some(v) = a.final_step {
+        p.final_step = v.into();
     }
     a.source.n = p.n.iter().copied().max().unwrap_or(2);
     let (data, model) = a.source.load(ctx.seed)?;
@@ -140,7 +146,7 @@ pub fn run(mut a: MemoriseArgs, ctx: &Ctx) -> Result<()> {
         let summary = json!({
             "version": diffscope::VERSION, "seed": ctx.seed,
             "data": data.provenance, "d": data.d, "data_model": model,
-            "params": p, "curves": curves,
+            "params": p, "end_points": p.final_step.describe(), "curves": curves,
             "tau_slope": slope.map(|(s, k)| json!({"steps_per_point": s, "sizes_used": k})),
             "timings": {"wall_s": wall},
         });

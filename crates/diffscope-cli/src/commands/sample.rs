@@ -5,7 +5,7 @@ use crate::ui::Ctx;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use diffscope::io::NpyArray;
-use diffscope::sampler::{self, NoObserver, NoiseKey, SamplerKind, Spacing, TimeGrid};
+use diffscope::sampler::{self, FinalStep, NoObserver, NoiseKey, SamplerKind, Spacing, TimeGrid};
 use diffscope::score::{EmpiricalScore, Extras, GmmScore, Nearest, Precision, Score};
 use faer::Par;
 use std::path::PathBuf;
@@ -30,6 +30,24 @@ pub enum SamplerArg {
     OdeEuler,
     /// Probability-flow ODE, Heun.
     OdeHeun,
+}
+
+/// The end points' last step.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum FinalStepArg {
+    /// Tweedie denoising x ← e^t (x + Δ_t S(x, t)) at t_min (as EDM and k-diffusion end).
+    Denoise,
+    /// Keep the state at t_min (with the last step's noise).
+    None,
+}
+
+impl From<FinalStepArg> for FinalStep {
+    fn from(a: FinalStepArg) -> Self {
+        match a {
+            FinalStepArg::Denoise => FinalStep::Denoise,
+            FinalStepArg::None => FinalStep::None,
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -92,7 +110,10 @@ pub struct SampleArgs {
     pub batch: usize,
     #[command(flatten)]
     pub grid: GridArgs,
-    /// Output .npz: x (B × d end points at t_min) and, for empirical scores, nearest / d1 / d2.
+    /// The end points' last step: `denoise` (Tweedie at t_min, the default) or `none`.
+    #[arg(long, value_enum, default_value = "denoise")]
+    pub final_step: FinalStepArg,
+    /// Output .npz: x (B × d end points) and, for empirical scores, nearest / d1 / d2.
     #[arg(long, short)]
     pub out: PathBuf,
 }
@@ -168,21 +189,32 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
         Par::rayon(0),
     )?;
     bar.finish_and_clear();
+    let final_step = FinalStep::from(a.final_step);
+    // Nearest training points of the end points: exact distances to the data for denoised end points
+    // (x̂ ≈ a lives at t = 0), the kernel's |x − e^{-t} a| at t_min otherwise.
+    let mut nn = vec![Nearest::default(); a.batch];
+    let want_nn = score.has_training_set();
+    let mut s = vec![0.0; x.len()];
+    score.eval_into(
+        &x,
+        grid.t_min(),
+        &mut s,
+        Extras {
+            log_p: None,
+            nearest: want_nn.then_some(&mut nn[..]),
+        },
+        Par::rayon(0),
+    );
+    if final_step == FinalStep::Denoise {
+        sampler::denoise_with(&mut x, &s, grid.t_min());
+        if let Some(ds) = training.as_ref().filter(|_| want_nn) {
+            nn = ds.nearest(&x);
+        }
+    }
+    ctx.note(format!("end points: {}", final_step.describe()));
     let xs = NpyArray::f32(a.batch, d, x.clone());
     let mut members: Vec<(&str, NpyArray)> = vec![("x", xs)];
-    if score.has_training_set() {
-        let mut nn = vec![Nearest::default(); a.batch];
-        let mut s = vec![0.0; x.len()];
-        score.eval_into(
-            &x,
-            grid.t_min(),
-            &mut s,
-            Extras {
-                log_p: None,
-                nearest: Some(&mut nn),
-            },
-            Par::rayon(0),
-        );
+    if want_nn {
         members.push((
             "nearest",
             NpyArray::i64_1d(nn.iter().map(|n| n.index as i64).collect()),
@@ -203,11 +235,16 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
                 .unwrap_or_default();
             members.push(("y", diffscope::data::label_array(&labels, &ds.class_names)));
         }
-        let f_mem = nn.iter().filter(|n| n.d1 < n.d2 / 3.0).count() as f64 / a.batch as f64;
-        ctx.note(format!("f_mem (d1/d2 < 1/3 at t_min) = {f_mem:.3}"));
+        let f_mem = diffscope::memorisation::fraction_copies(&nn);
+        ctx.note(format!(
+            "f_mem (d1/d2 < 1/3 at the end points) = {f_mem:.3}"
+        ));
     }
     if let Some((means, names)) = &centroids {
-        let decay = (-grid.t_min()).exp();
+        let decay = match final_step {
+            FinalStep::Denoise => 1.0,
+            FinalStep::None => (-grid.t_min()).exp(),
+        };
         let labels: Vec<u32> = x
             .chunks(d)
             .map(|r| diffscope::regimes::observables::nearest_centroid(r, means, decay) as u32)

@@ -365,6 +365,7 @@ pub fn along_trajectories(
     };
     sampler::sample_from_noise(
         kind,
+        sampler::FinalStep::None,
         score,
         b,
         grid,

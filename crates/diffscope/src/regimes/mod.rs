@@ -12,7 +12,7 @@ pub mod observables;
 use crate::data::{DataModel, Dataset};
 use crate::error::{Error, Result};
 use crate::progress::{self, Monitor};
-use crate::sampler::{self, NoiseKey, Spacing, TimeGrid};
+use crate::sampler::{self, FinalStep, NoiseKey, Spacing, TimeGrid};
 use crate::score::{EmpiricalScore, Extras, GmmScore, Nearest, OuTime, Precision, Score};
 use crate::theory;
 use faer::Par;
@@ -33,9 +33,9 @@ pub enum ScoreChoice {
     Gmm,
 }
 
-/// Parameters of a regimes run.
+/// Parameters of a regimes run (every field has a default, so a partial `[params]` table works).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct RegimesParams {
     /// Trunk trajectories B.
     pub batch: usize,
@@ -60,6 +60,10 @@ pub struct RegimesParams {
     pub entropy_times: usize,
     /// Bootstrap replicates for the CIs.
     pub bootstrap: usize,
+    /// The end points' last step (default: Tweedie denoising at t_min). Classes, nearest training points,
+    /// φ, φ_C and f_mem are judged on the end points it produces.
+    #[serde(default)]
+    pub final_step: FinalStep,
 }
 
 impl Default for RegimesParams {
@@ -76,6 +80,7 @@ impl Default for RegimesParams {
             entropy_samples: 400,
             entropy_times: 40,
             bootstrap: 400,
+            final_step: FinalStep::Denoise,
         }
     }
 }
@@ -146,8 +151,12 @@ pub struct RegimesResult {
     pub t_c_phi_half: Measured,
     /// Per-trajectory last change of the nearest training point.
     pub last_change: Option<Vec<f64>>,
-    /// Fraction of trunk end points with d₁/d₂ < 1/3.
+    /// Fraction of trunk end points with d₁/d₂ < 1/3 (end points after the final step).
     pub f_mem: Option<f64>,
+    /// The same for the states at t_min before the final step (equal to `f_mem` without one).
+    pub f_mem_at_t_min: Option<f64>,
+    /// What the end points are ([`FinalStep::describe`]).
+    pub end_points: String,
     /// Times of the commitment curve (the trunk grid, decreasing).
     pub commit_t: Vec<f64>,
     /// P[class(x_t) = class(x_{t_min})] along the trunk.
@@ -283,10 +292,21 @@ pub fn run(
         },
         Par::rayon(0),
     );
-    let end_class = class_of(&x, p.t_min);
     if empirical {
         trunk_nearest.push(nn[..b].iter().map(|n| n.index).collect());
     }
+    let f_mem_at_t_min = empirical.then(|| crate::memorisation::fraction_copies(&nn[..b]));
+    // The end points: denoised (then classes and nearest points are those of x̂ ≈ a, at t = 0) or raw.
+    let end_class = match p.final_step {
+        FinalStep::Denoise => {
+            sampler::denoise_with(&mut x, &s, p.t_min);
+            if empirical {
+                nn = data.nearest(&x);
+            }
+            class_of(&x, 0.0)
+        }
+        FinalStep::None => class_of(&x, p.t_min),
+    };
     trunk_class.push(end_class[..b].to_vec());
 
     // Clone-pair agreement per branch time, ordered by increasing t_b (= decreasing branch step).
@@ -371,7 +391,7 @@ pub fn run(
     };
     let (last_change, f_mem) = if empirical {
         let lc = last_change_times(&times, &trunk_nearest);
-        let fm = nn[..b].iter().filter(|n| 3.0 * n.d1 < n.d2).count() as f64 / b as f64;
+        let fm = crate::memorisation::fraction_copies(&nn[..b]);
         (Some(lc), Some(fm))
     } else {
         (None, None)
@@ -447,6 +467,8 @@ pub fn run(
         t_c_phi_half,
         last_change,
         f_mem,
+        f_mem_at_t_min,
+        end_points: p.final_step.describe().into(),
         commit_t,
         commit_p,
         entropy_t,
@@ -482,6 +504,7 @@ mod tests {
             entropy_samples: 50,
             entropy_times: 8,
             bootstrap: 50,
+            final_step: FinalStep::None,
         };
         let r = run(
             &RegimesInput {
@@ -513,5 +536,59 @@ mod tests {
         .unwrap_err()
         .to_string()
         .contains("pairs"));
+    }
+
+    /// A case whose answer is known: 40 points of N(0, 0.2² I) in d = 50 (spacing |a − a'| ≈ 2.0); the
+    /// runs collapse at t_C = ½ log(1 + 0.04/(40^{2/50} − 1)) ≈ 0.11 > t_min = 0.01. On a log grid (last
+    /// step dt ≈ 0.001) the state at t_min is e^{-t}a + noise of norm ≈ √(Δ d) ≈ 1.0, so d₁/d₂ ≈
+    /// 1/√(1 + 4) ≈ 0.45 > 1/3 for almost every end point; the denoised end point is the posterior mean
+    /// Σ w a with runner-up weights ≈ e^{-|a − a'|²/(2Δ)} ≈ e^{-100 ± 14}, i.e. a training point to f32
+    /// precision: f_mem = 1 exactly. (With spacing ≈ 1 instead, or a coarse uniform grid whose last EM
+    /// step adds noise √(2 dt d) > √(Δ_{t_min} d), some end points are still between two points at t_min
+    /// and Tweedie returns a blend: 0.84–0.96 here.)
+    #[test]
+    fn denoised_end_points_of_a_collapsed_run_are_copies() {
+        use rand::SeedableRng;
+        let (n, d) = (40usize, 50usize);
+        let mut g = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
+        let x: Vec<f32> = (0..n * d)
+            .map(|_| 0.2 * g.sample::<f32, _>(StandardNormal))
+            .collect();
+        let data = Dataset::new(x, n, d, "cloud").unwrap();
+        let p = RegimesParams {
+            batch: 100,
+            pairs: 20,
+            branch_every: 10,
+            steps: 60,
+            t_max: 4.0,
+            t_min: 0.01,
+            spacing: Spacing::Log,
+            entropy_samples: 20,
+            entropy_times: 3,
+            bootstrap: 20,
+            ..RegimesParams::default()
+        };
+        let input = RegimesInput {
+            data: &data,
+            model: None,
+            centroids: vec![vec![0.0; d]],
+            seed: 2,
+        };
+        let den = run(&input, &p, &Silent).unwrap();
+        let raw = run(
+            &input,
+            &RegimesParams {
+                final_step: FinalStep::None,
+                ..p.clone()
+            },
+            &Silent,
+        )
+        .unwrap();
+        assert_eq!(den.f_mem, Some(1.0), "{:?}", den.f_mem);
+        assert!(raw.f_mem.unwrap() < 0.2, "raw f_mem = {:?}", raw.f_mem);
+        // The state at t_min is the same in both runs; only the judged end point differs.
+        assert_eq!(den.f_mem_at_t_min, raw.f_mem);
+        assert_eq!(raw.f_mem_at_t_min, raw.f_mem);
+        assert!(den.end_points.contains("Tweedie") && raw.end_points.contains("no final"));
     }
 }
