@@ -251,23 +251,17 @@ fn run_one(cfg: &RegimesConfig, out: &Path, ctx: &Ctx) -> Result<serde_json::Val
         .last_change
         .as_ref()
         .map(|v| regimes::observables::mean_sd_median(v));
-    // f^e/α is ≈ 0 below t_C and rises to 1 at large t: scan from T downwards for the first time it
-    // reaches 0 (resp. drops below 0.05).
-    let from_top = |level: f64| {
-        r.entropy.as_ref().and_then(|e| {
-            let t_rev: Vec<f64> = r.entropy_t.iter().rev().map(|t| -t).collect();
-            let e_rev: Vec<f64> = e.iter().rev().copied().collect();
-            regimes::observables::crossing(&t_rev, &e_rev, level).map(|t| -t)
-        })
-    };
-    let (entropy_zero, entropy_005) = (from_top(0.0), from_top(0.05));
+    // f^e/α is ≈ 0 below t_C and rises to 1 at large t: the library scans from T downwards for the first
+    // time it reaches 0 (resp. 0.05), with a 95 % interval from the standard-error bands.
+    let (entropy_zero, entropy_005) = (r.t_c_entropy.value, r.t_c_entropy_005.value);
     let summary = json!({
         "t_s": {"theory": t_s_theory, "theory_from_data_lambda": t_s_data, "lambda_data": lambda, "measured": r.t_s.value, "ci": r.t_s.ci},
         "t_c": {
             "theory": t_c_theory,
             "phi_c_half": r.t_c_phi_half.value, "phi_c_half_ci": r.t_c_phi_half.ci,
             "mean_last_change": lc.map(|x| x.0), "sd_last_change": lc.map(|x| x.1), "median_last_change": lc.map(|x| x.2),
-            "entropy_zero": entropy_zero, "entropy_below_0_05": entropy_005,
+            "entropy_zero": entropy_zero, "entropy_zero_ci": r.t_c_entropy.ci,
+            "entropy_below_0_05": entropy_005, "entropy_below_0_05_ci": r.t_c_entropy_005.ci,
         },
         "theory_variants": variants,
         "phi_vs_theory": r.phi_theory.as_ref().map(|th| {
@@ -512,7 +506,8 @@ fn table_rows(s: &serde_json::Value) -> Vec<[String; 4]> {
             fmt(&s["t_c"]["theory"]),
             fmt(&s["t_c"]["entropy_zero"]),
             format!(
-                "f^e/α < 0.05 from t = {}",
+                "95% CI {}; f^e/α < 0.05 from t = {}",
+                fmt_ci(&s["t_c"]["entropy_zero_ci"]),
                 fmt(&s["t_c"]["entropy_below_0_05"])
             ),
         ],
@@ -679,13 +674,19 @@ fn write_outputs(
             "Histogram of t̂_C with the analytic t_C".into(),
         ));
     }
-    if let Some(e) = &r.entropy {
-        let mut cols = vec![r.entropy_t.clone(), e.clone()];
+    if let (Some(e), Some(se)) = (&r.entropy, &r.entropy_se) {
+        let band = |k: f64| {
+            e.iter()
+                .zip(se)
+                .map(|(f, s)| f + k * s)
+                .collect::<Vec<f64>>()
+        };
+        let mut cols = vec![r.entropy_t.clone(), e.clone(), se.clone()];
         let mut series = vec![Series {
-            name: "f^e/α measured (forward samples)".into(),
+            name: "f^e/α measured (forward samples, ±1.96 SE)".into(),
             x: r.entropy_t.clone(),
             y: e.clone(),
-            band: None,
+            band: Some((band(-1.96), band(1.96))),
             markers: true,
         }];
         if let Some(th) = entropy_theory {
@@ -699,7 +700,7 @@ fn write_outputs(
             });
             cols.push(th);
         }
-        let names: Vec<&str> = ["t", "fe_over_alpha", "theory"][..cols.len()].to_vec();
+        let names: Vec<&str> = ["t", "fe_over_alpha", "se", "theory"][..cols.len()].to_vec();
         let refs: Vec<&[f64]> = cols.iter().map(|c| &c[..]).collect();
         io::write_csv(&dir.join("entropy.csv"), &names, &refs)?;
         Plot {
@@ -716,7 +717,7 @@ fn write_outputs(
         .render(&dir.join("entropy"))?;
         figures.push((
             "entropy.png".into(),
-            "Excess entropy f^e/α from forward samples, with the theory curve".into(),
+            "Excess entropy f^e/α from forward samples (band: ±1.96 standard errors), with the theory curve".into(),
         ));
     }
     Plot {

@@ -165,6 +165,12 @@ pub struct RegimesResult {
     pub entropy_t: Vec<f64>,
     /// f^e(t)/α from forward samples of the training set.
     pub entropy: Option<Vec<f64>>,
+    /// Standard error of f^e(t)/α over the forward samples.
+    pub entropy_se: Option<Vec<f64>>,
+    /// f^e/α = 0 crossing (from the top) with its 95 % interval from the SE bands.
+    pub t_c_entropy: Measured,
+    /// f^e/α = 0.05 crossing (from the top) with its 95 % interval.
+    pub t_c_entropy_005: Measured,
 }
 
 /// Everything the experiment needs about its data.
@@ -412,47 +418,34 @@ pub fn run(
                 .exp()
         })
         .collect();
-    let entropy = if empirical {
-        let alpha = (data.n as f64).ln() / d as f64;
+    let entropy: Option<Vec<(f64, f64)>> = if empirical {
         let mut out = Vec::with_capacity(entropy_t.len());
         for (i, &t) in entropy_t.iter().enumerate() {
             progress::check(monitor)?;
-            let ou = OuTime::new(t);
-            let m = p.entropy_samples;
-            let mut xf = vec![0.0f32; m * d];
-            xf.par_chunks_mut(d).enumerate().for_each(|(j, row)| {
-                let mut g =
-                    crate::rng::stream(input.seed, &[crate::rng::tag::FORWARD, i as u64, j as u64]);
-                let mu = g.random_range(0..data.n);
-                row.iter_mut().zip(data.row(mu)).for_each(|(v, &a)| {
-                    *v = (ou.decay * a as f64
-                        + ou.delta.sqrt() * g.sample::<f64, _>(StandardNormal))
-                        as f32
-                });
-            });
-            let mut lp = vec![0.0f64; m];
-            let mut sc = vec![0.0f32; m * d];
-            score.eval_into(
-                &xf,
+            out.push(excess_entropy_at(
+                score.as_ref(),
+                data,
                 t,
-                &mut sc,
-                Extras {
-                    log_p: Some(&mut lp),
-                    nearest: None,
-                },
-                Par::rayon(0),
-            );
-            let mean_lp = lp.iter().sum::<f64>() / m as f64;
-            let fe = mean_lp / d as f64
-                + 0.5
-                + 0.5 * (2.0 * std::f64::consts::PI * ou.delta).ln()
-                + alpha;
-            out.push(fe / alpha);
+                p.entropy_samples,
+                input.seed,
+                i as u64,
+            ));
             monitor.advance((p.steps + i + 1) as u64, total);
         }
         Some(out)
     } else {
         None
+    };
+    let entropy_se = entropy
+        .as_ref()
+        .map(|e| e.iter().map(|v| v.1).collect::<Vec<f64>>());
+    let entropy = entropy.map(|e| e.iter().map(|v| v.0).collect::<Vec<f64>>());
+    let (t_c_entropy, t_c_entropy_005) = match (&entropy, &entropy_se) {
+        (Some(f), Some(se)) => (
+            entropy_crossing(&entropy_t, f, se, 0.0),
+            entropy_crossing(&entropy_t, f, se, 0.05),
+        ),
+        _ => (Measured::default(), Measured::default()),
     };
     Ok(RegimesResult {
         phi_lo: ci_each.iter().map(|c| c.0).collect(),
@@ -473,7 +466,74 @@ pub fn run(
         commit_p,
         entropy_t,
         entropy,
+        entropy_se,
+        t_c_entropy,
+        t_c_entropy_005,
     })
+}
+
+/// The excess entropy at time t (science.md §4) from m forward samples $x_j = e^{-t}a_{\mu_j} +
+/// \sqrt{\Delta_t} z_j$ of the training set (μ_j uniform; stream `(seed, FORWARD, i, j)`):
+/// $f^e(t) = \langle\log P^e_t(x)\rangle/d + \tfrac12 + \tfrac12\log(2\pi\Delta_t) + \alpha$, α = ln n / d,
+/// with $\log P^e_t$ from the score's log-sum-exp (f64). Returns $(f^e/\alpha,\ \mathrm{SE})$ with the
+/// standard error over the forward samples $\mathrm{SE} = \mathrm{sd}_j(\log P^e_t(x_j)) / (d\,\alpha\sqrt m)$.
+pub fn excess_entropy_at(
+    score: &dyn Score,
+    data: &Dataset,
+    t: f64,
+    m: usize,
+    seed: u64,
+    i: u64,
+) -> (f64, f64) {
+    let d = data.d;
+    let alpha = (data.n as f64).ln() / d as f64;
+    let ou = OuTime::new(t);
+    let mut xf = vec![0.0f32; m * d];
+    xf.par_chunks_mut(d).enumerate().for_each(|(j, row)| {
+        let mut g = crate::rng::stream(seed, &[crate::rng::tag::FORWARD, i, j as u64]);
+        let mu = g.random_range(0..data.n);
+        row.iter_mut().zip(data.row(mu)).for_each(|(v, &a)| {
+            *v = (ou.decay * a as f64 + ou.delta.sqrt() * g.sample::<f64, _>(StandardNormal)) as f32
+        });
+    });
+    let mut lp = vec![0.0f64; m];
+    let mut sc = vec![0.0f32; m * d];
+    score.eval_into(
+        &xf,
+        t,
+        &mut sc,
+        Extras {
+            log_p: Some(&mut lp),
+            nearest: None,
+        },
+        Par::rayon(0),
+    );
+    let mean = lp.iter().sum::<f64>() / m as f64;
+    let var = lp.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (m as f64 - 1.0).max(1.0);
+    let fe = mean / d as f64 + 0.5 + 0.5 * (2.0 * std::f64::consts::PI * ou.delta).ln() + alpha;
+    (
+        fe / alpha,
+        var.sqrt() / (d as f64 * alpha * (m as f64).sqrt()),
+    )
+}
+
+/// Where $f^e/\alpha$ (≈ 0 below t_C, → 1 at large t) first reaches `level` scanning from the largest t
+/// downwards, with a 95 % interval from the curves $f \pm 1.96\,\mathrm{SE}$: the upper curve reaches the
+/// level at a smaller t, the lower one at a larger t (pointwise normal bands, linear interpolation
+/// between the times). `t` increasing.
+pub fn entropy_crossing(t: &[f64], f: &[f64], se: &[f64], level: f64) -> Measured {
+    let from_top = |y: &dyn Fn(usize) -> f64| {
+        let t_rev: Vec<f64> = t.iter().rev().map(|t| -t).collect();
+        let y_rev: Vec<f64> = (0..t.len()).rev().map(y).collect();
+        crossing(&t_rev, &y_rev, level).map(|t| -t)
+    };
+    let value = from_top(&|i| f[i]);
+    let hi = from_top(&|i| f[i] - 1.96 * se[i]);
+    let lo = from_top(&|i| f[i] + 1.96 * se[i]);
+    Measured {
+        value,
+        ci: lo.zip(hi),
+    }
 }
 
 #[cfg(test)]
@@ -590,5 +650,40 @@ mod tests {
         assert_eq!(den.f_mem_at_t_min, raw.f_mem);
         assert_eq!(raw.f_mem_at_t_min, raw.f_mem);
         assert!(den.end_points.contains("Tweedie") && raw.end_points.contains("no final"));
+    }
+
+    /// Two training points far apart: P^e_t(x) = ½ N(x; e^{-t}a, Δ I) for forward samples of a, so
+    /// log P = log ½ − |z|²/2 − (d/2) log(2πΔ) with |z|² ~ χ²_d: f^e = 0 exactly in expectation and
+    /// Var(log P) = d/2, hence SE(f^e/α) = √(d/2) / (d α √m) with α = ln 2 / d. The sample sd of m = 4000
+    /// draws has a relative error ≈ √((2 + 12/d)/(4m)) ≈ 1.2 %: tolerance 5 %.
+    #[test]
+    fn entropy_standard_error_matches_the_gaussian_closed_form() {
+        let d = 20;
+        let mut x = vec![10.0f32; d];
+        x.extend(vec![-10.0f32; d]);
+        let data = Dataset::new(x, 2, d, "two points").unwrap();
+        let score = EmpiricalScore::new(&data, Precision::F32).unwrap();
+        let m = 4000;
+        let alpha = 2f64.ln() / d as f64;
+        let want = (d as f64 / 2.0).sqrt() / (d as f64 * alpha * (m as f64).sqrt());
+        for (i, t) in [0.1, 0.5, 1.0].into_iter().enumerate() {
+            let (f, se) = excess_entropy_at(&score, &data, t, m, 7, i as u64);
+            assert!((se / want - 1.0).abs() < 0.05, "t = {t}: SE {se} vs {want}");
+            assert!(f.abs() < 4.0 * want, "t = {t}: f/α = {f} (SE {want})");
+        }
+    }
+
+    #[test]
+    fn entropy_crossing_interval_brackets_the_value() {
+        // f/α = t − 1 on t ∈ [0, 2] with SE 0.1: the 0 crossing is 1, its interval 1 ∓ 0.196.
+        let t: Vec<f64> = (0..=20).map(|k| k as f64 * 0.1).collect();
+        let f: Vec<f64> = t.iter().map(|t| t - 1.0).collect();
+        let m = entropy_crossing(&t, &f, &vec![0.1; t.len()], 0.0);
+        let (lo, hi) = m.ci.unwrap();
+        assert!((m.value.unwrap() - 1.0).abs() < 1e-12);
+        assert!(
+            (lo - 0.804).abs() < 1e-9 && (hi - 1.196).abs() < 1e-9,
+            "{lo} {hi}"
+        );
     }
 }
