@@ -520,7 +520,9 @@ pub fn excess_entropy_at(
 /// Where $f^e/\alpha$ (≈ 0 below t_C, → 1 at large t) first reaches `level` scanning from the largest t
 /// downwards, with a 95 % interval from the curves $f \pm 1.96\,\mathrm{SE}$: the upper curve reaches the
 /// level at a smaller t, the lower one at a larger t (pointwise normal bands, linear interpolation
-/// between the times). `t` increasing.
+/// between the times). Below t_C the measured curve hovers around 0 within its noise, so the upper curve
+/// often never reaches 0: the interval's lower end is then the smallest time measured (the data are
+/// consistent with the level all the way down). `t` increasing.
 pub fn entropy_crossing(t: &[f64], f: &[f64], se: &[f64], level: f64) -> Measured {
     let from_top = |y: &dyn Fn(usize) -> f64| {
         let t_rev: Vec<f64> = t.iter().rev().map(|t| -t).collect();
@@ -529,10 +531,10 @@ pub fn entropy_crossing(t: &[f64], f: &[f64], se: &[f64], level: f64) -> Measure
     };
     let value = from_top(&|i| f[i]);
     let hi = from_top(&|i| f[i] - 1.96 * se[i]);
-    let lo = from_top(&|i| f[i] + 1.96 * se[i]);
+    let lo = from_top(&|i| f[i] + 1.96 * se[i]).or(t.first().copied());
     Measured {
         value,
-        ci: lo.zip(hi),
+        ci: value.and(lo.zip(hi)),
     }
 }
 
