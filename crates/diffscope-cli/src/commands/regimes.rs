@@ -66,7 +66,9 @@ pub struct RegimesArgs {
     #[arg(long)]
     pub n: Option<usize>,
     /// Score: empirical (exact, N points) or gmm (population score of the model).
-    #[arg(long, value_parser = ["empirical", "gmm"])]
+    /// `gmm-projected`: the two-class population score simulated exactly on the projection onto m (O(B)
+    /// per step at any d).
+    #[arg(long, value_parser = ["empirical", "gmm", "gmm-projected"])]
     pub score: Option<String>,
     /// Trunk trajectories.
     #[arg(long)]
@@ -86,6 +88,11 @@ pub struct RegimesArgs {
     /// Sweep: one run per β (manifold model), then t_S and t_C vs β beside the theory curves.
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub sweep_beta: Option<Vec<f64>>,
+    /// Sweep: one run per ambient dimension d at fixed β and n (two-class or manifold model), then the
+    /// measured t_S with CIs beside ½ log Λ of the data and the theory, in a table and a figure. With
+    /// `--score gmm-projected` this is Biroli et al.'s speciation table (φ at t = 2.5 … 5.0 included).
+    #[arg(long, value_delimiter = ',')]
+    pub sweep_d: Option<Vec<usize>>,
     /// Output run directory (replaced atomically when the run finishes).
     #[arg(long, short, default_value = "runs/regimes")]
     pub out: PathBuf,
@@ -134,10 +141,10 @@ fn resolve(a: &RegimesArgs, seed: u64) -> Result<RegimesConfig> {
         cfg.params.final_step = f.into();
     }
     if let Some(s) = &a.score {
-        cfg.params.score = if s == "gmm" {
-            ScoreChoice::Gmm
-        } else {
-            ScoreChoice::Empirical
+        cfg.params.score = match s.as_str() {
+            "gmm" => ScoreChoice::Gmm,
+            "gmm-projected" => ScoreChoice::GmmProjected,
+            _ => ScoreChoice::Empirical,
         };
     }
     if let Some(b) = a.batch {
@@ -156,6 +163,9 @@ fn resolve(a: &RegimesArgs, seed: u64) -> Result<RegimesConfig> {
 
 pub fn run(a: RegimesArgs, ctx: &Ctx) -> Result<()> {
     let cfg = resolve(&a, ctx.seed)?;
+    if let Some(ds) = &a.sweep_d {
+        return sweep_d(&cfg, ds, &a.out, ctx);
+    }
     match &a.sweep_beta {
         None => {
             let summary = run_one(&cfg, &a.out, ctx)?;
@@ -271,6 +281,7 @@ fn run_one(cfg: &RegimesConfig, out: &Path, ctx: &Ctx) -> Result<serde_json::Val
             let outside = |lo: &[f64], hi: &[f64]| th.iter().zip(lo).zip(hi).filter(|((t, l), h)| **t < **l - res || **t > **h + res).count();
             json!({"branch_times": th.len(), "outside_pointwise_95": outside(&r.phi_lo, &r.phi_hi), "outside_simultaneous_95": outside(&r.phi_sim_lo, &r.phi_sim_hi)})
         }),
+        "phi_at_t": phi_at_t(&r),
         "f_mem": r.f_mem,
         "f_mem_at_t_min": r.f_mem_at_t_min,
         "end_points": r.end_points,
@@ -745,5 +756,175 @@ fn write_outputs(
         &dir.join("index.html"),
         &html_report("diffscope regimes", &intro, &table_rows(s), &figures),
     )?;
+    Ok(())
+}
+
+/// φ at t = 2.5, 3.0, …, 5.0 (Biroli et al.'s table), linearly interpolated between the branch times,
+/// with the interpolated pointwise 95 % CIs and the theory; null outside the branch range.
+fn phi_at_t(r: &regimes::RegimesResult) -> serde_json::Value {
+    let at = |y: &[f64], t: f64| -> Option<f64> {
+        let tb = &r.t_branch;
+        let j = tb.windows(2).position(|w| w[0] <= t && t <= w[1])?;
+        let f = (t - tb[j]) / (tb[j + 1] - tb[j]);
+        Some(y[j] + f * (y[j + 1] - y[j]))
+    };
+    let ts: Vec<f64> = (0..6).map(|k| 2.5 + 0.5 * k as f64).collect();
+    let col = |y: &[f64]| ts.iter().map(|&t| at(y, t)).collect::<Vec<Option<f64>>>();
+    json!({
+        "t": ts, "phi": col(&r.phi), "lo": col(&r.phi_lo), "hi": col(&r.phi_hi),
+        "theory": r.phi_theory.as_deref().map(col),
+    })
+}
+
+/// `--sweep-d`: one run per d (model d replaced; β, n and the rest fixed), then t_S measured with its CI
+/// beside ½ log Λ of the data and the theory (and the printed form for the manifold model).
+fn sweep_d(cfg: &RegimesConfig, dims: &[usize], out: &Path, ctx: &Ctx) -> Result<()> {
+    if !matches!(
+        cfg.model,
+        Some(DataModel::TwoClass(_)) | Some(DataModel::Manifold(_))
+    ) {
+        anyhow::bail!(crate::ui::UsageError(
+            "--sweep-d needs the two-class model (default) or --manifold ACTIVATION".into()
+        ));
+    }
+    std::fs::create_dir_all(out)?;
+    let mut rows: Vec<serde_json::Value> = Vec::new();
+    for &d in dims {
+        crate::ui::check_stop(ctx)?;
+        let mut c = cfg.clone();
+        match c.model.as_mut() {
+            Some(DataModel::TwoClass(m)) => m.d = d,
+            Some(DataModel::Manifold(m)) => m.d = d,
+            _ => {}
+        }
+        ctx.note(format!("d = {d}"));
+        let s = run_one(&c, &out.join(format!("d_{d}")), ctx)?;
+        println!(
+            "d = {d}: t_S measured {} {} (theory {}, ½ log Λ_data {}), {:.1} s",
+            fmt(&s["t_s"]["measured"]),
+            fmt_ci(&s["t_s"]["ci"]),
+            fmt(&s["t_s"]["theory"]),
+            fmt(&s["t_s"]["theory_from_data_lambda"]),
+            s["timings_s"]["total"].as_f64().unwrap_or(f64::NAN)
+        );
+        rows.push(s);
+    }
+    let num = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    let get = |f: &dyn Fn(&serde_json::Value) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+    let mut cols: Vec<(String, Vec<f64>)> = vec![
+        ("d".into(), dims.iter().map(|&d| d as f64).collect()),
+        ("t_s_measured".into(), get(&|r| num(&r["t_s"]["measured"]))),
+        ("t_s_ci_lo".into(), get(&|r| num(&r["t_s"]["ci"][0]))),
+        ("t_s_ci_hi".into(), get(&|r| num(&r["t_s"]["ci"][1]))),
+        ("t_s_theory".into(), get(&|r| num(&r["t_s"]["theory"]))),
+        (
+            "t_s_printed".into(),
+            get(&|r| num(&r["theory_variants"]["t_s_printed"])),
+        ),
+        (
+            "t_s_data_lambda".into(),
+            get(&|r| num(&r["t_s"]["theory_from_data_lambda"])),
+        ),
+        ("f_mem".into(), get(&|r| num(&r["f_mem"]))),
+        ("wall_s".into(), get(&|r| num(&r["timings_s"]["total"]))),
+    ];
+    for k in 0..6 {
+        let t = 2.5 + 0.5 * k as f64;
+        cols.push((format!("phi_t{t}"), get(&|r| num(&r["phi_at_t"]["phi"][k]))));
+        cols.push((
+            format!("phi_t{t}_lo"),
+            get(&|r| num(&r["phi_at_t"]["lo"][k])),
+        ));
+        cols.push((
+            format!("phi_t{t}_hi"),
+            get(&|r| num(&r["phi_at_t"]["hi"][k])),
+        ));
+        cols.push((
+            format!("phi_t{t}_theory"),
+            get(&|r| num(&r["phi_at_t"]["theory"][k])),
+        ));
+    }
+    let names: Vec<&str> = cols.iter().map(|c| c.0.as_str()).collect();
+    let refs: Vec<&[f64]> = cols.iter().map(|c| &c.1[..]).collect();
+    io::write_csv(&out.join("sweep_d.csv"), &names, &refs)?;
+    let col = |name: &str| {
+        cols.iter()
+            .find(|c| c.0 == name)
+            .map(|c| c.1.clone())
+            .unwrap_or_default()
+    };
+    let xs: Vec<f64> = col("d");
+    let line = |key: &str, label: &str| Series {
+        name: label.into(),
+        x: xs.clone(),
+        y: col(key),
+        band: None,
+        markers: false,
+    };
+    let mut series = vec![
+        Series {
+            name: "measured (φ = 0.775, 95% CI)".into(),
+            x: xs.clone(),
+            y: col("t_s_measured"),
+            band: Some((col("t_s_ci_lo"), col("t_s_ci_hi"))),
+            markers: true,
+        },
+        line("t_s_data_lambda", "½ log Λ of the data"),
+        line("t_s_theory", "theory ½ log Λ (v∞ = 1)"),
+    ];
+    if matches!(cfg.model, Some(DataModel::Manifold(_))) {
+        series.push(line("t_s_printed", "paper's printed form (v∞ = ½)"));
+    }
+    Plot {
+        title: format!(
+            "Speciation time vs d (n = {}, score {:?})",
+            cfg.n, cfg.params.score
+        ),
+        x_label: "d".into(),
+        y_label: "t_S (OU time)".into(),
+        series,
+        log_x: true,
+        ..Default::default()
+    }
+    .render(&out.join("t_s_vs_d"))?;
+    let table: Vec<[String; 4]> = rows
+        .iter()
+        .zip(dims)
+        .map(|(r, d)| {
+            [
+                format!("t_S, d = {d}"),
+                fmt(&r["t_s"]["theory"]),
+                format!("{} {}", fmt(&r["t_s"]["measured"]), fmt_ci(&r["t_s"]["ci"])),
+                format!(
+                    "½ log Λ_data {}; printed {}; φ(2.5…5.0) = {}",
+                    fmt(&r["t_s"]["theory_from_data_lambda"]),
+                    fmt(&r["theory_variants"]["t_s_printed"]),
+                    (0..6)
+                        .map(|k| fmt(&r["phi_at_t"]["phi"][k]))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ]
+        })
+        .collect();
+    for row in &table {
+        println!(
+            "{:<16} theory {:>8}  measured {:<24} {}",
+            row[0], row[1], row[2], row[3]
+        );
+    }
+    io::write_text(
+        &out.join("index.html"),
+        &html_report(
+            "diffscope regimes: d sweep",
+            &format!(
+                "t_S vs d at n = {}; one run directory per d beside this page.",
+                cfg.n
+            ),
+            &table,
+            &[("t_s_vs_d.png".to_string(), "t_S vs d".to_string())],
+        ),
+    )?;
+    println!("sweep directory: {}", out.display());
     Ok(())
 }
