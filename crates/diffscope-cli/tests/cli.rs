@@ -170,6 +170,36 @@ fn theory_two_class_and_manifold_and_bad_parameters() {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("theory.json")).unwrap()).unwrap();
     assert!((v["t_c_linear"].as_f64().unwrap() - 0.554816).abs() < 1e-6);
+    // Sign at β = 0.1: α = 0.2 has a GLM-RS root; α = 0.7 exceeds the supremum of the information, and the
+    // output says so with the value (also in theory.json).
+    for (alpha, has_root) in [("0.2", true), ("0.7", false)] {
+        let o = bin()
+            .args([
+                "theory",
+                "--activation",
+                "sign",
+                "--beta",
+                "0.1",
+                "--alpha",
+                alpha,
+                "-o",
+            ])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o).1);
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("theory.json")).unwrap())
+                .unwrap();
+        assert_eq!(v["t_c_glm"].is_number(), has_root, "{v}");
+        assert_eq!(
+            text(&o).0.contains("exceeds sup_t"),
+            !has_root,
+            "{}",
+            text(&o).0
+        );
+        assert_eq!(v["t_c_glm_no_root"].is_object(), !has_root, "{v}");
+    }
     for bad in [
         vec!["--beta", "1.5"],
         vec!["--activation", "softplus"],
@@ -226,9 +256,21 @@ fn regimes_writes_a_complete_run_directory() {
     }
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-    for key in ["n", "d", "alpha", "seed", "version", "f_mem", "timings_s"] {
+    for key in [
+        "n",
+        "d",
+        "alpha",
+        "seed",
+        "version",
+        "f_mem",
+        "f_mem_at_t_min",
+        "end_points",
+        "timings_s",
+    ] {
         assert!(!v[key].is_null(), "summary.json lacks {key}");
     }
+    // The default end point is the denoised one, and the summary says so.
+    assert!(v["end_points"].as_str().unwrap().contains("Tweedie"));
     assert!((v["t_s"]["theory"].as_f64().unwrap() - 0.5 * 11f64.ln()).abs() < 1e-12);
     assert!(!v["t_c"]["theory"].is_null());
     // Rerunning replaces the directory; no partial directory is left beside it.
@@ -642,4 +684,64 @@ fn train_interrupted_by_sigint_saves_a_checkpoint_and_resumes() {
     assert!(o.status.success(), "{}", text(&o).1);
     assert!(out.join("model.safetensors").exists());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Biroli et al.'s table in miniature: the projected population score over two dimensions writes the
+/// sweep table (t_S with its CI, φ at t = 2.5 … 5.0) and one run directory per d; a partial [params]
+/// table and --final-step none are accepted.
+#[test]
+fn regimes_sweep_d_with_the_projected_population_score() {
+    let dir = tmpdir("sweep-d");
+    let out = dir.join("sweep");
+    let o = bin()
+        .args([
+            "regimes",
+            "--score",
+            "gmm-projected",
+            "--sweep-d",
+            "64,256",
+            "--n",
+            "200",
+            "--batch",
+            "200",
+            "--pairs",
+            "200",
+            "--final-step",
+            "none",
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    let csv = std::fs::read_to_string(out.join("sweep_d.csv")).unwrap();
+    assert!(
+        csv.starts_with("d,t_s_measured,t_s_ci_lo,t_s_ci_hi,t_s_theory"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 3);
+    for f in [
+        "t_s_vs_d.png",
+        "index.html",
+        "d_64/summary.json",
+        "d_256/summary.json",
+    ] {
+        assert!(out.join(f).exists(), "missing {f}");
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("d_256/summary.json")).unwrap())
+            .unwrap();
+    assert!(v["end_points"].as_str().unwrap().contains("no final"));
+    assert_eq!(v["phi_at_t"]["t"].as_array().unwrap().len(), 6);
+    // A partial [params] table takes the defaults for the rest.
+    let cfg = dir.join("partial.toml");
+    std::fs::write(&cfg, "seed = 1\nn = 100\n[model]\nkind = \"two-class\"\nd = 8\n[params]\nbatch = 20\npairs = 10\nscore = \"gmm-projected\"\n").unwrap();
+    let o = bin()
+        .args(["regimes", "--config"])
+        .arg(&cfg)
+        .arg("-o")
+        .arg(dir.join("partial"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
 }
