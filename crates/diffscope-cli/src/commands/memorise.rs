@@ -36,6 +36,12 @@ pub struct MemoriseArgs {
     /// Hidden layers.
     #[arg(long)]
     pub depth: Option<usize>,
+    /// Independent replicates per size (seed + r), for 95 % intervals on τ_mem and on its growth in n.
+    #[arg(long)]
+    pub seeds: Option<usize>,
+    /// Train size n for max(--steps, this × n) steps (τ_mem ∝ n needs longer runs for larger n).
+    #[arg(long)]
+    pub steps_per_point: Option<usize>,
     /// The sampler's last step: `denoise` (Tweedie at t_min; the default) or `none`.
     #[arg(long, value_enum)]
     pub final_step: Option<crate::commands::sample::FinalStepArg>,
@@ -71,6 +77,12 @@ pub fn run(mut a: MemoriseArgs, ctx: &Ctx) -> Result<()> {
     if let Some(v) = a.depth {
         p.depth = v;
     }
+    if let Some(v) = a.seeds {
+        p.seeds = v;
+    }
+    if let Some(v) = a.steps_per_point {
+        p.steps_per_point = v;
+    }
     if let Some(v) = a.final_step {
         p.final_step = v.into();
     }
@@ -82,21 +94,24 @@ pub fn run(mut a: MemoriseArgs, ctx: &Ctx) -> Result<()> {
     let curves = memorisation::run(&data, &p, ctx.seed, &ctx.monitor(&bar), Par::rayon(0))?;
     bar.finish_and_clear();
     let wall = t0.elapsed().as_secs_f64();
-    let slope = memorisation::tau_slope(&curves);
+    let fit = memorisation::tau_fit(&curves);
+    let stats = memorisation::tau_stats(&curves);
+    let slope = fit.as_ref().map(|f| (f.slope, f.points));
     io::write_run_dir(&a.out, |dir| {
-        let mut cols: [Vec<f64>; 4] = Default::default();
+        let mut cols: [Vec<f64>; 5] = Default::default();
         for c in &curves {
             for i in 0..c.steps.len() {
                 cols[0].push(c.n as f64);
-                cols[1].push(c.steps[i] as f64);
-                cols[2].push(c.f_mem[i]);
-                cols[3].push(c.loss[i]);
+                cols[1].push(c.replicate as f64);
+                cols[2].push(c.steps[i] as f64);
+                cols[3].push(c.f_mem[i]);
+                cols[4].push(c.loss[i]);
             }
         }
         io::write_csv(
             &dir.join("curves.csv"),
-            &["n", "step", "f_mem", "loss"],
-            &[&cols[0], &cols[1], &cols[2], &cols[3]],
+            &["n", "replicate", "step", "f_mem", "loss"],
+            &[&cols[0], &cols[1], &cols[2], &cols[3], &cols[4]],
         )?;
         Plot {
             title: "Memorisation: fraction of samples copying a training point".into(),
@@ -104,6 +119,7 @@ pub fn run(mut a: MemoriseArgs, ctx: &Ctx) -> Result<()> {
             y_label: "f_mem (d₁ < d₂/3)".into(),
             series: curves
                 .iter()
+                .filter(|c| c.replicate == 0)
                 .map(|c| Series {
                     name: format!("n = {}", c.n),
                     x: c.steps.iter().map(|&s| s as f64).collect(),
@@ -117,12 +133,22 @@ pub fn run(mut a: MemoriseArgs, ctx: &Ctx) -> Result<()> {
             ..Plot::default()
         }
         .render(&dir.join("f_mem"))?;
-        let mem: Vec<_> = curves.iter().filter(|c| c.tau_mem.is_some()).collect();
+        let mem: Vec<_> = stats.iter().filter(|s| s.mean.is_some()).collect();
+        let ci = |k: usize| -> Vec<f64> {
+            mem.iter()
+                .map(|s| {
+                    s.ci.map_or(
+                        s.mean.unwrap_or(f64::NAN),
+                        |c| if k == 0 { c.0 } else { c.1 },
+                    )
+                })
+                .collect()
+        };
         let mut series = vec![Series {
-            name: "measured τ_mem".into(),
-            x: mem.iter().map(|c| c.n as f64).collect(),
-            y: mem.iter().map(|c| c.tau_mem.unwrap_or(0) as f64).collect(),
-            band: None,
+            name: format!("measured τ_mem (mean over {} seeds, 95% CI)", p.seeds),
+            x: mem.iter().map(|s| s.n as f64).collect(),
+            y: mem.iter().map(|s| s.mean.unwrap_or(f64::NAN)).collect(),
+            band: (p.seeds > 1).then(|| (ci(0), ci(1))),
             markers: true,
         }];
         if let Some((s, _)) = slope {
@@ -147,23 +173,34 @@ pub fn run(mut a: MemoriseArgs, ctx: &Ctx) -> Result<()> {
             "version": diffscope::VERSION, "seed": ctx.seed,
             "data": data.provenance, "d": data.d, "data_model": model,
             "params": p, "end_points": p.final_step.describe(), "curves": curves,
-            "tau_slope": slope.map(|(s, k)| json!({"steps_per_point": s, "sizes_used": k})),
+            "tau_slope": slope.map(|(s, k)| json!({"steps_per_point": s, "points_used": k})),
+            "tau_fit": fit, "tau": stats,
             "timings": {"wall_s": wall},
         });
         io::write_json(&dir.join("summary.json"), &summary)?;
-        let table: Vec<[String; 4]> = curves
+        let table: Vec<[String; 4]> = stats
             .iter()
-            .map(|c| {
+            .map(|st| {
+                let last: Vec<String> = curves
+                    .iter()
+                    .filter(|c| c.n == st.n)
+                    .map(|c| format!("{:.2}", c.f_mem.last().copied().unwrap_or(f64::NAN)))
+                    .collect();
                 [
-                    format!("n = {}", c.n),
+                    format!("n = {}", st.n),
                     slope.map_or("—".into(), |(s, _)| {
-                        format!("τ ∝ n: {:.0}", s * c.n as f64)
+                        format!("τ ∝ n: {:.0}", s * st.n as f64)
                     }),
-                    c.tau_mem
-                        .map_or("not memorised".into(), |t| format!("τ_mem = {t}")),
+                    match (st.mean, st.ci) {
+                        (Some(m), Some((lo, hi))) => format!("τ_mem = {m:.0} [{lo:.0}, {hi:.0}]"),
+                        (Some(m), None) => format!("τ_mem = {m:.0}"),
+                        _ => "not memorised".into(),
+                    },
                     format!(
-                        "final f_mem {:.3}",
-                        c.f_mem.last().copied().unwrap_or(f64::NAN)
+                        "memorised in {}/{} seeds; final f_mem {}",
+                        st.memorised.0,
+                        st.memorised.1,
+                        last.join(", ")
                     ),
                 ]
             })
@@ -186,8 +223,9 @@ pub fn run(mut a: MemoriseArgs, ctx: &Ctx) -> Result<()> {
     })?;
     for c in &curves {
         println!(
-            "n = {:>5}: τ_mem = {:>8}, f_mem along training: {}",
+            "n = {:>5} (seed +{}): τ_mem = {:>8}, f_mem along training: {}",
             c.n,
+            c.replicate,
             c.tau_mem.map_or("—".into(), |t| t.to_string()),
             c.f_mem
                 .iter()
@@ -196,8 +234,26 @@ pub fn run(mut a: MemoriseArgs, ctx: &Ctx) -> Result<()> {
                 .join(" ")
         );
     }
-    if let Some((s, k)) = slope {
-        println!("τ_mem ≈ {s:.1} steps × n (fit over {k} sizes)");
+    for st in &stats {
+        if let (Some(m), Some((lo, hi))) = (st.mean, st.ci) {
+            println!(
+                "n = {:>5}: τ_mem = {m:.0}, 95% CI [{lo:.0}, {hi:.0}] ({}/{} seeds)",
+                st.n, st.memorised.0, st.memorised.1
+            );
+        }
+    }
+    if let Some(f) = &fit {
+        let ci =
+            |c: Option<(f64, f64)>| c.map_or("—".into(), |(a, b)| format!("[{a:.2}, {b:.2}]"));
+        println!(
+            "τ_mem ≈ {:.1} steps × n, 95% CI {}; τ ∝ n^γ with γ = {} {} ({} points over {} sizes)",
+            f.slope,
+            ci(f.slope_ci),
+            f.exponent.map_or("—".into(), |g| format!("{g:.2}")),
+            ci(f.exponent_ci),
+            f.points,
+            f.sizes
+        );
     }
     println!("run directory: {}", a.out.display());
     Ok(())
