@@ -425,8 +425,6 @@ pub fn label_array(labels: &[u32], class_names: &[String]) -> NpyArray {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn lanczos_top_eigenvalue_equals_the_dense_one() {
         // A two-class GMM (spike d μ̃² + σ² ≈ 601 above a Marchenko–Pastur bulk) and a nearly pure-noise set
