@@ -34,11 +34,28 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Dataset> {
         .file_name()
         .map(|s| s.to_string_lossy().to_lowercase())
         .unwrap_or_default();
+    let is_csv = !path.is_dir() && !name.ends_with(".npy") && !name.ends_with(".npz");
+    if let (Some(lc), false) = (opts.label_col, is_csv || name.ends_with(".npy")) {
+        return Err(Error::param(
+            "label-col",
+            lc,
+            format!(
+                "nothing for {}: a label column applies to CSV and 2-D .npy files (.npz labels are the member `y`, a folder's are its class names)",
+                path.display()
+            ),
+        ));
+    }
     let mut ds = if path.is_dir() {
         load_folder(path)?
     } else if name.ends_with(".npy") {
         let arr = io::read_npy(path)?;
-        from_array(path, &arr, None)?
+        match opts.label_col {
+            None => from_array(path, &arr, None)?,
+            Some(lc) => {
+                let (x, y) = split_label_column(path, &arr, lc)?;
+                from_array(path, &x, Some(&y))?
+            }
+        }
     } else if name.ends_with(".npz") {
         load_npz(path)?
     } else {
@@ -51,6 +68,46 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Dataset> {
         ds.centre();
     }
     Ok(ds)
+}
+
+/// Splits column `lc` (negative: from the end, as for CSV) of a 2-D array off as the labels.
+fn split_label_column(path: &Path, arr: &NpyArray, lc: i64) -> Result<(NpyArray, NpyArray)> {
+    if arr.shape.len() != 2 {
+        return Err(Error::format(
+            path,
+            format!(
+                "a label column needs a 2-D array (n, d + 1); this one has shape {:?}",
+                arr.shape
+            ),
+        ));
+    }
+    let (n, w) = (arr.shape[0], arr.shape[1]);
+    let idx = if lc < 0 { w as i64 + lc } else { lc };
+    if idx < 0 || idx >= w as i64 || w < 2 {
+        return Err(Error::param(
+            "label-col",
+            lc,
+            format!("a column index in 0..{w} (the array has {w} columns)"),
+        ));
+    }
+    let idx = idx as usize;
+    let v = arr.to_f64();
+    let x: Vec<f64> = (0..n)
+        .flat_map(|i| (0..w).filter(move |&j| j != idx).map(move |j| (i, j)))
+        .map(|(i, j)| v[i * w + j])
+        .collect();
+    let y: Vec<i64> = (0..n).map(|i| v[i * w + idx]).map(|l| l as i64).collect();
+    if let Some(i) = (0..n).find(|&i| v[i * w + idx].fract() != 0.0 || !v[i * w + idx].is_finite())
+    {
+        return Err(Error::format(
+            path,
+            format!(
+                "label column {idx}, row {i}: {} is not an integer class label",
+                v[i * w + idx]
+            ),
+        ));
+    }
+    Ok((NpyArray::f64(n, w - 1, x), NpyArray::i64_1d(y)))
 }
 
 fn load_csv(path: &Path, opts: &LoadOptions) -> Result<Dataset> {
@@ -264,6 +321,46 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("notes.txt") && e.contains("not a .npy"), "{e}");
+    }
+
+    #[test]
+    fn npy_label_column_is_split_off_and_misuse_is_named() {
+        let root = dir("npy-label");
+        let p = root.join("m.npy");
+        // Rows (x0, x1, label): the label sits in the last column.
+        write_npy(
+            &p,
+            &NpyArray::f64(3, 3, vec![1.0, 2.0, 0.0, 3.0, 4.0, 1.0, 5.0, 6.0, 0.0]),
+        )
+        .unwrap();
+        for lc in [2, -1] {
+            let opts = LoadOptions {
+                label_col: Some(lc),
+                ..LoadOptions::default()
+            };
+            let ds = load(&p, &opts).unwrap();
+            assert_eq!((ds.n, ds.d), (3, 2));
+            assert_eq!(ds.x, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+            assert_eq!(ds.labels.as_deref(), Some(&[0u32, 1, 0][..]));
+        }
+        let bad = LoadOptions {
+            label_col: Some(5),
+            ..LoadOptions::default()
+        };
+        let e = load(&p, &bad).unwrap_err().to_string();
+        assert!(e.contains("label-col") && e.contains('5'), "{e}");
+        write_npy(&p, &NpyArray::f64(2, 2, vec![1.0, 0.5, 2.0, 1.0])).unwrap();
+        let opts = LoadOptions {
+            label_col: Some(1),
+            ..LoadOptions::default()
+        };
+        let e = load(&p, &opts).unwrap_err().to_string();
+        assert!(e.contains("0.5") && e.contains("row 0"), "{e}");
+        // A label column on an .npz is an error, not silently ignored.
+        let z = root.join("z.npz");
+        write_npz(&z, &[("x", &NpyArray::f64(2, 2, vec![1.0, 2.0, 3.0, 4.0]))]).unwrap();
+        let e = load(&z, &opts).unwrap_err().to_string();
+        assert!(e.contains("label-col") && e.contains("z.npz"), "{e}");
     }
 
     #[test]
