@@ -142,3 +142,28 @@ fn generated_manifold_data_has_the_gaussian_equivalent_spike() {
         .install(|| model.sample(2000, 4).unwrap().x);
     assert_eq!(again, model.sample(2000, 4).unwrap().x);
 }
+
+#[test]
+fn total_variance_spike_follows_the_data_where_ge_at_kappa_does_not() {
+    // tanh, β = 1, ‖μ̃‖² = 1, d = 400, n = 4000: the pre-activation has variance κ(1 + ‖μ̃‖²) = 2 over the
+    // coordinates, and ϱ₁(2)² κ d ‖μ̃‖² ≈ 92 against ϱ₁(1)² κ d = 147. The data's top eigenvalue (a spike
+    // far above the bulk, sampling error ≈ √(2/n) ≈ 2 % plus O(d/n) bias) lies within 8 % of the first and
+    // 35 % below the second.
+    let s = spec(Activation::Tanh, 1.0, 400);
+    let th = manifold_theory(&s, 0.05, false).unwrap();
+    let ds = s.draw(5).unwrap().sample(4000, 5).unwrap();
+    let top = ds.top_covariance_eigenvalue().unwrap();
+    assert!(
+        (top / th.lambda_spike_total_var - 1.0).abs() < 0.08,
+        "Λ_data {top} vs {}",
+        th.lambda_spike_total_var
+    );
+    assert!(
+        top < 0.75 * th.lambda_spike,
+        "Λ_data {top} vs GE at κ {}",
+        th.lambda_spike
+    );
+    // Linear φ: the two coincide (ϱ₁ = 1, ϱ*² = 0 at every variance).
+    let lin = manifold_theory(&spec(Activation::Linear, 0.5, 100), 0.1, false).unwrap();
+    assert!((lin.t_s_total_var - lin.t_s).abs() < 1e-12);
+}

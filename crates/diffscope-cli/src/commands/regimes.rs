@@ -825,6 +825,10 @@ fn sweep_d(cfg: &RegimesConfig, dims: &[usize], out: &Path, ctx: &Ctx) -> Result
             "t_s_data_lambda".into(),
             get(&|r| num(&r["t_s"]["theory_from_data_lambda"])),
         ),
+        (
+            "t_s_total_var".into(),
+            get(&|r| num(&r["theory_variants"]["t_s_total_var"])),
+        ),
         ("f_mem".into(), get(&|r| num(&r["f_mem"]))),
         ("wall_s".into(), get(&|r| num(&r["timings_s"]["total"]))),
     ];
@@ -874,6 +878,7 @@ fn sweep_d(cfg: &RegimesConfig, dims: &[usize], out: &Path, ctx: &Ctx) -> Result
     ];
     if matches!(cfg.model, Some(DataModel::Manifold(_))) {
         series.push(line("t_s_printed", "paper's printed form (v∞ = ½)"));
+        series.push(line("t_s_total_var", "GE with ϱ at κ(1 + ‖μ̃‖²)"));
     }
     Plot {
         title: format!(
@@ -896,9 +901,10 @@ fn sweep_d(cfg: &RegimesConfig, dims: &[usize], out: &Path, ctx: &Ctx) -> Result
                 fmt(&r["t_s"]["theory"]),
                 format!("{} {}", fmt(&r["t_s"]["measured"]), fmt_ci(&r["t_s"]["ci"])),
                 format!(
-                    "½ log Λ_data {}; printed {}; φ(2.5…5.0) = {}",
+                    "½ log Λ_data {}; printed {}; GE at κ(1 + ‖μ̃‖²) {}; φ(2.5…5.0) = {}",
                     fmt(&r["t_s"]["theory_from_data_lambda"]),
                     fmt(&r["theory_variants"]["t_s_printed"]),
+                    fmt(&r["theory_variants"]["t_s_total_var"]),
                     (0..6)
                         .map(|k| fmt(&r["phi_at_t"]["phi"][k]))
                         .collect::<Vec<_>>()

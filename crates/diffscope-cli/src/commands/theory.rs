@@ -200,6 +200,10 @@ pub fn run(mut a: TheoryArgs, ctx: &Ctx) -> Result<()> {
         println!("  t_S (v∞ = 1)            {:.6}", th.t_s);
         println!("  t_S printed (v∞ = ½)    {:.6}", th.t_s_printed);
         println!("  t_S of the bulk edge    {:.6}", th.t_s_bulk_edge);
+        println!(
+            "  t_S, ϱ at κ(1 + ‖μ̃‖²)   {:.6}   (GE at the pre-activation's total variance)",
+            th.t_s_total_var
+        );
         println!("  t_C linear closed form   {}", opt(th.t_c_linear));
         println!("  t_C linear, MP (Gauss F) {}", opt(th.t_c_linear_mp));
         println!(

@@ -77,6 +77,16 @@ pub struct ManifoldTheory {
     pub t_s_printed: f64,
     /// ½ log(Λ_bulk / v∞).
     pub t_s_bulk_edge: f64,
+    /// Λ of the class spike by Gaussian equivalence with the coefficients taken at the pre-activation's
+    /// *total* variance κ(1 + ‖μ̃‖²) (the class means are part of u, so u ~ N(0, κ(1 + ‖μ̃‖²)) over the
+    /// coordinates): $\varrho_1(\kappa_{tot})^2 \kappa d \|\tilde\mu\|^2 + \varrho_*^2(\kappa_{tot})$. manifold.md (and the
+    /// paper's printed form) take ϱ at κ; for a non-linear φ and ‖μ̃‖² = O(1) that overestimates the
+    /// spike by a d-independent factor (tanh, β = 1, ‖μ̃‖² = 1: t_S too high by ≈ 0.23 at every d), while
+    /// this variant follows the data's top eigenvalue (the README's d sweep). Equal to `lambda_spike`
+    /// for linear φ.
+    pub lambda_spike_total_var: f64,
+    /// ½ log(Λ_spike,total-variance / v∞).
+    pub t_s_total_var: f64,
     /// Linear isotropic closed form with λ = κ/β (exact for linear φ, orthonormal F).
     pub t_c_linear: Option<f64>,
     /// Linear channel, Gaussian F, Marchenko–Pastur limit.
@@ -105,6 +115,8 @@ pub fn manifold_theory(
     let ge = ge_coefficients(spec.activation, kappa)?;
     let spike = lambda_spike(&ge, kappa, spec.d, spec.mu2);
     let bulk = lambda_bulk_edge(&ge, kappa, beta);
+    let ge_tot = ge_coefficients(spec.activation, kappa * (1.0 + spec.mu2))?;
+    let spike_tot = lambda_spike(&ge_tot, kappa, spec.d, spec.mu2);
     let ch = GlmChannel {
         phi: spec.activation,
         kappa,
@@ -127,6 +139,8 @@ pub fn manifold_theory(
         t_s: 0.5 * spike.ln(),
         t_s_printed: super::t_speciation_printed(ge.rho1, ge.rho_star2, beta, spec.d, spec.mu2),
         t_s_bulk_edge: 0.5 * bulk.ln(),
+        lambda_spike_total_var: spike_tot,
+        t_s_total_var: 0.5 * spike_tot.ln(),
         t_c_linear: super::t_collapse_linear_manifold(alpha, beta, kappa / beta, 1.0).ok(),
         t_c_linear_mp: t_collapse_from_mi(&|t| mi_linear_mp(t, beta, kappa), alpha),
         t_c_glm: glm.ok(),
