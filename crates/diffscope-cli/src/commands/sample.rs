@@ -190,26 +190,24 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
     )?;
     bar.finish_and_clear();
     let final_step = FinalStep::from(a.final_step);
-    // Nearest training points of the end points: exact distances to the data for denoised end points
-    // (x̂ ≈ a lives at t = 0), the kernel's |x − e^{-t} a| at t_min otherwise.
-    let mut nn = vec![Nearest::default(); a.batch];
+    // The score at t_min (with the kernel's nearest points) when the final step or the outputs need it.
     let want_nn = score.has_training_set();
-    let mut s = vec![0.0; x.len()];
-    score.eval_into(
-        &x,
-        grid.t_min(),
-        &mut s,
-        Extras {
-            log_p: None,
-            nearest: want_nn.then_some(&mut nn[..]),
-        },
-        Par::rayon(0),
-    );
-    if final_step == FinalStep::Denoise {
-        sampler::denoise_with(&mut x, &s, grid.t_min());
-        if let Some(ds) = training.as_ref().filter(|_| want_nn) {
-            nn = ds.nearest(&x);
-        }
+    let mut nn = vec![Nearest::default(); if want_nn { a.batch } else { 0 }];
+    let mut decay = (-grid.t_min()).exp();
+    if want_nn || final_step == FinalStep::Denoise {
+        let mut s = vec![0.0; x.len()];
+        score.eval_into(
+            &x,
+            grid.t_min(),
+            &mut s,
+            Extras {
+                log_p: None,
+                nearest: want_nn.then_some(&mut nn[..]),
+            },
+            Par::rayon(0),
+        );
+        let train = training.as_ref().filter(|_| want_nn);
+        decay = sampler::finish_evaluated(final_step, &mut x, &s, grid.t_min(), train, &mut nn);
     }
     ctx.note(format!("end points: {}", final_step.describe()));
     let xs = NpyArray::f32(a.batch, d, x.clone());
@@ -241,10 +239,6 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
         ));
     }
     if let Some((means, names)) = &centroids {
-        let decay = match final_step {
-            FinalStep::Denoise => 1.0,
-            FinalStep::None => (-grid.t_min()).exp(),
-        };
         let labels: Vec<u32> = x
             .chunks(d)
             .map(|r| diffscope::regimes::observables::nearest_centroid(r, means, decay) as u32)

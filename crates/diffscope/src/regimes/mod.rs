@@ -70,7 +70,6 @@ pub struct RegimesParams {
     pub bootstrap: usize,
     /// The end points' last step (default: Tweedie denoising at t_min). Classes, nearest training points,
     /// φ, φ_C and f_mem are judged on the end points it produces.
-    #[serde(default)]
     pub final_step: FinalStep,
 }
 
@@ -262,8 +261,8 @@ pub fn run(
     let mut trunk_nearest: Vec<Vec<u32>> = Vec::with_capacity(p.steps + 1);
     let mut trunk_class: Vec<Vec<u16>> = Vec::with_capacity(p.steps + 1);
     let mut nn = Vec::new();
-    let class_of = |x: &[f32], t: f64| -> Vec<u16> {
-        let decay = (-t).exp();
+    // Nearest class centroid, the centroids scaled by e^{-t} = `decay`.
+    let class_of = |x: &[f32], decay: f64| -> Vec<u16> {
         x.par_chunks(d)
             .map(|r| nearest_centroid(r, &input.centroids, decay) as u16)
             .collect()
@@ -291,7 +290,7 @@ pub fn run(
         if empirical {
             trunk_nearest.push(nn[..b].iter().map(|n| n.index).collect());
         }
-        trunk_class.push(class_of(&x[..b * d], t_cur));
+        trunk_class.push(class_of(&x[..b * d], (-t_cur).exp()));
         // Row i's global id is i: trunk ids 0..B, clone ids B.. in order of creation.
         sampler::em_update(&mut x, &s, d, key, k, t_cur - t_next);
         monitor.advance(k as u64 + 1, total);
@@ -314,17 +313,16 @@ pub fn run(
         trunk_nearest.push(nn[..b].iter().map(|n| n.index).collect());
     }
     let f_mem_at_t_min = empirical.then(|| crate::memorisation::fraction_copies(&nn[..b]));
-    // The end points: denoised (then classes and nearest points are those of x̂ ≈ a, at t = 0) or raw.
-    let end_class = match p.final_step {
-        FinalStep::Denoise => {
-            sampler::denoise_with(&mut x, &s, p.t_min);
-            if empirical {
-                nn = data.nearest(&x);
-            }
-            class_of(&x, 0.0)
-        }
-        FinalStep::None => class_of(&x, p.t_min),
-    };
+    // The end points: denoised (classes and nearest points of x̂ ≈ a, at t = 0) or the states at t_min.
+    let decay = sampler::finish_evaluated(
+        p.final_step,
+        &mut x,
+        &s,
+        p.t_min,
+        empirical.then_some(data),
+        &mut nn,
+    );
+    let end_class = class_of(&x, decay);
     trunk_class.push(end_class[..b].to_vec());
 
     // Clone-pair agreement per branch time, ordered by increasing t_b (= decreasing branch step).
@@ -491,17 +489,18 @@ fn run_projected(
     p: &RegimesParams,
     monitor: &dyn Monitor,
 ) -> Result<RegimesResult> {
-    let Some(DataModel::TwoClass(m)) = input.model else {
+    let Some(model @ DataModel::TwoClass(m)) = input.model else {
         return Err(Error::param(
             "score",
             "gmm-projected",
             "the two-class GMM model (the projection onto m is exact only there)",
         ));
     };
-    let mix = input.model.map(|m| m.mixture(input.seed)).transpose()?;
-    let m_vec = mix
-        .as_ref()
-        .and_then(|x| x.means().first().cloned())
+    let m_vec = model
+        .mixture(input.seed)?
+        .means()
+        .first()
+        .cloned()
         .unwrap_or_default();
     let m_norm = m_vec.iter().map(|v| v * v).sum::<f64>().sqrt();
     let y: Vec<f32> = input

@@ -69,12 +69,37 @@ pub fn denoise_with(x: &mut [f32], s: &[f32], t: f64) {
         .for_each(|(xv, &sv)| *xv = (inv * (*xv as f64 + dl * sv as f64)) as f32);
 }
 
+/// Applies `step` to end points x whose score at `t_min` is `s`. When it denoises and `train` is given,
+/// `nearest` (the kernel's |x − e^{-t}a| neighbours at t_min, if any) is replaced by the exact nearest
+/// rows of `train` to the denoised points ([`Dataset::nearest`](crate::data::Dataset::nearest)).
+/// Returns the scale e^{-t} of the end points for class rules: 1 after denoising (x̂ ≈ a lives at
+/// t = 0), e^{-t_min} otherwise.
+pub fn finish_evaluated(
+    step: FinalStep,
+    x: &mut [f32],
+    s: &[f32],
+    t_min: f64,
+    train: Option<&crate::data::Dataset>,
+    nearest: &mut Vec<Nearest>,
+) -> f64 {
+    match step {
+        FinalStep::Denoise => {
+            denoise_with(x, s, t_min);
+            if let Some(ds) = train {
+                *nearest = ds.nearest(x);
+            }
+            1.0
+        }
+        FinalStep::None => (-t_min).exp(),
+    }
+}
+
 /// Applies `step` to the end points x at `t_min` (one score evaluation when it denoises).
 pub fn finish(step: FinalStep, score: &dyn Score, x: &mut [f32], t_min: f64, par: Par) {
     if step == FinalStep::Denoise {
         let mut s = vec![0.0f32; x.len()];
         score.eval_into(x, t_min, &mut s, Extras::none(), par);
-        denoise_with(x, &s, t_min);
+        finish_evaluated(step, x, &s, t_min, None, &mut Vec::new());
     }
 }
 
