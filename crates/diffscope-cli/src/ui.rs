@@ -66,6 +66,7 @@ impl Ctx {
         Monitor {
             bar,
             stop: &self.stop,
+            chatty: self.chatty,
         }
     }
 }
@@ -74,6 +75,7 @@ impl Ctx {
 pub struct Monitor<'a> {
     bar: &'a indicatif::ProgressBar,
     stop: &'a AtomicBool,
+    chatty: bool,
 }
 
 impl diffscope::progress::Monitor for Monitor<'_> {
@@ -83,6 +85,11 @@ impl diffscope::progress::Monitor for Monitor<'_> {
     }
     fn should_stop(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+    fn note(&self, msg: &str) {
+        if self.chatty {
+            self.bar.suspend(|| eprintln!("{msg}"));
+        }
     }
 }
 

@@ -23,6 +23,7 @@
 pub mod concentration;
 pub mod data;
 pub mod error;
+pub mod experiments;
 pub mod geometry;
 pub mod io;
 pub mod linalg;

@@ -10,6 +10,9 @@ pub trait Monitor: Sync {
     fn should_stop(&self) -> bool {
         false
     }
+    /// A one-line note on what the routine is doing (a phase, a sweep point); ignored by default. The
+    /// library never prints: a front end decides whether and where notes appear.
+    fn note(&self, _msg: &str) {}
 }
 
 /// A monitor that ignores progress and never stops.

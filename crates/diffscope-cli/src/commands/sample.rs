@@ -5,9 +5,9 @@ use crate::ui::Ctx;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use diffscope::io::NpyArray;
-use diffscope::sampler::{self, FinalStep, NoObserver, NoiseKey, SamplerKind, Spacing, TimeGrid};
-use diffscope::score::{EmpiricalScore, Extras, GmmScore, Nearest, Precision, Score};
-use faer::Par;
+use diffscope::experiments::{self, sample::SampleParams};
+use diffscope::sampler::{FinalStep, SamplerKind, Spacing, TimeGrid};
+use diffscope::score::{EmpiricalScore, GmmScore, Precision, Score};
 use std::path::PathBuf;
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
@@ -75,13 +75,21 @@ pub struct GridArgs {
 }
 
 impl GridArgs {
-    pub fn grid(&self) -> Result<TimeGrid> {
-        let spacing = match self.spacing {
+    pub fn spacing(&self) -> Spacing {
+        match self.spacing {
             SpacingArg::Uniform => Spacing::Uniform,
             SpacingArg::Log => Spacing::Log,
             SpacingArg::Edm => Spacing::Edm,
-        };
-        Ok(TimeGrid::new(spacing, self.t_max, self.t_min, self.steps)?)
+        }
+    }
+
+    pub fn grid(&self) -> Result<TimeGrid> {
+        Ok(TimeGrid::new(
+            self.spacing(),
+            self.t_max,
+            self.t_min,
+            self.steps,
+        )?)
     }
 }
 
@@ -160,55 +168,40 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
         (_, None) => unreachable!("training set drawn above"),
     };
     let d = score.dim();
-    let key = NoiseKey {
+    let params = SampleParams {
+        n: a.batch,
+        sampler: match a.sampler {
+            SamplerArg::Em => SamplerKind::EulerMaruyama,
+            SamplerArg::OdeEuler => SamplerKind::OdeEuler,
+            SamplerArg::OdeHeun => SamplerKind::OdeHeun,
+        },
+        steps: a.grid.steps,
+        t_max: a.grid.t_max,
+        t_min: a.grid.t_min,
+        spacing: a.grid.spacing(),
         seed: ctx.seed,
-        first: 0,
-    };
-    let mut x = sampler::initial_noise(a.batch, d, key);
-    let kind = match a.sampler {
-        SamplerArg::Em => SamplerKind::EulerMaruyama,
-        SamplerArg::OdeEuler => SamplerKind::OdeEuler,
-        SamplerArg::OdeHeun => SamplerKind::OdeHeun,
+        final_step: FinalStep::from(a.final_step),
+        record: false,
     };
     ctx.note(format!(
-        "sampling {} trajectories with {} ({kind:?}, {} steps)",
+        "sampling {} trajectories with {} ({:?}, {} steps)",
         a.batch,
         score.describe(),
+        params.sampler,
         grid.n_steps()
     ));
     let bar = ctx.bar(grid.n_steps() as u64, "sampling");
     let start = std::time::Instant::now();
-    let stats = sampler::sample(
-        kind,
+    let out = experiments::sample::run(
         score.as_ref(),
-        &mut x,
-        &grid,
-        key,
-        &mut NoObserver,
+        &params,
+        training.as_ref(),
         &ctx.monitor(&bar),
-        Par::rayon(0),
     )?;
     bar.finish_and_clear();
-    let final_step = FinalStep::from(a.final_step);
-    // The score at t_min (with the kernel's nearest points) when the final step or the outputs need it.
-    let want_nn = score.has_training_set();
-    let mut nn = vec![Nearest::default(); if want_nn { a.batch } else { 0 }];
-    let mut decay = (-grid.t_min()).exp();
-    if want_nn || final_step == FinalStep::Denoise {
-        let mut s = vec![0.0; x.len()];
-        score.eval_into(
-            &x,
-            grid.t_min(),
-            &mut s,
-            Extras {
-                log_p: None,
-                nearest: want_nn.then_some(&mut nn[..]),
-            },
-            Par::rayon(0),
-        );
-        let train = training.as_ref().filter(|_| want_nn);
-        decay = sampler::finish_evaluated(final_step, &mut x, &s, grid.t_min(), train, &mut nn);
-    }
+    let (x, decay, final_step) = (out.x, out.decay, params.final_step);
+    let want_nn = out.nearest.is_some();
+    let nn = out.nearest.unwrap_or_default();
     ctx.note(format!("end points: {}", final_step.describe()));
     let xs = NpyArray::f32(a.batch, d, x.clone());
     let mut members: Vec<(&str, NpyArray)> = vec![("x", xs)];
@@ -250,8 +243,8 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
     diffscope::io::write_npz(&a.out, &refs)?;
     ctx.note(format!(
         "{} steps, {} score evaluations in {:.2} s",
-        stats.steps,
-        stats.score_evals,
+        grid.n_steps(),
+        out.score_evals,
         start.elapsed().as_secs_f64()
     ));
     println!("{}", a.out.display());

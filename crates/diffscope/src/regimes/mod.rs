@@ -190,6 +190,10 @@ pub struct RegimesInput<'a> {
     pub centroids: Vec<Vec<f64>>,
     /// Seed.
     pub seed: u64,
+    /// A score brought by the caller (a trained network, a Python callable...): drives the backward runs
+    /// instead of `params.score`. Collapse observables that need the training set's nearest points are
+    /// then judged on the end points only (exactly, by [`Dataset::nearest`]) when they are denoised.
+    pub score: Option<&'a dyn Score>,
 }
 
 /// Per-class means of a labelled data set (the nearest-centroid class rule for real data).
@@ -225,14 +229,37 @@ pub fn run(
     monitor: &dyn Monitor,
 ) -> Result<RegimesResult> {
     p.validate()?;
-    if p.score == ScoreChoice::GmmProjected {
+    if p.score == ScoreChoice::GmmProjected && input.score.is_none() {
         return run_projected(input, p, monitor);
     }
     let data = input.data;
     let d = data.d;
-    let score: Box<dyn Score> = match p.score {
-        ScoreChoice::Empirical => Box::new(EmpiricalScore::new(data, Precision::F32)?),
-        ScoreChoice::Gmm => {
+    let owned: Box<dyn Score>;
+    let score: &dyn Score = match (input.score, p.score) {
+        (Some(_), ScoreChoice::GmmProjected) => {
+            return Err(Error::param(
+                "score",
+                "gmm-projected",
+                "empirical or gmm when a score is supplied (the projected chain has no d-dimensional score)",
+            ));
+        }
+        (Some(s), _) => {
+            if s.dim() != d {
+                return Err(Error::Shape {
+                    what: "regimes score".into(),
+                    detail: format!(
+                        "the score has dimension {} but the data have d = {d}",
+                        s.dim()
+                    ),
+                });
+            }
+            s
+        }
+        (None, ScoreChoice::Empirical) => {
+            owned = Box::new(EmpiricalScore::new(data, Precision::F32)?);
+            &*owned
+        }
+        (None, ScoreChoice::Gmm) => {
             let model = input.model.ok_or_else(|| {
                 Error::param(
                     "score",
@@ -240,11 +267,15 @@ pub fn run(
                     "a data model (the population score needs one)",
                 )
             })?;
-            Box::new(GmmScore::new(model.mixture(input.seed)?))
+            owned = Box::new(GmmScore::new(model.mixture(input.seed)?));
+            &*owned
         }
-        ScoreChoice::GmmProjected => unreachable!("handled above"),
+        (None, ScoreChoice::GmmProjected) => unreachable!("handled above"),
     };
     let empirical = score.has_training_set();
+    // Nearest training points of the end points: from the kernel's pass (empirical score), or computed
+    // exactly on the denoised end points (a supplied score: φ_C and f_mem judged where it ends).
+    let end_nearest = empirical || (input.score.is_some() && p.final_step == FinalStep::Denoise);
     let grid = TimeGrid::new(p.spacing, p.t_max, p.t_min, p.steps)?;
     let times = grid.times().to_vec();
     let branch_steps: Vec<usize> = (1..p.steps).filter(|k| k % p.branch_every == 0).collect();
@@ -319,7 +350,7 @@ pub fn run(
         &mut x,
         &s,
         p.t_min,
-        empirical.then_some(data),
+        end_nearest.then_some(data),
         &mut nn,
     );
     let end_class = class_of(&x, decay);
@@ -337,7 +368,7 @@ pub fn run(
                 .map(|i| end_class[base + i] == end_class[base + np + i])
                 .collect::<Vec<bool>>(),
         );
-        if empirical {
+        if end_nearest {
             agree_point.push(
                 (0..np)
                     .map(|i| nn[base + i].index == nn[base + np + i].index)
@@ -379,7 +410,7 @@ pub fn run(
             crossing(&tb, f, 0.775)
         }),
     };
-    let (phi_c, t_c_phi_half) = if empirical {
+    let (phi_c, t_c_phi_half) = if end_nearest {
         let pc: Vec<f64> = agree_point.iter().map(|a| fraction(a)).collect();
         let m = Measured {
             value: crossing(&t_branch, &pc, 0.5),
@@ -405,13 +436,8 @@ pub fn run(
         ),
         _ => None,
     };
-    let (last_change, f_mem) = if empirical {
-        let lc = last_change_times(&times, &trunk_nearest);
-        let fm = crate::memorisation::fraction_copies(&nn[..b]);
-        (Some(lc), Some(fm))
-    } else {
-        (None, None)
-    };
+    let last_change = empirical.then(|| last_change_times(&times, &trunk_nearest));
+    let f_mem = end_nearest.then(|| crate::memorisation::fraction_copies(&nn[..b]));
     let last = trunk_class.last().cloned().unwrap_or_default();
     let commit_p: Vec<f64> = trunk_class
         .iter()
@@ -433,7 +459,7 @@ pub fn run(
         for (i, &t) in entropy_t.iter().enumerate() {
             progress::check(monitor)?;
             out.push(excess_entropy_at(
-                score.as_ref(),
+                score,
                 data,
                 t,
                 p.entropy_samples,
@@ -525,6 +551,7 @@ fn run_projected(
     let centroids = model1.mixture(input.seed)?.means().to_vec();
     run(
         &RegimesInput {
+            score: None,
             data: &data1,
             model: Some(&model1),
             centroids,
@@ -636,6 +663,7 @@ mod tests {
         };
         let r = run(
             &RegimesInput {
+                score: None,
                 data: &data,
                 model: Some(&model),
                 centroids,
@@ -697,6 +725,7 @@ mod tests {
             ..RegimesParams::default()
         };
         let input = RegimesInput {
+            score: None,
             data: &data,
             model: None,
             centroids: vec![vec![0.0; d]],
@@ -778,6 +807,7 @@ mod tests {
             ..RegimesParams::default()
         };
         let input = RegimesInput {
+            score: None,
             data: &data,
             model: Some(&model),
             centroids,

@@ -307,10 +307,13 @@ impl GlmChannel {
                     .map(move |(v, wv)| (v, b, wv * wb))
             })
             .collect();
-        let mean_h: f64 = jobs
+        // Terms in parallel, summed in a fixed order: a rayon `sum` would depend on the work split, and so
+        // on the thread count.
+        let terms: Vec<f64> = jobs
             .par_iter()
             .map(|&(v, b, w)| w * self.law(q, ou, v, b).entropy())
-            .sum();
+            .collect();
+        let mean_h: f64 = terms.iter().sum();
         mean_h - 0.5 * (2.0 * PI * std::f64::consts::E * ou.delta).ln()
     }
 

@@ -1,0 +1,124 @@
+//! The run directories of `diffscope regimes` are unchanged by the move of the experiment into the library
+//! (issue #16): `tests/fixtures/regimes_before/` holds what the CLI wrote before the move (commit 36d19db)
+//! for two small configurations, the default two-class model and a d sweep. Every file must be the same
+//! byte for byte, except the timings: `timings_s` in summary.json and the `wall_s` column of
+//! sweep_d.csv. PNGs are left out of the manifest (the SVG beside each carries the same figure as text;
+//! raster font hinting is the one output that could differ across machines), summary.json and
+//! sweep_d.csv are stored whole so that a difference shows the field.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/regimes_before")
+}
+
+/// FNV-1a, 64 bit: the manifest's hash (independent of any crate).
+fn fnv64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn without_timings(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v.as_object_mut().unwrap().remove("timings_s");
+    v
+}
+
+fn csv_without(path: &Path, column: &str) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let rows: Vec<Vec<String>> = text
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    let drop = rows[0].iter().position(|c| c == column);
+    rows.into_iter()
+        .map(|mut r| {
+            if let Some(j) = drop {
+                r.remove(j);
+            }
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn regimes_run_directories_match_the_ones_written_before_the_library_move() {
+    let root = std::env::temp_dir().join(format!("diffscope-identity-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let runs: [(&str, &[&str]); 2] = [
+        (
+            "two_class",
+            &[
+                "--seed", "3", "regimes", "--d", "12", "--n", "300", "--batch", "40", "--pairs",
+                "20",
+            ],
+        ),
+        (
+            "sweep_d",
+            &[
+                "regimes",
+                "--sweep-d",
+                "8,16",
+                "--n",
+                "200",
+                "--batch",
+                "30",
+                "--pairs",
+                "10",
+            ],
+        ),
+    ];
+    for (name, args) in runs {
+        let o = Command::new(env!("CARGO_BIN_EXE_diffscope"))
+            .arg("--quiet")
+            .args(args)
+            .arg("--out")
+            .arg(root.join(name))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let manifest = std::fs::read_to_string(fixtures().join("manifest.txt")).unwrap();
+    let mut checked = 0;
+    for line in manifest.lines() {
+        let (rel, hash) = line.rsplit_once(' ').unwrap();
+        let bytes = std::fs::read(root.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        assert_eq!(format!("{:016x}", fnv64(&bytes)), hash, "{rel} changed");
+        checked += 1;
+    }
+    assert_eq!(checked, 35);
+    for rel in [
+        "two_class/summary.json",
+        "sweep_d/d_8/summary.json",
+        "sweep_d/d_16/summary.json",
+    ] {
+        assert_eq!(
+            without_timings(&root.join(rel)),
+            without_timings(&fixtures().join(rel)),
+            "{rel} changed"
+        );
+    }
+    assert_eq!(
+        csv_without(&root.join("sweep_d/sweep_d.csv"), "wall_s"),
+        csv_without(&fixtures().join("sweep_d/sweep_d.csv"), "wall_s"),
+    );
+    // Every file the CLI wrote is covered (PNGs by their SVG twins).
+    let mut written = 0;
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_none_or(|x| x != "png") {
+                written += 1;
+            }
+        }
+    }
+    assert_eq!(written, 35 + 4);
+    let _ = std::fs::remove_dir_all(&root);
+}

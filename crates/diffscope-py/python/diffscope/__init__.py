@@ -1,0 +1,417 @@
+"""diffscope: see why diffusion models generalise, memorise and stay on their data manifold.
+
+The Python door to the diffscope Rust library (distribution ``pydiffscope``, import ``diffscope``).
+One time convention everywhere: the Ornstein-Uhlenbeck time t, x_t = e^{-t} x_0 + sqrt(1 - e^{-2t}) z.
+
+Arrays go in and out as NumPy ``float32`` arrays in C order. float64 input is cast to float32; a
+Fortran-order or strided array is copied to C order (never transposed); any other dtype raises
+``TypeError``, a wrong shape :class:`~diffscope.errors.ShapeError`, NaN/Inf
+:class:`~diffscope.errors.NonFiniteError` (both ``ValueError``). Long calls release the GIL, stop with
+``KeyboardInterrupt`` on Ctrl-C (leaving no partial files), accept ``threads=`` (a private pool of that
+many threads; results do not depend on it) and ``progress=`` (a callable ``progress(done, total)``, or
+``True`` for a tqdm bar when tqdm is installed). Do not fork (multiprocessing, DataLoader workers) while a
+call runs: rayon's threads do not survive a fork.
+
+Quick start::
+
+    import diffscope as ds
+    data = ds.load_data("../shared/data/digits.csv.gz", label_col=64, classes=["0", "1"], centre=True)
+    score = ds.EmpiricalScore(data)
+    x = ds.sample(score, 500, steps=200, seed=1)["x"]
+    summary = ds.regimes(data, batch=400, pairs=200, out="runs/py-regimes")
+    run = ds.read_run("runs/py-regimes")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _diffscope as _core
+from . import theory
+from .errors import (
+    ConfigError,
+    DiffscopeError,
+    DiffscopeIOError,
+    FormatError,
+    NonFiniteError,
+    NumericalError,
+    ParamError,
+    ScoreCallError,
+    ShapeError,
+)
+from .io import read_run
+
+__version__: str = _core.__version__
+
+__all__ = [
+    "Dataset",
+    "Model",
+    "load_data",
+    "two_class",
+    "gmm",
+    "manifold",
+    "sphere",
+    "subspace",
+    "Score",
+    "EmpiricalScore",
+    "GmmScore",
+    "MlpScore",
+    "CallableScore",
+    "sample",
+    "regimes",
+    "read_run",
+    "theory",
+    "DiffscopeError",
+    "ParamError",
+    "ShapeError",
+    "NonFiniteError",
+    "FormatError",
+    "ConfigError",
+    "ScoreCallError",
+    "NumericalError",
+    "DiffscopeIOError",
+]
+
+
+def _matrix(x: Any, name: str = "x") -> np.ndarray:
+    """A (b, d) float32 C-order view or copy of ``x`` (see the module doc for the rules)."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray of shape (b, d), got {type(x).__name__}")
+    if x.dtype == np.float64:
+        x = x.astype(np.float32)
+    elif x.dtype != np.float32:
+        raise TypeError(
+            f"{name}: expected dtype float32 (or float64, cast to float32), got {x.dtype} "
+            f"with shape {x.shape}"
+        )
+    if x.ndim != 2:
+        raise ShapeError(f"{name}: expected a 2-D array of shape (b, d), got shape {x.shape}")
+    return np.ascontiguousarray(x)
+
+
+def _progress(progress: Any) -> Optional[Callable[[int, int], Any]]:
+    """``None``, a callable ``(done, total)``, or ``True`` for tqdm (silently none without tqdm)."""
+    if progress is None or progress is False:
+        return None
+    if progress is True:
+        try:
+            from tqdm.auto import tqdm  # type: ignore
+        except ImportError:
+            return None
+        bar = tqdm(total=0)
+
+        def update(done: int, total: int) -> None:
+            if bar.total != total:
+                bar.total = total
+            bar.n = done
+            bar.refresh()
+            if done >= total:
+                bar.close()
+
+        return update
+    if not callable(progress):
+        raise TypeError(f"progress: expected a callable (done, total), True or None, got {type(progress).__name__}")
+    return progress
+
+
+def _threads(threads: Optional[int]) -> Optional[int]:
+    if threads is None:
+        return None
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
+        raise ParamError(f"invalid parameter `threads` = {threads!r}: expected an integer >= 0 (0: all cores)")
+    return threads
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Data
+
+
+class Model:
+    """A data model (the library's ``DataModel``): a dict ``spec`` with a ``kind``, as in a TOML
+    ``[model]`` table. ``sample(n, seed)`` draws a :class:`Dataset`."""
+
+    def __init__(self, spec: Mapping[str, Any]):
+        self.spec = dict(spec)
+        if "kind" not in self.spec:
+            raise ConfigError("model spec needs a `kind` (two-class, gmm, manifold, sphere, subspace)")
+
+    def sample(self, n: int, seed: int = 0) -> "Dataset":
+        native = _core.NativeDataset.from_model(json.dumps(self.spec), int(n), int(seed))
+        return Dataset(native, model=self, seed=seed)
+
+    def __repr__(self) -> str:
+        return f"Model({self.spec!r})"
+
+
+class Dataset:
+    """n points in R^d (float32), with optional integer labels and class names."""
+
+    def __init__(self, native: Any, model: Optional[Model] = None, seed: Optional[int] = None):
+        self._native = native
+        self.model = model
+        self.seed = seed
+
+    @classmethod
+    def from_numpy(
+        cls, x: np.ndarray, labels: Optional[Sequence[int]] = None, class_names: Optional[Sequence[str]] = None
+    ) -> "Dataset":
+        """From an (n, d) array; ``labels`` (n,) non-negative integers, ``class_names`` one per label."""
+        x = _matrix(x)
+        lab = None
+        if labels is not None:
+            lab_arr = np.asarray(labels)
+            if lab_arr.shape != (x.shape[0],):
+                raise ShapeError(f"labels: expected shape ({x.shape[0]},), got {lab_arr.shape}")
+            if not np.issubdtype(lab_arr.dtype, np.integer) or (lab_arr.size and lab_arr.min() < 0):
+                raise TypeError("labels: expected non-negative integers")
+            lab = [int(v) for v in lab_arr]
+        names = None if class_names is None else [str(c) for c in class_names]
+        return cls(_core.NativeDataset.from_array(x, lab, names))
+
+    @property
+    def n(self) -> int:
+        return self._native.n
+
+    @property
+    def d(self) -> int:
+        return self._native.d
+
+    @property
+    def x(self) -> np.ndarray:
+        """The points, a new (n, d) float32 array."""
+        return self._native.x()
+
+    @property
+    def labels(self) -> Optional[np.ndarray]:
+        return self._native.labels()
+
+    @property
+    def class_names(self) -> list:
+        return self._native.class_names
+
+    @property
+    def provenance(self) -> str:
+        return self._native.provenance
+
+    def info(self) -> dict:
+        """n, d, classes, mean norm, top covariance eigenvalue Λ, ½ log Λ (predicted t_S), rank bound."""
+        return json.loads(self._native.info_json())
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __repr__(self) -> str:
+        return f"Dataset(n={self.n}, d={self.d}, classes={self.class_names}, provenance={self.provenance!r})"
+
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def load_data(
+    path: PathLike, label_col: Optional[int] = None, classes: Optional[Sequence[str]] = None, centre: bool = False
+) -> Dataset:
+    """Loads CSV (optional .gz), .npy/.npz, a class folder of .npy files, or IDX files.
+
+    ``label_col``: the label column of a CSV (negative counts from the end); ``classes``: keep these class
+    names, in this order; ``centre``: subtract the per-feature mean (after selecting classes)."""
+    cls = None if classes is None else [str(c) for c in classes]
+    return Dataset(_core.NativeDataset.load(os.fspath(path), label_col, cls, bool(centre)))
+
+
+def two_class(n: int, d: int = 100, mu_tilde: float = 1.0, sigma: float = 1.0, direction: str = "ones", seed: int = 0) -> Dataset:
+    """The two-class GMM ±m + σz with |m|² = d μ̃² (science.md §3): n points."""
+    return Model({"kind": "two-class", "d": d, "mu_tilde": mu_tilde, "sigma": sigma, "direction": direction}).sample(n, seed)
+
+
+def gmm(n: int, means: Sequence[Sequence[float]], sigma2: Union[float, Sequence[float]] = 1.0,
+        weights: Optional[Sequence[float]] = None, seed: int = 0) -> Dataset:
+    """A K-class isotropic GMM with the given means (K × d), variances σ_k² and weights: n points."""
+    s2 = [float(sigma2)] if np.isscalar(sigma2) else [float(v) for v in sigma2]  # type: ignore[arg-type]
+    spec = {"kind": "gmm", "means": [[float(v) for v in m] for m in means],
+            "covariance": {"kind": "isotropic", "sigma2": s2}}
+    if weights is not None:
+        spec["weights"] = [float(w) for w in weights]
+    return Model(spec).sample(n, seed)
+
+
+def manifold(n: int, d: int = 100, beta: float = 0.5, activation: str = "tanh", mu2: float = 1.0,
+             kappa: Optional[float] = None, embedding: str = "gaussian", seed: int = 0):
+    """The hidden-manifold mixture (manifold.md): n points x = φ(F c / √p), c ~ ±μ̃ + N(0, κ I_p).
+
+    Returns ``(dataset, F, mu)``: the data, the quenched embedding F (d × p, float64) and the latent
+    centre μ̃ (p,) of the same draw."""
+    spec = {"kind": "manifold", "d": d, "beta": beta, "activation": activation, "mu2": mu2,
+            "kappa": kappa, "embedding": embedding}
+    ds = Model(spec).sample(n, seed)
+    f, mu = _core.manifold_draw(json.dumps(spec), int(seed))
+    return ds, f, mu
+
+
+def sphere(n: int, d: int = 10, k: int = 2, radius: float = 1.0, seed: int = 0) -> Dataset:
+    """A uniform k-sphere of the given radius, randomly embedded in R^d (geometry.md T2): n points."""
+    return Model({"kind": "sphere", "d": d, "k": k, "radius": radius}).sample(n, seed)
+
+
+def subspace(n: int, d: int = 10, k: int = 2, variances: Optional[Sequence[float]] = None, seed: int = 0) -> Dataset:
+    """A Gaussian on a random k-dimensional subspace of R^d (geometry.md T1): n points."""
+    spec: dict = {"kind": "subspace", "d": d, "k": k}
+    if variances is not None:
+        spec["variances"] = [float(v) for v in variances]
+    return Model(spec).sample(n, seed)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Scores
+
+
+class Score:
+    """A score field S(x, t) = ∇ log p_t(x) in OU time. ``score(x, t)`` evaluates a (b, d) batch."""
+
+    _native: Any
+
+    @property
+    def d(self) -> int:
+        return self._native.d
+
+    def __call__(self, x: np.ndarray, t: float, log_p: bool = False, nearest: bool = False,
+                 threads: Optional[int] = None):
+        """S(x, t) as a (b, d) float32 array; with ``log_p=True`` and/or ``nearest=True`` a dict with
+        ``score`` and ``log_p`` (b,) and/or ``nearest``, ``second`` (indices), ``d1``, ``d2``."""
+        out = self._native.eval(_matrix(x), float(t), bool(log_p), bool(nearest), _threads(threads))
+        return out if (log_p or nearest) else out["score"]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._native.describe()})"
+
+
+class EmpiricalScore(Score):
+    """The exact score of the training set (science.md §2), by the fused flash-softmax kernel:
+    S(x, t) = (e^{-t} Σ_μ w_μ a_μ - x) / Δ_t with w = softmax(-|x - e^{-t} a_μ|² / 2Δ_t).
+    ``precision="f64"`` is the f64 reference path."""
+
+    def __init__(self, data: Dataset, precision: str = "f32"):
+        self.data = data
+        self._native = _core.NativeScore.empirical(data._native, precision)
+
+
+class GmmScore(Score):
+    """The population score of a Gaussian-mixture model (``Model``, or the model of a Dataset drawn from
+    one), or of the per-class Gaussian mixture fitted to a labelled Dataset (``fit=True``)."""
+
+    def __init__(self, model: Union[Model, Dataset, Mapping[str, Any]], seed: int = 0, fit: bool = False):
+        if fit:
+            if not isinstance(model, Dataset):
+                raise TypeError("GmmScore(fit=True) needs a labelled Dataset")
+            self._native = _core.NativeScore.gmm_fit(model._native)
+            return
+        if isinstance(model, Dataset):
+            if model.model is None:
+                raise ParamError("GmmScore: this Dataset was not drawn from a model; pass fit=True to fit one")
+            seed = model.seed if model.seed is not None else seed
+            model = model.model
+        spec = model.spec if isinstance(model, Model) else dict(model)
+        self._native = _core.NativeScore.gmm(json.dumps(spec), int(seed))
+
+
+class MlpScore(Score):
+    """A trained MLP score network (``model.safetensors`` from ``diffscope train``)."""
+
+    def __init__(self, native: Any):
+        self._native = native
+
+    @classmethod
+    def load(cls, path: PathLike) -> "MlpScore":
+        return cls(_core.NativeScore.mlp_load(os.fspath(path)))
+
+
+class CallableScore(Score):
+    """Any Python callable ``f(x: ndarray[b, d] float32, t: float) -> ndarray[b, d]`` as a score of
+    dimension ``d`` (e.g. a PyTorch model wrapped by :func:`diffscope.torch.score_from_module`). It is
+    called once per time step with the whole batch (a fresh array it may keep). A wrong shape or dtype
+    or a NaN in its output raises :class:`ScoreCallError` naming the call; its own exceptions propagate."""
+
+    def __init__(self, f: Callable[[np.ndarray, float], np.ndarray], d: int, name: Optional[str] = None):
+        if not callable(f):
+            raise TypeError(f"CallableScore: f must be callable, got {type(f).__name__}")
+        self.f = f
+        self._native = _core.NativeScore.callable(f, int(d), name or getattr(f, "__name__", type(f).__name__))
+
+
+def _as_score(score: Any, d: Optional[int] = None) -> Score:
+    if isinstance(score, Score):
+        return score
+    if callable(score):
+        dim = getattr(score, "d", None) or d
+        if dim is None:
+            raise ParamError("a callable score needs its dimension: pass d=... or wrap it in CallableScore(f, d)")
+        return CallableScore(score, int(dim))
+    raise TypeError(f"score: expected a diffscope Score or a callable f(x, t), got {type(score).__name__}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Samplers and experiments
+
+_SAMPLERS = {"em": "euler-maruyama", "euler-maruyama": "euler-maruyama", "ode-euler": "ode-euler",
+             "ode": "ode-heun", "ode-heun": "ode-heun", "heun": "ode-heun"}
+
+
+def sample(score: Any, n: int, sampler: str = "em", steps: int = 200, t_max: float = 6.0, t_min: float = 0.01,
+           spacing: str = "uniform", seed: int = 0, record: bool = False, final_step: str = "denoise",
+           d: Optional[int] = None, threads: Optional[int] = None, progress: Any = None) -> dict:
+    """Reverse-time sampling of n trajectories from N(0, I) at t_max down to t_min.
+
+    ``sampler``: "em" (Euler-Maruyama on the reverse SDE), "ode-euler" or "ode-heun" (probability-flow
+    ODE); ``spacing``: "uniform", "log" or "edm"; ``final_step``: "denoise" (Tweedie at t_min, as EDM) or
+    "none". ``score`` is a :class:`Score` or a callable (then ``d=`` is needed).
+
+    Returns a dict: ``x`` (n, d) end points, ``times`` the grid, ``score_evals``; ``nearest``, ``d1``,
+    ``d2``, ``f_mem`` for an :class:`EmpiricalScore`; ``trajectory`` (K + 1, n, d) with ``record=True``.
+    The same seed gives bit-identical samples here and from ``diffscope sample``."""
+    s = _as_score(score, d)
+    if sampler not in _SAMPLERS:
+        raise ParamError(f"invalid parameter `sampler` = {sampler!r}: expected one of {sorted(_SAMPLERS)}")
+    params = {"n": int(n), "sampler": _SAMPLERS[sampler], "steps": int(steps), "t_max": float(t_max),
+              "t_min": float(t_min), "spacing": spacing, "seed": int(seed), "final_step": final_step,
+              "record": bool(record)}
+    return _core.sample(s._native, json.dumps(params), _threads(threads), _progress(progress))
+
+
+def regimes(data_or_model: Any = None, score: Any = None, out: Optional[PathLike] = None, seed: int = 0,
+            n: int = 10000, threads: Optional[int] = None, progress: Any = None, **params: Any) -> dict:
+    """The main experiment: speciation and collapse measured by cloning backward runs, beside the theory.
+
+    ``data_or_model``: None (the two-class GMM, d = 100), a :class:`Model` (n points drawn with ``seed``),
+    a path (a data file; class rule: nearest class mean; centred), or a :class:`Dataset` (in memory; its
+    model, if it was drawn from one, gives the theory). ``score``: None (``params['score']``: "empirical",
+    "gmm" or "gmm-projected") or any :class:`Score` / callable driving the backward runs. ``params``: the
+    keys of the CLI's ``[params]`` table (batch, pairs, branch_every, steps, t_max, t_min, spacing,
+    entropy_samples, entropy_times, bootstrap, final_step). Writes the same run directory as
+    ``diffscope regimes`` when ``out`` is given. Returns summary.json as a dict."""
+    cfg: dict = {"seed": int(seed), "n": int(n), "params": params}
+    data_native = None
+    if data_or_model is None:
+        pass
+    elif isinstance(data_or_model, Model):
+        cfg["model"] = data_or_model.spec
+    elif isinstance(data_or_model, Dataset):
+        data_native = data_or_model._native
+        if data_or_model.model is not None:
+            cfg["model"] = data_or_model.model.spec
+    elif isinstance(data_or_model, (str, os.PathLike)):
+        cfg["data"] = {"path": os.fspath(data_or_model)}
+    elif isinstance(data_or_model, Mapping):
+        cfg.update(dict(data_or_model))
+        cfg["params"] = {**cfg.get("params", {}), **params}
+    else:
+        raise TypeError(f"data_or_model: expected None, a Model, a Dataset, a path or a config dict, got {type(data_or_model).__name__}")
+    native_score = None
+    if score is not None:
+        d = data_or_model.d if isinstance(data_or_model, Dataset) else None
+        native_score = _as_score(score, d)._native
+    text = _core.regimes(json.dumps(cfg), data_native, native_score,
+                         None if out is None else os.fspath(out), _threads(threads), _progress(progress))
+    return json.loads(text)

@@ -1,0 +1,455 @@
+//! `diffscope._diffscope`: the compiled core of the Python package `pydiffscope` (import `diffscope`).
+//!
+//! A thin door over the `diffscope` library: data sets, scores (built-in, trained MLPs, and any Python
+//! callable), the samplers, the regimes experiment and the theory. The public, documented API is the pure
+//! Python layer in `python/diffscope/`, which validates arguments and builds the serde configs (as JSON)
+//! that the library deserialises, so a Python run and a CLI run of the same config are the same run.
+//! Long calls release the GIL ([`run::detached`]).
+
+mod arrays;
+mod errors;
+mod pyscore;
+mod run;
+
+use arrays::{matrix_f32, to_matrix, to_vector};
+use diffscope::data::{self, DataModel, Dataset, LoadOptions};
+use diffscope::experiments;
+use diffscope::score::{EmpiricalScore, Extras, GmmScore, Nearest, Precision, Score};
+use errors::{to_py, IntoPyResult};
+use numpy::PyArray1;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> PyResult<T> {
+    serde_json::from_str(text).map_err(|e| {
+        to_py(diffscope::Error::Config {
+            path: PathBuf::from(format!("<{what}>")),
+            msg: e.to_string(),
+        })
+    })
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> PyResult<String> {
+    serde_json::to_string(v).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// A data set held by Rust (n × d float32, optional labels).
+#[pyclass(frozen, module = "diffscope._diffscope")]
+pub struct NativeDataset {
+    inner: Arc<Dataset>,
+}
+
+#[pymethods]
+impl NativeDataset {
+    /// From a (n, d) float32 C-order array, optional labels (n,) uint32 and their class names.
+    #[staticmethod]
+    #[pyo3(signature = (x, labels=None, class_names=None, provenance="numpy array".to_string()))]
+    fn from_array(
+        x: &Bound<'_, PyAny>,
+        labels: Option<Vec<u32>>,
+        class_names: Option<Vec<String>>,
+        provenance: String,
+    ) -> PyResult<Self> {
+        let (v, n, d) = matrix_f32(x, "x")?;
+        let mut ds = Dataset::new(v, n, d, provenance).py()?;
+        if let Some(l) = labels {
+            let k = l.iter().max().map_or(0, |m| *m as usize + 1);
+            let names = class_names.unwrap_or_else(|| (0..k).map(|i| i.to_string()).collect());
+            ds = ds.with_labels(l, names).py()?;
+        }
+        Ok(NativeDataset { inner: Arc::new(ds) })
+    }
+
+    /// Loads CSV / .npy / .npz / class folders / IDX (see the CLI's `data info`).
+    #[staticmethod]
+    #[pyo3(signature = (path, label_col=None, classes=None, centre=false))]
+    fn load(
+        py: Python<'_>,
+        path: PathBuf,
+        label_col: Option<i64>,
+        classes: Option<Vec<String>>,
+        centre: bool,
+    ) -> PyResult<Self> {
+        let opts = LoadOptions {
+            label_col,
+            header: None,
+            classes,
+            centre,
+        };
+        let ds = py.detach(|| data::load(&path, &opts)).py()?;
+        Ok(NativeDataset { inner: Arc::new(ds) })
+    }
+
+    /// n points drawn from a data model (JSON of `DataModel`) with `seed`.
+    #[staticmethod]
+    fn from_model(py: Python<'_>, model_json: &str, n: usize, seed: u64) -> PyResult<Self> {
+        let model: DataModel = from_json(model_json, "model")?;
+        let ds = py.detach(|| model.sample(n, seed)).py()?;
+        Ok(NativeDataset { inner: Arc::new(ds) })
+    }
+
+    #[getter]
+    fn n(&self) -> usize {
+        self.inner.n
+    }
+    #[getter]
+    fn d(&self) -> usize {
+        self.inner.d
+    }
+    #[getter]
+    fn provenance(&self) -> String {
+        self.inner.provenance.clone()
+    }
+    #[getter]
+    fn class_names(&self) -> Vec<String> {
+        self.inner.class_names.clone()
+    }
+    /// The points as a new (n, d) float32 array.
+    fn x<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, numpy::PyArray2<f32>>> {
+        to_matrix(py, self.inner.x.clone(), self.inner.n, self.inner.d)
+    }
+    /// The labels as a new (n,) uint32 array, or None.
+    fn labels<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArray1<u32>>> {
+        self.inner.labels.clone().map(|l| to_vector(py, l))
+    }
+    /// Summary (n, d, classes, mean norm, Λ, ½ log Λ, rank bound) as JSON.
+    fn info_json(&self, py: Python<'_>) -> PyResult<String> {
+        let ds = self.inner.clone();
+        let info = py.detach(move || ds.info()).py()?;
+        to_json(&info)
+    }
+}
+
+enum ScoreImpl {
+    Native(Arc<dyn Score>),
+    Callable { f: Py<PyAny>, d: usize, name: String },
+}
+
+/// A score: built in (exact empirical, GMM population, trained MLP) or a Python callable.
+#[pyclass(frozen, module = "diffscope._diffscope")]
+pub struct NativeScore {
+    imp: ScoreImpl,
+    training: Option<Arc<Dataset>>,
+}
+
+impl NativeScore {
+    /// Runs `work` with this score as a `&dyn Score` (a callable is bound to the call's `ctl`).
+    fn with<R>(&self, py: Python<'_>, ctl: &run::Ctl, work: impl FnOnce(&dyn Score) -> R) -> R {
+        match &self.imp {
+            ScoreImpl::Native(s) => work(s.as_ref()),
+            ScoreImpl::Callable { f, d, name } => {
+                let cs = pyscore::CallableScore {
+                    f: f.clone_ref(py),
+                    d: *d,
+                    name: name.clone(),
+                    ctl,
+                    calls: AtomicU64::new(0),
+                };
+                work(&cs)
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl NativeScore {
+    /// The exact empirical score of a data set (fused flash-softmax kernel; precision "f32" or "f64").
+    #[staticmethod]
+    #[pyo3(signature = (data, precision="f32"))]
+    fn empirical(data: &NativeDataset, precision: &str) -> PyResult<Self> {
+        let p = match precision {
+            "f32" => Precision::F32,
+            "f64" => Precision::F64,
+            other => {
+                return Err(to_py(diffscope::Error::param(
+                    "precision",
+                    other,
+                    "\"f32\" or \"f64\"",
+                )))
+            }
+        };
+        let s = EmpiricalScore::new(&data.inner, p).py()?;
+        Ok(NativeScore {
+            imp: ScoreImpl::Native(Arc::new(s)),
+            training: Some(data.inner.clone()),
+        })
+    }
+
+    /// The population score of a Gaussian-mixture data model (JSON of `DataModel`; `seed` fixes random
+    /// directions where the model has them).
+    #[staticmethod]
+    fn gmm(model_json: &str, seed: u64) -> PyResult<Self> {
+        let model: DataModel = from_json(model_json, "model")?;
+        let mix = model.mixture(seed).py()?;
+        Ok(NativeScore {
+            imp: ScoreImpl::Native(Arc::new(GmmScore::new(mix))),
+            training: None,
+        })
+    }
+
+    /// The population score of the per-class Gaussian mixture fitted to a labelled data set.
+    #[staticmethod]
+    fn gmm_fit(data: &NativeDataset) -> PyResult<Self> {
+        let mix = diffscope::universality::Surrogate::fit(&data.inner)
+            .and_then(|s| s.mixture())
+            .py()?;
+        Ok(NativeScore {
+            imp: ScoreImpl::Native(Arc::new(GmmScore::new(mix))),
+            training: None,
+        })
+    }
+
+    /// A trained MLP score (a `model.safetensors` written by `diffscope train`).
+    #[staticmethod]
+    fn mlp_load(path: PathBuf) -> PyResult<Self> {
+        let m = diffscope::nn::Mlp::load(&path).py()?;
+        Ok(NativeScore {
+            imp: ScoreImpl::Native(Arc::new(m)),
+            training: None,
+        })
+    }
+
+    /// A Python callable `f(x: ndarray[b, d] float32, t: float) -> ndarray[b, d]` of dimension d.
+    #[staticmethod]
+    fn callable(f: Py<PyAny>, d: usize, name: String) -> PyResult<Self> {
+        if d == 0 {
+            return Err(to_py(diffscope::Error::param("d", 0, "at least 1")));
+        }
+        Ok(NativeScore {
+            imp: ScoreImpl::Callable { f, d, name },
+            training: None,
+        })
+    }
+
+    #[getter]
+    fn d(&self) -> usize {
+        match &self.imp {
+            ScoreImpl::Native(s) => s.dim(),
+            ScoreImpl::Callable { d, .. } => *d,
+        }
+    }
+
+    #[getter]
+    fn has_training_set(&self) -> bool {
+        match &self.imp {
+            ScoreImpl::Native(s) => s.has_training_set(),
+            ScoreImpl::Callable { .. } => false,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match &self.imp {
+            ScoreImpl::Native(s) => s.describe(),
+            ScoreImpl::Callable { name, .. } => format!("Python callable {name}"),
+        }
+    }
+
+    /// S(x, t) for a (b, d) float32 array; with `log_p` and/or `nearest` also log p_t(x) and the nearest
+    /// scaled training points (index, second index, d1, d2). Returns a dict of arrays.
+    #[pyo3(signature = (x, t, log_p=false, nearest=false, threads=None))]
+    fn eval<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        t: f64,
+        log_p: bool,
+        nearest: bool,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let (v, b, d) = matrix_f32(x, "x")?;
+        if d != self.d() {
+            return Err(to_py(diffscope::Error::Shape {
+                what: "score(x, t)".into(),
+                detail: format!("x has d = {d} columns but the score has dimension {}", self.d()),
+            }));
+        }
+        if !(t > 0.0 && t.is_finite()) {
+            return Err(to_py(diffscope::Error::param("t", t, "a finite OU time > 0")));
+        }
+        diffscope::error::check_finite_f32("x", &v, d).py()?;
+        if nearest && !self.has_training_set() {
+            return Err(to_py(diffscope::Error::param(
+                "nearest",
+                "True",
+                "a score with a training set (EmpiricalScore)",
+            )));
+        }
+        let ctl = run::Ctl::default();
+        let (s, lp, nn) = self.with(py, &ctl, |score| {
+            run::detached(py, threads, None, &ctl, || {
+                let mut s = vec![0.0f32; v.len()];
+                let mut lp = vec![0.0f64; if log_p { b } else { 0 }];
+                let mut nn = vec![Nearest::default(); if nearest { b } else { 0 }];
+                score.eval_into(
+                    &v,
+                    t,
+                    &mut s,
+                    Extras {
+                        log_p: log_p.then_some(&mut lp[..]),
+                        nearest: nearest.then_some(&mut nn[..]),
+                    },
+                    faer::Par::rayon(0),
+                );
+                Ok((s, lp, nn))
+            })
+        })?;
+        let out = PyDict::new(py);
+        out.set_item("score", to_matrix(py, s, b, d)?)?;
+        if log_p {
+            out.set_item("log_p", to_vector(py, lp))?;
+        }
+        if nearest {
+            out.set_item("nearest", to_vector(py, nn.iter().map(|n| n.index as i64).collect()))?;
+            out.set_item("second", to_vector(py, nn.iter().map(|n| n.second as i64).collect()))?;
+            out.set_item("d1", to_vector(py, nn.iter().map(|n| n.d1 as f64).collect()))?;
+            out.set_item("d2", to_vector(py, nn.iter().map(|n| n.d2 as f64).collect()))?;
+        }
+        Ok(out)
+    }
+}
+
+/// Reverse-time sampling from N(0, I) with any score (`experiments::sample::run`; `params_json` holds
+/// `SampleParams`). Returns a dict: x (n, d), times, and nearest/d1/d2 or trajectory when available.
+#[pyfunction]
+#[pyo3(signature = (score, params_json, threads=None, progress=None))]
+fn sample<'py>(
+    py: Python<'py>,
+    score: &NativeScore,
+    params_json: &str,
+    threads: Option<usize>,
+    progress: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let p: experiments::sample::SampleParams = from_json(params_json, "sample parameters")?;
+    let ctl = run::Ctl::default();
+    let training = score.training.clone();
+    let s = score.with(py, &ctl, |sc| {
+        run::detached(py, threads, progress, &ctl, || {
+            experiments::sample::run(sc, &p, training.as_deref(), &ctl)
+        })
+    })?;
+    let out = PyDict::new(py);
+    let (n, d) = (p.n, s.d);
+    out.set_item("x", to_matrix(py, s.x, n, d)?)?;
+    out.set_item("times", to_vector(py, s.times.clone()))?;
+    out.set_item("score_evals", s.score_evals)?;
+    if let Some(nn) = s.nearest {
+        out.set_item("nearest", to_vector(py, nn.iter().map(|n| n.index as i64).collect()))?;
+        out.set_item("d1", to_vector(py, nn.iter().map(|n| n.d1 as f64).collect()))?;
+        out.set_item("d2", to_vector(py, nn.iter().map(|n| n.d2 as f64).collect()))?;
+        out.set_item("f_mem", diffscope::memorisation::fraction_copies(&nn))?;
+    }
+    if let Some(tr) = s.trajectory {
+        let k = tr.len() / (n * d);
+        let arr = PyArray1::from_vec(py, tr);
+        out.set_item("trajectory", numpy::PyArrayMethods::reshape(&arr, [k, n, d])?)?;
+    }
+    Ok(out)
+}
+
+/// The regimes experiment (`experiments::regimes`): config as JSON of `RegimesConfig`; optional in-memory
+/// data and score; writes the run directory when `out` is given. Returns summary.json as text.
+#[pyfunction]
+#[pyo3(signature = (config_json, data=None, score=None, out=None, threads=None, progress=None))]
+fn regimes(
+    py: Python<'_>,
+    config_json: &str,
+    data: Option<&NativeDataset>,
+    score: Option<&NativeScore>,
+    out: Option<PathBuf>,
+    threads: Option<usize>,
+    progress: Option<&Bound<'_, PyAny>>,
+) -> PyResult<String> {
+    let mut cfg: experiments::regimes::RegimesConfig = from_json(config_json, "regimes config")?;
+    if data.is_none() {
+        cfg.fill_default_model();
+    }
+    let ds = data.map(|d| d.inner.clone());
+    let ctl = run::Ctl::default();
+    let go = |sc: Option<&dyn Score>| {
+        run::detached(py, threads, progress, &ctl, || {
+            let report = experiments::regimes::run_on(&cfg, ds.as_deref(), sc, &ctl)?;
+            if let Some(dir) = &out {
+                experiments::regimes::write_run_dir(&report, dir)?;
+            }
+            Ok(report.summary)
+        })
+    };
+    let summary = match score {
+        Some(s) => s.with(py, &ctl, |sc| go(Some(sc)))?,
+        None => go(None)?,
+    };
+    to_json(&summary)
+}
+
+/// t_S = ½ log(Λ / v∞) (science.md §4).
+#[pyfunction]
+#[pyo3(signature = (lam, v_inf=1.0))]
+fn t_speciation(lam: f64, v_inf: f64) -> PyResult<f64> {
+    diffscope::theory::t_speciation(lam, v_inf).py()
+}
+
+/// t_C of the two-class GMM at n points in dimension d with variance σ² (science.md §4).
+#[pyfunction]
+fn t_collapse_gmm(n: usize, d: usize, sigma2: f64) -> PyResult<f64> {
+    diffscope::theory::t_collapse_gmm(n, d, sigma2).py()
+}
+
+/// The speciation curve φ(t) of the two-class GMM with |m| = m_norm.
+#[pyfunction]
+fn speciation_curve(m_norm: f64, sigma2: f64, t: f64) -> PyResult<f64> {
+    diffscope::theory::speciation_curve(m_norm, sigma2, t).py()
+}
+
+/// The excess entropy f^e(t)/α of the two-class GMM (REM closed form).
+#[pyfunction]
+fn excess_entropy_gmm(t: f64, alpha: f64, sigma2: f64) -> f64 {
+    diffscope::theory::excess_entropy_gmm(t, alpha, sigma2)
+}
+
+/// Every t_S / t_C variant of the hidden-manifold mixture (JSON of `ManifoldSpec` in, JSON out).
+#[pyfunction]
+#[pyo3(signature = (spec_json, alpha, centres=true))]
+fn manifold_theory(py: Python<'_>, spec_json: &str, alpha: f64, centres: bool) -> PyResult<String> {
+    let spec: data::ManifoldSpec = from_json(spec_json, "manifold spec")?;
+    let th = py
+        .detach(|| diffscope::theory::manifold::manifold_theory(&spec, alpha, centres))
+        .py()?;
+    to_json(&th)
+}
+
+/// The quenched embedding F (d × p) and latent centre μ̃ (p) of a hidden-manifold model drawn with `seed`
+/// (the same draw as the data of `NativeDataset.from_model` with that seed).
+#[pyfunction]
+fn manifold_draw<'py>(
+    py: Python<'py>,
+    spec_json: &str,
+    seed: u64,
+) -> PyResult<(Bound<'py, numpy::PyArray2<f64>>, Bound<'py, PyArray1<f64>>)> {
+    let spec: data::ManifoldSpec = from_json(spec_json, "manifold spec")?;
+    let hm = spec.draw(seed).py()?;
+    let (d, p) = (hm.f.nrows(), hm.f.ncols());
+    let f: Vec<f64> = (0..d * p).map(|i| hm.f[(i / p, i % p)]).collect();
+    let f = numpy::PyArrayMethods::reshape(&PyArray1::from_vec(py, f), [d, p])?;
+    Ok((f, to_vector(py, hm.mu)))
+}
+
+/// The package's compiled core.
+#[pymodule]
+fn _diffscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", diffscope::VERSION)?;
+    m.add_class::<NativeDataset>()?;
+    m.add_class::<NativeScore>()?;
+    m.add_function(wrap_pyfunction!(sample, m)?)?;
+    m.add_function(wrap_pyfunction!(regimes, m)?)?;
+    m.add_function(wrap_pyfunction!(t_speciation, m)?)?;
+    m.add_function(wrap_pyfunction!(t_collapse_gmm, m)?)?;
+    m.add_function(wrap_pyfunction!(speciation_curve, m)?)?;
+    m.add_function(wrap_pyfunction!(excess_entropy_gmm, m)?)?;
+    m.add_function(wrap_pyfunction!(manifold_theory, m)?)?;
+    m.add_function(wrap_pyfunction!(manifold_draw, m)?)?;
+    Ok(())
+}

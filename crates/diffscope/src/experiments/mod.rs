@@ -1,0 +1,6 @@
+//! Experiments as library calls: each takes a serde config (every field defaulted), runs with a
+//! [`crate::progress::Monitor`] and returns a report; a second function writes the run directory
+//! atomically. The CLI and the Python package are thin doors over these.
+
+pub mod regimes;
+pub mod sample;
