@@ -745,3 +745,31 @@ fn regimes_sweep_d_with_the_projected_population_score() {
         .unwrap();
     assert!(o.status.success(), "{}", text(&o).1);
 }
+
+#[test]
+fn data_info_reads_fashion_mnist_idx_with_its_labels() {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/fashion-mnist/t10k-images-idx3-ubyte.gz");
+    assert!(p.exists(), "missing {}", p.display());
+    let o = bin()
+        .args(["data", "info", "--json"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // The published test split: 10 000 images of 28 × 28, 1 000 per class.
+    assert_eq!(v["n"], 10000);
+    assert_eq!(v["d"], 784);
+    let counts: Vec<u64> = v["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, vec![1000; 10]);
+    // Pixels are scaled to [0, 1]: the mean norm lies well inside (0, √784 = 28).
+    let norm = v["mean_norm"].as_f64().unwrap();
+    assert!(norm > 1.0 && norm < 28.0, "{norm}");
+}

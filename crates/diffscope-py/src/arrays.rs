@@ -44,7 +44,12 @@ pub fn describe(obj: &Bound<'_, PyAny>) -> String {
 }
 
 /// A row-major Vec as a (b, d) float32 array (moved, not copied).
-pub fn to_matrix<'py>(py: Python<'py>, v: Vec<f32>, b: usize, d: usize) -> PyResult<Bound<'py, PyArray2<f32>>> {
+pub fn to_matrix<'py>(
+    py: Python<'py>,
+    v: Vec<f32>,
+    b: usize,
+    d: usize,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
     PyArray1::from_vec(py, v).reshape([b, d])
 }
 

@@ -61,7 +61,9 @@ impl NativeDataset {
             let names = class_names.unwrap_or_else(|| (0..k).map(|i| i.to_string()).collect());
             ds = ds.with_labels(l, names).py()?;
         }
-        Ok(NativeDataset { inner: Arc::new(ds) })
+        Ok(NativeDataset {
+            inner: Arc::new(ds),
+        })
     }
 
     /// Loads CSV / .npy / .npz / class folders / IDX (see the CLI's `data info`).
@@ -81,7 +83,9 @@ impl NativeDataset {
             centre,
         };
         let ds = py.detach(|| data::load(&path, &opts)).py()?;
-        Ok(NativeDataset { inner: Arc::new(ds) })
+        Ok(NativeDataset {
+            inner: Arc::new(ds),
+        })
     }
 
     /// n points drawn from a data model (JSON of `DataModel`) with `seed`.
@@ -89,7 +93,9 @@ impl NativeDataset {
     fn from_model(py: Python<'_>, model_json: &str, n: usize, seed: u64) -> PyResult<Self> {
         let model: DataModel = from_json(model_json, "model")?;
         let ds = py.detach(|| model.sample(n, seed)).py()?;
-        Ok(NativeDataset { inner: Arc::new(ds) })
+        Ok(NativeDataset {
+            inner: Arc::new(ds),
+        })
     }
 
     #[getter]
@@ -126,7 +132,11 @@ impl NativeDataset {
 
 enum ScoreImpl {
     Native(Arc<dyn Score>),
-    Callable { f: Py<PyAny>, d: usize, name: String },
+    Callable {
+        f: Py<PyAny>,
+        d: usize,
+        name: String,
+    },
 }
 
 /// A score: built in (exact empirical, GMM population, trained MLP) or a Python callable.
@@ -264,11 +274,18 @@ impl NativeScore {
         if d != self.d() {
             return Err(to_py(diffscope::Error::Shape {
                 what: "score(x, t)".into(),
-                detail: format!("x has d = {d} columns but the score has dimension {}", self.d()),
+                detail: format!(
+                    "x has d = {d} columns but the score has dimension {}",
+                    self.d()
+                ),
             }));
         }
         if !(t > 0.0 && t.is_finite()) {
-            return Err(to_py(diffscope::Error::param("t", t, "a finite OU time > 0")));
+            return Err(to_py(diffscope::Error::param(
+                "t",
+                t,
+                "a finite OU time > 0",
+            )));
         }
         diffscope::error::check_finite_f32("x", &v, d).py()?;
         if nearest && !self.has_training_set() {
@@ -303,10 +320,22 @@ impl NativeScore {
             out.set_item("log_p", to_vector(py, lp))?;
         }
         if nearest {
-            out.set_item("nearest", to_vector(py, nn.iter().map(|n| n.index as i64).collect()))?;
-            out.set_item("second", to_vector(py, nn.iter().map(|n| n.second as i64).collect()))?;
-            out.set_item("d1", to_vector(py, nn.iter().map(|n| n.d1 as f64).collect()))?;
-            out.set_item("d2", to_vector(py, nn.iter().map(|n| n.d2 as f64).collect()))?;
+            out.set_item(
+                "nearest",
+                to_vector(py, nn.iter().map(|n| n.index as i64).collect()),
+            )?;
+            out.set_item(
+                "second",
+                to_vector(py, nn.iter().map(|n| n.second as i64).collect()),
+            )?;
+            out.set_item(
+                "d1",
+                to_vector(py, nn.iter().map(|n| n.d1 as f64).collect()),
+            )?;
+            out.set_item(
+                "d2",
+                to_vector(py, nn.iter().map(|n| n.d2 as f64).collect()),
+            )?;
         }
         Ok(out)
     }
@@ -337,15 +366,27 @@ fn sample<'py>(
     out.set_item("times", to_vector(py, s.times.clone()))?;
     out.set_item("score_evals", s.score_evals)?;
     if let Some(nn) = s.nearest {
-        out.set_item("nearest", to_vector(py, nn.iter().map(|n| n.index as i64).collect()))?;
-        out.set_item("d1", to_vector(py, nn.iter().map(|n| n.d1 as f64).collect()))?;
-        out.set_item("d2", to_vector(py, nn.iter().map(|n| n.d2 as f64).collect()))?;
+        out.set_item(
+            "nearest",
+            to_vector(py, nn.iter().map(|n| n.index as i64).collect()),
+        )?;
+        out.set_item(
+            "d1",
+            to_vector(py, nn.iter().map(|n| n.d1 as f64).collect()),
+        )?;
+        out.set_item(
+            "d2",
+            to_vector(py, nn.iter().map(|n| n.d2 as f64).collect()),
+        )?;
         out.set_item("f_mem", diffscope::memorisation::fraction_copies(&nn))?;
     }
     if let Some(tr) = s.trajectory {
         let k = tr.len() / (n * d);
         let arr = PyArray1::from_vec(py, tr);
-        out.set_item("trajectory", numpy::PyArrayMethods::reshape(&arr, [k, n, d])?)?;
+        out.set_item(
+            "trajectory",
+            numpy::PyArrayMethods::reshape(&arr, [k, n, d])?,
+        )?;
     }
     Ok(out)
 }
@@ -421,6 +462,9 @@ fn manifold_theory(py: Python<'_>, spec_json: &str, alpha: f64, centres: bool) -
     to_json(&th)
 }
 
+/// F (d × p) and μ̃ (p) as NumPy arrays.
+type EmbeddingArrays<'py> = (Bound<'py, numpy::PyArray2<f64>>, Bound<'py, PyArray1<f64>>);
+
 /// The quenched embedding F (d × p) and latent centre μ̃ (p) of a hidden-manifold model drawn with `seed`
 /// (the same draw as the data of `NativeDataset.from_model` with that seed).
 #[pyfunction]
@@ -428,7 +472,7 @@ fn manifold_draw<'py>(
     py: Python<'py>,
     spec_json: &str,
     seed: u64,
-) -> PyResult<(Bound<'py, numpy::PyArray2<f64>>, Bound<'py, PyArray1<f64>>)> {
+) -> PyResult<EmbeddingArrays<'py>> {
     let spec: data::ManifoldSpec = from_json(spec_json, "manifold spec")?;
     let hm = spec.draw(seed).py()?;
     let (d, p) = (hm.f.nrows(), hm.f.ncols());

@@ -247,7 +247,7 @@ def manifold(n: int, d: int = 100, beta: float = 0.5, activation: str = "tanh", 
     spec = {"kind": "manifold", "d": d, "beta": beta, "activation": activation, "mu2": mu2,
             "kappa": kappa, "embedding": embedding}
     ds = Model(spec).sample(n, seed)
-    f, mu = _core.manifold_draw(json.dumps(spec), int(seed))
+    f, mu = _core.manifold_draw(json.dumps({k: v for k, v in spec.items() if k != "kind"}), int(seed))
     return ds, f, mu
 
 

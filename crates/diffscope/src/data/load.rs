@@ -18,8 +18,10 @@ pub struct LoadOptions {
     pub centre: bool,
 }
 
-/// Loads a data set from a CSV (`.csv`, `.txt`, `.csv.gz`), `.npy`, `.npz`, or a folder
-/// `<root>/<class>/*.npy` (one sample per file, the class from the folder name).
+/// Loads a data set from a CSV (`.csv`, `.txt`, `.csv.gz`), `.npy`, `.npz`, an IDX image file (MNIST /
+/// Fashion-MNIST `*-images-idx3-ubyte[.gz]`, pixels scaled to [0, 1], labels from the sibling
+/// `*-labels-idx1-ubyte[.gz]` when present), or a folder `<root>/<class>/*.npy` (one sample per file, the
+/// class from the folder name).
 ///
 /// `.npy`: a 2-D array `(n, d)` or higher `(n, ...)` flattened to `(n, d)`. `.npz`: the member `x` (or
 /// `X`, `data`, `samples`, or the only float array) with optional labels `y` (or `labels`).
@@ -34,7 +36,8 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Dataset> {
         .file_name()
         .map(|s| s.to_string_lossy().to_lowercase())
         .unwrap_or_default();
-    let is_csv = !path.is_dir() && !name.ends_with(".npy") && !name.ends_with(".npz");
+    let is_idx = is_idx_name(&name);
+    let is_csv = !path.is_dir() && !is_idx && !name.ends_with(".npy") && !name.ends_with(".npz");
     if let (Some(lc), false) = (opts.label_col, is_csv || name.ends_with(".npy")) {
         return Err(Error::param(
             "label-col",
@@ -47,6 +50,8 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Dataset> {
     }
     let mut ds = if path.is_dir() {
         load_folder(path)?
+    } else if is_idx {
+        load_idx(path, &name)?
     } else if name.ends_with(".npy") {
         let arr = io::read_npy(path)?;
         match opts.label_col {
@@ -67,6 +72,46 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Dataset> {
     if opts.centre {
         ds.centre();
     }
+    Ok(ds)
+}
+
+fn is_idx_name(name: &str) -> bool {
+    let stem = name.strip_suffix(".gz").unwrap_or(name);
+    stem.ends_with(".idx") || (stem.contains("-idx") && stem.ends_with("-ubyte"))
+}
+
+/// IDX images (n, h, w) → n × (h·w) in [0, 1]; labels from the sibling labels file when it exists.
+fn load_idx(path: &Path, name: &str) -> Result<Dataset> {
+    let img = io::read_idx(path)?;
+    if img.shape.len() < 2 {
+        return Err(Error::format(
+            path,
+            format!("IDX shape {:?}: expected images (n, h, w)", img.shape),
+        ));
+    }
+    let n = img.shape[0];
+    let d: usize = img.shape[1..].iter().product();
+    let x: Vec<f32> = img.data.iter().map(|&v| v as f32 / 255.0).collect();
+    let ds = Dataset::new(x, n, d, path.display().to_string())?;
+    let sibling = path.with_file_name(name.replace("images-idx3", "labels-idx1"));
+    if sibling == path || !sibling.exists() {
+        return Ok(ds);
+    }
+    let lab = io::read_idx(&sibling)?;
+    if lab.shape != [n] {
+        return Err(Error::format(
+            &sibling,
+            format!(
+                "labels have shape {:?} for {n} images in {}",
+                lab.shape,
+                path.display()
+            ),
+        ));
+    }
+    let raw: Vec<String> = lab.data.iter().map(|v| v.to_string()).collect();
+    let (labels, names) = index_labels(&raw);
+    let mut ds = ds.with_labels(labels, names)?;
+    ds.provenance = format!("{} (labels {})", path.display(), sibling.display());
     Ok(ds)
 }
 

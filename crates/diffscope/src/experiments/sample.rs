@@ -101,7 +101,16 @@ pub fn run(
     let mut rec = Recorder(Vec::new());
     let mut none = sampler::NoObserver;
     let obs: &mut dyn Observer = if p.record { &mut rec } else { &mut none };
-    let stats = sampler::sample(p.sampler, score, &mut x, &grid, key, obs, monitor, Par::rayon(0))?;
+    let stats = sampler::sample(
+        p.sampler,
+        score,
+        &mut x,
+        &grid,
+        key,
+        obs,
+        monitor,
+        Par::rayon(0),
+    )?;
     crate::progress::check(monitor)?;
     let mut trajectory = p.record.then_some(rec.0);
     if let Some(tr) = trajectory.as_mut() {

@@ -4,10 +4,12 @@
 
 mod atomic;
 mod csv;
+mod idx;
 mod npy;
 mod safetensors;
 
 pub use atomic::{write_atomic, write_json, write_run_dir, write_text};
 pub use csv::{read_csv, write_csv, CsvOptions, CsvTable};
+pub use idx::{parse_idx, read_idx, IdxArray};
 pub use npy::{read_npy, read_npz, write_npy, write_npz, NpyArray, NpyData};
 pub use safetensors::{SafeTensors, Tensor};

@@ -1,0 +1,76 @@
+"""Experiments from Python: the same run as the CLI, data in and out, run directories."""
+
+import json
+import subprocess
+
+import numpy as np
+
+import diffscope as ds
+
+
+def without_timings(s: dict) -> dict:
+    return {k: v for k, v in s.items() if k != "timings_s"}
+
+
+def test_regimes_from_python_and_the_cli_give_identical_summaries(cli, tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('seed = 3\nn = 300\n[model]\nkind = "manifold"\nd = 12\nbeta = 0.5\nactivation = "relu"\n'
+                   "[params]\nbatch = 40\npairs = 20\nentropy_times = 10\n")
+    subprocess.run([str(cli), "--quiet", "regimes", "--config", str(cfg), "--out", str(tmp_path / "cli")],
+                   check=True)
+    model = ds.Model({"kind": "manifold", "d": 12, "beta": 0.5, "activation": "relu"})
+    summary = ds.regimes(model, n=300, seed=3, batch=40, pairs=20, entropy_times=10, out=tmp_path / "py")
+    cli_summary = json.loads((tmp_path / "cli" / "summary.json").read_text())
+    assert without_timings(summary) == without_timings(cli_summary)
+    assert (tmp_path / "py" / "config.toml").read_text() == (tmp_path / "cli" / "config.toml").read_text()
+    for name in ["speciation.csv", "commitment.csv", "entropy.csv", "curves.json", "speciation.svg"]:
+        assert (tmp_path / "py" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+
+
+def test_regimes_on_real_data_and_read_run(digits, tmp_path):
+    data = ds.load_data(digits, label_col=64, classes=["0", "1"], centre=True)
+    assert (data.n, data.d) == (360, 64)
+    s = ds.regimes(digits_config := {"data": {"path": str(digits), "label_col": 64, "classes": ["0", "1"]}},
+                   batch=60, pairs=30, entropy_times=8, out=tmp_path / "run")
+    assert s["n"] == 360 and s["d"] == 64
+    assert digits_config["data"]["path"] == str(digits)
+    run = ds.read_run(tmp_path / "run")
+    assert run["summary"]["t_s"]["measured"] == s["t_s"]["measured"]
+    assert set(run["speciation"]) >= {"t_branch", "phi", "phi_lo", "phi_hi"}
+    assert run["last_change"].shape == (60,)
+    assert any(f.endswith("speciation.png") for f in run["figures"])
+
+
+def test_regimes_with_a_callable_score_judges_the_denoised_end_points():
+    # The exact score as a Python callable: φ and f_mem are measured on the denoised end points.
+    data = ds.two_class(200, d=8, seed=1)
+    exact = ds.EmpiricalScore(data)
+    s = ds.regimes(data, score=lambda x, t: exact(x, t), batch=30, pairs=15, entropy_times=4, seed=2)
+    assert s["score"] == "supplied"
+    assert s["f_mem"] == 1.0  # n = 200 points in d = 8: the exact score memorises
+    assert s["t_s"]["measured"] is not None
+
+
+def test_data_models_and_datasets():
+    x = np.random.default_rng(0).standard_normal((50, 3))
+    d = ds.Dataset.from_numpy(x, labels=np.arange(50) % 2)
+    assert (d.n, d.d, d.class_names) == (50, 3, ["0", "1"])
+    np.testing.assert_array_equal(d.x, x.astype(np.float32))
+    sp = ds.sphere(100, d=6, k=2, seed=1)
+    np.testing.assert_allclose(np.linalg.norm(sp.x, axis=1), 1.0, atol=1e-5)
+    sub = ds.subspace(200, d=6, k=2, seed=1)
+    assert np.linalg.matrix_rank(sub.x.astype(np.float64), tol=1e-4) == 2
+    g = ds.gmm(300, means=[[3, 0], [-3, 0]], sigma2=0.25, seed=1)
+    assert sorted(np.unique(g.labels)) == [0, 1]
+    data, f, mu = ds.manifold(100, d=20, beta=0.5, activation="linear", seed=2)
+    assert f.shape == (20, 10) and mu.shape == (10,)
+    np.testing.assert_allclose(np.linalg.norm(mu) ** 2, 10.0, rtol=1e-9)  # |μ̃|² = p μ̃²
+
+
+def test_theory_matches_its_closed_forms():
+    assert ds.theory.t_speciation(np.e**2) == 1.0
+    # t_C of the two-class GMM solves e^{-2t} ... ; the CLI's theory command prints the same number.
+    tc = ds.theory.t_collapse_gmm(10000, 100, 1.0)
+    assert 0.5 < tc < 1.5
+    th = ds.theory.manifold(activation="linear", beta=0.5, alpha=0.1)
+    assert th["t_s"] > 0 and "t_c_glm" in th

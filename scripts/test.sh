@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Every test, Rust and Python, on a machine that has a Rust toolchain and python3 (README: "the tests").
+#
+# 1. The Rust tests in the release profile, so they reuse the main job's build
+#    (`cargo run --release -p diffscope-cli -- regimes`): only the test harnesses are compiled on top.
+# 2. The Python package `pydiffscope` built into a virtualenv at .venv (created on first use; maturin,
+#    numpy and pytest come from the package index) and its pytest suite, which also drives the CLI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
+
+cargo build --release -p diffscope-cli
+cargo test --release --no-fail-fast
+
+VENV="${DIFFSCOPE_VENV:-.venv}"
+if [ ! -x "$VENV/bin/python" ]; then
+    if ! python3 -m venv "$VENV" 2>/dev/null; then
+        rm -rf "$VENV"
+        echo "python3 -m venv failed (Debian/Ubuntu: apt-get install python3-venv); trying virtualenv" >&2
+        python3 -m pip install --user --quiet virtualenv
+        python3 -m virtualenv --quiet "$VENV"
+    fi
+fi
+"$VENV/bin/python" -m pip install --quiet --upgrade "maturin>=1.9.4,<2" "numpy>=1.21" "pytest>=7"
+# MATURIN_NO_INSTALL_RUST: never try to download a toolchain; use the cargo on PATH.
+(cd crates/diffscope-py && VIRTUAL_ENV="$PWD/../../$VENV" MATURIN_NO_INSTALL_RUST=1 \
+    "../../$VENV/bin/maturin" develop --release --quiet)
+"$VENV/bin/python" -m pytest crates/diffscope-py/tests -q
