@@ -481,6 +481,81 @@ fn manifold_draw<'py>(
     Ok((f, to_vector(py, hm.mu)))
 }
 
+/// Covariance spectra of a data set (`per_class`: also each class); writes the run directory when `out`
+/// is given. Returns summary.json as text.
+#[pyfunction]
+#[pyo3(signature = (data, per_class=false, seed=0, out=None))]
+fn spectrum(
+    py: Python<'_>,
+    data: &NativeDataset,
+    per_class: bool,
+    seed: u64,
+    out: Option<PathBuf>,
+) -> PyResult<String> {
+    let ds = data.inner.clone();
+    let summary = py
+        .detach(move || {
+            let r = experiments::stats::run_spectrum(&ds, per_class, seed)?;
+            if let Some(dir) = &out {
+                experiments::stats::write_spectrum(&r, dir)?;
+            }
+            Ok::<_, diffscope::Error>(r.summary)
+        })
+        .py()?;
+    to_json(&summary)
+}
+
+/// Tails of |x| and of random 1-Lipschitz functionals vs sub-Gaussian bounds; returns summary.json as
+/// text and the functionals (their tails) as JSON.
+#[pyfunction]
+#[pyo3(signature = (data, functionals=16, seed=0, out=None))]
+fn concentration(
+    py: Python<'_>,
+    data: &NativeDataset,
+    functionals: usize,
+    seed: u64,
+    out: Option<PathBuf>,
+) -> PyResult<(String, String)> {
+    let ds = data.inner.clone();
+    let rep = py
+        .detach(move || {
+            let r = experiments::stats::run_concentration(&ds, functionals, seed)?;
+            if let Some(dir) = &out {
+                experiments::stats::write_concentration(&r, dir)?;
+            }
+            Ok::<_, diffscope::Error>(r)
+        })
+        .py()?;
+    Ok((to_json(&rep.summary)?, to_json(&rep.result)?))
+}
+
+/// Linear classifiers on data vs its per-class Gaussian surrogate (`params_json`: `UniversalityParams`).
+/// Returns summary.json and the curves as JSON text.
+#[pyfunction]
+#[pyo3(signature = (data, params_json, seed=0, out=None, threads=None, progress=None))]
+fn universality(
+    py: Python<'_>,
+    data: &NativeDataset,
+    params_json: &str,
+    seed: u64,
+    out: Option<PathBuf>,
+    threads: Option<usize>,
+    progress: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(String, String)> {
+    let p: diffscope::universality::UniversalityParams =
+        from_json(params_json, "universality parameters")?;
+    let ds = data.inner.clone();
+    let ctl = run::Ctl::default();
+    let rep = run::detached(py, threads, progress, &ctl, || {
+        let r = experiments::stats::run_universality(&ds, &p, seed, &ctl)?;
+        if let Some(dir) = &out {
+            experiments::stats::write_universality(&r, dir)?;
+        }
+        Ok(r)
+    })?;
+    Ok((to_json(&rep.summary)?, to_json(&rep.result)?))
+}
+
 /// The package's compiled core.
 #[pymodule]
 fn _diffscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -495,5 +570,8 @@ fn _diffscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(excess_entropy_gmm, m)?)?;
     m.add_function(wrap_pyfunction!(manifold_theory, m)?)?;
     m.add_function(wrap_pyfunction!(manifold_draw, m)?)?;
+    m.add_function(wrap_pyfunction!(spectrum, m)?)?;
+    m.add_function(wrap_pyfunction!(concentration, m)?)?;
+    m.add_function(wrap_pyfunction!(universality, m)?)?;
     Ok(())
 }

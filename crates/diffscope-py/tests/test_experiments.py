@@ -74,3 +74,34 @@ def test_theory_matches_its_closed_forms():
     assert 0.5 < tc < 1.5
     th = ds.theory.manifold(activation="linear", beta=0.5, alpha=0.1)
     assert th["t_s"] > 0 and "t_c_glm" in th
+
+
+def test_spectrum_matches_numpy_and_the_cli(cli, digits, tmp_path):
+    data = ds.load_data(digits, label_col=64)
+    s = ds.spectrum(data, per_class=True, out=tmp_path / "py")
+    x = data.x.astype(np.float64)
+    ev = np.linalg.eigvalsh(np.cov(x, rowvar=False))
+    # The unbiased sample covariance's top eigenvalue, f64 both sides (float32 data): 1e-9 relative.
+    np.testing.assert_allclose(s["spectra"][0]["top"], ev[-1], rtol=1e-9)
+    assert s["spectra"][0]["rank_bound"] == 64 and len(s["spectra"]) == 11
+    subprocess.run([str(cli), "--quiet", "spectrum", str(digits), "--label-col", "64", "--per-class", "-o",
+                    str(tmp_path / "cli")], check=True)
+    cli_s = json.loads((tmp_path / "cli" / "summary.json").read_text())
+    assert s == cli_s
+    for f in ["eigenvalues_0.csv", "spectrum_3.svg", "index.html"]:
+        assert (tmp_path / "py" / f).read_bytes() == (tmp_path / "cli" / f).read_bytes(), f
+
+
+def test_concentration_of_gaussian_data_is_sub_gaussian():
+    x = np.random.default_rng(3).standard_normal((4000, 20))
+    s = ds.concentration(x, functionals=4, seed=1)
+    assert s["sub_gaussian"] is True
+    assert s["n"] == 4000 and len(s["functionals"]) >= 4
+
+
+def test_universality_of_a_gaussian_mixture_agrees_with_its_surrogate():
+    # Data that *is* a per-class Gaussian: the surrogate is the same law, so the curves agree.
+    data = ds.gmm(1200, means=[[1.5] + [0.0] * 9, [-1.5] + [0.0] * 9], sigma2=1.0, seed=2)
+    s = ds.universality(data, ns=[10, 40], seeds=3, seed=1)
+    assert s["agree_within_ci"] is True
+    assert len(s["curves"]["err_data"]) == 2

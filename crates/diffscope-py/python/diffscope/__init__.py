@@ -64,6 +64,9 @@ __all__ = [
     "sample",
     "regimes",
     "read_run",
+    "spectrum",
+    "concentration",
+    "universality",
     "theory",
     "DiffscopeError",
     "ParamError",
@@ -415,3 +418,59 @@ def regimes(data_or_model: Any = None, score: Any = None, out: Optional[PathLike
     text = _core.regimes(json.dumps(cfg), data_native, native_score,
                          None if out is None else os.fspath(out), _threads(threads), _progress(progress))
     return json.loads(text)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Data-only analyses (the CLI's spectrum, concentration and universality commands)
+
+
+def _dataset(data: Any) -> Dataset:
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        return load_data(data)
+    if isinstance(data, np.ndarray):
+        return Dataset.from_numpy(data)
+    raise TypeError(f"data: expected a Dataset, a path or an (n, d) array, got {type(data).__name__}")
+
+
+def spectrum(data: Any, per_class: bool = False, seed: int = 0, out: Optional[PathLike] = None) -> dict:
+    """Covariance spectrum of the data (and of each class with ``per_class``): eigenvalues by rank with the
+    Marchenko-Pastur reference, rank bound min(n - 1, d), numerical rank, participation ratio, entropy
+    rank, and the smallest non-zero eigenvalue vs the number of samples. Returns summary.json as a dict;
+    writes the CLI's run directory when ``out`` is given."""
+    ds = _dataset(data)
+    text = _core.spectrum(ds._native, bool(per_class), int(seed), None if out is None else os.fspath(out))
+    return json.loads(text)
+
+
+def concentration(data: Any, functionals: int = 16, seed: int = 0, out: Optional[PathLike] = None) -> dict:
+    """Tails of |x| and of random 1-Lipschitz functionals (projections, |projections|, distances) against
+    sub-Gaussian bounds. Returns summary.json as a dict with the ``functionals`` (tails) added."""
+    ds = _dataset(data)
+    summary, funcs = _core.concentration(ds._native, int(functionals), int(seed),
+                                         None if out is None else os.fspath(out))
+    s = json.loads(summary)
+    s["functionals"] = json.loads(funcs)["functionals"]
+    return s
+
+
+def universality(data: Any, classifier: str = "ridge", lam: float = 1e-2, ns: Sequence[int] = (10, 20, 40, 80),
+                 seeds: int = 5, seed: int = 0, out: Optional[PathLike] = None, threads: Optional[int] = None,
+                 progress: Any = None, **classifier_params: Any) -> dict:
+    """Gaussian universality: the test error of a linear classifier trained on the data vs on its per-class
+    Gaussian surrogate, vs n per class with 95 % CIs over ``seeds`` repetitions. ``classifier``: "ridge"
+    (closed form, ``lam``), "softmax-ce", "softmax-square" (SGD), "softmax-ce-lbfgs",
+    "softmax-square-lbfgs"; ``classifier_params`` override their training parameters. Returns
+    summary.json as a dict with the ``curves`` added."""
+    ds = _dataset(data)
+    clf: dict = {"kind": classifier, **classifier_params}
+    if classifier == "ridge":
+        clf.setdefault("lambda", float(lam))
+    params = {"ns": [int(n) for n in ns], "seeds": int(seeds), "classifier": clf}
+    summary, curves = _core.universality(ds._native, json.dumps(params), int(seed),
+                                         None if out is None else os.fspath(out), _threads(threads),
+                                         _progress(progress))
+    s = json.loads(summary)
+    s["curves"] = json.loads(curves)
+    return s

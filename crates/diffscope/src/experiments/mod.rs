@@ -4,3 +4,4 @@
 
 pub mod regimes;
 pub mod sample;
+pub mod stats;

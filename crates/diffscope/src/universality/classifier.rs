@@ -148,7 +148,7 @@ pub enum Loss {
 /// Minibatch SGD with cosine warm restarts (SGDR: periods `period0`, ×2 after each restart), L2 weight
 /// decay, and early stopping on the validation error (the best epoch's weights are kept).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct SgdParams {
     /// Peak learning rate.
     pub lr: f64,
@@ -281,7 +281,7 @@ fn accumulate_grad(
 
 /// Full-batch L-BFGS on the mean loss + ½·weight_decay·|W|² (deterministic; no minibatches).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct LbfgsParams {
     /// Iterations.
     pub iterations: usize,
@@ -437,6 +437,17 @@ pub enum Classifier {
 }
 
 impl Classifier {
+    /// The recipe's name in titles: Ridge, SoftmaxCe, SoftmaxSquare, SoftmaxCeLbfgs, SoftmaxSquareLbfgs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Classifier::Ridge { .. } => "Ridge",
+            Classifier::SoftmaxCe(_) => "SoftmaxCe",
+            Classifier::SoftmaxSquare(_) => "SoftmaxSquare",
+            Classifier::SoftmaxCeLbfgs(_) => "SoftmaxCeLbfgs",
+            Classifier::SoftmaxSquareLbfgs(_) => "SoftmaxSquareLbfgs",
+        }
+    }
+
     /// Trains on `train`, using `val` only for early stopping.
     pub fn train(&self, train: &Dataset, val: &Dataset, seed: u64) -> Result<LinearModel> {
         match self {

@@ -171,9 +171,9 @@ impl Surrogate {
     }
 }
 
-/// Parameters of the universality experiment.
+/// Parameters of the universality experiment (every field defaulted).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct UniversalityParams {
     /// Training samples per class (each split 80/20 into train/validation).
     pub ns: Vec<usize>,
