@@ -126,15 +126,6 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// `Err(Interrupted)` once Ctrl-C was pressed (for loops in the CLI itself).
-pub fn check_stop(ctx: &Ctx) -> Result<(), diffscope::Error> {
-    if ctx.stop.load(Ordering::Relaxed) {
-        Err(diffscope::Error::Interrupted)
-    } else {
-        Ok(())
-    }
-}
-
 /// Reads a TOML file into `T`: a missing file is an I/O error naming it, a parse error (unknown key, wrong
 /// type) a `Config` error naming the file (exit code 2).
 pub fn read_toml<T: serde::de::DeserializeOwned>(

@@ -1,8 +1,8 @@
-//! The run directories of `diffscope regimes` are unchanged by the move of the experiment into the library
-//! (issue #16): `tests/fixtures/regimes_before/` holds what the CLI wrote before the move (commit 36d19db)
-//! for two small configurations, the default two-class model and a d sweep. Every file must be the same
-//! byte for byte, except the timings: `timings_s` in summary.json and the `wall_s` column of
-//! sweep_d.csv. PNGs are left out of the manifest (the SVG beside each carries the same figure as text;
+//! The run directories of the CLI are unchanged by the move of the experiments into the library (issue
+//! #16): `tests/fixtures/run_dirs_before/` holds what the CLI wrote before the move (regimes: commit 36d19db;
+//! spectrum, concentration, universality: the tree of 796ce8a; train, memorise, geometry: 36ba91a) for small
+//! configurations. Every file must be the same byte for byte, except the timings: the `timings_s` /
+//! `timings` objects of summary.json and the `wall_s` column of sweep_d.csv. PNGs are left out of the manifest (the SVG beside each carries the same figure as text;
 //! raster font hinting is the one output that could differ across machines), summary.json and
 //! sweep_d.csv are stored whole so that a difference shows the field.
 
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/regimes_before")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/run_dirs_before")
 }
 
 /// FNV-1a, 64 bit: the manifest's hash (independent of any crate).
@@ -23,7 +23,9 @@ fn fnv64(bytes: &[u8]) -> u64 {
 fn without_timings(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    v.as_object_mut().unwrap().remove("timings_s");
+    let o = v.as_object_mut().unwrap();
+    o.remove("timings_s");
+    o.remove("timings");
     v
 }
 
@@ -45,7 +47,7 @@ fn csv_without(path: &Path, column: &str) -> Vec<Vec<String>> {
 }
 
 #[test]
-fn regimes_run_directories_match_the_ones_written_before_the_library_move() {
+fn run_directories_match_the_ones_written_before_the_library_move() {
     let root = std::env::temp_dir().join(format!("diffscope-identity-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
@@ -90,15 +92,25 @@ fn regimes_run_directories_match_the_ones_written_before_the_library_move() {
         assert_eq!(format!("{:016x}", fnv64(&bytes)), hash, "{rel} changed");
         checked += 1;
     }
-    assert_eq!(checked, 35);
-    for rel in [
-        "two_class/summary.json",
-        "sweep_d/d_8/summary.json",
-        "sweep_d/d_16/summary.json",
-    ] {
+    assert_eq!(checked, 121);
+    let mut summaries = Vec::new();
+    let mut stack = vec![fixtures()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|f| f == "summary.json") {
+                summaries.push(p.strip_prefix(fixtures()).unwrap().to_path_buf());
+            }
+        }
+    }
+    assert_eq!(summaries.len(), 10);
+    for rel in &summaries {
+        let rel = rel.display();
         assert_eq!(
-            without_timings(&root.join(rel)),
-            without_timings(&fixtures().join(rel)),
+            without_timings(&root.join(rel.to_string())),
+            without_timings(&fixtures().join(rel.to_string())),
             "{rel} changed"
         );
     }
@@ -119,6 +131,6 @@ fn regimes_run_directories_match_the_ones_written_before_the_library_move() {
             }
         }
     }
-    assert_eq!(written, 35 + 4);
+    assert_eq!(written, 121 + 11);
     let _ = std::fs::remove_dir_all(&root);
 }

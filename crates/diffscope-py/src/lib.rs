@@ -134,6 +134,8 @@ enum ScoreImpl {
     Native(Arc<dyn Score>),
     Callable {
         f: Py<PyAny>,
+        jvp: Option<Py<PyAny>>,
+        vjp: Option<Py<PyAny>>,
         d: usize,
         name: String,
     },
@@ -151,9 +153,17 @@ impl NativeScore {
     fn with<R>(&self, py: Python<'_>, ctl: &run::Ctl, work: impl FnOnce(&dyn Score) -> R) -> R {
         match &self.imp {
             ScoreImpl::Native(s) => work(s.as_ref()),
-            ScoreImpl::Callable { f, d, name } => {
+            ScoreImpl::Callable {
+                f,
+                jvp,
+                vjp,
+                d,
+                name,
+            } => {
                 let cs = pyscore::CallableScore {
                     f: f.clone_ref(py),
+                    jvp: jvp.as_ref().map(|g| g.clone_ref(py)),
+                    vjp: vjp.as_ref().map(|g| g.clone_ref(py)),
                     d: *d,
                     name: name.clone(),
                     ctl,
@@ -213,24 +223,44 @@ impl NativeScore {
         })
     }
 
-    /// A trained MLP score (a `model.safetensors` written by `diffscope train`).
+    /// A trained MLP score (a `model.safetensors` written by `diffscope train`), with the data model
+    /// (JSON) and seed stored beside it when there are any.
     #[staticmethod]
-    fn mlp_load(path: PathBuf) -> PyResult<Self> {
-        let m = diffscope::nn::Mlp::load(&path).py()?;
-        Ok(NativeScore {
-            imp: ScoreImpl::Native(Arc::new(m)),
-            training: None,
-        })
+    fn mlp_load(path: PathBuf) -> PyResult<(Self, Option<String>, Option<u64>)> {
+        let t = experiments::train::load_trained(&path).py()?;
+        let model = t.model.as_ref().map(to_json).transpose()?;
+        Ok((
+            NativeScore {
+                imp: ScoreImpl::Native(Arc::new(t.net)),
+                training: None,
+            },
+            model,
+            t.seed,
+        ))
     }
 
-    /// A Python callable `f(x: ndarray[b, d] float32, t: float) -> ndarray[b, d]` of dimension d.
+    /// A Python callable `f(x: ndarray[b, d] float32, t: float) -> ndarray[b, d]` of dimension d, with
+    /// optional Jacobian products `jvp(x, t, v) -> J v` and `vjp(x, t, v) -> vᵀ J`.
     #[staticmethod]
-    fn callable(f: Py<PyAny>, d: usize, name: String) -> PyResult<Self> {
+    #[pyo3(signature = (f, d, name, jvp=None, vjp=None))]
+    fn callable(
+        f: Py<PyAny>,
+        d: usize,
+        name: String,
+        jvp: Option<Py<PyAny>>,
+        vjp: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
         if d == 0 {
             return Err(to_py(diffscope::Error::param("d", 0, "at least 1")));
         }
         Ok(NativeScore {
-            imp: ScoreImpl::Callable { f, d, name },
+            imp: ScoreImpl::Callable {
+                f,
+                jvp,
+                vjp,
+                d,
+                name,
+            },
             training: None,
         })
     }
@@ -556,6 +586,133 @@ fn universality(
     Ok((to_json(&rep.summary)?, to_json(&rep.result)?))
 }
 
+fn model_of(model_json: Option<&str>) -> PyResult<Option<DataModel>> {
+    model_json.map(|j| from_json(j, "model")).transpose()
+}
+
+/// Trains an MLP score by denoising score matching into `out` (`settings_json`: `TrainSettings`; the
+/// data model, when given, is stored in the model's metadata). Returns summary.json as text.
+#[pyfunction]
+#[pyo3(signature = (data, settings_json, out, seed=0, model_json=None, threads=None, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn train(
+    py: Python<'_>,
+    data: &NativeDataset,
+    settings_json: &str,
+    out: PathBuf,
+    seed: u64,
+    model_json: Option<&str>,
+    threads: Option<usize>,
+    progress: Option<&Bound<'_, PyAny>>,
+) -> PyResult<String> {
+    let s: experiments::train::TrainSettings = from_json(settings_json, "train settings")?;
+    let model = model_of(model_json)?;
+    let ds = data.inner.clone();
+    let ctl = run::Ctl::default();
+    let summary = run::detached(py, threads, progress, &ctl, || {
+        experiments::train::run(&ds, model.as_ref(), &s, seed, &out, &ctl, &mut |_, _| {})
+    })?;
+    to_json(&summary)
+}
+
+/// The memorisation study (`params_json`: `MemorisationParams`); writes the run directory when `out` is
+/// given. Returns summary.json as text.
+#[pyfunction]
+#[pyo3(signature = (data, params_json, seed=0, out=None, model_json=None, threads=None, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn memorise(
+    py: Python<'_>,
+    data: &NativeDataset,
+    params_json: &str,
+    seed: u64,
+    out: Option<PathBuf>,
+    model_json: Option<&str>,
+    threads: Option<usize>,
+    progress: Option<&Bound<'_, PyAny>>,
+) -> PyResult<String> {
+    let p: diffscope::memorisation::MemorisationParams =
+        from_json(params_json, "memorisation parameters")?;
+    let model = model_of(model_json)?;
+    let ds = data.inner.clone();
+    let ctl = run::Ctl::default();
+    let summary = run::detached(py, threads, progress, &ctl, || {
+        let r = experiments::memorise::run(&ds, model.as_ref(), &p, seed, &ctl)?;
+        if let Some(dir) = &out {
+            experiments::memorise::write_run_dir(&r, dir)?;
+        }
+        Ok(r.summary)
+    })?;
+    to_json(&summary)
+}
+
+/// Score geometry along backward trajectories (`params_json`: `GeometryParams`); the data give the
+/// reference exact score; the model (and the seed it was drawn with) the true tangent spaces. Returns
+/// summary.json as text.
+#[pyfunction]
+#[pyo3(signature = (score, data, params_json, seed=0, out=None, model_json=None, model_seed=0, what=None, threads=None, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn geometry(
+    py: Python<'_>,
+    score: &NativeScore,
+    data: &NativeDataset,
+    params_json: &str,
+    seed: u64,
+    out: Option<PathBuf>,
+    model_json: Option<&str>,
+    model_seed: u64,
+    what: Option<String>,
+    threads: Option<usize>,
+    progress: Option<&Bound<'_, PyAny>>,
+) -> PyResult<String> {
+    let p: experiments::geometry::GeometryParams = from_json(params_json, "geometry parameters")?;
+    let model = model_of(model_json)?;
+    let ds = data.inner.clone();
+    let what = what.unwrap_or_else(|| score.describe());
+    let ctl = run::Ctl::default();
+    let summary = score.with(py, &ctl, |sc| {
+        run::detached(py, threads, progress, &ctl, || {
+            let input = experiments::geometry::GeometryInput {
+                score: sc,
+                what,
+                data: &ds,
+                model: model.as_ref(),
+                model_seed,
+            };
+            let r = experiments::geometry::run(&input, &p, seed, &ctl)?;
+            if let Some(dir) = &out {
+                experiments::geometry::write_run_dir(&r, dir)?;
+            }
+            Ok(r.summary)
+        })
+    })?;
+    to_json(&summary)
+}
+
+/// The manifold theory's β sweep for every activation (`base_json`: `ManifoldSpec`, β and activation
+/// replaced); writes the sweep directory when `out` is given. Returns the rows as JSON.
+#[pyfunction]
+#[pyo3(signature = (base_json, betas, alpha, centres=false, out=None, progress=None))]
+fn theory_sweep(
+    py: Python<'_>,
+    base_json: &str,
+    betas: Vec<f64>,
+    alpha: f64,
+    centres: bool,
+    out: Option<PathBuf>,
+    progress: Option<&Bound<'_, PyAny>>,
+) -> PyResult<String> {
+    let base: data::ManifoldSpec = from_json(base_json, "manifold spec")?;
+    let ctl = run::Ctl::default();
+    let rows = run::detached(py, None, progress, &ctl, || {
+        let rows = experiments::theory::sweep(&base, &betas, alpha, centres, &ctl)?;
+        if let Some(dir) = &out {
+            experiments::theory::write_sweep(&rows, &base, alpha, dir)?;
+        }
+        Ok(rows)
+    })?;
+    to_json(&rows)
+}
+
 /// The package's compiled core.
 #[pymodule]
 fn _diffscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -573,5 +730,9 @@ fn _diffscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(spectrum, m)?)?;
     m.add_function(wrap_pyfunction!(concentration, m)?)?;
     m.add_function(wrap_pyfunction!(universality, m)?)?;
+    m.add_function(wrap_pyfunction!(train, m)?)?;
+    m.add_function(wrap_pyfunction!(memorise, m)?)?;
+    m.add_function(wrap_pyfunction!(geometry, m)?)?;
+    m.add_function(wrap_pyfunction!(theory_sweep, m)?)?;
     Ok(())
 }

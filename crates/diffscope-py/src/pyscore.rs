@@ -16,6 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// A score implemented by a Python callable, bound to one call's [`Ctl`].
 pub struct CallableScore<'c> {
     pub f: Py<PyAny>,
+    /// Optional `jvp(x, t, v) -> J v` and `vjp(x, t, v) -> vᵀ J` (each (b, d) arrays).
+    pub jvp: Option<Py<PyAny>>,
+    pub vjp: Option<Py<PyAny>>,
     pub d: usize,
     pub name: String,
     pub ctl: &'c Ctl,
@@ -24,11 +27,32 @@ pub struct CallableScore<'c> {
 
 impl CallableScore<'_> {
     fn call(&self, py: Python<'_>, x: &[f32], t: f64, out: &mut [f32]) -> PyResult<()> {
+        self.call_with(py, &self.f, "score", x, t, None, out)
+    }
+
+    /// Calls `f(x, t)` (or `f(x, t, v)`) with (b, d) float32 copies and checks the (b, d) result.
+    #[allow(clippy::too_many_arguments)]
+    fn call_with(
+        &self,
+        py: Python<'_>,
+        f: &Py<PyAny>,
+        role: &str,
+        x: &[f32],
+        t: f64,
+        v: Option<&[f32]>,
+        out: &mut [f32],
+    ) -> PyResult<()> {
         let b = x.len() / self.d;
         let k = self.calls.fetch_add(1, Ordering::Relaxed);
         let arr = PyArray1::from_slice(py, x).reshape([b, self.d])?;
-        let r = self.f.bind(py).call1((arr, t))?;
-        let what = || format!("score callable {} (call {k}, t = {t})", self.name);
+        let r = match v {
+            None => f.bind(py).call1((arr, t))?,
+            Some(v) => {
+                let va = PyArray1::from_slice(py, v).reshape([b, self.d])?;
+                f.bind(py).call1((arr, t, va))?
+            }
+        };
+        let what = || format!("{role} callable {} (call {k}, t = {t})", self.name);
         let bad = |got: String| {
             ScoreCallError::new_err(format!(
                 "{}: returned {got}; expected a float32 or float64 array of shape ({b}, {})",
@@ -69,6 +93,32 @@ impl CallableScore<'_> {
     }
 }
 
+impl CallableScore<'_> {
+    /// A user-supplied Jacobian product, or false (the library then uses central differences).
+    fn product(
+        &self,
+        f: Option<&Py<PyAny>>,
+        role: &str,
+        x: &[f32],
+        t: f64,
+        v: &[f32],
+        out: &mut [f32],
+    ) -> bool {
+        let Some(f) = f else { return false };
+        if self.ctl.stopped() {
+            out.fill(0.0);
+            return true;
+        }
+        Python::attach(|py| {
+            if let Err(e) = self.call_with(py, f, role, x, t, Some(v), out) {
+                out.fill(0.0);
+                self.ctl.fail(e);
+            }
+        });
+        true
+    }
+}
+
 impl Score for CallableScore<'_> {
     fn dim(&self) -> usize {
         self.d
@@ -88,6 +138,14 @@ impl Score for CallableScore<'_> {
                 self.ctl.fail(e);
             }
         });
+    }
+
+    fn jvp_into(&self, x: &[f32], t: f64, v: &[f32], out: &mut [f32], _par: Par) -> bool {
+        self.product(self.jvp.as_ref(), "jvp", x, t, v, out)
+    }
+
+    fn vjp_into(&self, x: &[f32], t: f64, v: &[f32], out: &mut [f32], _par: Par) -> bool {
+        self.product(self.vjp.as_ref(), "vjp", x, t, v, out)
     }
 
     fn describe(&self) -> String {

@@ -105,3 +105,63 @@ def test_universality_of_a_gaussian_mixture_agrees_with_its_surrogate():
     s = ds.universality(data, ns=[10, 40], seeds=3, seed=1)
     assert s["agree_within_ci"] is True
     assert len(s["curves"]["err_data"]) == 2
+
+
+def test_train_memorise_and_geometry_match_the_cli(cli, tmp_path):
+    # The CLI's built-in data: the uniform 2-sphere in R^10, n = 2000, drawn with the run's seed.
+    data = ds.sphere(2000, d=10, k=2, seed=2)
+    s = ds.train(data, tmp_path / "py", steps=400, width=32, depth=2, seed=2)
+    subprocess.run([str(cli), "--quiet", "--seed", "2", "train", "--steps", "400", "--width", "32", "--depth", "2",
+                    "-o", str(tmp_path / "cli")], check=True)
+    for f in ["model.safetensors", "data.npz", "loss.csv"]:
+        assert (tmp_path / "py" / f).read_bytes() == (tmp_path / "cli" / f).read_bytes(), f
+    assert s["steps_done"] == 400
+    mlp = ds.MlpScore.load(tmp_path / "py" / "model.safetensors")
+    assert mlp.model.spec["kind"] == "sphere" and mlp.seed == 2 and mlp.d == 10
+    g = ds.geometry(mlp, trajectories=4, probes=3, steps=30, out=tmp_path / "geo-py")
+    subprocess.run([str(cli), "--quiet", "geometry", "--score", str(tmp_path / "py" / "model.safetensors"),
+                    "--trajectories", "4", "--probes", "3", "--steps", "30", "-o", str(tmp_path / "geo-cli")],
+                   check=True)
+    cli_g = json.loads((tmp_path / "geo-cli" / "summary.json").read_text())
+    assert {k: v for k, v in g.items() if k != "timings"} == {k: v for k, v in cli_g.items() if k != "timings"}
+    assert len(g["by_time"]) == 3
+
+    small = ds.sphere(8, d=10, k=2, seed=1)
+    m = ds.memorise(small, sizes=[4, 8], steps=300, eval_every=100, samples=50, width=32, depth=2, seed=1)
+    subprocess.run([str(cli), "--quiet", "--seed", "1", "memorise", "--sizes", "4,8", "--steps", "300",
+                    "--eval-every", "100", "--samples", "50", "--width", "32", "--depth", "2", "-o",
+                    str(tmp_path / "mem-cli")], check=True)
+    cli_m = json.loads((tmp_path / "mem-cli" / "summary.json").read_text())
+    assert {k: v for k, v in m.items() if k != "timings"} == {k: v for k, v in cli_m.items() if k != "timings"}
+
+
+def test_a_callable_with_a_jvp_drives_the_matrix_free_geometry():
+    # Standard Gaussian data: p_t = N(0, I) at every t, so S(x, t) = -x and J = -I exactly.
+    x = np.random.default_rng(0).standard_normal((400, 6))
+    data = ds.Dataset.from_numpy(x)
+    calls = {"jvp": 0, "vjp": 0}
+
+    def jvp(x, t, v):
+        calls["jvp"] += 1
+        return -v
+
+    def vjp(x, t, v):
+        calls["vjp"] += 1
+        return -v
+
+    score = ds.CallableScore(lambda x, t: -x, 6, jvp=jvp, vjp=vjp)
+    g = ds.geometry(score, data=data, trajectories=3, probes=2, steps=20, matrix_free=3, stanczuk=0)
+    assert calls["jvp"] > 0 and calls["vjp"] > 0
+    last = g["by_time"][-1]
+    # J = -I is symmetric: no asymmetry; tr ∇D = d + σ² tr J = d(1 - σ²) (estimator (b)).
+    assert last["asym"]["median"] < 1e-6
+    sigma2 = 1.0 - np.exp(-2.0 * last["t"])
+    np.testing.assert_allclose(last["dim_trace"]["median"], 6 * (1 - sigma2), rtol=1e-3)
+
+
+def test_theory_sweep_rows_agree_with_the_single_model_theory():
+    rows = ds.theory.sweep(betas=[0.5], d=40, alpha=0.1)
+    assert len(rows) == 6  # one per activation
+    tanh = [r for r in rows if r["spec"]["activation"] == "tanh"][0]
+    one = ds.theory.manifold(d=40, beta=0.5, activation="tanh", alpha=0.1, centres=False)
+    assert tanh["t_s"] == one["t_s"] and tanh["t_c_glm"] == one["t_c_glm"]

@@ -3,11 +3,10 @@
 use crate::ui::Ctx;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use diffscope::data::{Activation, Embedding, ManifoldSpec};
+use diffscope::data::{Activation, Embedding, ManifoldSpec, TwoClassGmm};
+use diffscope::experiments;
 use diffscope::io;
-use diffscope::report::{html_report, Plot, Series};
-use diffscope::theory::{self, manifold};
-use serde_json::json;
+use diffscope::theory::manifold;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -79,21 +78,7 @@ pub struct TheoryArgs {
 }
 
 fn alpha_of(a: &TheoryArgs) -> Result<f64> {
-    let alpha = match (a.alpha, a.n) {
-        (Some(x), None) => x,
-        (None, Some(n)) => {
-            if n < 2 {
-                return Err(diffscope::Error::param("n", n, "at least 2 training points").into());
-            }
-            (n as f64).ln() / a.d as f64
-        }
-        (None, None) => 0.1,
-        (Some(_), Some(_)) => anyhow::bail!(crate::ui::UsageError(
-            "give --alpha or --n, not both".into()
-        )),
-    };
-    manifold::check_alpha(alpha)?;
-    Ok(alpha)
+    Ok(experiments::theory::resolve_alpha(a.alpha, a.n, a.d)?)
 }
 
 fn spec(a: &TheoryArgs, phi: Activation, beta: f64) -> ManifoldSpec {
@@ -154,68 +139,41 @@ pub fn run(mut a: TheoryArgs, ctx: &Ctx) -> Result<()> {
         }
     }
     let alpha = alpha_of(&a)?;
-    if a.d == 0 {
-        return Err(diffscope::Error::param("d", 0, "d ≥ 1").into());
-    }
     std::fs::create_dir_all(&a.out)?;
     let t0 = Instant::now();
     if a.model == TheoryModel::TwoClass {
-        let lambda = a.d as f64 * a.mu_tilde.powi(2) + a.sigma.powi(2);
-        let n =
-            a.n.unwrap_or_else(|| (alpha * a.d as f64).exp().round() as usize);
-        let t_s = theory::t_speciation(lambda, theory::V_INF)?;
-        let t_c = theory::t_collapse_gmm(n, a.d, a.sigma.powi(2))?;
-        let v = json!({"model": "two-class GMM", "d": a.d, "n": n, "alpha": (n as f64).ln() / a.d as f64, "mu_tilde": a.mu_tilde, "sigma": a.sigma, "lambda": lambda, "t_s": t_s, "t_c": t_c});
+        let m = TwoClassGmm {
+            d: a.d,
+            mu_tilde: a.mu_tilde,
+            sigma: a.sigma,
+            direction: Default::default(),
+        };
+        let th = experiments::theory::two_class(&m, alpha, a.n)?;
         println!(
-            "two-class GMM d = {}, n = {n}: Λ = {lambda:.4}, t_S = {t_s:.6}, t_C = {t_c:.6}",
-            a.d
+            "two-class GMM d = {}, n = {}: Λ = {:.4}, t_S = {:.6}, t_C = {:.6}",
+            a.d, th.n, th.lambda, th.t_s, th.t_c
         );
-        io::write_json(&a.out.join("theory.json"), &v)?;
+        io::write_json(
+            &a.out.join("theory.json"),
+            &experiments::theory::two_class_json(&m, &th),
+        )?;
         io::write_csv(
             &a.out.join("theory.csv"),
             &["d", "n", "lambda", "t_s", "t_c"],
-            &[&[a.d as f64], &[n as f64], &[lambda], &[t_s], &[t_c]],
+            &[
+                &[a.d as f64],
+                &[th.n as f64],
+                &[th.lambda],
+                &[th.t_s],
+                &[th.t_c],
+            ],
         )?;
         return Ok(());
     }
     if !a.sweep {
         let phi = Activation::parse(&a.activation)?;
         let th = manifold::manifold_theory(&spec(&a, phi, a.beta), alpha, a.centres)?;
-        println!(
-            "hidden-manifold mixture: d = {}, β = {}, φ = {}, ‖μ̃‖² = {}, κ = {}, α = {alpha:.6}",
-            a.d,
-            a.beta,
-            a.activation,
-            a.mu2,
-            th.spec.kappa()
-        );
-        println!(
-            "  ϱ₀ = {:.6}  ϱ₁ = {:.6}  ϱ*² = {:.6}",
-            th.ge.rho0, th.ge.rho1, th.ge.rho_star2
-        );
-        println!(
-            "  Λ spike = {:.6}   Λ bulk edge = {:.6}",
-            th.lambda_spike, th.lambda_bulk_edge
-        );
-        println!("  t_S (v∞ = 1)            {:.6}", th.t_s);
-        println!("  t_S printed (v∞ = ½)    {:.6}", th.t_s_printed);
-        println!("  t_S of the bulk edge    {:.6}", th.t_s_bulk_edge);
-        println!(
-            "  t_S, ϱ at κ(1 + ‖μ̃‖²)   {:.6}   (GE at the pre-activation's total variance)",
-            th.t_s_total_var
-        );
-        println!("  t_C linear closed form   {}", opt(th.t_c_linear));
-        println!("  t_C linear, MP (Gauss F) {}", opt(th.t_c_linear_mp));
-        println!(
-            "  t_C GLM-RS               {}",
-            opt_why(th.t_c_glm, th.t_c_glm_no_root)
-        );
-        if a.centres {
-            println!(
-                "  t_C GLM-RS + centres     {}",
-                opt_why(th.t_c_glm_centres, th.t_c_glm_centres_no_root)
-            );
-        }
+        print_manifold(&a, &th, alpha);
         io::write_json(&a.out.join("theory.json"), &th)?;
         ctx.note(format!(
             "{:.2} s; wrote {}",
@@ -228,124 +186,12 @@ pub fn run(mut a: TheoryArgs, ctx: &Ctx) -> Result<()> {
     let betas = a
         .betas
         .clone()
-        .unwrap_or_else(|| (1..=20).map(|i| 0.05 * i as f64).collect());
+        .unwrap_or_else(experiments::theory::default_betas);
+    let base = spec(&a, Activation::Tanh, a.beta);
     let bar = ctx.bar((betas.len() * Activation::ALL.len()) as u64, "sweep");
-    let mut rows = Vec::new();
-    for phi in Activation::ALL {
-        for &beta in &betas {
-            crate::ui::check_stop(ctx)?;
-            rows.push(manifold::manifold_theory(
-                &spec(&a, phi, beta),
-                alpha,
-                a.centres,
-            )?);
-            bar.inc(1);
-        }
-    }
+    let rows = experiments::theory::sweep(&base, &betas, alpha, a.centres, &ctx.monitor(&bar))?;
     bar.finish_and_clear();
-    let col =
-        |f: &dyn Fn(&manifold::ManifoldTheory) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
-    let nan = f64::NAN;
-    let names = [
-        "activation_index",
-        "beta",
-        "rho1",
-        "rho_star2",
-        "t_s",
-        "t_s_printed",
-        "t_s_bulk_edge",
-        "t_c_linear",
-        "t_c_linear_mp",
-        "t_c_glm",
-        "t_c_glm_centres",
-    ];
-    let act_idx = col(&|r| {
-        Activation::ALL
-            .iter()
-            .position(|&p| p == r.spec.activation)
-            .unwrap_or(0) as f64
-    });
-    let cols = [
-        act_idx,
-        col(&|r| r.spec.beta),
-        col(&|r| r.ge.rho1),
-        col(&|r| r.ge.rho_star2),
-        col(&|r| r.t_s),
-        col(&|r| r.t_s_printed),
-        col(&|r| r.t_s_bulk_edge),
-        col(&|r| r.t_c_linear.unwrap_or(nan)),
-        col(&|r| r.t_c_linear_mp.unwrap_or(nan)),
-        col(&|r| r.t_c_glm.unwrap_or(nan)),
-        col(&|r| r.t_c_glm_centres.unwrap_or(nan)),
-    ];
-    let refs: Vec<&[f64]> = cols.iter().map(|c| &c[..]).collect();
-    io::write_csv(&a.out.join("sweep.csv"), &names, &refs)?;
-    io::write_json(&a.out.join("sweep.json"), &rows)?;
-    let per_act = |f: &dyn Fn(&manifold::ManifoldTheory) -> Option<f64>| -> Vec<Series> {
-        Activation::ALL
-            .iter()
-            .map(|&phi| {
-                let rs: Vec<&manifold::ManifoldTheory> =
-                    rows.iter().filter(|r| r.spec.activation == phi).collect();
-                Series {
-                    name: format!("{phi:?}").to_lowercase(),
-                    x: rs.iter().map(|r| r.spec.beta).collect(),
-                    y: rs.iter().map(|r| f(r).unwrap_or(nan)).collect(),
-                    band: None,
-                    markers: false,
-                }
-            })
-            .collect()
-    };
-    let title_tail = format!("d = {}, α = {alpha:.3}, ‖μ̃‖² = {}", a.d, a.mu2);
-    Plot {
-        title: format!("Speciation time vs β ({title_tail})"),
-        x_label: "β = p/d".into(),
-        y_label: "t_S = ½ log Λ (OU time, v∞ = 1)".into(),
-        series: per_act(&|r| Some(r.t_s)),
-        ..Default::default()
-    }
-    .render(&a.out.join("t_s_vs_beta"))?;
-    Plot {
-        title: format!("Collapse time vs β, GLM replica-symmetric ({title_tail})"),
-        x_label: "β = p/d".into(),
-        y_label: "t_C (OU time)".into(),
-        series: per_act(&|r| r.t_c_glm),
-        ..Default::default()
-    }
-    .render(&a.out.join("t_c_vs_beta"))?;
-    let table: Vec<[String; 4]> = rows
-        .iter()
-        .filter(|r| {
-            [0.1, 0.5, 1.0]
-                .iter()
-                .any(|b| (r.spec.beta - b).abs() < 1e-9)
-        })
-        .map(|r| {
-            [
-                format!("{:?}, β = {}", r.spec.activation, r.spec.beta),
-                format!("t_S {:.4} (printed {:.4})", r.t_s, r.t_s_printed),
-                format!("t_C GLM {}", opt(r.t_c_glm)),
-                format!("linear {} / MP {}", opt(r.t_c_linear), opt(r.t_c_linear_mp)),
-            ]
-        })
-        .collect();
-    let intro = format!(
-        "Theory of the hidden-manifold mixture, {title_tail}, κ = {}. Full table in sweep.csv.",
-        a.kappa.map_or("β".into(), |k| k.to_string())
-    );
-    io::write_text(
-        &a.out.join("index.html"),
-        &html_report(
-            "diffscope theory sweep",
-            &intro,
-            &table,
-            &[
-                ("t_s_vs_beta.png".into(), "t_S vs β".into()),
-                ("t_c_vs_beta.png".into(), "t_C (GLM-RS) vs β".into()),
-            ],
-        ),
-    )?;
+    experiments::theory::write_sweep(&rows, &base, alpha, &a.out)?;
     println!(
         "sweep of {} models in {:.1} s: {}",
         rows.len(),
@@ -353,4 +199,42 @@ pub fn run(mut a: TheoryArgs, ctx: &Ctx) -> Result<()> {
         a.out.display()
     );
     Ok(())
+}
+
+fn print_manifold(a: &TheoryArgs, th: &manifold::ManifoldTheory, alpha: f64) {
+    println!(
+        "hidden-manifold mixture: d = {}, β = {}, φ = {}, ‖μ̃‖² = {}, κ = {}, α = {alpha:.6}",
+        a.d,
+        a.beta,
+        a.activation,
+        a.mu2,
+        th.spec.kappa()
+    );
+    println!(
+        "  ϱ₀ = {:.6}  ϱ₁ = {:.6}  ϱ*² = {:.6}",
+        th.ge.rho0, th.ge.rho1, th.ge.rho_star2
+    );
+    println!(
+        "  Λ spike = {:.6}   Λ bulk edge = {:.6}",
+        th.lambda_spike, th.lambda_bulk_edge
+    );
+    println!("  t_S (v∞ = 1)            {:.6}", th.t_s);
+    println!("  t_S printed (v∞ = ½)    {:.6}", th.t_s_printed);
+    println!("  t_S of the bulk edge    {:.6}", th.t_s_bulk_edge);
+    println!(
+        "  t_S, ϱ at κ(1 + ‖μ̃‖²)   {:.6}   (GE at the pre-activation's total variance)",
+        th.t_s_total_var
+    );
+    println!("  t_C linear closed form   {}", opt(th.t_c_linear));
+    println!("  t_C linear, MP (Gauss F) {}", opt(th.t_c_linear_mp));
+    println!(
+        "  t_C GLM-RS               {}",
+        opt_why(th.t_c_glm, th.t_c_glm_no_root)
+    );
+    if a.centres {
+        println!(
+            "  t_C GLM-RS + centres     {}",
+            opt_why(th.t_c_glm_centres, th.t_c_glm_centres_no_root)
+        );
+    }
 }

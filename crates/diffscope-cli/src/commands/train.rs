@@ -2,14 +2,12 @@
 
 use crate::commands::data::DataFlags;
 use crate::ui::{Ctx, UsageError};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use diffscope::data::{DataModel, Dataset, SphereSpec};
-use diffscope::io;
-use diffscope::nn::{TrainConfig, Trainer};
-use diffscope::report::{html_report, Plot, Series};
-use serde_json::json;
-use std::path::{Path, PathBuf};
+use diffscope::experiments::{self, train::TrainSettings};
+use diffscope::nn::TrainConfig;
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Where training data comes from: a data file, a TOML data model, or the built-in k-sphere.
@@ -131,151 +129,51 @@ impl TrainArgs {
     }
 }
 
-/// Metadata key holding the data model (JSON) in a saved model, so `geometry` knows the true tangent.
-pub const META_MODEL: &str = "diffscope.data_model";
-/// Metadata key holding the seed the data was drawn with.
-pub const META_SEED: &str = "diffscope.seed";
-
 pub fn run(a: TrainArgs, ctx: &Ctx) -> Result<()> {
-    let cfg = a.train_config()?;
-    let (ds, model) = a.source.load(ctx.seed)?;
-    let ck = a.out.join("checkpoint.safetensors");
-    let mut tr = if a.resume {
-        let mut tr = Trainer::resume(&ck, &ds)
-            .with_context(|| format!("--resume: cannot continue from {}", ck.display()))?;
-        if let Some(s) = a.steps {
-            tr.set_total_steps(s);
-        }
-        ctx.note(format!(
-            "resuming at step {} of {}",
-            tr.step_count(),
-            tr.config().steps
-        ));
-        tr
-    } else {
-        Trainer::new(&ds, a.width, a.depth, a.n_freq, cfg, ctx.seed)?
+    let settings = TrainSettings {
+        width: a.width,
+        depth: a.depth,
+        n_freq: a.n_freq,
+        train: a.train_config()?,
+        checkpoint_every: a.checkpoint_every,
+        resume: a.resume,
+        resume_steps: a.steps,
     };
-    std::fs::create_dir_all(&a.out).map_err(|e| diffscope::Error::io(&a.out, e))?;
-    let net = tr.raw_model();
-    ctx.note(format!(
-        "training {} on {} (n = {}, d = {})",
-        diffscope::score::Score::describe(net),
-        ds.provenance,
-        ds.n,
-        ds.d
-    ));
+    let (ds, model) = a.source.load(ctx.seed)?;
+    let bar = ctx.bar(settings.train.steps as u64, "train");
     let t0 = Instant::now();
-    let bar = ctx.bar(tr.config().steps as u64, "train");
-    let monitor = ctx.monitor(&bar);
-    // Checkpoints are written at the first logged step past each multiple of --checkpoint-every.
-    let every = a.checkpoint_every.max(1);
-    let mut saved_block = tr.step_count() / every;
-    let result = tr.train(&ds, &monitor, &mut |t| {
-        if let Some(l) = t.log().last() {
-            bar.set_message(format!("loss {:.4}", l.loss));
-        }
-        if t.step_count() / every > saved_block {
-            saved_block = t.step_count() / every;
-            t.save_checkpoint(&ck, &ds)?;
-        }
-        Ok(())
-    });
+    let result = experiments::train::run(
+        &ds,
+        model.as_ref(),
+        &settings,
+        ctx.seed,
+        &a.out,
+        &ctx.monitor(&bar),
+        &mut |_, loss| bar.set_message(format!("loss {loss:.4}")),
+    );
     bar.finish_and_clear();
-    if let Err(diffscope::Error::Interrupted) = result {
-        tr.save_checkpoint(&ck, &ds)?;
-        eprintln!(
-            "interrupted at step {}: state saved to {}; continue with --resume",
-            tr.step_count(),
-            ck.display()
-        );
-        return Err(diffscope::Error::Interrupted.into());
-    }
-    result?;
-    let wall = t0.elapsed().as_secs_f64();
-    tr.save_checkpoint(&ck, &ds)?;
-    write_outputs(&a.out, &tr, &ds, model.as_ref(), ctx.seed, wall)?;
-    let last = tr.log().last().map_or(f64::NAN, |l| l.loss);
+    let summary = match result {
+        Err(diffscope::Error::Interrupted) => {
+            eprintln!(
+                "interrupted: state saved to {}; continue with --resume",
+                a.out.join("checkpoint.safetensors").display()
+            );
+            return Err(diffscope::Error::Interrupted.into());
+        }
+        Err(e @ diffscope::Error::Io { .. }) if a.resume => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "--resume: cannot continue from {}",
+                a.out.join("checkpoint.safetensors").display()
+            )))
+        }
+        r => r?,
+    };
     println!(
-        "trained {} steps in {wall:.1} s, final loss {last:.4}; model: {}",
-        tr.step_count(),
+        "trained {} steps in {:.1} s, final loss {:.4}; model: {}",
+        summary["steps_done"],
+        t0.elapsed().as_secs_f64(),
+        summary["final_loss"].as_f64().unwrap_or(f64::NAN),
         a.out.join("model.safetensors").display()
     );
-    Ok(())
-}
-
-fn write_outputs(
-    out: &Path,
-    tr: &Trainer,
-    ds: &Dataset,
-    model: Option<&DataModel>,
-    seed: u64,
-    wall: f64,
-) -> Result<()> {
-    let net = tr.model();
-    let mut meta = vec![(META_SEED, seed.to_string())];
-    if let Some(m) = model {
-        meta.push((META_MODEL, serde_json::to_string(m)?));
-    }
-    net.save(&out.join("model.safetensors"), &meta)?;
-    ds.write_npz(&out.join("data.npz"))?;
-    let steps: Vec<f64> = tr.log().iter().map(|l| l.step as f64).collect();
-    let losses: Vec<f64> = tr.log().iter().map(|l| l.loss).collect();
-    io::write_csv(&out.join("loss.csv"), &["step", "loss"], &[&steps, &losses])?;
-    Plot {
-        title: "Denoising score-matching loss (EDM-weighted, per coordinate)".into(),
-        x_label: "step".into(),
-        y_label: "loss".into(),
-        series: vec![Series {
-            name: "mean minibatch loss per window".into(),
-            x: steps,
-            y: losses.clone(),
-            band: None,
-            markers: false,
-        }],
-        ..Plot::default()
-    }
-    .render(&out.join("loss"))?;
-    let summary = json!({
-        "version": diffscope::VERSION,
-        "seed": seed,
-        "data": ds.provenance, "n": ds.n, "d": ds.d,
-        "data_model": model,
-        "network": net.config(),
-        "parameters": net.n_params(),
-        "train": tr.config(),
-        "steps_done": tr.step_count(),
-        "final_loss": losses.last(),
-        "timings": {"train_wall_s_this_invocation": wall},
-    });
-    io::write_json(&out.join("summary.json"), &summary)?;
-    let c = net.config();
-    let table = vec![
-        [
-            "network".to_string(),
-            "—".into(),
-            format!(
-                "width {}, depth {}, {} parameters",
-                c.width,
-                c.depth,
-                net.n_params()
-            ),
-            format!("σ_data = {:.4}", c.sigma_data),
-        ],
-        [
-            "final loss".to_string(),
-            "—".into(),
-            format!("{:.5}", losses.last().copied().unwrap_or(f64::NAN)),
-            format!("{} steps, batch {}", tr.step_count(), tr.config().batch),
-        ],
-    ];
-    io::write_text(
-        &out.join("index.html"),
-        &html_report(
-            "diffscope train",
-            &ds.provenance,
-            &table,
-            &[("loss.png".into(), "training loss".into())],
-        ),
-    )?;
     Ok(())
 }

@@ -67,6 +67,9 @@ __all__ = [
     "spectrum",
     "concentration",
     "universality",
+    "train",
+    "memorise",
+    "geometry",
     "theory",
     "DiffscopeError",
     "ParamError",
@@ -321,27 +324,43 @@ class GmmScore(Score):
 
 
 class MlpScore(Score):
-    """A trained MLP score network (``model.safetensors`` from ``diffscope train``)."""
+    """A trained MLP score network (``model.safetensors`` from :func:`train` or ``diffscope train``).
 
-    def __init__(self, native: Any):
+    ``model`` is the data model it was trained on (a :class:`Model`, when stored in the file), ``seed``
+    the seed that model was drawn with, ``path`` the file."""
+
+    def __init__(self, native: Any, path: Optional[str] = None, model: Optional[Model] = None,
+                 seed: Optional[int] = None):
         self._native = native
+        self.path = path
+        self.model = model
+        self.seed = seed
 
     @classmethod
     def load(cls, path: PathLike) -> "MlpScore":
-        return cls(_core.NativeScore.mlp_load(os.fspath(path)))
+        native, model_json, seed = _core.NativeScore.mlp_load(os.fspath(path))
+        model = Model(json.loads(model_json)) if model_json else None
+        return cls(native, os.fspath(path), model, seed)
 
 
 class CallableScore(Score):
     """Any Python callable ``f(x: ndarray[b, d] float32, t: float) -> ndarray[b, d]`` as a score of
     dimension ``d`` (e.g. a PyTorch model wrapped by :func:`diffscope.torch.score_from_module`). It is
     called once per time step with the whole batch (a fresh array it may keep). A wrong shape or dtype
-    or a NaN in its output raises :class:`ScoreCallError` naming the call; its own exceptions propagate."""
+    or a NaN in its output raises :class:`ScoreCallError` naming the call; its own exceptions propagate.
+    ``jvp(x, t, v) -> J v`` and ``vjp(x, t, v) -> vᵀ J`` (rows of (b, d) arrays, e.g. from
+    ``torch.func.jvp`` / ``vjp``) serve :func:`geometry`'s matrix-free mode; without them Jacobians come
+    from central differences (d batched calls per probe)."""
 
-    def __init__(self, f: Callable[[np.ndarray, float], np.ndarray], d: int, name: Optional[str] = None):
-        if not callable(f):
-            raise TypeError(f"CallableScore: f must be callable, got {type(f).__name__}")
+    def __init__(self, f: Callable[[np.ndarray, float], np.ndarray], d: int, name: Optional[str] = None,
+                 jvp: Optional[Callable[[np.ndarray, float, np.ndarray], np.ndarray]] = None,
+                 vjp: Optional[Callable[[np.ndarray, float, np.ndarray], np.ndarray]] = None):
+        for what, g in (("f", f), ("jvp", jvp), ("vjp", vjp)):
+            if g is not None and not callable(g):
+                raise TypeError(f"CallableScore: {what} must be callable, got {type(g).__name__}")
         self.f = f
-        self._native = _core.NativeScore.callable(f, int(d), name or getattr(f, "__name__", type(f).__name__))
+        self._native = _core.NativeScore.callable(f, int(d), name or getattr(f, "__name__", type(f).__name__),
+                                                  jvp, vjp)
 
 
 def _as_score(score: Any, d: Optional[int] = None) -> Score:
@@ -474,3 +493,89 @@ def universality(data: Any, classifier: str = "ridge", lam: float = 1e-2, ns: Se
     s = json.loads(summary)
     s["curves"] = json.loads(curves)
     return s
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Learned scores: training, memorisation, geometry
+
+
+def train(data: Any, out: PathLike, width: int = 256, depth: int = 3, n_freq: int = 4, steps: Optional[int] = None,
+          batch: Optional[int] = None, lr: Optional[float] = None, t_min: Optional[float] = None,
+          ema: Optional[float] = None, checkpoint_every: int = 1000, resume: bool = False, seed: int = 0,
+          threads: Optional[int] = None, progress: Any = None, **train_config: Any) -> dict:
+    """Trains an MLP score network by denoising score matching (EDM preconditioning) into ``out``:
+    model.safetensors, checkpoint.safetensors (every ``checkpoint_every`` steps and on Ctrl-C; continue
+    with ``resume=True``), data.npz, loss.csv, figures, summary.json. ``data``: a :class:`Dataset` (its
+    model, when it was drawn from one, is stored in the model's metadata for :func:`geometry`), a path or
+    an array; ``train_config``: any other TrainConfig key (warmup, beta1, beta2, eps, t_max, log_every).
+    Load the result with ``MlpScore.load(out / "model.safetensors")``. Returns summary.json as a dict."""
+    ds = _dataset(data)
+    tc = dict(train_config)
+    for k, v in (("steps", steps), ("batch", batch), ("lr", lr), ("t_min", t_min), ("ema", ema)):
+        if v is not None:
+            tc[k] = v
+    settings = {"width": int(width), "depth": int(depth), "n_freq": int(n_freq), "train": tc,
+                "checkpoint_every": int(checkpoint_every), "resume": bool(resume),
+                "resume_steps": None if steps is None else int(steps)}
+    model = json.dumps(ds.model.spec) if ds.model is not None else None
+    text = _core.train(ds._native, json.dumps(settings), os.fspath(out), int(seed), model, _threads(threads),
+                       _progress(progress))
+    return json.loads(text)
+
+
+def memorise(data: Any, sizes: Sequence[int] = (8, 16, 32, 64), steps: Optional[int] = None, seed: int = 0,
+             out: Optional[PathLike] = None, threads: Optional[int] = None, progress: Any = None,
+             **params: Any) -> dict:
+    """Memorisation of learned scores: trains on the first n points for each n in ``sizes`` and measures
+    f_mem of the learned sampler along training, τ_mem per n (with CIs over ``seeds`` replicates) and its
+    growth in n. ``params``: the other MemorisationParams keys (width, depth, eval_every, samples,
+    sampler_steps, t_max, t_min, level, final_step, seeds, steps_per_point, train={...}). Returns
+    summary.json as a dict; writes the CLI's run directory when ``out`` is given."""
+    ds = _dataset(data)
+    p = dict(params)
+    p["n"] = [int(n) for n in sizes]
+    if steps is not None:
+        p.setdefault("train", {})["steps"] = int(steps)
+    model = json.dumps(ds.model.spec) if ds.model is not None else None
+    text = _core.memorise(ds._native, json.dumps(p), int(seed), None if out is None else os.fspath(out), model,
+                          _threads(threads), _progress(progress))
+    return json.loads(text)
+
+
+def geometry(score: Any, data: Optional[Any] = None, model: Optional[Model] = None, seed: int = 0,
+             out: Optional[PathLike] = None, d: Optional[int] = None, threads: Optional[int] = None,
+             progress: Any = None, **params: Any) -> dict:
+    """Geometry of a score field along backward trajectories (geometry.md): local dimension by five
+    estimators, the asymmetry split A_TT / A_NN / A_TN, overlap with the true tangent space and with the
+    exact score's features, and the normal-projection error, at probed times.
+
+    ``score``: any :class:`Score` or callable (``d=`` then); an :class:`MlpScore` brings its training
+    data (data.npz beside the model file) and data model. ``data``: the training data (the reference
+    exact score), default that of an EmpiricalScore or MlpScore. ``model``: the data model for the true
+    tangent spaces (default: the data's or the MlpScore's). ``params``: trajectories, steps, t_max, t_min,
+    probes, stanczuk, tangent_dim, matrix_free, threshold, sampler. Returns summary.json as a dict."""
+    model_seed = seed
+    if data is None:
+        if isinstance(score, EmpiricalScore):
+            data = score.data
+        elif isinstance(score, MlpScore) and score.path is not None:
+            data = load_data(os.path.join(os.path.dirname(score.path), "data.npz"))
+        else:
+            raise ParamError("geometry: give data= (the training data of the score)")
+    ds = _dataset(data)
+    if model is None:
+        if isinstance(score, MlpScore) and score.model is not None:
+            model, model_seed = score.model, (score.seed if score.seed is not None else seed)
+        elif ds.model is not None:
+            model, model_seed = ds.model, (ds.seed if ds.seed is not None else seed)
+    s = _as_score(score, d if d is not None else ds.d)
+    if "sampler" in params:
+        params["sampler"] = _SAMPLERS.get(params["sampler"], params["sampler"])
+    what = s._native.describe()
+    if isinstance(s, MlpScore) and s.path is not None:
+        what = f"{what} from {s.path}"  # as the CLI describes a model file
+    text = _core.geometry(s._native, ds._native, json.dumps(params), int(seed),
+                          None if out is None else os.fspath(out),
+                          None if model is None else json.dumps(model.spec), int(model_seed), what,
+                          _threads(threads), _progress(progress))
+    return json.loads(text)

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import Optional, Sequence
 
 from . import _diffscope as _core
 
@@ -39,3 +39,18 @@ def manifold(d: int = 100, beta: float = 0.5, activation: str = "tanh", alpha: f
     """Every theory number of the hidden-manifold mixture at α = ln n / d (see ``diffscope theory``)."""
     spec = {"d": d, "beta": beta, "activation": activation, "mu2": mu2, "kappa": kappa, "embedding": embedding}
     return json.loads(_core.manifold_theory(json.dumps(spec), float(alpha), bool(centres)))
+
+
+def sweep(betas: Optional[Sequence[float]] = None, d: int = 100, alpha: float = 0.1, mu2: float = 1.0,
+          kappa: Optional[float] = None, embedding: str = "gaussian", centres: bool = False,
+          out: Optional[str] = None) -> list:
+    """The manifold paper's figures: every theory number for each activation and β (default 0.05 … 1);
+    writes sweep.csv, sweep.json, t_s_vs_beta and t_c_vs_beta figures and index.html when ``out`` is
+    given. Returns one dict per (activation, β)."""
+    import os
+
+    bs = [0.05 * i for i in range(1, 21)] if betas is None else [float(b) for b in betas]
+    base = {"d": d, "beta": 0.5, "activation": "tanh", "mu2": mu2, "kappa": kappa, "embedding": embedding}
+    text = _core.theory_sweep(json.dumps(base), bs, float(alpha), bool(centres),
+                              None if out is None else os.fspath(out))
+    return json.loads(text)

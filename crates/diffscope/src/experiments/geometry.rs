@@ -1,0 +1,516 @@
+//! The geometry of a score field along backward trajectories (geometry.md) as a library call: local
+//! dimension by five estimators, the asymmetry split, subspace overlaps and the normal-projection error at
+//! probed times, then the run directory (points.csv, by_time.csv, spectra, figures, summary.json).
+
+use crate::data::{DataModel, Dataset};
+use crate::error::{Error, Result};
+use crate::geometry::{self, quartiles, PointGeometry, ProbeOptions};
+use crate::io::{self, NpyArray};
+use crate::progress::Monitor;
+use crate::report::{html_report, Plot, Series};
+use crate::sampler::{SamplerKind, TimeGrid};
+use crate::score::{EmpiricalScore, Precision, Score};
+use faer::Par;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::path::Path;
+use std::time::Instant;
+
+/// Parameters of the probe run (every field defaulted).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeometryParams {
+    /// Backward trajectories probed.
+    pub trajectories: usize,
+    /// Sampler steps (log-spaced grid from t_max to t_min).
+    pub steps: usize,
+    /// Start time.
+    pub t_max: f64,
+    /// End time.
+    pub t_min: f64,
+    /// Probed steps, evenly spaced in grid index (so log-spaced in t), first and last included.
+    pub probes: usize,
+    /// Copies per point for the Stanczuk estimator (e); None: 4d; 0 turns it off.
+    pub stanczuk: Option<usize>,
+    /// Tangent dimension for the subspace split (None: the model's intrinsic dimension, else estimator (a)).
+    pub tangent_dim: Option<usize>,
+    /// Matrix-free mode with this rank (randomized SVD and Hutch++ by JVPs / VJPs).
+    pub matrix_free: Option<usize>,
+    /// Threshold c of estimator (a).
+    pub threshold: f64,
+    /// The sampler of the backward runs.
+    pub sampler: SamplerKind,
+}
+
+impl Default for GeometryParams {
+    fn default() -> Self {
+        GeometryParams {
+            trajectories: 32,
+            steps: 200,
+            t_max: 4.0,
+            t_min: 1e-3,
+            probes: 10,
+            stanczuk: None,
+            tangent_dim: None,
+            matrix_free: None,
+            threshold: 0.5,
+            sampler: SamplerKind::EulerMaruyama,
+        }
+    }
+}
+
+/// The score under study, its training data and (where known) the data model and the seed it was drawn
+/// with (for the true tangent spaces).
+pub struct GeometryInput<'a> {
+    /// The score.
+    pub score: &'a dyn Score,
+    /// A description for the report.
+    pub what: String,
+    /// The training data (the reference exact score is built from it).
+    pub data: &'a Dataset,
+    /// The data model, when known.
+    pub model: Option<&'a DataModel>,
+    /// The seed the model's quenched parameters were drawn with.
+    pub model_seed: u64,
+}
+
+/// Per-point geometry, its summary per probed time, and summary.json.
+#[derive(Clone, Debug)]
+pub struct GeometryReport {
+    /// summary.json.
+    pub summary: serde_json::Value,
+    /// One row per probed point.
+    pub rows: Vec<PointGeometry>,
+    /// Quartiles per probed time.
+    pub by_time: ByTime,
+    /// The probe options used.
+    pub probe: ProbeOptions,
+    /// Dimension d.
+    pub d: usize,
+    what: String,
+    provenance: String,
+    n: usize,
+}
+
+/// Probes the score along `p.trajectories` backward runs.
+pub fn run(
+    input: &GeometryInput<'_>,
+    p: &GeometryParams,
+    seed: u64,
+    monitor: &dyn Monitor,
+) -> Result<GeometryReport> {
+    if p.trajectories == 0 || p.probes == 0 {
+        return Err(Error::param(
+            "trajectories/probes",
+            format!("{}/{}", p.trajectories, p.probes),
+            "both positive",
+        ));
+    }
+    let d = input.score.dim();
+    if input.data.d != d {
+        return Err(Error::shape(
+            "geometry",
+            format!(
+                "the data have d = {} but the score has d = {d}",
+                input.data.d
+            ),
+        ));
+    }
+    let grid = TimeGrid::log(p.t_max, p.t_min, p.steps)?;
+    let n_steps = grid.n_steps();
+    let probes = p.probes.min(n_steps);
+    let mut steps: Vec<usize> = (0..probes)
+        .map(|j| {
+            if probes == 1 {
+                n_steps - 1
+            } else {
+                (j * (n_steps - 1) + (probes - 1) / 2) / (probes - 1)
+            }
+        })
+        .collect();
+    steps.dedup();
+    let k = p
+        .tangent_dim
+        .or_else(|| input.model.and_then(DataModel::intrinsic_dim));
+    let opts = ProbeOptions {
+        threshold: p.threshold,
+        k,
+        stanczuk_samples: p.stanczuk.unwrap_or(4 * d),
+        matrix_free: p.matrix_free,
+        ..ProbeOptions::default()
+    };
+    let tangent = input.model.and_then(|m| m.tangent(input.model_seed));
+    let reference = EmpiricalScore::new(input.data, Precision::F32)?;
+    monitor.note(&format!(
+        "geometry of {} along {} trajectories, {} probes; reference: exact empirical score of {} points",
+        input.what, p.trajectories, steps.len(), input.data.n
+    ));
+    let t0 = Instant::now();
+    let rows = geometry::along_trajectories(
+        input.score,
+        Some(&reference),
+        tangent.as_deref().map(|t| t as _),
+        p.sampler,
+        &grid,
+        p.trajectories,
+        &steps,
+        &opts,
+        seed,
+        monitor,
+        Par::rayon(0),
+    )?;
+    let wall = t0.elapsed().as_secs_f64();
+    let bt = by_time(&rows);
+    let summary = json!({
+        "version": crate::VERSION,
+        "seed": seed,
+        "score": input.what,
+        "data": input.data.provenance, "n": input.data.n, "d": d,
+        "data_model": input.model,
+        "config": {
+            "trajectories": p.trajectories, "steps": p.steps, "t_max": p.t_max, "t_min": p.t_min,
+            "grid": "log", "sampler": p.sampler, "probe_steps": bt.steps, "probe": opts,
+        },
+        "by_time": bt.t.iter().enumerate().map(|(i, t)| {
+            let mut m = serde_json::Map::new();
+            m.insert("step".into(), json!(bt.steps[i]));
+            m.insert("t".into(), json!(t));
+            for (c, (n, _)) in COLUMNS.iter().enumerate() {
+                m.insert((*n).into(), json!({"q25": nan_null(bt.q[i][c][0]), "median": nan_null(bt.q[i][c][1]), "q75": nan_null(bt.q[i][c][2])}));
+            }
+            serde_json::Value::Object(m)
+        }).collect::<Vec<_>>(),
+        "timings": {"probe_wall_s": wall},
+    });
+    Ok(GeometryReport {
+        summary,
+        rows,
+        by_time: bt,
+        probe: opts,
+        d,
+        what: input.what.clone(),
+        provenance: input.data.provenance.clone(),
+        n: input.data.n,
+    })
+}
+
+/// One quantity of [`PointGeometry`] as f64 (NaN where absent).
+pub type Getter = fn(&PointGeometry) -> f64;
+
+/// The per-point quantities written to points.csv and summarised per probed time.
+pub const COLUMNS: [(&str, Getter); 14] = [
+    ("dim_threshold", |p| p.dim_threshold as f64),
+    ("dim_trace", |p| p.dim_trace),
+    ("dim_participation", |p| p.dim_participation),
+    ("dim_flipd", |p| p.dim_flipd),
+    ("dim_stanczuk", |p| {
+        p.dim_stanczuk.map_or(f64::NAN, |v| v as f64)
+    }),
+    ("k", |p| p.k as f64),
+    ("asym", |p| p.asym),
+    ("asym_tt", |p| p.asym_tt),
+    ("asym_nn", |p| p.asym_nn),
+    ("asym_tn", |p| p.asym_tn),
+    ("normal_projection_error", |p| p.normal_projection_error),
+    ("overlap_reference", |p| {
+        p.overlap_reference.unwrap_or(f64::NAN)
+    }),
+    ("overlap_true", |p| p.overlap_true.unwrap_or(f64::NAN)),
+    ("min_cosine_true", |p| p.min_cosine_true.unwrap_or(f64::NAN)),
+];
+
+/// Per probed step: (step, t, quartiles of every column).
+#[derive(Clone, Debug)]
+pub struct ByTime {
+    /// Probed grid steps.
+    pub steps: Vec<usize>,
+    /// Their times.
+    pub t: Vec<f64>,
+    /// Quartiles (q25, median, q75) of every column of [`COLUMNS`] per probed step.
+    pub q: Vec<Vec<[f64; 3]>>,
+}
+
+/// Quartiles of every column per probed step.
+pub fn by_time(rows: &[PointGeometry]) -> ByTime {
+    let mut steps: Vec<usize> = rows.iter().map(|r| r.step).collect();
+    steps.sort_unstable();
+    steps.dedup();
+    let mut t = Vec::new();
+    let mut q = Vec::new();
+    for &s in &steps {
+        let at: Vec<&PointGeometry> = rows.iter().filter(|r| r.step == s).collect();
+        t.push(at[0].t);
+        q.push(
+            COLUMNS
+                .iter()
+                .map(|(_, g)| quartiles(&at.iter().map(|p| g(p)).collect::<Vec<_>>()))
+                .collect(),
+        );
+    }
+    ByTime { steps, t, q }
+}
+
+impl ByTime {
+    fn series(&self, name: &str, label: &str) -> Option<Series> {
+        let c = COLUMNS.iter().position(|(n, _)| *n == name)?;
+        let med: Vec<f64> = self.q.iter().map(|q| q[c][1]).collect();
+        if med.iter().all(|v| v.is_nan()) {
+            return None;
+        }
+        Some(Series {
+            name: format!("{label} (median, IQR band)"),
+            x: self.t.clone(),
+            y: med,
+            band: Some((
+                self.q.iter().map(|q| q[c][0]).collect(),
+                self.q.iter().map(|q| q[c][2]).collect(),
+            )),
+            markers: true,
+        })
+    }
+
+    fn plot(&self, title: &str, y_label: &str, cols: &[(&str, &str)]) -> Plot {
+        Plot {
+            title: title.into(),
+            x_label: "t (OU time, log scale; backward runs go right to left)".into(),
+            y_label: y_label.into(),
+            series: cols.iter().filter_map(|(c, l)| self.series(c, l)).collect(),
+            log_x: true,
+            ..Plot::default()
+        }
+    }
+}
+
+/// Writes points.csv, by_time.csv, the spectra per probed step (.npy), the figures (PNG + SVG),
+/// summary.json and index.html atomically.
+pub fn write_run_dir(r: &GeometryReport, out: &Path) -> Result<()> {
+    io::write_run_dir(out, |dir| write_into(dir, r))
+}
+
+fn write_into(dir: &Path, r: &GeometryReport) -> Result<()> {
+    let (rows, bt, opts, d) = (&r.rows, &r.by_time, &r.probe, r.d);
+    // Every point, one row each.
+    let mut names = vec!["step", "t", "sigma2", "trajectory"];
+    names.extend(COLUMNS.iter().map(|(n, _)| *n));
+    let mut cols: Vec<Vec<f64>> = vec![
+        rows.iter().map(|r| r.step as f64).collect(),
+        rows.iter().map(|r| r.t).collect(),
+        rows.iter().map(|r| r.sigma2).collect(),
+        rows.iter().map(|r| r.trajectory as f64).collect(),
+    ];
+    cols.extend(COLUMNS.iter().map(|(_, g)| rows.iter().map(g).collect()));
+    let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+    io::write_csv(&dir.join("points.csv"), &names, &refs)?;
+    // Medians and quartiles per probed time.
+    let mut tnames = vec!["step".to_string(), "t".to_string()];
+    let mut tcols: Vec<Vec<f64>> = vec![bt.steps.iter().map(|&s| s as f64).collect(), bt.t.clone()];
+    for (c, (n, _)) in COLUMNS.iter().enumerate() {
+        for (qi, qn) in ["q25", "median", "q75"].iter().enumerate() {
+            tnames.push(format!("{n}_{qn}"));
+            tcols.push(bt.q.iter().map(|q| q[c][qi]).collect());
+        }
+    }
+    let tn: Vec<&str> = tnames.iter().map(String::as_str).collect();
+    let tr: Vec<&[f64]> = tcols.iter().map(Vec::as_slice).collect();
+    io::write_csv(&dir.join("by_time.csv"), &tn, &tr)?;
+    // Spectra per probed step (trajectories × d): σ² s_i, σ² eig((J + Jᵀ)/2), ⟨u_i, v_i⟩.
+    type Vector = fn(&PointGeometry) -> &[f64];
+    let vectors: [(&str, Vector); 3] = [
+        ("singular_values", |r| &r.sigma2_singular_values),
+        ("sym_eigenvalues", |r| &r.sigma2_sym_eigenvalues),
+        ("pairing", |r| &r.pairing),
+    ];
+    for &step in &bt.steps {
+        for (name, get) in vectors {
+            let v: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.step == step)
+                .flat_map(|r| get(r).iter().copied())
+                .collect();
+            if v.is_empty() {
+                continue; // matrix-free mode computes no full spectra
+            }
+            io::write_npy(
+                &dir.join(format!("{name}_step{step:04}.npy")),
+                &NpyArray::f64(v.len() / d, d, v),
+            )?;
+        }
+    }
+    // Figures.
+    let mut dim = bt.plot(
+        "Local dimension along backward trajectories",
+        "dimension",
+        &[
+            ("dim_threshold", "(a) #{σ²s < c}"),
+            ("dim_trace", "(b) tr ∇D"),
+            ("dim_participation", "(c) participation ratio"),
+            ("dim_flipd", "(d) FLIPD"),
+            ("dim_stanczuk", "(e) Stanczuk"),
+        ],
+    );
+    let k = opts.k;
+    if let Some(k) = k {
+        dim.hlines
+            .push((k as f64, format!("intrinsic dimension {k}")));
+    }
+    dim.render(&dir.join("dimension"))?;
+    bt.plot(
+        "Non-conservativeness by block: |P(J−Jᵀ)Q|_F over the diagonal blocks of J",
+        "asymmetry",
+        &[
+            ("asym", "A (whole J)"),
+            ("asym_tt", "A_TT (tangent)"),
+            ("asym_nn", "A_NN (normal)"),
+            ("asym_tn", "A_TN (mixed)"),
+        ],
+    )
+    .render(&dir.join("asymmetry"))?;
+    bt.plot(
+        "Feature-subspace overlap |V₁ᵀV₂|²_F/k and normal-projection error",
+        "overlap / error",
+        &[
+            ("overlap_true", "overlap with the true tangent space"),
+            (
+                "overlap_reference",
+                "overlap with the exact empirical score's features",
+            ),
+            ("normal_projection_error", "|P_N σ²J P_N + P_N|_F"),
+        ],
+    )
+    .render(&dir.join("overlap"))?;
+    // Median spectra at a few probed times (full-Jacobian mode only; matrix-free computes none).
+    let has_spectra = rows.iter().all(|r| r.sigma2_singular_values.len() == d);
+    if has_spectra {
+        let n = bt.steps.len();
+        let mut picks: Vec<usize> = [0, n / 3, 2 * n / 3, n - 1].to_vec();
+        picks.dedup();
+        let median_sv = |step: usize, i: usize| {
+            quartiles(
+                &rows
+                    .iter()
+                    .filter(|r| r.step == step)
+                    .map(|r| r.sigma2_singular_values[i])
+                    .collect::<Vec<_>>(),
+            )[1]
+        };
+        Plot {
+            title: "Singular values of J in units of σ² (median over trajectories)".into(),
+            x_label: "index i".into(),
+            y_label: "σ² s_i (log scale)".into(),
+            series: picks
+                .iter()
+                .map(|&pi| Series {
+                    name: format!("t = {:.4}", bt.t[pi]),
+                    x: (1..=d).map(|i| i as f64).collect(),
+                    y: (0..d).map(|i| median_sv(bt.steps[pi], i)).collect(),
+                    band: None,
+                    markers: true,
+                })
+                .collect(),
+            hlines: vec![(opts.threshold, format!("threshold c = {}", opts.threshold))],
+            log_y: true,
+            ..Plot::default()
+        }
+        .render(&dir.join("spectra"))?;
+    }
+    let last = bt.t.len() - 1;
+    let idx = |n: &str| COLUMNS.iter().position(|(c, _)| *c == n).expect("column");
+    let med = |i: usize, n: &str| bt.q[i][idx(n)][1];
+    io::write_json(&dir.join("summary.json"), &r.summary)?;
+    let f = |v: f64| {
+        if v.is_nan() {
+            "—".to_string()
+        } else {
+            format!("{v:.3}")
+        }
+    };
+    let kstr = k.map_or("—".to_string(), |k| k.to_string());
+    let table = vec![
+        [
+            format!(
+                "local dimension at t = {:.4} (a) / (b) / (c) / (d) / (e)",
+                bt.t[last]
+            ),
+            kstr.clone(),
+            format!(
+                "{} / {} / {} / {} / {}",
+                f(med(last, "dim_threshold")),
+                f(med(last, "dim_trace")),
+                f(med(last, "dim_participation")),
+                f(med(last, "dim_flipd")),
+                f(med(last, "dim_stanczuk"))
+            ),
+            "medians over trajectories".into(),
+        ],
+        [
+            format!("A_TT / A_NN / A_TN at t = {:.4}", bt.t[last]),
+            "0 for an exact (conservative) score".into(),
+            format!(
+                "{} / {} / {}",
+                f(med(last, "asym_tt")),
+                f(med(last, "asym_nn")),
+                f(med(last, "asym_tn"))
+            ),
+            if k.is_some() {
+                "split by the true tangent space"
+            } else {
+                "split by the score's own features"
+            }
+            .into(),
+        ],
+        [
+            format!(
+                "overlap at t = {:.4}: true tangent / exact-score features",
+                bt.t[last]
+            ),
+            "1".into(),
+            format!(
+                "{} / {}",
+                f(med(last, "overlap_true")),
+                f(med(last, "overlap_reference"))
+            ),
+            "|V₁ᵀV₂|²_F/k".into(),
+        ],
+        [
+            format!("normal-projection error at t = {:.4}", bt.t[last]),
+            "→ 0 as σ → 0".into(),
+            f(med(last, "normal_projection_error")),
+            "|P_N σ²J P_N + P_N|_F".into(),
+        ],
+    ];
+    io::write_text(
+        &dir.join("index.html"),
+        &html_report(
+            "diffscope geometry",
+            &format!("{} — data: {} (n = {})", r.what, r.provenance, r.n),
+            &table,
+            &[
+                (
+                    "dimension.png".into(),
+                    "local dimension by estimators (a)–(e) vs t".into(),
+                ),
+                (
+                    "asymmetry.png".into(),
+                    "asymmetry split A_TT, A_NN, A_TN vs t".into(),
+                ),
+                (
+                    "overlap.png".into(),
+                    "subspace overlap and normal-projection error vs t".into(),
+                ),
+                (
+                    "spectra.png".into(),
+                    "singular-value spectra of J at a few t".into(),
+                ),
+            ],
+        ),
+    )
+}
+
+/// A finite number, or null.
+pub fn nan_null(v: f64) -> serde_json::Value {
+    if v.is_finite() {
+        json!(v)
+    } else {
+        serde_json::Value::Null
+    }
+}

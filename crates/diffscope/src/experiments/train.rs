@@ -1,0 +1,232 @@
+//! Training an MLP score network as a library call: denoising score matching with periodic checkpoints
+//! (and one on interruption) in the output directory, resumable, then the model, the data, the loss curve,
+//! summary.json and index.html.
+
+use crate::data::{DataModel, Dataset};
+use crate::error::{Error, Result};
+use crate::io;
+use crate::nn::{TrainConfig, Trainer};
+use crate::progress::Monitor;
+use crate::report::{html_report, Plot, Series};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::path::Path;
+use std::time::Instant;
+
+/// Metadata key holding the data model (JSON) in a saved model, so `geometry` knows the true tangent.
+pub const META_MODEL: &str = "diffscope.data_model";
+/// Metadata key holding the seed the data was drawn with.
+pub const META_SEED: &str = "diffscope.seed";
+
+/// A trained model read back from `model.safetensors`, with the data model and seed stored beside it
+/// (None when the file has none, e.g. a model trained on a data file).
+pub struct TrainedModel {
+    /// The network.
+    pub net: crate::nn::Mlp,
+    /// The data model it was trained on.
+    pub model: Option<DataModel>,
+    /// The seed that data model was drawn with.
+    pub seed: Option<u64>,
+}
+
+/// Reads a model written by [`run`] (or `diffscope train`) and its metadata.
+pub fn load_trained(path: &Path) -> Result<TrainedModel> {
+    let st = io::SafeTensors::read(path)?;
+    let net = crate::nn::Mlp::load(path)?;
+    let model = match st.metadata.get(META_MODEL) {
+        Some(j) => Some(
+            serde_json::from_str(j)
+                .map_err(|e| Error::format(path, format!("metadata {META_MODEL}: {e}")))?,
+        ),
+        None => None,
+    };
+    let seed = match st.metadata.get(META_SEED) {
+        Some(s) => Some(
+            s.parse()
+                .map_err(|e| Error::format(path, format!("metadata {META_SEED} = {s:?}: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(TrainedModel { net, model, seed })
+}
+
+/// The network and the run around [`TrainConfig`] (every field defaulted).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSettings {
+    /// Hidden width.
+    pub width: usize,
+    /// Hidden layers.
+    pub depth: usize,
+    /// Sinusoidal time frequencies.
+    pub n_freq: usize,
+    /// Optimiser settings.
+    pub train: TrainConfig,
+    /// Write checkpoint.safetensors every this many steps (and on interruption).
+    pub checkpoint_every: usize,
+    /// Continue from `<out>/checkpoint.safetensors` (same data and seed).
+    pub resume: bool,
+    /// With `resume`: a new total number of steps (None keeps the checkpoint's).
+    pub resume_steps: Option<usize>,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        TrainSettings {
+            width: 256,
+            depth: 3,
+            n_freq: 4,
+            train: TrainConfig::default(),
+            checkpoint_every: 1000,
+            resume: false,
+            resume_steps: None,
+        }
+    }
+}
+
+/// Trains on `ds` and writes everything into `out` (created if needed). `on_log(step, loss)` sees every
+/// logged window. On interruption the state is saved to `out/checkpoint.safetensors` and
+/// `Error::Interrupted` returned; rerun with `resume` to continue. Returns summary.json.
+pub fn run(
+    ds: &Dataset,
+    model: Option<&DataModel>,
+    s: &TrainSettings,
+    seed: u64,
+    out: &Path,
+    monitor: &dyn Monitor,
+    on_log: &mut dyn FnMut(usize, f64),
+) -> Result<serde_json::Value> {
+    s.train.validate()?;
+    let ck = out.join("checkpoint.safetensors");
+    let mut tr = if s.resume {
+        let mut tr = Trainer::resume(&ck, ds)?;
+        if let Some(steps) = s.resume_steps {
+            tr.set_total_steps(steps);
+        }
+        monitor.note(&format!(
+            "resuming at step {} of {}",
+            tr.step_count(),
+            tr.config().steps
+        ));
+        tr
+    } else {
+        Trainer::new(ds, s.width, s.depth, s.n_freq, s.train.clone(), seed)?
+    };
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    monitor.note(&format!(
+        "training {} on {} (n = {}, d = {})",
+        crate::score::Score::describe(tr.raw_model()),
+        ds.provenance,
+        ds.n,
+        ds.d
+    ));
+    let t0 = Instant::now();
+    // Checkpoints are written at the first logged step past each multiple of `checkpoint_every`.
+    let every = s.checkpoint_every.max(1);
+    let mut saved_block = tr.step_count() / every;
+    let result = tr.train(ds, monitor, &mut |t| {
+        if let Some(l) = t.log().last() {
+            on_log(l.step, l.loss);
+        }
+        if t.step_count() / every > saved_block {
+            saved_block = t.step_count() / every;
+            t.save_checkpoint(&ck, ds)?;
+        }
+        Ok(())
+    });
+    if let Err(Error::Interrupted) = result {
+        tr.save_checkpoint(&ck, ds)?;
+        monitor.note(&format!(
+            "interrupted at step {}: state saved to {}; continue with resume",
+            tr.step_count(),
+            ck.display()
+        ));
+        return Err(Error::Interrupted);
+    }
+    result?;
+    let wall = t0.elapsed().as_secs_f64();
+    tr.save_checkpoint(&ck, ds)?;
+    write_outputs(out, &tr, ds, model, seed, wall)
+}
+
+/// Writes model.safetensors (with the data model and seed as metadata), data.npz, loss.csv, the loss figure,
+/// summary.json and index.html into `out`.
+pub fn write_outputs(
+    out: &Path,
+    tr: &Trainer,
+    ds: &Dataset,
+    model: Option<&DataModel>,
+    seed: u64,
+    wall: f64,
+) -> Result<serde_json::Value> {
+    let net = tr.model();
+    let mut meta = vec![(META_SEED, seed.to_string())];
+    if let Some(m) = model {
+        meta.push((
+            META_MODEL,
+            serde_json::to_string(m).map_err(|e| Error::format(out, e.to_string()))?,
+        ));
+    }
+    net.save(&out.join("model.safetensors"), &meta)?;
+    ds.write_npz(&out.join("data.npz"))?;
+    let steps: Vec<f64> = tr.log().iter().map(|l| l.step as f64).collect();
+    let losses: Vec<f64> = tr.log().iter().map(|l| l.loss).collect();
+    io::write_csv(&out.join("loss.csv"), &["step", "loss"], &[&steps, &losses])?;
+    Plot {
+        title: "Denoising score-matching loss (EDM-weighted, per coordinate)".into(),
+        x_label: "step".into(),
+        y_label: "loss".into(),
+        series: vec![Series {
+            name: "mean minibatch loss per window".into(),
+            x: steps,
+            y: losses.clone(),
+            band: None,
+            markers: false,
+        }],
+        ..Plot::default()
+    }
+    .render(&out.join("loss"))?;
+    let summary = json!({
+        "version": crate::VERSION,
+        "seed": seed,
+        "data": ds.provenance, "n": ds.n, "d": ds.d,
+        "data_model": model,
+        "network": net.config(),
+        "parameters": net.n_params(),
+        "train": tr.config(),
+        "steps_done": tr.step_count(),
+        "final_loss": losses.last(),
+        "timings": {"train_wall_s_this_invocation": wall},
+    });
+    io::write_json(&out.join("summary.json"), &summary)?;
+    let c = net.config();
+    let table = vec![
+        [
+            "network".to_string(),
+            "—".into(),
+            format!(
+                "width {}, depth {}, {} parameters",
+                c.width,
+                c.depth,
+                net.n_params()
+            ),
+            format!("σ_data = {:.4}", c.sigma_data),
+        ],
+        [
+            "final loss".to_string(),
+            "—".into(),
+            format!("{:.5}", losses.last().copied().unwrap_or(f64::NAN)),
+            format!("{} steps, batch {}", tr.step_count(), tr.config().batch),
+        ],
+    ];
+    io::write_text(
+        &out.join("index.html"),
+        &html_report(
+            "diffscope train",
+            &ds.provenance,
+            &table,
+            &[("loss.png".into(), "training loss".into())],
+        ),
+    )?;
+    Ok(summary)
+}
