@@ -22,6 +22,10 @@ pub struct Dataset {
     pub class_names: Vec<String>,
     /// Where the data came from and what was done to it (loaded, centred, classes selected...).
     pub provenance: String,
+    /// The image layout of each row, for data loaded from images (IDX, PNG/JPEG folders) or declared so.
+    pub image: Option<super::ImageInfo>,
+    /// The per-feature mean subtracted by [`Dataset::centre`] (to show centred rows as images again).
+    pub centred_mean: Option<Vec<f64>>,
 }
 
 /// Class name and sample count.
@@ -78,6 +82,8 @@ impl Dataset {
             labels: None,
             class_names: Vec::new(),
             provenance,
+            image: None,
+            centred_mean: None,
         })
     }
 
@@ -218,7 +224,11 @@ impl Dataset {
         keep.iter().for_each(|&i| x.extend_from_slice(self.row(i)));
         let new_labels = keep.iter().map(|&i| map[labels[i] as usize]).collect();
         let prov = format!("{}; classes {}", self.provenance, names.join(","));
-        Dataset::new(x, keep.len(), self.d, prov)?.with_labels(new_labels, names.to_vec())
+        let mut ds =
+            Dataset::new(x, keep.len(), self.d, prov)?.with_labels(new_labels, names.to_vec())?;
+        ds.image = self.image.clone();
+        ds.centred_mean = self.centred_mean.clone();
+        Ok(ds)
     }
 
     /// Subtracts the per-feature mean (computed in f64) in place and records it in the provenance.
@@ -230,6 +240,46 @@ impl Dataset {
             }
         }
         self.provenance.push_str("; centred per feature");
+        let total = match self.centred_mean.take() {
+            Some(old) => old.iter().zip(&mean).map(|(a, b)| a + b).collect(),
+            None => mean,
+        };
+        self.centred_mean = Some(total);
+    }
+
+    /// Maps image values from [0, 1] to [−1, 1] (x ← 2x − 1), the convention of most diffusion code.
+    ///
+    /// # Errors
+    /// When the data are not images in [0, 1] (not loaded from images, or already mapped or centred).
+    pub fn to_symmetric_pixels(&mut self) -> Result<()> {
+        match &mut self.image {
+            Some(info) if info.range == (0.0, 1.0) && self.centred_mean.is_none() => {
+                info.range = (-1.0, 1.0);
+            }
+            _ => {
+                return Err(Error::param(
+                    "pixels",
+                    "symmetric",
+                    "image data in [0, 1], before centring (PNG/JPEG folders, IDX files)",
+                ))
+            }
+        }
+        self.x.iter_mut().for_each(|v| *v = 2.0 * *v - 1.0);
+        self.provenance.push_str("; pixels mapped to [-1, 1]");
+        Ok(())
+    }
+
+    /// Row i as an image in its original pixel values (the centring mean added back), when the data
+    /// have an image layout.
+    pub fn display_row(&self, row: &[f32]) -> Vec<f32> {
+        match &self.centred_mean {
+            Some(m) => row
+                .iter()
+                .zip(m)
+                .map(|(&v, &m)| (v as f64 + m) as f32)
+                .collect(),
+            None => row.to_vec(),
+        }
     }
 
     /// Per-feature mean, accumulated in f64.

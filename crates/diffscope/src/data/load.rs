@@ -20,8 +20,9 @@ pub struct LoadOptions {
 
 /// Loads a data set from a CSV (`.csv`, `.txt`, `.csv.gz`), `.npy`, `.npz`, an IDX image file (MNIST /
 /// Fashion-MNIST `*-images-idx3-ubyte[.gz]`, pixels scaled to [0, 1], labels from the sibling
-/// `*-labels-idx1-ubyte[.gz]` when present), or a folder `<root>/<class>/*.npy` (one sample per file, the
-/// class from the folder name).
+/// `*-labels-idx1-ubyte[.gz]` when present), or a folder `<root>/<class>/*.npy` or
+/// `<root>/<class>/*.png|jpg` (one sample per file, the class from the folder name; images channels
+/// first in [0, 1], as torchvision's `ImageFolder` + `ToTensor`).
 ///
 /// `.npy`: a 2-D array `(n, d)` or higher `(n, ...)` flattened to `(n, d)`. `.npz`: the member `x` (or
 /// `X`, `data`, `samples`, or the only float array) with optional labels `y` (or `labels`).
@@ -92,7 +93,15 @@ fn load_idx(path: &Path, name: &str) -> Result<Dataset> {
     let n = img.shape[0];
     let d: usize = img.shape[1..].iter().product();
     let x: Vec<f32> = img.data.iter().map(|&v| v as f32 / 255.0).collect();
-    let ds = Dataset::new(x, n, d, path.display().to_string())?;
+    let mut ds = Dataset::new(x, n, d, path.display().to_string())?;
+    if img.shape.len() == 3 {
+        ds.image = Some(super::ImageInfo {
+            channels: 1,
+            height: img.shape[1],
+            width: img.shape[2],
+            range: (0.0, 1.0),
+        });
+    }
     let sibling = path.with_file_name(name.replace("images-idx3", "labels-idx1"));
     if sibling == path || !sibling.exists() {
         return Ok(ds);
@@ -275,6 +284,10 @@ fn load_folder(root: &Path) -> Result<Dataset> {
             "folder has no class sub-folders; expected <root>/<class>/*.npy",
         ));
     }
+    let first = read_dir(&class_dirs[0])?.into_iter().next();
+    if first.as_deref().is_some_and(super::is_image_name) {
+        return load_image_folder(root, &class_dirs, &read_dir);
+    }
     let mut x = Vec::new();
     let mut labels = Vec::new();
     let mut names = Vec::new();
@@ -329,6 +342,68 @@ fn load_folder(root: &Path) -> Result<Dataset> {
     }
     let d = d.unwrap_or(0);
     Dataset::new(x, labels.len(), d, root.display().to_string())?.with_labels(labels, names)
+}
+
+/// `<root>/<class>/*.png|jpg` (torchvision's ImageFolder; also the `<class>/<seed>.png` layout of
+/// generated samples): classes in sorted folder order, files in sorted name order, channels first,
+/// values in [0, 1]. Every image must have the size and channel count of the first.
+fn load_image_folder(
+    root: &Path,
+    class_dirs: &[std::path::PathBuf],
+    read_dir: &dyn Fn(&Path) -> Result<Vec<std::path::PathBuf>>,
+) -> Result<Dataset> {
+    let mut x = Vec::new();
+    let mut labels = Vec::new();
+    let mut names = Vec::new();
+    let mut info: Option<(super::ImageInfo, std::path::PathBuf)> = None;
+    for (k, dir) in class_dirs.iter().enumerate() {
+        names.push(
+            dir.file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        let files = read_dir(dir)?;
+        if files.is_empty() {
+            return Err(Error::format(dir, "class folder is empty"));
+        }
+        for f in files {
+            if !super::is_image_name(&f) {
+                return Err(Error::format(
+                    &f,
+                    "not a PNG or JPEG file inside a class folder of images",
+                ));
+            }
+            let (v, im) = super::decode_image(&f)?;
+            match &info {
+                None => info = Some((im, f.clone())),
+                Some((first, first_path)) if *first != im => {
+                    return Err(Error::format(
+                        &f,
+                        format!(
+                            "image is {}×{}×{} (C×H×W) but {} is {}×{}×{}: all images must share one size",
+                            im.channels,
+                            im.height,
+                            im.width,
+                            first_path.display(),
+                            first.channels,
+                            first.height,
+                            first.width
+                        ),
+                    ))
+                }
+                _ => {}
+            }
+            x.extend_from_slice(&v);
+            labels.push(k as u32);
+        }
+    }
+    let Some((info, _)) = info else {
+        return Err(Error::format(root, "no images found"));
+    };
+    let mut ds = Dataset::new(x, labels.len(), info.len(), root.display().to_string())?
+        .with_labels(labels, names)?;
+    ds.image = Some(info);
+    Ok(ds)
 }
 
 #[cfg(test)]
@@ -476,5 +551,176 @@ mod tests {
         .unwrap();
         let e = load(&p, &LoadOptions::default()).unwrap_err().to_string();
         assert!(e.contains("no data member") && e.contains("a [1]"), "{e}");
+    }
+
+    fn png(path: &Path, img: image::DynamicImage) {
+        img.save_with_format(path, image::ImageFormat::Png).unwrap();
+    }
+
+    /// Values written by the test through a PNG encoder come back as v / 255, channels first, classes in
+    /// sorted folder order and files in sorted name order.
+    #[test]
+    fn image_folder_round_trips_grayscale_and_rgb_channels_first() {
+        let root = dir("imgs");
+        for c in ["b", "a"] {
+            std::fs::create_dir_all(root.join(c)).unwrap();
+        }
+        // Class "b": one 2 × 3 grayscale image with pixel (r, c) = 40 r + 10 c + 1.
+        let g = image::GrayImage::from_fn(3, 2, |c, r| image::Luma([(40 * r + 10 * c + 1) as u8]));
+        png(&root.join("b/0.png"), image::DynamicImage::ImageLuma8(g));
+        // Class "a": two grayscale images of the same size.
+        for (k, name) in ["1.png", "0.png"].iter().enumerate() {
+            let g = image::GrayImage::from_fn(3, 2, |_, _| image::Luma([(100 + k) as u8]));
+            png(
+                &root.join("a").join(name),
+                image::DynamicImage::ImageLuma8(g),
+            );
+        }
+        let ds = load(&root, &LoadOptions::default()).unwrap();
+        assert_eq!((ds.n, ds.d), (3, 6));
+        assert_eq!(ds.class_names, vec!["a", "b"]);
+        assert_eq!(ds.labels.as_deref(), Some(&[0, 0, 1][..]));
+        // a/0.png (value 101) before a/1.png (value 100).
+        assert_eq!(ds.row(0)[0], 101.0 / 255.0);
+        assert_eq!(ds.row(1)[0], 100.0 / 255.0);
+        let want: Vec<f32> = (0..2)
+            .flat_map(|r| (0..3).map(move |c| (40 * r + 10 * c + 1) as f32 / 255.0))
+            .collect();
+        assert_eq!(ds.row(2), &want[..]);
+        let info = ds.image.clone().unwrap();
+        assert_eq!((info.channels, info.height, info.width), (1, 2, 3));
+
+        // RGB: channel planes R, G, B in that order.
+        let rgb_root = dir("rgb");
+        std::fs::create_dir_all(rgb_root.join("x")).unwrap();
+        let im =
+            image::RgbImage::from_fn(2, 2, |c, r| image::Rgb([(10 + c + 2 * r) as u8, 50, 200]));
+        png(
+            &rgb_root.join("x/0.png"),
+            image::DynamicImage::ImageRgb8(im),
+        );
+        let ds = load(&rgb_root, &LoadOptions::default()).unwrap();
+        assert_eq!(ds.d, 12);
+        let r: Vec<f32> = [10u8, 11, 12, 13]
+            .iter()
+            .map(|&v| v as f32 / 255.0)
+            .collect();
+        assert_eq!(&ds.row(0)[..4], &r[..]);
+        assert!(ds.row(0)[4..8].iter().all(|&v| v == 50.0 / 255.0));
+        assert!(ds.row(0)[8..].iter().all(|&v| v == 200.0 / 255.0));
+        let mut sym = ds.clone();
+        sym.to_symmetric_pixels().unwrap();
+        assert_eq!(sym.row(0)[8], 2.0 * (200.0 / 255.0) - 1.0);
+        assert!(
+            sym.to_symmetric_pixels().is_err(),
+            "mapping twice is refused"
+        );
+    }
+
+    #[test]
+    fn image_folder_rejects_mixed_sizes_and_broken_files_naming_them() {
+        let root = dir("imgs-bad");
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        png(
+            &root.join("a/0.png"),
+            image::DynamicImage::ImageLuma8(image::GrayImage::new(3, 2)),
+        );
+        png(
+            &root.join("a/1.png"),
+            image::DynamicImage::ImageLuma8(image::GrayImage::new(2, 2)),
+        );
+        let e = load(&root, &LoadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("1.png") && e.contains("share one size") && e.contains("0.png"),
+            "{e}"
+        );
+        std::fs::remove_file(root.join("a/1.png")).unwrap();
+        // A truncated PNG.
+        let bytes = std::fs::read(root.join("a/0.png")).unwrap();
+        std::fs::write(root.join("a/2.png"), &bytes[..bytes.len() / 2]).unwrap();
+        let e = load(&root, &LoadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("2.png") && e.contains("cannot decode"), "{e}");
+        std::fs::remove_file(root.join("a/2.png")).unwrap();
+        std::fs::write(root.join("a/3.txt"), "x").unwrap();
+        let e = load(&root, &LoadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("3.txt") && e.contains("not a PNG"), "{e}");
+    }
+
+    fn idx_bytes(magic_type: u8, shape: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut b = vec![0, 0, magic_type, shape.len() as u8];
+        for s in shape {
+            b.extend_from_slice(&s.to_be_bytes());
+        }
+        b.extend_from_slice(data);
+        b
+    }
+
+    fn gz(path: &Path, bytes: &[u8]) {
+        use std::io::Write;
+        let f = std::fs::File::create(path).unwrap();
+        let mut e = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap();
+    }
+
+    #[test]
+    fn idx_images_with_their_label_file_and_bad_label_counts() {
+        let root = dir("idx");
+        let pixels: Vec<u8> = (0..3 * 2 * 2).map(|v| (v * 20) as u8).collect();
+        gz(
+            &root.join("train-images-idx3-ubyte.gz"),
+            &idx_bytes(8, &[3, 2, 2], &pixels),
+        );
+        gz(
+            &root.join("train-labels-idx1-ubyte.gz"),
+            &idx_bytes(8, &[3], &[7, 2, 7]),
+        );
+        let ds = load(
+            &root.join("train-images-idx3-ubyte.gz"),
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!((ds.n, ds.d), (3, 4));
+        assert_eq!(ds.class_names, vec!["2", "7"]);
+        assert_eq!(ds.labels.as_deref(), Some(&[1, 0, 1][..]));
+        assert_eq!(ds.row(1)[3], 140.0 / 255.0);
+        assert_eq!(ds.image.as_ref().map(|i| (i.height, i.width)), Some((2, 2)));
+        // Uncompressed works too; a label file of the wrong length is named.
+        std::fs::write(
+            root.join("t10k-images-idx3-ubyte"),
+            idx_bytes(8, &[3, 2, 2], &pixels),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("t10k-labels-idx1-ubyte"),
+            idx_bytes(8, &[2], &[1, 2]),
+        )
+        .unwrap();
+        let e = load(
+            &root.join("t10k-images-idx3-ubyte"),
+            &LoadOptions::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("t10k-labels-idx1-ubyte") && e.contains("3 images"),
+            "{e}"
+        );
+        // Truncated image data.
+        std::fs::write(
+            root.join("bad-images-idx3-ubyte"),
+            idx_bytes(8, &[3, 2, 2], &pixels[..7]),
+        )
+        .unwrap();
+        let e = load(&root.join("bad-images-idx3-ubyte"), &LoadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("truncated"), "{e}");
     }
 }
