@@ -773,3 +773,76 @@ fn data_info_reads_fashion_mnist_idx_with_its_labels() {
     let norm = v["mean_norm"].as_f64().unwrap();
     assert!(norm > 1.0 && norm < 28.0, "{norm}");
 }
+
+/// A tiny image data set: two classes of 6 × 6 grayscale PNGs (bright left half vs bright right half,
+/// with per-image brightness jitter), 12 images each.
+fn image_folder(name: &str) -> PathBuf {
+    let root = tmpdir(name).join("imgs");
+    for (c, left) in [("left", true), ("right", false)] {
+        std::fs::create_dir_all(root.join(c)).unwrap();
+        for k in 0..12u32 {
+            let img = image::GrayImage::from_fn(6, 6, |x, _| {
+                let on = (x < 3) == left;
+                image::Luma([if on { 150 + 8 * k as u8 } else { 10 + k as u8 }])
+            });
+            img.save(root.join(c).join(format!("{k}.png"))).unwrap();
+        }
+    }
+    root
+}
+
+#[test]
+fn regimes_on_a_trained_model_over_image_data_writes_the_sample_grid() {
+    let root = image_folder("learned-regimes");
+    let dir = root.parent().unwrap().to_path_buf();
+    let o = bin()
+        .args([
+            "--seed", "1", "train", "--steps", "300", "--width", "32", "--depth", "2", "--data",
+        ])
+        .arg(&root)
+        .arg("--out")
+        .arg(dir.join("train"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    let model = dir.join("train/model.safetensors");
+    let o = bin()
+        .args(["regimes", "--data"])
+        .arg(&root)
+        .arg("--score")
+        .arg(&model)
+        .args(["--batch", "24", "--pairs", "12", "--out"])
+        .arg(dir.join("regimes"))
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("t_S"), "{out}");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("regimes/summary.json")).unwrap())
+            .unwrap();
+    assert!(
+        s["score"].as_str().unwrap().starts_with("model "),
+        "{}",
+        s["score"]
+    );
+    // The learned score's end points are judged on their exact nearest training images.
+    let f = s["f_mem"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&f));
+    assert_eq!((s["n"].as_u64(), s["d"].as_u64()), (Some(24), Some(36)));
+    let grid = image::open(dir.join("regimes/samples.png")).unwrap();
+    // Two class rows of 6 pairs of 12 × 12 tiles (6 × 6 enlarged twice) with 2-pixel gaps.
+    assert_eq!((grid.width(), grid.height()), (12 * 14 + 2, 2 * 14 + 2));
+    let html = std::fs::read_to_string(dir.join("regimes/index.html")).unwrap();
+    assert!(html.contains("samples.png"));
+    // `sample` with the same model writes its grid beside the .npz.
+    let o = bin()
+        .args(["sample", "--score"])
+        .arg(&model)
+        .args(["-b", "16", "--steps", "50", "-o"])
+        .arg(dir.join("s.npz"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(dir.join("s.png").exists());
+}

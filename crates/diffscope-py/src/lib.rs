@@ -374,17 +374,31 @@ impl NativeScore {
 /// Reverse-time sampling from N(0, I) with any score (`experiments::sample::run`; `params_json` holds
 /// `SampleParams`). Returns a dict: x (n, d), times, and nearest/d1/d2 or trajectory when available.
 #[pyfunction]
-#[pyo3(signature = (score, params_json, threads=None, progress=None))]
+#[pyo3(signature = (score, params_json, data=None, threads=None, progress=None))]
 fn sample<'py>(
     py: Python<'py>,
     score: &NativeScore,
     params_json: &str,
+    data: Option<&NativeDataset>,
     threads: Option<usize>,
     progress: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let p: experiments::sample::SampleParams = from_json(params_json, "sample parameters")?;
     let ctl = run::Ctl::default();
-    let training = score.training.clone();
+    // The training data: the empirical score's own, or the caller's (a learned score's end points then
+    // get their exact nearest training points after denoising).
+    let training = score
+        .training
+        .clone()
+        .or_else(|| data.map(|d| d.inner.clone()));
+    if let Some(t) = &training {
+        if t.d != score.d() {
+            return Err(to_py(diffscope::Error::Shape {
+                what: "sample(data=...)".into(),
+                detail: format!("data have d = {} but the score has d = {}", t.d, score.d()),
+            }));
+        }
+    }
     let s = score.with(py, &ctl, |sc| {
         run::detached(py, threads, progress, &ctl, || {
             experiments::sample::run(sc, &p, training.as_deref(), &ctl)

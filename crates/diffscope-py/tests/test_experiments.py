@@ -165,3 +165,40 @@ def test_theory_sweep_rows_agree_with_the_single_model_theory():
     tanh = [r for r in rows if r["spec"]["activation"] == "tanh"][0]
     one = ds.theory.manifold(d=40, beta=0.5, activation="tanh", alpha=0.1, centres=False)
     assert tanh["t_s"] == one["t_s"] and tanh["t_c_glm"] == one["t_c_glm"]
+
+
+def write_png_gray(path, img: np.ndarray) -> None:
+    """A minimal 8-bit grayscale PNG writer (zlib + crc32 from the standard library), so the test does not
+    depend on an imaging package."""
+    import struct
+    import zlib
+
+    h, w = img.shape
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    raw = b"".join(b"\x00" + bytes(row) for row in img.astype(np.uint8))
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    path.write_bytes(png)
+
+
+def test_image_folders_and_learned_scores_from_python(tmp_path):
+    root = tmp_path / "imgs"
+    for c, left in [("left", True), ("right", False)]:
+        (root / c).mkdir(parents=True)
+        for k in range(10):
+            img = np.where((np.arange(6) < 3) == left, 150 + 8 * k, 10 + k)[None, :].repeat(6, 0)
+            write_png_gray(root / c / f"{k}.png", img)
+    data = ds.load_data(root)
+    assert (data.n, data.d, data.class_names) == (20, 36, ["left", "right"])
+    np.testing.assert_array_equal(data.x[0].reshape(6, 6)[0, :3], np.float32(150 / 255))
+    s = ds.train(data, tmp_path / "train", steps=200, width=32, depth=2, seed=1)
+    assert s["steps_done"] == 200
+    mlp = ds.MlpScore.load(tmp_path / "train" / "model.safetensors")
+    out = ds.sample(mlp, 16, steps=40, seed=2, data=data)
+    assert out["nearest"].shape == (16,) and 0.0 <= out["f_mem"] <= 1.0
+    summary = ds.regimes(data, score=mlp, batch=16, pairs=8, entropy_times=4, out=tmp_path / "reg")
+    assert summary["score"] == "supplied" and summary["f_mem"] is not None
+    assert (tmp_path / "reg" / "samples.png").exists()

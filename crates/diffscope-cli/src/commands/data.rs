@@ -3,7 +3,8 @@
 use crate::ui::Ctx;
 use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
-use diffscope::data::{self, DataModel, Direction, LoadOptions, TwoClassGmm};
+use diffscope::data::{self, DataModel, Direction, TwoClassGmm};
+use diffscope::experiments::regimes::DataFileSpec;
 use std::path::PathBuf;
 
 #[derive(Subcommand, Debug)]
@@ -22,7 +23,8 @@ pub enum DataCmd {
 /// Where a data set comes from on the command line (shared by commands that read data).
 #[derive(Args, Debug, Clone)]
 pub struct DataFileArgs {
-    /// CSV (.csv, .csv.gz, .txt), .npy, .npz, or a folder <root>/<class>/*.npy.
+    /// CSV (.csv, .csv.gz, .txt), .npy, .npz, IDX (MNIST / Fashion-MNIST images), or a folder
+    /// <root>/<class>/*.npy|png|jpg.
     pub file: PathBuf,
     /// CSV: column holding the class label (0-based; negative counts from the end).
     #[arg(long, allow_hyphen_values = true)]
@@ -36,17 +38,30 @@ pub struct DataFileArgs {
     /// Subtract the per-feature mean.
     #[arg(long)]
     pub centre: bool,
+    /// Image data: map pixels from [0, 1] to [−1, 1] (before centring).
+    #[arg(long)]
+    pub symmetric_pixels: bool,
+    /// The image layout H,W or C,H,W of rows read from a non-image file (for sample grids).
+    #[arg(long)]
+    pub image_shape: Option<String>,
 }
 
 impl DataFileArgs {
-    pub fn load(&self) -> Result<data::Dataset> {
-        let opts = LoadOptions {
+    /// The library's description of this data file.
+    pub fn spec(&self) -> DataFileSpec {
+        DataFileSpec {
             label_col: self.label_col,
             header: self.header.then_some(true),
             classes: self.classes.clone(),
             centre: self.centre,
-        };
-        Ok(data::load(&self.file, &opts)?)
+            symmetric_pixels: self.symmetric_pixels,
+            image_shape: self.image_shape.clone(),
+            ..DataFileSpec::new(&self.file)
+        }
+    }
+
+    pub fn load(&self) -> Result<data::Dataset> {
+        Ok(self.spec().load()?)
     }
 }
 
@@ -63,6 +78,12 @@ pub struct DataFlags {
     /// Classes of --data to keep, comma-separated (e.g. 0,1).
     #[arg(long, value_delimiter = ',')]
     pub classes: Option<Vec<String>>,
+    /// Image data: map pixels from [0, 1] to [−1, 1] (before centring).
+    #[arg(long)]
+    pub symmetric_pixels: bool,
+    /// The image layout H,W or C,H,W of rows read from a non-image --data file (for sample grids).
+    #[arg(long)]
+    pub image_shape: Option<String>,
 }
 
 impl DataFlags {
@@ -74,6 +95,8 @@ impl DataFlags {
             header: false,
             classes: self.classes.clone(),
             centre,
+            symmetric_pixels: self.symmetric_pixels,
+            image_shape: self.image_shape.clone(),
         })
     }
 }

@@ -6,7 +6,7 @@ use crate::ui::Ctx;
 use anyhow::Result;
 use clap::Args;
 use diffscope::data::{Activation, DataModel, Embedding, ManifoldSpec};
-use diffscope::experiments::regimes::{self as exp, fmt, table_rows, DataFileSpec, RegimesConfig};
+use diffscope::experiments::regimes::{self as exp, fmt, table_rows, RegimesConfig};
 use diffscope::regimes::ScoreChoice;
 use std::path::PathBuf;
 
@@ -27,8 +27,9 @@ pub struct RegimesArgs {
     pub n: Option<usize>,
     /// Score: empirical (exact, N points) or gmm (population score of the model).
     /// `gmm-projected`: the two-class population score simulated exactly on the projection onto m (O(B)
-    /// per step at any d).
-    #[arg(long, value_parser = ["empirical", "gmm", "gmm-projected"])]
+    /// per step at any d). A path to a `model.safetensors` from `diffscope train`: cloning on that trained
+    /// network (φ_C and f_mem judged on the denoised end points).
+    #[arg(long)]
     pub score: Option<String>,
     /// Trunk trajectories.
     #[arg(long)]
@@ -70,12 +71,7 @@ fn resolve(a: &RegimesArgs, seed: u64) -> Result<RegimesConfig> {
         },
     };
     if let Some(f) = a.data.file_args(true) {
-        cfg.data = Some(DataFileSpec {
-            path: f.file,
-            label_col: f.label_col,
-            classes: f.classes,
-            centre: f.centre,
-        });
+        cfg.data = Some(f.spec());
         cfg.model = None;
     }
     if let Some(name) = &a.manifold {
@@ -100,12 +96,15 @@ fn resolve(a: &RegimesArgs, seed: u64) -> Result<RegimesConfig> {
     if let Some(f) = a.final_step {
         cfg.params.final_step = f.into();
     }
-    if let Some(s) = &a.score {
-        cfg.params.score = match s.as_str() {
-            "gmm" => ScoreChoice::Gmm,
-            "gmm-projected" => ScoreChoice::GmmProjected,
-            _ => ScoreChoice::Empirical,
-        };
+    match a.score.as_deref() {
+        None => {}
+        Some("empirical") => cfg.params.score = ScoreChoice::Empirical,
+        Some("gmm") => cfg.params.score = ScoreChoice::Gmm,
+        Some("gmm-projected") => cfg.params.score = ScoreChoice::GmmProjected,
+        Some(path) if path.ends_with(".safetensors") => cfg.score_model = Some(path.into()),
+        Some(other) => anyhow::bail!(crate::ui::UsageError(format!(
+            "--score {other}: expected empirical, gmm, gmm-projected or a model.safetensors file"
+        ))),
     }
     if let Some(b) = a.batch {
         cfg.params.batch = b;

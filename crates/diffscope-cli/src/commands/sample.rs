@@ -4,23 +4,13 @@ use crate::commands::data::{DataFlags, TwoClassArgs};
 use crate::ui::Ctx;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
-use diffscope::experiments::{self, sample::SampleParams};
+use diffscope::experiments::{
+    self,
+    sample::{SampleParams, ScoreSource},
+};
 use diffscope::io::NpyArray;
 use diffscope::sampler::{FinalStep, SamplerKind, Spacing, TimeGrid};
-use diffscope::score::{EmpiricalScore, GmmScore, Precision, Score};
 use std::path::PathBuf;
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
-pub enum ScoreArg {
-    /// Exact empirical score of the training set, f32 fused kernel.
-    Empirical,
-    /// Exact empirical score, f64 reference path (slow; for checks).
-    EmpiricalF64,
-    /// Population score of the two-class data model (no --data).
-    Gmm,
-    /// Population score of the per-class Gaussian mixture fitted to --data (labelled).
-    GmmFit,
-}
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum SamplerArg {
@@ -107,9 +97,12 @@ pub struct SampleArgs {
     /// Training points drawn from the model (when no --data).
     #[arg(long, default_value_t = 10_000)]
     pub n: usize,
-    /// Which score drives the sampler.
-    #[arg(long, value_enum, default_value = "empirical")]
-    pub score: ScoreArg,
+    /// Which score drives the sampler: empirical (exact, f32 kernel), empirical-f64 (reference path), gmm
+    /// (population score of the two-class model; no --data), gmm-fit (population score of the per-class
+    /// Gaussians fitted to --data), or a model.safetensors from `diffscope train` (its data.npz, or --data,
+    /// gives the nearest training points of the denoised end points).
+    #[arg(long, default_value = "empirical")]
+    pub score: ScoreSource,
     /// Which sampler.
     #[arg(long, value_enum, default_value = "em")]
     pub sampler: SamplerArg,
@@ -132,41 +125,13 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
         bail!(crate::ui::UsageError("--batch must be at least 1".into()));
     }
     let model = a.two_class.model();
-    let training = match (a.data.file_args(a.centre), a.score) {
-        (Some(file), _) => Some(file.load()?),
-        (None, ScoreArg::Gmm) => None,
-        (None, ScoreArg::GmmFit) => bail!(crate::ui::UsageError(
-            "--score gmm-fit fits a mixture to --data; give --data".into()
-        )),
-        (None, _) => Some(model.sample(a.n, ctx.seed)?),
+    let data = match a.data.file_args(a.centre) {
+        Some(f) => Some(f.load()?),
+        None => None,
     };
-    // The score, and how an end point gets a label: the class of its nearest training point (empirical
-    // scores) or of the nearest class mean (population scores).
-    let mut centroids: Option<(Vec<Vec<f64>>, Vec<String>)> = None;
-    let score: Box<dyn Score> = match (a.score, &training) {
-        (ScoreArg::Gmm, Some(_)) => bail!(crate::ui::UsageError(
-            "--score gmm uses the two-class model; drop --data (or use --score gmm-fit)".into()
-        )),
-        (ScoreArg::Gmm, None) => {
-            let mix = model.mixture(ctx.seed)?;
-            centroids = Some((mix.means().to_vec(), mix.class_names().to_vec()));
-            Box::new(GmmScore::new(mix))
-        }
-        (ScoreArg::GmmFit, Some(ds)) => {
-            let mix = diffscope::universality::Surrogate::fit(ds)?.mixture()?;
-            centroids = Some((mix.means().to_vec(), mix.class_names().to_vec()));
-            Box::new(GmmScore::new(mix))
-        }
-        (kind, Some(ds)) => {
-            let precision = if kind == ScoreArg::EmpiricalF64 {
-                Precision::F64
-            } else {
-                Precision::F32
-            };
-            Box::new(EmpiricalScore::new(ds, precision)?)
-        }
-        (_, None) => unreachable!("training set drawn above"),
-    };
+    let sampling = experiments::sample::build(&a.score, data, &model, a.n, ctx.seed)?;
+    let score = &sampling.score;
+    let training = &sampling.training;
     let d = score.dim();
     let params = SampleParams {
         n: a.batch,
@@ -199,13 +164,11 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
         &ctx.monitor(&bar),
     )?;
     bar.finish_and_clear();
-    let (x, decay, final_step) = (out.x, out.decay, params.final_step);
-    let want_nn = out.nearest.is_some();
-    let nn = out.nearest.unwrap_or_default();
-    ctx.note(format!("end points: {}", final_step.describe()));
-    let xs = NpyArray::f32(a.batch, d, x.clone());
+    ctx.note(format!("end points: {}", params.final_step.describe()));
+    let labels = experiments::sample::end_point_labels(&out, &sampling);
+    let xs = NpyArray::f32(a.batch, d, out.x.clone());
     let mut members: Vec<(&str, NpyArray)> = vec![("x", xs)];
-    if want_nn {
+    if let Some(nn) = &out.nearest {
         members.push((
             "nearest",
             NpyArray::i64_1d(nn.iter().map(|n| n.index as i64).collect()),
@@ -218,29 +181,29 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
             "d2",
             NpyArray::f64_1d(nn.iter().map(|n| n.d2 as f64).collect()),
         ));
-        if let Some(ds) = training.as_ref().filter(|ds| ds.labels.is_some()) {
-            let labels = ds
-                .labels
-                .as_ref()
-                .map(|l| nn.iter().map(|n| l[n.index as usize]).collect::<Vec<u32>>())
-                .unwrap_or_default();
-            members.push(("y", diffscope::data::label_array(&labels, &ds.class_names)));
-        }
-        let f_mem = diffscope::memorisation::fraction_copies(&nn);
+        let f_mem = diffscope::memorisation::fraction_copies(nn);
         ctx.note(format!(
             "f_mem (d1/d2 < 1/3 at the end points) = {f_mem:.3}"
         ));
     }
-    if let Some((means, names)) = &centroids {
-        let labels: Vec<u32> = x
-            .chunks(d)
-            .map(|r| diffscope::regimes::observables::nearest_centroid(r, means, decay) as u32)
-            .collect();
-        members.push(("y", diffscope::data::label_array(&labels, names)));
+    if let Some((l, names)) = &labels {
+        members.push(("y", diffscope::data::label_array(l, names)));
     }
     members.push(("times", NpyArray::f64_1d(grid.times().to_vec())));
     let refs: Vec<(&str, &NpyArray)> = members.iter().map(|(k, v)| (*k, v)).collect();
     diffscope::io::write_npz(&a.out, &refs)?;
+    // Image data: a grid of a few end points per class beside their nearest training images.
+    if let (Some(ds), Some((l, _))) = (training.as_ref(), &labels) {
+        let grid_path = a.out.with_extension("png");
+        let classes: Vec<u16> = l.iter().map(|&c| c as u16).collect();
+        let nn: Option<Vec<u32>> = out
+            .nearest
+            .as_ref()
+            .map(|v| v.iter().map(|n| n.index).collect());
+        if diffscope::report::sample_grid(&grid_path, ds, &out.x, &classes, nn.as_deref(), 8)? {
+            ctx.note(format!("sample grid: {}", grid_path.display()));
+        }
+    }
     ctx.note(format!(
         "{} steps, {} score evaluations in {:.2} s",
         grid.n_steps(),

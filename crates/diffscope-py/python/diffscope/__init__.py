@@ -383,7 +383,8 @@ _SAMPLERS = {"em": "euler-maruyama", "euler-maruyama": "euler-maruyama", "ode-eu
 
 def sample(score: Any, n: int, sampler: str = "em", steps: int = 200, t_max: float = 6.0, t_min: float = 0.01,
            spacing: str = "uniform", seed: int = 0, record: bool = False, final_step: str = "denoise",
-           d: Optional[int] = None, threads: Optional[int] = None, progress: Any = None) -> dict:
+           d: Optional[int] = None, data: Optional[Any] = None, threads: Optional[int] = None,
+           progress: Any = None) -> dict:
     """Reverse-time sampling of n trajectories from N(0, I) at t_max down to t_min.
 
     ``sampler``: "em" (Euler-Maruyama on the reverse SDE), "ode-euler" or "ode-heun" (probability-flow
@@ -391,7 +392,9 @@ def sample(score: Any, n: int, sampler: str = "em", steps: int = 200, t_max: flo
     "none". ``score`` is a :class:`Score` or a callable (then ``d=`` is needed).
 
     Returns a dict: ``x`` (n, d) end points, ``times`` the grid, ``score_evals``; ``nearest``, ``d1``,
-    ``d2``, ``f_mem`` for an :class:`EmpiricalScore`; ``trajectory`` (K + 1, n, d) with ``record=True``.
+    ``d2``, ``f_mem`` for an :class:`EmpiricalScore`, or for any score given its training ``data`` (the
+    exact nearest training points of the denoised end points); ``trajectory`` (K + 1, n, d) with
+    ``record=True``.
     The same seed gives bit-identical samples here and from ``diffscope sample``."""
     s = _as_score(score, d)
     if sampler not in _SAMPLERS:
@@ -399,7 +402,8 @@ def sample(score: Any, n: int, sampler: str = "em", steps: int = 200, t_max: flo
     params = {"n": int(n), "sampler": _SAMPLERS[sampler], "steps": int(steps), "t_max": float(t_max),
               "t_min": float(t_min), "spacing": spacing, "seed": int(seed), "final_step": final_step,
               "record": bool(record)}
-    return _core.sample(s._native, json.dumps(params), _threads(threads), _progress(progress))
+    native_data = None if data is None else _dataset(data)._native
+    return _core.sample(s._native, json.dumps(params), native_data, _threads(threads), _progress(progress))
 
 
 def regimes(data_or_model: Any = None, score: Any = None, out: Optional[PathLike] = None, seed: int = 0,

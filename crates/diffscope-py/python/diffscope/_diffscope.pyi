@@ -53,7 +53,7 @@ class NativeScore:
     def eval(self, x: npt.NDArray[np.float32], t: float, log_p: bool = False, nearest: bool = False,
              threads: Optional[int] = None) -> dict[str, npt.NDArray[Any]]: ...
 
-def sample(score: NativeScore, params_json: str, threads: Optional[int] = None,
+def sample(score: NativeScore, params_json: str, data: Optional[NativeDataset] = None, threads: Optional[int] = None,
            progress: Optional[Callable[[int, int], Any]] = None) -> dict[str, Any]: ...
 def regimes(config_json: str, data: Optional[NativeDataset] = None, score: Optional[NativeScore] = None,
             out: Optional[str] = None, threads: Optional[int] = None,

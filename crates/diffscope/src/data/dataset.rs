@@ -428,7 +428,8 @@ impl Dataset {
     }
 
     /// Writes the data set plus extra named arrays (e.g. a model's embedding matrix) to one `.npz`.
-    /// Members: `x` (n × d, f32), `y` (n, i64) when labelled, then `extra`.
+    /// Members: `x` (n × d, f32), `y` (n, i64) when labelled, for image data `image_shape` (C, H, W) and
+    /// `image_range` (black, white), `centred_mean` (d) when centred, then `extra`.
     pub fn write_npz_with(&self, path: &Path, extra: &[(&str, &NpyArray)]) -> Result<()> {
         let x = NpyArray::f32(self.n, self.d, self.x.clone());
         let y = self
@@ -438,6 +439,20 @@ impl Dataset {
         let mut members: Vec<(&str, &NpyArray)> = vec![("x", &x)];
         if let Some(y) = &y {
             members.push(("y", y));
+        }
+        let image = self.image.as_ref().map(|i| {
+            (
+                NpyArray::i64_1d(vec![i.channels as i64, i.height as i64, i.width as i64]),
+                NpyArray::f64_1d(vec![i.range.0 as f64, i.range.1 as f64]),
+            )
+        });
+        if let Some((shape, range)) = &image {
+            members.push(("image_shape", shape));
+            members.push(("image_range", range));
+        }
+        let mean = self.centred_mean.clone().map(NpyArray::f64_1d);
+        if let Some(m) = &mean {
+            members.push(("centred_mean", m));
         }
         members.extend_from_slice(extra);
         io::write_npz(path, &members)

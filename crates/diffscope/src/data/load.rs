@@ -261,7 +261,38 @@ fn load_npz(path: &Path) -> Result<Dataset> {
             ),
         ));
     };
-    from_array(path, x, find(&["y", "labels", "Y"]))
+    let mut ds = from_array(path, x, find(&["y", "labels", "Y"]))?;
+    // Written by `Dataset::write_npz` for image data and centred data.
+    if let Some(shape) = find(&["image_shape"]) {
+        let v = shape.to_f64();
+        let range = find(&["image_range"]).map(|r| r.to_f64());
+        if let ([c, h, w], Some([lo, hi])) = (&v[..], range.as_deref()) {
+            let info = super::ImageInfo {
+                channels: *c as usize,
+                height: *h as usize,
+                width: *w as usize,
+                range: (*lo as f32, *hi as f32),
+            };
+            if info.len() != ds.d {
+                return Err(Error::format(
+                    path,
+                    format!("image_shape {v:?} does not match d = {}", ds.d),
+                ));
+            }
+            ds.image = Some(info);
+        }
+    }
+    if let Some(m) = find(&["centred_mean"]) {
+        let m = m.to_f64();
+        if m.len() != ds.d {
+            return Err(Error::format(
+                path,
+                format!("centred_mean has {} values for d = {}", m.len(), ds.d),
+            ));
+        }
+        ds.centred_mean = Some(m);
+    }
+    Ok(ds)
 }
 
 fn load_folder(root: &Path) -> Result<Dataset> {

@@ -33,6 +33,60 @@ pub struct DataFileSpec {
     /// Centre per feature (default true: science.md §3).
     #[serde(default = "yes")]
     pub centre: bool,
+    /// Image data: map pixels from [0, 1] to [−1, 1] before centring.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub symmetric_pixels: bool,
+    /// The image layout "H,W" or "C,H,W" of rows loaded from a non-image file (for the sample grid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_shape: Option<String>,
+    /// CSV: whether the first line is a header (None: detected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<bool>,
+}
+
+impl DataFileSpec {
+    /// A spec for `path` with the defaults (no labels, all classes, centred).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        DataFileSpec {
+            path: path.into(),
+            label_col: None,
+            classes: None,
+            centre: true,
+            symmetric_pixels: false,
+            image_shape: None,
+            header: None,
+        }
+    }
+
+    /// Loads the file, selects the classes, then applies the image layout, the [−1, 1] pixel map and
+    /// the centring, in that order.
+    pub fn load(&self) -> Result<Dataset> {
+        let opts = LoadOptions {
+            label_col: self.label_col,
+            header: self.header,
+            classes: self.classes.clone(),
+            centre: false,
+        };
+        let mut ds = data::load(&self.path, &opts)?;
+        if let Some(shape) = &self.image_shape {
+            let info = crate::data::ImageInfo::parse_shape(shape)?;
+            if info.len() != ds.d {
+                return Err(Error::param(
+                    "image_shape",
+                    shape,
+                    format!("C·H·W = d = {} of {}", ds.d, self.path.display()),
+                ));
+            }
+            ds.image = Some(info);
+        }
+        if self.symmetric_pixels {
+            ds.to_symmetric_pixels()?;
+        }
+        if self.centre {
+            ds.centre();
+        }
+        Ok(ds)
+    }
 }
 
 fn yes() -> bool {
@@ -60,6 +114,10 @@ pub struct RegimesConfig {
     /// The experiment's parameters.
     #[serde(default)]
     pub params: RegimesParams,
+    /// A trained score network (`model.safetensors` from `train`) driving the backward runs instead of
+    /// `params.score`: cloning on a learned score (Biroli et al.'s protocol on trained networks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_model: Option<PathBuf>,
 }
 
 fn default_n() -> usize {
@@ -75,6 +133,7 @@ impl Default for RegimesConfig {
             model: Some(DataModel::TwoClass(TwoClassGmm::standard(100))),
             data: None,
             params: RegimesParams::default(),
+            score_model: None,
         }
     }
 }
@@ -139,19 +198,18 @@ pub struct RegimesReport {
     pub theory: RegimesTheory,
     /// α = ln n / d.
     pub alpha: f64,
+    /// samples.png: a few end points per class beside their nearest training images, for image data.
+    pub sample_grid: Option<Vec<u8>>,
 }
+
+/// End points per class in the sample grid of image data.
+pub const SAMPLES_PER_CLASS: usize = 6;
 
 /// Loads the data file or draws n points from the model, with the class centroids of the class rule.
 pub fn load_data(cfg: &RegimesConfig) -> Result<(Dataset, Vec<Vec<f64>>)> {
     match (&cfg.data, &cfg.model) {
         (Some(spec), _) => {
-            let opts = LoadOptions {
-                label_col: spec.label_col,
-                header: None,
-                classes: spec.classes.clone(),
-                centre: spec.centre,
-            };
-            let ds = data::load(&spec.path, &opts)?;
+            let ds = spec.load()?;
             let c = regimes::class_centroids(&ds)?;
             Ok((ds, c))
         }
@@ -203,7 +261,16 @@ pub fn run_on(
         "regimes: {} (n = {n}, d = {d}, α = {alpha:.4}), score {:?}",
         ds.provenance, cfg.params.score
     ));
-    // Phase 2: the trunk, the clones and the observables (crate::regimes::run).
+    // Phase 2: the trunk, the clones and the observables (crate::regimes::run), with the supplied score,
+    // the trained model of the config, or `params.score`.
+    let trained = match (&cfg.score_model, score) {
+        (Some(path), None) => Some(crate::experiments::train::load_trained(path)?.net),
+        _ => None,
+    };
+    let score: Option<&dyn Score> = match &trained {
+        Some(net) => Some(net),
+        None => score,
+    };
     let input = RegimesInput {
         data: ds,
         model: cfg.model.as_ref(),
@@ -219,9 +286,23 @@ pub fn run_on(
     let (th, variants) = theory_for(cfg.model.as_ref(), lambda, alpha, n, &r, monitor)?;
     // Phase 4: the summary.
     let mut summary = summarise(cfg, ds, &r, &th, &variants, lambda, alpha);
-    if score.is_some() {
+    if let (Some(path), Some(_)) = (&cfg.score_model, &trained) {
+        summary["score"] = json!(format!("model {}", path.display()));
+    } else if score.is_some() {
         summary["score"] = json!("supplied");
     }
+    // Phase 5: the sample grid (image data only).
+    let sample_grid = if r.samples.is_empty() {
+        None
+    } else {
+        crate::report::sample_grid_png(
+            ds,
+            &r.samples,
+            &r.sample_class,
+            r.sample_nearest.as_deref(),
+            SAMPLES_PER_CLASS,
+        )?
+    };
     summary["timings_s"] =
         json!({"data": t_data, "experiment": t_run, "total": t0.elapsed().as_secs_f64()});
     Ok(RegimesReport {
@@ -230,6 +311,7 @@ pub fn run_on(
         result: r,
         theory: th,
         alpha,
+        sample_grid,
     })
 }
 
@@ -350,6 +432,7 @@ fn summarise(
         "n": ds.n, "d": ds.d, "alpha": alpha, "seed": cfg.seed, "version": crate::VERSION,
         "data": ds.provenance,
         "score": cfg.params.score,
+        "class_rule": "nearest class centroid (model means, or per-class means of the data), scaled by e^{-t}",
     })
 }
 
@@ -366,6 +449,15 @@ pub fn write_run_dir(report: &RegimesReport, out: &Path) -> Result<()> {
         )?;
         io::write_json(&tmp.join("summary.json"), &report.summary)?;
         io::write_json(&tmp.join("curves.json"), &report.result)?;
+        let mut extra = Vec::new();
+        if let Some(png) = &report.sample_grid {
+            io::write_atomic(&tmp.join("samples.png"), |f| f.write_all(png))?;
+            extra.push((
+                "samples.png".to_string(),
+                "End points (denoised) per class, each beside its nearest training image"
+                    .to_string(),
+            ));
+        }
         write_outputs(
             tmp,
             &report.result,
@@ -374,6 +466,7 @@ pub fn write_run_dir(report: &RegimesReport, out: &Path) -> Result<()> {
             th.t_c,
             th.entropy.as_deref(),
             report.alpha,
+            extra,
         )
     })
 }
@@ -656,6 +749,7 @@ fn write_outputs(
     t_c: Option<f64>,
     entropy_theory: Option<&[f64]>,
     alpha: f64,
+    extra_figures: Vec<(String, String)>,
 ) -> Result<()> {
     let mut cols: Vec<(&str, Vec<f64>)> = vec![
         ("t_branch", r.t_branch.clone()),
@@ -812,6 +906,7 @@ fn write_outputs(
         "commitment.png".into(),
         "Probability that the class at time t equals the final class".into(),
     ));
+    figures.extend(extra_figures);
     let intro = format!("{} — n = {}, d = {}, α = {:.4}, seed {}, diffscope {}. Times are OU times (x_t = e^(-t) x_0 + sqrt(1 - e^(-2t)) z).", s["data"].as_str().unwrap_or(""), s["n"], s["d"], alpha, s["seed"], crate::VERSION);
     io::write_text(
         &dir.join("index.html"),

@@ -117,8 +117,12 @@ pub fn run(
         tr.extend_from_slice(&x);
     }
     // The score at t_min (with the kernel's nearest points) when the final step or the outputs need it.
-    let want_nn = score.has_training_set() && training.is_some();
-    let mut nn = vec![Nearest::default(); if want_nn { p.n } else { 0 }];
+    // A score without a training set (learned, population) gets the exact nearest training points of its
+    // denoised end points.
+    let kernel_nn = score.has_training_set() && training.is_some();
+    let exact_nn = !kernel_nn && training.is_some() && p.final_step == FinalStep::Denoise;
+    let want_nn = kernel_nn || exact_nn;
+    let mut nn = vec![Nearest::default(); if kernel_nn { p.n } else { 0 }];
     let mut decay = (-grid.t_min()).exp();
     let mut evals = stats.score_evals;
     if want_nn || p.final_step == FinalStep::Denoise {
@@ -129,7 +133,7 @@ pub fn run(
             &mut s,
             Extras {
                 log_p: None,
-                nearest: want_nn.then_some(&mut nn[..]),
+                nearest: kernel_nn.then_some(&mut nn[..]),
             },
             Par::rayon(0),
         );
@@ -147,4 +151,161 @@ pub fn run(
         trajectory,
         score_evals: evals,
     })
+}
+
+/// Where the score of a sampling run comes from (CLI `--score`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScoreSource {
+    /// The exact empirical score of the training set, f32 fused kernel.
+    Empirical,
+    /// The exact empirical score, f64 reference path.
+    EmpiricalF64,
+    /// The population score of the data model.
+    Gmm,
+    /// The population score of the per-class Gaussian mixture fitted to the (labelled) data.
+    GmmFit,
+    /// A trained network (`model.safetensors` from `train`).
+    Model(std::path::PathBuf),
+}
+
+impl std::str::FromStr for ScoreSource {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "empirical" => ScoreSource::Empirical,
+            "empirical-f64" => ScoreSource::EmpiricalF64,
+            "gmm" => ScoreSource::Gmm,
+            "gmm-fit" => ScoreSource::GmmFit,
+            p if p.ends_with(".safetensors") => ScoreSource::Model(p.into()),
+            other => {
+                return Err(Error::param(
+                    "score",
+                    other,
+                    "empirical, empirical-f64, gmm, gmm-fit or a model.safetensors file",
+                ))
+            }
+        })
+    }
+}
+
+/// A score ready to sample with, its training data (nearest points, labels, grids) and, for population
+/// scores, the class means and names that label end points.
+pub struct Sampling {
+    /// The score.
+    pub score: Box<dyn Score>,
+    /// The training data, when there are any.
+    pub training: Option<Dataset>,
+    /// Class means and names (population scores).
+    pub centroids: Option<(Vec<Vec<f64>>, Vec<String>)>,
+}
+
+/// Builds the score of `source`: empirical scores on `data` (or n points of `model`), `gmm` on `model`,
+/// `gmm-fit` on `data`, a trained network with `data` or the data.npz written beside it.
+pub fn build(
+    source: &ScoreSource,
+    data: Option<Dataset>,
+    model: &crate::data::DataModel,
+    n: usize,
+    seed: u64,
+) -> Result<Sampling> {
+    use crate::score::{EmpiricalScore, GmmScore, Precision};
+    let need = |what: &str| Error::param("score", what, "--data (a labelled data set) to fit");
+    Ok(match source {
+        ScoreSource::Gmm => {
+            if data.is_some() {
+                return Err(Error::param(
+                    "score",
+                    "gmm",
+                    "no data file: the population score of the model (use gmm-fit with data)",
+                ));
+            }
+            let mix = model.mixture(seed)?;
+            Sampling {
+                centroids: Some((mix.means().to_vec(), mix.class_names().to_vec())),
+                score: Box::new(GmmScore::new(mix)),
+                training: None,
+            }
+        }
+        ScoreSource::GmmFit => {
+            let ds = data.ok_or_else(|| need("gmm-fit"))?;
+            let mix = crate::universality::Surrogate::fit(&ds)?.mixture()?;
+            Sampling {
+                centroids: Some((mix.means().to_vec(), mix.class_names().to_vec())),
+                score: Box::new(GmmScore::new(mix)),
+                training: Some(ds),
+            }
+        }
+        ScoreSource::Empirical | ScoreSource::EmpiricalF64 => {
+            let ds = match data {
+                Some(ds) => ds,
+                None => model.sample(n, seed)?,
+            };
+            let precision = if *source == ScoreSource::EmpiricalF64 {
+                Precision::F64
+            } else {
+                Precision::F32
+            };
+            Sampling {
+                score: Box::new(EmpiricalScore::new(&ds, precision)?),
+                training: Some(ds),
+                centroids: None,
+            }
+        }
+        ScoreSource::Model(path) => {
+            let t = crate::experiments::train::load_trained(path)?;
+            let ds = match data {
+                Some(ds) => ds,
+                None => crate::data::load(
+                    &path.with_file_name("data.npz"),
+                    &crate::data::LoadOptions::default(),
+                )?,
+            };
+            if ds.d != t.net.config().d {
+                return Err(Error::shape(
+                    "data",
+                    format!(
+                        "d = {} but the model {} has d = {}",
+                        ds.d,
+                        path.display(),
+                        t.net.config().d
+                    ),
+                ));
+            }
+            Sampling {
+                score: Box::new(t.net),
+                training: Some(ds),
+                centroids: None,
+            }
+        }
+    })
+}
+
+/// Labels of the end points: the nearest class mean for population scores (`decay` scales the means),
+/// else the class of the nearest training point (when known), else the nearest per-class mean of the
+/// labelled training data. None for unlabelled data without a model.
+pub fn end_point_labels(samples: &Samples, sampling: &Sampling) -> Option<(Vec<u32>, Vec<String>)> {
+    let d = samples.d;
+    if let (None, Some(nn), Some(ds)) = (&sampling.centroids, &samples.nearest, &sampling.training)
+    {
+        if let Some(l) = &ds.labels {
+            return Some((
+                nn.iter().map(|n| l[n.index as usize]).collect(),
+                ds.class_names.clone(),
+            ));
+        }
+    }
+    let (means, names) = match (&sampling.centroids, &sampling.training) {
+        (Some(c), _) => c.clone(),
+        (None, Some(ds)) if ds.labels.is_some() => (
+            crate::regimes::class_centroids(ds).ok()?,
+            ds.class_names.clone(),
+        ),
+        _ => return None,
+    };
+    let labels = samples
+        .x
+        .chunks(d)
+        .map(|r| crate::regimes::observables::nearest_centroid(r, &means, samples.decay) as u32)
+        .collect();
+    Some((labels, names))
 }

@@ -178,6 +178,16 @@ pub struct RegimesResult {
     pub t_c_entropy: Measured,
     /// f^e/α = 0.05 crossing (from the top) with its 95 % interval.
     pub t_c_entropy_005: Measured,
+    /// The trunk's end points (B × d, after the final step; empty for the projected chain). Not in
+    /// curves.json.
+    #[serde(skip)]
+    pub samples: Vec<f32>,
+    /// Their classes by the class rule.
+    #[serde(skip)]
+    pub sample_class: Vec<u16>,
+    /// Their nearest training points, when known.
+    #[serde(skip)]
+    pub sample_nearest: Option<Vec<u32>>,
 }
 
 /// Everything the experiment needs about its data.
@@ -505,6 +515,9 @@ pub fn run(
         entropy_se,
         t_c_entropy,
         t_c_entropy_005,
+        samples: x[..b * d].to_vec(),
+        sample_class: end_class[..b].to_vec(),
+        sample_nearest: end_nearest.then(|| nn[..b].iter().map(|n| n.index).collect()),
     })
 }
 
@@ -549,7 +562,7 @@ fn run_projected(
         direction: crate::data::Direction::Ones,
     });
     let centroids = model1.mixture(input.seed)?.means().to_vec();
-    run(
+    let mut r = run(
         &RegimesInput {
             score: None,
             data: &data1,
@@ -562,7 +575,12 @@ fn run_projected(
             ..p.clone()
         },
         monitor,
-    )
+    )?;
+    // The 1-D chain has no d-dimensional end points to show.
+    r.samples.clear();
+    r.sample_class.clear();
+    r.sample_nearest = None;
+    Ok(r)
 }
 
 /// The excess entropy at time t (science.md §4) from m forward samples $x_j = e^{-t}a_{\mu_j} +

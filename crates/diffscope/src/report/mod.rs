@@ -393,6 +393,147 @@ pub fn html_report(
     h
 }
 
+/// Writes a PNG grid of images atomically: `tiles` in row-major order, `cols` per row, each tile a row of
+/// data with the layout `info` (channels first), its values mapped linearly from `info.range` (black,
+/// white) to 0–255 and clamped, enlarged `scale` times (nearest neighbour), tiles separated by 2-pixel
+/// mid-gray gaps. A `None` tile stays blank.
+pub fn image_grid(
+    path: &Path,
+    tiles: &[Option<&[f32]>],
+    info: &crate::data::ImageInfo,
+    cols: usize,
+    scale: usize,
+) -> Result<()> {
+    let bytes = image_grid_png(tiles, info, cols, scale)?;
+    crate::io::write_atomic(path, |f| f.write_all(&bytes))
+}
+
+/// The PNG bytes of [`image_grid`].
+pub fn image_grid_png(
+    tiles: &[Option<&[f32]>],
+    info: &crate::data::ImageInfo,
+    cols: usize,
+    scale: usize,
+) -> Result<Vec<u8>> {
+    let (c, h, w) = (info.channels, info.height, info.width);
+    if tiles.is_empty() || cols == 0 || scale == 0 || info.is_empty() {
+        return Err(Error::param(
+            "image grid",
+            format!("{} tiles, {cols} columns, scale {scale}", tiles.len()),
+            "at least one tile, column and scale 1",
+        ));
+    }
+    if let Some(t) = tiles.iter().flatten().find(|t| t.len() != info.len()) {
+        return Err(Error::shape(
+            "image grid",
+            format!(
+                "a tile has {} values, the image layout {c}×{h}×{w} needs {}",
+                t.len(),
+                info.len()
+            ),
+        ));
+    }
+    let gap = 2;
+    let rows = tiles.len().div_ceil(cols);
+    let (tw, th) = (w * scale, h * scale);
+    let width = cols * tw + (cols + 1) * gap;
+    let height = rows * th + (rows + 1) * gap;
+    let mut img =
+        image::RgbImage::from_pixel(width as u32, height as u32, image::Rgb([128, 128, 128]));
+    let (lo, hi) = info.range;
+    let byte = |v: f32| (((v - lo) / (hi - lo)).clamp(0.0, 1.0) * 255.0).round() as u8;
+    for (k, tile) in tiles.iter().enumerate() {
+        let Some(t) = tile else { continue };
+        let (x0, y0) = (gap + (k % cols) * (tw + gap), gap + (k / cols) * (th + gap));
+        for r in 0..th {
+            for q in 0..tw {
+                let p = (r / scale) * w + q / scale;
+                let px = if c == 1 {
+                    let g = byte(t[p]);
+                    [g, g, g]
+                } else {
+                    [byte(t[p]), byte(t[h * w + p]), byte(t[2 * h * w + p])]
+                };
+                img.put_pixel((x0 + q) as u32, (y0 + r) as u32, image::Rgb(px));
+            }
+        }
+    }
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .map_err(|e| Error::format("image grid", format!("cannot encode the PNG: {e}")))?;
+    Ok(bytes)
+}
+
+/// Writes the sample grid of a run on image data: one row per class with up to `per_class` samples of
+/// that class (`classes[i]` of sample i), each followed by its nearest training image when `nearest` is
+/// given; pixel values as loaded (the centring mean added back). Returns false without writing when the
+/// data have no image layout.
+pub fn sample_grid(
+    path: &Path,
+    data: &crate::data::Dataset,
+    samples: &[f32],
+    classes: &[u16],
+    nearest: Option<&[u32]>,
+    per_class: usize,
+) -> Result<bool> {
+    match sample_grid_png(data, samples, classes, nearest, per_class)? {
+        Some(bytes) => {
+            crate::io::write_atomic(path, |f| f.write_all(&bytes))?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// The PNG bytes of [`sample_grid`] (None without an image layout).
+pub fn sample_grid_png(
+    data: &crate::data::Dataset,
+    samples: &[f32],
+    classes: &[u16],
+    nearest: Option<&[u32]>,
+    per_class: usize,
+) -> Result<Option<Vec<u8>>> {
+    let Some(info) = &data.image else {
+        return Ok(None);
+    };
+    let d = data.d;
+    let cols = if nearest.is_some() {
+        2 * per_class
+    } else {
+        per_class
+    };
+    let n_classes = data.class_names.len().max(1);
+    let mut owned: Vec<Option<Vec<f32>>> = Vec::new();
+    for k in 0..n_classes {
+        let mut row: Vec<Option<Vec<f32>>> = Vec::with_capacity(cols);
+        let picks = classes
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c as usize == k)
+            .take(per_class);
+        for (i, _) in picks {
+            row.push(Some(data.display_row(&samples[i * d..(i + 1) * d])));
+            if let Some(nn) = nearest {
+                let j = nn[i] as usize;
+                row.push((j < data.n).then(|| data.display_row(data.row(j))));
+            }
+        }
+        row.resize(cols, None);
+        owned.extend(row);
+    }
+    let tiles: Vec<Option<&[f32]>> = owned.iter().map(|t| t.as_deref()).collect();
+    let scale = if info.height.max(info.width) < 64 {
+        2
+    } else {
+        1
+    };
+    Ok(Some(image_grid_png(&tiles, info, cols, scale)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
