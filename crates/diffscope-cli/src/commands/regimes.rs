@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Args;
 use diffscope::data::{Activation, DataModel, Embedding, ManifoldSpec};
 use diffscope::experiments::regimes::{self as exp, fmt, table_rows, RegimesConfig};
-use diffscope::regimes::ScoreChoice;
+use diffscope::regimes::{ClassRule, ScoreChoice};
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -43,6 +43,10 @@ pub struct RegimesArgs {
     /// Latent fraction β of --manifold.
     #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
     pub beta: f64,
+    /// Class rule: `centroid` (nearest class centroid, the default) or `ridge` (a ridge classifier
+    /// trained on the labelled data, as in `universality`).
+    #[arg(long, value_parser = ["centroid", "ridge"])]
+    pub class_rule: Option<String>,
     /// The end points' last step: `denoise` (Tweedie at t_min; the default) or `none`.
     #[arg(long, value_enum)]
     pub final_step: Option<crate::commands::sample::FinalStepArg>,
@@ -105,6 +109,13 @@ fn resolve(a: &RegimesArgs, seed: u64) -> Result<RegimesConfig> {
         Some(other) => anyhow::bail!(crate::ui::UsageError(format!(
             "--score {other}: expected empirical, gmm, gmm-projected or a model.safetensors file"
         ))),
+    }
+    if let Some(r) = &a.class_rule {
+        cfg.params.class_rule = if r == "ridge" {
+            ClassRule::Ridge
+        } else {
+            ClassRule::Centroid
+        };
     }
     if let Some(b) = a.batch {
         cfg.params.batch = b;

@@ -432,7 +432,7 @@ fn summarise(
         "n": ds.n, "d": ds.d, "alpha": alpha, "seed": cfg.seed, "version": crate::VERSION,
         "data": ds.provenance,
         "score": cfg.params.score,
-        "class_rule": "nearest class centroid (model means, or per-class means of the data), scaled by e^{-t}",
+        "class_rule": cfg.params.class_rule.describe(),
     })
 }
 

@@ -41,6 +41,37 @@ pub enum ScoreChoice {
     GmmProjected,
 }
 
+/// How the class of a state is decided.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassRule {
+    /// The nearest class centroid scaled by e^{-t} (model means, or per-class means of the data).
+    #[default]
+    Centroid,
+    /// A ridge classifier (λ = 10⁻², one-hot targets, standardised inputs) trained on the labelled
+    /// training data and applied to x / e^{-t} (the universality experiment's ridge).
+    Ridge,
+}
+
+impl ClassRule {
+    /// Whether this is the default rule (kept out of serialised configs so old ones stay unchanged).
+    pub fn is_centroid(&self) -> bool {
+        *self == ClassRule::Centroid
+    }
+
+    /// A sentence for summaries.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            ClassRule::Centroid => {
+                "nearest class centroid (model means, or per-class means of the data), scaled by e^{-t}"
+            }
+            ClassRule::Ridge => {
+                "ridge classifier (λ = 1e-2) trained on the labelled data, applied to x e^{t}"
+            }
+        }
+    }
+}
+
 /// Parameters of a regimes run (every field has a default, so a partial `[params]` table works).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -71,6 +102,9 @@ pub struct RegimesParams {
     /// The end points' last step (default: Tweedie denoising at t_min). Classes, nearest training points,
     /// φ, φ_C and f_mem are judged on the end points it produces.
     pub final_step: FinalStep,
+    /// How states are classified (φ, commitment).
+    #[serde(skip_serializing_if = "ClassRule::is_centroid")]
+    pub class_rule: ClassRule,
 }
 
 impl Default for RegimesParams {
@@ -88,6 +122,7 @@ impl Default for RegimesParams {
             entropy_times: 40,
             bootstrap: 400,
             final_step: FinalStep::Denoise,
+            class_rule: ClassRule::Centroid,
         }
     }
 }
@@ -303,9 +338,24 @@ pub fn run(
     let mut trunk_class: Vec<Vec<u16>> = Vec::with_capacity(p.steps + 1);
     let mut nn = Vec::new();
     // Nearest class centroid, the centroids scaled by e^{-t} = `decay`.
+    // The class rule: nearest scaled centroid, or a ridge classifier trained on the labelled data and
+    // applied to x / e^{-t}.
+    let ridge = match p.class_rule {
+        ClassRule::Centroid => None,
+        ClassRule::Ridge => Some(
+            crate::universality::Classifier::Ridge { lambda: 1e-2 }
+                .train(data, data, input.seed)?,
+        ),
+    };
     let class_of = |x: &[f32], decay: f64| -> Vec<u16> {
         x.par_chunks(d)
-            .map(|r| nearest_centroid(r, &input.centroids, decay) as u16)
+            .map(|r| match &ridge {
+                None => nearest_centroid(r, &input.centroids, decay) as u16,
+                Some(lm) => {
+                    let z: Vec<f32> = r.iter().map(|&v| (v as f64 / decay) as f32).collect();
+                    lm.predict(&z) as u16
+                }
+            })
             .collect()
     };
     for (k, (t_cur, t_next)) in grid.steps().enumerate() {
@@ -572,6 +622,7 @@ fn run_projected(
         },
         &RegimesParams {
             score: ScoreChoice::Gmm,
+            class_rule: ClassRule::Centroid,
             ..p.clone()
         },
         monitor,
@@ -655,6 +706,53 @@ mod tests {
     use crate::data::TwoClassGmm;
     use crate::progress::Silent;
 
+    #[test]
+    fn ridge_and_centroid_class_rules_agree_on_well_separated_classes() {
+        // μ̃ = 2 in d = 10: |m| ≈ 6.3 σ, so the two rules (independent: class means vs a ridge fit)
+        // classify the same end points of the same trajectories (the rule does not change the dynamics)
+        // alike up to a few borderline points.
+        let model = DataModel::TwoClass(TwoClassGmm {
+            mu_tilde: 2.0,
+            ..TwoClassGmm::standard(10)
+        });
+        let data = model.sample(300, 3).unwrap();
+        let centroids = model.mixture(3).unwrap().means().to_vec();
+        let p = RegimesParams {
+            batch: 200,
+            pairs: 20,
+            steps: 40,
+            entropy_times: 2,
+            entropy_samples: 10,
+            bootstrap: 20,
+            ..RegimesParams::default()
+        };
+        let input = RegimesInput {
+            score: None,
+            data: &data,
+            model: Some(&model),
+            centroids,
+            seed: 5,
+        };
+        let a = run(&input, &p, &Silent).unwrap();
+        let b = run(
+            &input,
+            &RegimesParams {
+                class_rule: ClassRule::Ridge,
+                ..p.clone()
+            },
+            &Silent,
+        )
+        .unwrap();
+        assert_eq!(a.samples, b.samples);
+        let agree = a
+            .sample_class
+            .iter()
+            .zip(&b.sample_class)
+            .filter(|(x, y)| x == y)
+            .count();
+        assert!(agree >= 196, "{agree} of 200 agree");
+    }
+
     /// A small run with known qualitative answers (f_mem is not asserted: at d = 10 the last EM step's noise
     /// is comparable to the point spacing). With n = 200 points in d = 10 (α = 0.53, analytic
     /// t_C = 0.49) every trajectory memorises at t_min = 0.01 (the last EM step, dt = 0.04, adds noise of norm
@@ -678,6 +776,7 @@ mod tests {
             entropy_times: 8,
             bootstrap: 50,
             final_step: FinalStep::None,
+            class_rule: ClassRule::Centroid,
         };
         let r = run(
             &RegimesInput {
