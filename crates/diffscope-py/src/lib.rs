@@ -33,6 +33,19 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> PyResult
     })
 }
 
+/// A report, with its run directory written when `out` is given (the experiments' common tail).
+fn written<R>(
+    report: diffscope::Result<R>,
+    out: Option<&std::path::Path>,
+    write: impl FnOnce(&R, &std::path::Path) -> diffscope::Result<()>,
+) -> diffscope::Result<R> {
+    let r = report?;
+    if let Some(dir) = out {
+        write(&r, dir)?;
+    }
+    Ok(r)
+}
+
 fn to_json<T: serde::Serialize>(v: &T) -> PyResult<String> {
     serde_json::to_string(v).map_err(|e| PyValueError::new_err(e.to_string()))
 }
@@ -456,10 +469,11 @@ fn regimes(
     let ctl = run::Ctl::default();
     let go = |sc: Option<&dyn Score>| {
         run::detached(py, threads, progress, &ctl, || {
-            let report = experiments::regimes::run_on(&cfg, ds.as_deref(), sc, &ctl)?;
-            if let Some(dir) = &out {
-                experiments::regimes::write_run_dir(&report, dir)?;
-            }
+            let report = written(
+                experiments::regimes::run_on(&cfg, ds.as_deref(), sc, &ctl),
+                out.as_deref(),
+                |r, dir| experiments::regimes::write_run_dir(r, dir),
+            )?;
             Ok(report.summary)
         })
     };
@@ -539,10 +553,11 @@ fn spectrum(
     let ds = data.inner.clone();
     let summary = py
         .detach(move || {
-            let r = experiments::stats::run_spectrum(&ds, per_class, seed)?;
-            if let Some(dir) = &out {
-                experiments::stats::write_spectrum(&r, dir)?;
-            }
+            let r = written(
+                experiments::stats::run_spectrum(&ds, per_class, seed),
+                out.as_deref(),
+                |r, dir| experiments::stats::write_spectrum(r, dir),
+            )?;
             Ok::<_, diffscope::Error>(r.summary)
         })
         .py()?;
@@ -563,10 +578,11 @@ fn concentration(
     let ds = data.inner.clone();
     let rep = py
         .detach(move || {
-            let r = experiments::stats::run_concentration(&ds, functionals, seed)?;
-            if let Some(dir) = &out {
-                experiments::stats::write_concentration(&r, dir)?;
-            }
+            let r = written(
+                experiments::stats::run_concentration(&ds, functionals, seed),
+                out.as_deref(),
+                |r, dir| experiments::stats::write_concentration(r, dir),
+            )?;
             Ok::<_, diffscope::Error>(r)
         })
         .py()?;
@@ -591,10 +607,11 @@ fn universality(
     let ds = data.inner.clone();
     let ctl = run::Ctl::default();
     let rep = run::detached(py, threads, progress, &ctl, || {
-        let r = experiments::stats::run_universality(&ds, &p, seed, &ctl)?;
-        if let Some(dir) = &out {
-            experiments::stats::write_universality(&r, dir)?;
-        }
+        let r = written(
+            experiments::stats::run_universality(&ds, &p, seed, &ctl),
+            out.as_deref(),
+            |r, dir| experiments::stats::write_universality(r, dir),
+        )?;
         Ok(r)
     })?;
     Ok((to_json(&rep.summary)?, to_json(&rep.result)?))
@@ -650,10 +667,11 @@ fn memorise(
     let ds = data.inner.clone();
     let ctl = run::Ctl::default();
     let summary = run::detached(py, threads, progress, &ctl, || {
-        let r = experiments::memorise::run(&ds, model.as_ref(), &p, seed, &ctl)?;
-        if let Some(dir) = &out {
-            experiments::memorise::write_run_dir(&r, dir)?;
-        }
+        let r = written(
+            experiments::memorise::run(&ds, model.as_ref(), &p, seed, &ctl),
+            out.as_deref(),
+            |r, dir| experiments::memorise::write_run_dir(r, dir),
+        )?;
         Ok(r.summary)
     })?;
     to_json(&summary)
@@ -692,10 +710,11 @@ fn geometry(
                 model: model.as_ref(),
                 model_seed,
             };
-            let r = experiments::geometry::run(&input, &p, seed, &ctl)?;
-            if let Some(dir) = &out {
-                experiments::geometry::write_run_dir(&r, dir)?;
-            }
+            let r = written(
+                experiments::geometry::run(&input, &p, seed, &ctl),
+                out.as_deref(),
+                |r, dir| experiments::geometry::write_run_dir(r, dir),
+            )?;
             Ok(r.summary)
         })
     })?;
@@ -718,10 +737,11 @@ fn theory_sweep(
     let base: data::ManifoldSpec = from_json(base_json, "manifold spec")?;
     let ctl = run::Ctl::default();
     let rows = run::detached(py, None, progress, &ctl, || {
-        let rows = experiments::theory::sweep(&base, &betas, alpha, centres, &ctl)?;
-        if let Some(dir) = &out {
-            experiments::theory::write_sweep(&rows, &base, alpha, dir)?;
-        }
+        let rows = written(
+            experiments::theory::sweep(&base, &betas, alpha, centres, &ctl),
+            out.as_deref(),
+            |r, dir| experiments::theory::write_sweep(r, &base, alpha, dir),
+        )?;
         Ok(rows)
     })?;
     to_json(&rows)

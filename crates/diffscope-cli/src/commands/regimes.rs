@@ -152,14 +152,7 @@ pub fn run(a: RegimesArgs, ctx: &Ctx) -> Result<()> {
         let rows = exp::sweep_beta(&cfg, betas, &a.out, &monitor)?;
         bar.finish_and_clear();
         for (beta, s) in betas.iter().zip(&rows) {
-            println!(
-                "β = {beta}: t_S measured {} (theory {}), t_C φ_C=½ {} / mean t̂_C {} (GLM {})",
-                fmt(&s["t_s"]["measured"]),
-                fmt(&s["t_s"]["theory"]),
-                fmt(&s["t_c"]["phi_c_half"]),
-                fmt(&s["t_c"]["mean_last_change"]),
-                fmt(&s["t_c"]["theory"])
-            );
+            println!("{}", exp::sweep_beta_line(*beta, s));
         }
         println!("sweep directory: {}", a.out.display());
     } else {

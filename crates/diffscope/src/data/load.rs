@@ -76,6 +76,13 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Dataset> {
     Ok(ds)
 }
 
+/// The last component of a path as text (a class folder's name).
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 fn is_idx_name(name: &str) -> bool {
     let stem = name.strip_suffix(".gz").unwrap_or(name);
     stem.ends_with(".idx") || (stem.contains("-idx") && stem.ends_with("-ubyte"))
@@ -324,11 +331,7 @@ fn load_folder(root: &Path) -> Result<Dataset> {
     let mut names = Vec::new();
     let mut d = None;
     for (k, dir) in class_dirs.iter().enumerate() {
-        names.push(
-            dir.file_name()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        );
+        names.push(file_name(dir));
         let files = read_dir(dir)?;
         if files.is_empty() {
             return Err(Error::format(dir, "class folder is empty"));
@@ -388,11 +391,7 @@ fn load_image_folder(
     let mut names = Vec::new();
     let mut info: Option<(super::ImageInfo, std::path::PathBuf)> = None;
     for (k, dir) in class_dirs.iter().enumerate() {
-        names.push(
-            dir.file_name()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        );
+        names.push(file_name(dir));
         let files = read_dir(dir)?;
         if files.is_empty() {
             return Err(Error::format(dir, "class folder is empty"));

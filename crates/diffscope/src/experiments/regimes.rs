@@ -497,14 +497,7 @@ pub fn sweep_beta(
         }));
         monitor.note(&format!("β = {beta}"));
         let s = run_to_dir(&c, &out.join(format!("beta_{beta}")), monitor)?;
-        monitor.note(&format!(
-            "β = {beta}: t_S measured {} (theory {}), t_C φ_C=½ {} / mean t̂_C {} (GLM {})",
-            fmt(&s["t_s"]["measured"]),
-            fmt(&s["t_s"]["theory"]),
-            fmt(&s["t_c"]["phi_c_half"]),
-            fmt(&s["t_c"]["mean_last_change"]),
-            fmt(&s["t_c"]["theory"])
-        ));
+        monitor.note(&sweep_beta_line(beta, &s));
         rows.push(s);
     }
     let get = |f: &dyn Fn(&serde_json::Value) -> &serde_json::Value| {
@@ -632,6 +625,18 @@ pub fn sweep_beta(
         ),
     )?;
     Ok(rows)
+}
+
+/// One line of a β sweep: t_S and t_C measured beside the theory.
+pub fn sweep_beta_line(beta: f64, s: &serde_json::Value) -> String {
+    format!(
+        "β = {beta}: t_S measured {} (theory {}), t_C φ_C=½ {} / mean t̂_C {} (GLM {})",
+        fmt(&s["t_s"]["measured"]),
+        fmt(&s["t_s"]["theory"]),
+        fmt(&s["t_c"]["phi_c_half"]),
+        fmt(&s["t_c"]["mean_last_change"]),
+        fmt(&s["t_c"]["theory"])
+    )
 }
 
 /// A number with three decimals, or "—" for null.

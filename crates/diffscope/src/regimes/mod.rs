@@ -267,7 +267,10 @@ pub fn class_centroids(data: &Dataset) -> Result<Vec<Vec<f64>>> {
         .collect())
 }
 
-/// Runs the experiment. `monitor` receives progress in steps of the backward run plus entropy times.
+/// Runs the experiment in four phases: [`simulate`] (the trunk, its clones and their end points),
+/// [`clone_statistics`] (φ, φ_C and their crossings t_S, t_C with CIs), [`commitment`] (the trunk's class
+/// agreement with its end), and [`entropy_curve`] (the excess entropy from forward samples). `monitor`
+/// receives progress in steps of the backward run plus entropy times.
 pub fn run(
     input: &RegimesInput<'_>,
     p: &RegimesParams,
@@ -277,33 +280,91 @@ pub fn run(
     if p.score == ScoreChoice::GmmProjected && input.score.is_none() {
         return run_projected(input, p, monitor);
     }
-    let data = input.data;
-    let d = data.d;
-    let owned: Box<dyn Score>;
-    let score: &dyn Score = match (input.score, p.score) {
-        (Some(_), ScoreChoice::GmmProjected) => {
-            return Err(Error::param(
-                "score",
-                "gmm-projected",
-                "empirical or gmm when a score is supplied (the projected chain has no d-dimensional score)",
-            ));
-        }
-        (Some(s), _) => {
-            if s.dim() != d {
-                return Err(Error::Shape {
-                    what: "regimes score".into(),
-                    detail: format!(
-                        "the score has dimension {} but the data have d = {d}",
-                        s.dim()
-                    ),
-                });
-            }
-            s
-        }
-        (None, ScoreChoice::Empirical) => {
-            owned = Box::new(EmpiricalScore::new(data, Precision::F32)?);
-            &*owned
-        }
+    let owned = built_in_score(input, p)?;
+    let score: &dyn Score = match (input.score, &owned) {
+        (Some(s), _) => s,
+        (None, Some(b)) => b.as_ref(),
+        (None, None) => unreachable!("built_in_score returns a score when none is supplied"),
+    };
+    let empirical = score.has_training_set();
+    // Nearest training points of the end points: from the kernel's pass (empirical score), or computed
+    // exactly on the denoised end points (a supplied score: φ_C and f_mem judged where it ends).
+    let end_nearest = empirical || (input.score.is_some() && p.final_step == FinalStep::Denoise);
+    let rule = Classify::new(p.class_rule, input)?;
+    let sim = simulate(score, input, p, &rule, end_nearest, monitor)?;
+    let clones = clone_statistics(&sim, p, input.seed, end_nearest);
+    let phi_theory = match input.model {
+        Some(DataModel::TwoClass(m)) => Some(
+            clones
+                .t_branch
+                .iter()
+                .map(|&t| {
+                    theory::speciation_curve(m.mu_tilde * (m.d as f64).sqrt(), m.sigma * m.sigma, t)
+                })
+                .collect::<Result<Vec<f64>>>()?,
+        ),
+        _ => None,
+    };
+    let b = p.batch;
+    let last_change = empirical.then(|| last_change_times(&sim.times, &sim.trunk_nearest));
+    let f_mem = end_nearest.then(|| crate::memorisation::fraction_copies(&sim.nn[..b]));
+    let (commit_t, commit_p) = commitment(&sim.trunk_class, &sim.times, p.t_min, b);
+    let ent = if empirical {
+        entropy_curve(score, input.data, p, input.seed, monitor)?
+    } else {
+        EntropyCurve::times_only(p)
+    };
+    let d = input.data.d;
+    Ok(RegimesResult {
+        phi_lo: clones.ci_each.iter().map(|c| c.0).collect(),
+        phi_hi: clones.ci_each.iter().map(|c| c.1).collect(),
+        phi_sim_lo: clones.ci_sim.iter().map(|c| c.0).collect(),
+        phi_sim_hi: clones.ci_sim.iter().map(|c| c.1).collect(),
+        t_branch: clones.t_branch,
+        phi: clones.phi,
+        phi_c: clones.phi_c,
+        phi_theory,
+        t_s: clones.t_s,
+        t_c_phi_half: clones.t_c_phi_half,
+        last_change,
+        f_mem,
+        f_mem_at_t_min: sim.f_mem_at_t_min,
+        end_points: p.final_step.describe().into(),
+        commit_t,
+        commit_p,
+        entropy_t: ent.t,
+        entropy: ent.f,
+        entropy_se: ent.se,
+        t_c_entropy: ent.t_c_zero,
+        t_c_entropy_005: ent.t_c_005,
+        samples: sim.x[..b * d].to_vec(),
+        sample_class: sim.end_class[..b].to_vec(),
+        sample_nearest: end_nearest.then(|| sim.nn[..b].iter().map(|n| n.index).collect()),
+    })
+}
+
+/// The built-in score of `p.score` (None when the caller supplies one), after checking a supplied
+/// score's dimension.
+fn built_in_score(input: &RegimesInput<'_>, p: &RegimesParams) -> Result<Option<Box<dyn Score>>> {
+    let d = input.data.d;
+    match (input.score, p.score) {
+        (Some(_), ScoreChoice::GmmProjected) => Err(Error::param(
+            "score",
+            "gmm-projected",
+            "empirical or gmm when a score is supplied (the projected chain has no d-dimensional score)",
+        )),
+        (Some(s), _) if s.dim() != d => Err(Error::Shape {
+            what: "regimes score".into(),
+            detail: format!(
+                "the score has dimension {} but the data have d = {d}",
+                s.dim()
+            ),
+        }),
+        (Some(_), _) => Ok(None),
+        (None, ScoreChoice::Empirical) => Ok(Some(Box::new(EmpiricalScore::new(
+            input.data,
+            Precision::F32,
+        )?))),
         (None, ScoreChoice::Gmm) => {
             let model = input.model.ok_or_else(|| {
                 Error::param(
@@ -312,21 +373,88 @@ pub fn run(
                     "a data model (the population score needs one)",
                 )
             })?;
-            owned = Box::new(GmmScore::new(model.mixture(input.seed)?));
-            &*owned
+            Ok(Some(Box::new(GmmScore::new(model.mixture(input.seed)?))))
         }
-        (None, ScoreChoice::GmmProjected) => unreachable!("handled above"),
-    };
+        (None, ScoreChoice::GmmProjected) => unreachable!("run() handles the projected chain"),
+    }
+}
+
+/// The class rule in use: nearest scaled centroid, or a ridge classifier trained on the labelled data
+/// and applied to x / e^{-t}.
+struct Classify<'a> {
+    centroids: &'a [Vec<f64>],
+    ridge: Option<crate::universality::LinearModel>,
+    d: usize,
+}
+
+impl<'a> Classify<'a> {
+    fn new(rule: ClassRule, input: &'a RegimesInput<'_>) -> Result<Self> {
+        let ridge = match rule {
+            ClassRule::Centroid => None,
+            ClassRule::Ridge => Some(
+                crate::universality::Classifier::Ridge { lambda: 1e-2 }
+                    .train(input.data, input.data, input.seed)?,
+            ),
+        };
+        Ok(Classify {
+            centroids: &input.centroids,
+            ridge,
+            d: input.data.d,
+        })
+    }
+
+    /// Classes of the rows of x at scale `decay` = e^{-t} (1 for denoised points).
+    fn classes(&self, x: &[f32], decay: f64) -> Vec<u16> {
+        x.par_chunks(self.d)
+            .map(|r| match &self.ridge {
+                None => nearest_centroid(r, self.centroids, decay) as u16,
+                Some(lm) => {
+                    let z: Vec<f32> = r.iter().map(|&v| (v as f64 / decay) as f32).collect();
+                    lm.predict(&z) as u16
+                }
+            })
+            .collect()
+    }
+}
+
+/// The simulated batch: trunk rows [0, B), then clone pairs grouped by branch step (2·pairs rows per
+/// branch), with the observables recorded along the way.
+struct Simulation {
+    /// End points of every row (after the final step).
+    x: Vec<f32>,
+    /// Nearest training points of every row's end point (when known).
+    nn: Vec<Nearest>,
+    /// Nearest training point of each trunk row at every grid time and at t_min (empirical scores).
+    trunk_nearest: Vec<Vec<u32>>,
+    /// Class of each trunk row at every grid time, then at the end.
+    trunk_class: Vec<Vec<u16>>,
+    /// Class of every row's end point.
+    end_class: Vec<u16>,
+    /// f_mem of the trunk at t_min before the final step (empirical scores).
+    f_mem_at_t_min: Option<f64>,
+    /// The steps at which clone pairs branch off.
+    branch_steps: Vec<usize>,
+    /// The grid times.
+    times: Vec<f64>,
+}
+
+/// Phase 1: the trunk from T to t_min, a clone pair of the first `pairs` trunk rows every `branch_every`
+/// steps (all clones run with independent noise in one batch with the trunk), the final step and the
+/// classes and nearest training points of every end point.
+fn simulate(
+    score: &dyn Score,
+    input: &RegimesInput<'_>,
+    p: &RegimesParams,
+    rule: &Classify<'_>,
+    end_nearest: bool,
+    monitor: &dyn Monitor,
+) -> Result<Simulation> {
+    let d = input.data.d;
     let empirical = score.has_training_set();
-    // Nearest training points of the end points: from the kernel's pass (empirical score), or computed
-    // exactly on the denoised end points (a supplied score: φ_C and f_mem judged where it ends).
-    let end_nearest = empirical || (input.score.is_some() && p.final_step == FinalStep::Denoise);
     let grid = TimeGrid::new(p.spacing, p.t_max, p.t_min, p.steps)?;
     let times = grid.times().to_vec();
     let branch_steps: Vec<usize> = (1..p.steps).filter(|k| k % p.branch_every == 0).collect();
     let total = (p.steps + p.entropy_times) as u64;
-
-    // The batch: trunk rows [0, B), then clone pairs grouped by branch step (2·pairs rows per branch).
     let (b, np) = (p.batch, p.pairs);
     let key = NoiseKey {
         seed: input.seed,
@@ -337,26 +465,20 @@ pub fn run(
     let mut trunk_nearest: Vec<Vec<u32>> = Vec::with_capacity(p.steps + 1);
     let mut trunk_class: Vec<Vec<u16>> = Vec::with_capacity(p.steps + 1);
     let mut nn = Vec::new();
-    // Nearest class centroid, the centroids scaled by e^{-t} = `decay`.
-    // The class rule: nearest scaled centroid, or a ridge classifier trained on the labelled data and
-    // applied to x / e^{-t}.
-    let ridge = match p.class_rule {
-        ClassRule::Centroid => None,
-        ClassRule::Ridge => Some(
-            crate::universality::Classifier::Ridge { lambda: 1e-2 }
-                .train(data, data, input.seed)?,
-        ),
-    };
-    let class_of = |x: &[f32], decay: f64| -> Vec<u16> {
-        x.par_chunks(d)
-            .map(|r| match &ridge {
-                None => nearest_centroid(r, &input.centroids, decay) as u16,
-                Some(lm) => {
-                    let z: Vec<f32> = r.iter().map(|&v| (v as f64 / decay) as f32).collect();
-                    lm.predict(&z) as u16
-                }
-            })
-            .collect()
+    // One score pass over all rows at time t, with the nearest points when the score has them.
+    let evaluate = |x: &[f32], t: f64, s: &mut Vec<f32>, nn: &mut Vec<Nearest>| {
+        s.resize(x.len(), 0.0);
+        nn.resize(if empirical { x.len() / d } else { 0 }, Nearest::default());
+        score.eval_into(
+            x,
+            t,
+            s,
+            Extras {
+                log_p: None,
+                nearest: empirical.then_some(&mut nn[..]),
+            },
+            Par::rayon(0),
+        );
     };
     for (k, (t_cur, t_next)) in grid.steps().enumerate() {
         progress::check(monitor)?;
@@ -365,41 +487,17 @@ pub fn run(
             x.extend_from_slice(&trunk_part);
             x.extend_from_slice(&trunk_part);
         }
-        let rows = x.len() / d;
-        s.resize(x.len(), 0.0);
-        nn.resize(if empirical { rows } else { 0 }, Nearest::default());
-        score.eval_into(
-            &x,
-            t_cur,
-            &mut s,
-            Extras {
-                log_p: None,
-                nearest: empirical.then_some(&mut nn[..]),
-            },
-            Par::rayon(0),
-        );
+        evaluate(&x, t_cur, &mut s, &mut nn);
         if empirical {
             trunk_nearest.push(nn[..b].iter().map(|n| n.index).collect());
         }
-        trunk_class.push(class_of(&x[..b * d], (-t_cur).exp()));
+        trunk_class.push(rule.classes(&x[..b * d], (-t_cur).exp()));
         // Row i's global id is i: trunk ids 0..B, clone ids B.. in order of creation.
         sampler::em_update(&mut x, &s, d, key, k, t_cur - t_next);
         monitor.advance(k as u64 + 1, total);
     }
     // End points at t_min.
-    let rows = x.len() / d;
-    s.resize(x.len(), 0.0);
-    nn.resize(if empirical { rows } else { 0 }, Nearest::default());
-    score.eval_into(
-        &x,
-        p.t_min,
-        &mut s,
-        Extras {
-            log_p: None,
-            nearest: empirical.then_some(&mut nn[..]),
-        },
-        Par::rayon(0),
-    );
+    evaluate(&x, p.t_min, &mut s, &mut nn);
     if empirical {
         trunk_nearest.push(nn[..b].iter().map(|n| n.index).collect());
     }
@@ -410,28 +508,59 @@ pub fn run(
         &mut x,
         &s,
         p.t_min,
-        end_nearest.then_some(data),
+        end_nearest.then_some(input.data),
         &mut nn,
     );
-    let end_class = class_of(&x, decay);
+    let end_class = rule.classes(&x, decay);
     trunk_class.push(end_class[..b].to_vec());
+    Ok(Simulation {
+        x,
+        nn,
+        trunk_nearest,
+        trunk_class,
+        end_class,
+        f_mem_at_t_min,
+        branch_steps,
+        times,
+    })
+}
 
-    // Clone-pair agreement per branch time, ordered by increasing t_b (= decreasing branch step).
+/// Clone-pair agreement per branch time and its crossings.
+struct CloneStatistics {
+    t_branch: Vec<f64>,
+    phi: Vec<f64>,
+    ci_each: Vec<(f64, f64)>,
+    ci_sim: Vec<(f64, f64)>,
+    t_s: Measured,
+    phi_c: Option<Vec<f64>>,
+    t_c_phi_half: Measured,
+}
+
+/// Phase 2: φ(t_b) (same class) and φ_C(t_b) (same nearest training point) per branch time ordered by
+/// increasing t_b, with pointwise and simultaneous bootstrap bands, t_S where φ = 0.775 and t_C where
+/// φ_C = ½, each with a bootstrap CI.
+fn clone_statistics(
+    sim: &Simulation,
+    p: &RegimesParams,
+    seed: u64,
+    end_nearest: bool,
+) -> CloneStatistics {
+    let (b, np) = (p.batch, p.pairs);
     let mut agree_class = Vec::new();
     let mut agree_point = Vec::new();
     let mut t_branch = Vec::new();
-    for (j, &kb) in branch_steps.iter().enumerate().rev() {
+    for (j, &kb) in sim.branch_steps.iter().enumerate().rev() {
         let base = b + j * 2 * np;
-        t_branch.push(times[kb]);
+        t_branch.push(sim.times[kb]);
         agree_class.push(
             (0..np)
-                .map(|i| end_class[base + i] == end_class[base + np + i])
+                .map(|i| sim.end_class[base + i] == sim.end_class[base + np + i])
                 .collect::<Vec<bool>>(),
         );
         if end_nearest {
             agree_point.push(
                 (0..np)
-                    .map(|i| nn[base + i].index == nn[base + np + i].index)
+                    .map(|i| sim.nn[base + i].index == sim.nn[base + np + i].index)
                     .collect::<Vec<bool>>(),
             );
         }
@@ -439,12 +568,9 @@ pub fn run(
     let phi: Vec<f64> = agree_class.iter().map(|a| fraction(a)).collect();
     let ci_each: Vec<(f64, f64)> = (0..phi.len())
         .map(|j| {
-            bootstrap_ci(
-                &agree_class[j..=j],
-                p.bootstrap,
-                input.seed ^ j as u64,
-                &|f| Some(f[0]),
-            )
+            bootstrap_ci(&agree_class[j..=j], p.bootstrap, seed ^ j as u64, &|f| {
+                Some(f[0])
+            })
             .unwrap_or((phi[j], phi[j]))
         })
         .collect();
@@ -456,7 +582,7 @@ pub fn run(
             bootstrap_interval(
                 &agree_class[j..=j],
                 (p.bootstrap * 5).max(40 * phi.len()),
-                input.seed ^ (j as u64 + 1000),
+                seed ^ (j as u64 + 1000),
                 &|f| Some(f[0]),
                 1.0 - 0.05 / m_b,
             )
@@ -466,7 +592,7 @@ pub fn run(
     let tb = t_branch.clone();
     let t_s = Measured {
         value: crossing(&t_branch, &phi, 0.775),
-        ci: bootstrap_ci(&agree_class, p.bootstrap, input.seed, &|f| {
+        ci: bootstrap_ci(&agree_class, p.bootstrap, seed, &|f| {
             crossing(&tb, f, 0.775)
         }),
     };
@@ -474,100 +600,108 @@ pub fn run(
         let pc: Vec<f64> = agree_point.iter().map(|a| fraction(a)).collect();
         let m = Measured {
             value: crossing(&t_branch, &pc, 0.5),
-            ci: bootstrap_ci(
-                &agree_point,
-                p.bootstrap,
-                input.seed.wrapping_add(1),
-                &|f| crossing(&tb, f, 0.5),
-            ),
+            ci: bootstrap_ci(&agree_point, p.bootstrap, seed.wrapping_add(1), &|f| {
+                crossing(&tb, f, 0.5)
+            }),
         };
         (Some(pc), m)
     } else {
         (None, Measured::default())
     };
-    let phi_theory = match input.model {
-        Some(DataModel::TwoClass(m)) => Some(
-            t_branch
-                .iter()
-                .map(|&t| {
-                    theory::speciation_curve(m.mu_tilde * (m.d as f64).sqrt(), m.sigma * m.sigma, t)
-                })
-                .collect::<Result<Vec<f64>>>()?,
-        ),
-        _ => None,
-    };
-    let last_change = empirical.then(|| last_change_times(&times, &trunk_nearest));
-    let f_mem = end_nearest.then(|| crate::memorisation::fraction_copies(&nn[..b]));
+    CloneStatistics {
+        t_branch,
+        phi,
+        ci_each,
+        ci_sim,
+        t_s,
+        phi_c,
+        t_c_phi_half,
+    }
+}
+
+/// Phase 3: P[class of the trunk at t = its final class] at every grid time and at t_min.
+fn commitment(
+    trunk_class: &[Vec<u16>],
+    times: &[f64],
+    t_min: f64,
+    b: usize,
+) -> (Vec<f64>, Vec<f64>) {
     let last = trunk_class.last().cloned().unwrap_or_default();
     let commit_p: Vec<f64> = trunk_class
         .iter()
         .map(|c| c.iter().zip(&last).filter(|(a, b)| a == b).count() as f64 / b as f64)
         .collect();
-    let mut commit_t = times.clone();
-    commit_t.push(p.t_min);
+    let mut commit_t = times.to_vec();
+    commit_t.push(t_min);
     commit_t.truncate(commit_p.len());
+    (commit_t, commit_p)
+}
 
-    // Excess entropy from forward samples of the training set (log-spaced times).
-    let entropy_t: Vec<f64> = (0..p.entropy_times)
-        .map(|i| {
-            (p.t_min.ln() + (p.t_max.ln() - p.t_min.ln()) * i as f64 / (p.entropy_times - 1) as f64)
-                .exp()
-        })
-        .collect();
-    let entropy: Option<Vec<(f64, f64)>> = if empirical {
-        let mut out = Vec::with_capacity(entropy_t.len());
-        for (i, &t) in entropy_t.iter().enumerate() {
-            progress::check(monitor)?;
-            out.push(excess_entropy_at(
-                score,
-                data,
-                t,
-                p.entropy_samples,
-                input.seed,
-                i as u64,
-            ));
-            monitor.advance((p.steps + i + 1) as u64, total);
+/// The excess entropy f^e/α at log-spaced times with its standard errors and crossings.
+struct EntropyCurve {
+    t: Vec<f64>,
+    f: Option<Vec<f64>>,
+    se: Option<Vec<f64>>,
+    t_c_zero: Measured,
+    t_c_005: Measured,
+}
+
+impl EntropyCurve {
+    /// The `entropy_times` log-spaced times on [t_min, T].
+    fn times(p: &RegimesParams) -> Vec<f64> {
+        (0..p.entropy_times)
+            .map(|i| {
+                (p.t_min.ln()
+                    + (p.t_max.ln() - p.t_min.ln()) * i as f64 / (p.entropy_times - 1) as f64)
+                    .exp()
+            })
+            .collect()
+    }
+
+    /// No measurement (scores without log p_t): the times only.
+    fn times_only(p: &RegimesParams) -> Self {
+        EntropyCurve {
+            t: Self::times(p),
+            f: None,
+            se: None,
+            t_c_zero: Measured::default(),
+            t_c_005: Measured::default(),
         }
-        Some(out)
-    } else {
-        None
-    };
-    let entropy_se = entropy
-        .as_ref()
-        .map(|e| e.iter().map(|v| v.1).collect::<Vec<f64>>());
-    let entropy = entropy.map(|e| e.iter().map(|v| v.0).collect::<Vec<f64>>());
-    let (t_c_entropy, t_c_entropy_005) = match (&entropy, &entropy_se) {
-        (Some(f), Some(se)) => (
-            entropy_crossing(&entropy_t, f, se, 0.0),
-            entropy_crossing(&entropy_t, f, se, 0.05),
-        ),
-        _ => (Measured::default(), Measured::default()),
-    };
-    Ok(RegimesResult {
-        phi_lo: ci_each.iter().map(|c| c.0).collect(),
-        phi_hi: ci_each.iter().map(|c| c.1).collect(),
-        phi_sim_lo: ci_sim.iter().map(|c| c.0).collect(),
-        phi_sim_hi: ci_sim.iter().map(|c| c.1).collect(),
-        t_branch,
-        phi,
-        phi_c,
-        phi_theory,
-        t_s,
-        t_c_phi_half,
-        last_change,
-        f_mem,
-        f_mem_at_t_min,
-        end_points: p.final_step.describe().into(),
-        commit_t,
-        commit_p,
-        entropy_t,
-        entropy,
-        entropy_se,
-        t_c_entropy,
-        t_c_entropy_005,
-        samples: x[..b * d].to_vec(),
-        sample_class: end_class[..b].to_vec(),
-        sample_nearest: end_nearest.then(|| nn[..b].iter().map(|n| n.index).collect()),
+    }
+}
+
+/// Phase 4: f^e/α from `entropy_samples` forward samples of the training set at each time
+/// ([`excess_entropy_at`]), and where it reaches 0 and 0.05 ([`entropy_crossing`]).
+fn entropy_curve(
+    score: &dyn Score,
+    data: &Dataset,
+    p: &RegimesParams,
+    seed: u64,
+    monitor: &dyn Monitor,
+) -> Result<EntropyCurve> {
+    let t = EntropyCurve::times(p);
+    let total = (p.steps + p.entropy_times) as u64;
+    let mut out = Vec::with_capacity(t.len());
+    for (i, &ti) in t.iter().enumerate() {
+        progress::check(monitor)?;
+        out.push(excess_entropy_at(
+            score,
+            data,
+            ti,
+            p.entropy_samples,
+            seed,
+            i as u64,
+        ));
+        monitor.advance((p.steps + i + 1) as u64, total);
+    }
+    let se: Vec<f64> = out.iter().map(|v| v.1).collect();
+    let f: Vec<f64> = out.iter().map(|v| v.0).collect();
+    Ok(EntropyCurve {
+        t_c_zero: entropy_crossing(&t, &f, &se, 0.0),
+        t_c_005: entropy_crossing(&t, &f, &se, 0.05),
+        t: t.clone(),
+        f: Some(f),
+        se: Some(se),
     })
 }
 
