@@ -472,7 +472,7 @@ fn regimes(
             let report = written(
                 experiments::regimes::run_on(&cfg, ds.as_deref(), sc, &ctl),
                 out.as_deref(),
-                |r, dir| experiments::regimes::write_run_dir(r, dir),
+                experiments::regimes::write_run_dir,
             )?;
             Ok(report.summary)
         })
@@ -556,7 +556,7 @@ fn spectrum(
             let r = written(
                 experiments::stats::run_spectrum(&ds, per_class, seed),
                 out.as_deref(),
-                |r, dir| experiments::stats::write_spectrum(r, dir),
+                experiments::stats::write_spectrum,
             )?;
             Ok::<_, diffscope::Error>(r.summary)
         })
@@ -581,7 +581,7 @@ fn concentration(
             let r = written(
                 experiments::stats::run_concentration(&ds, functionals, seed),
                 out.as_deref(),
-                |r, dir| experiments::stats::write_concentration(r, dir),
+                experiments::stats::write_concentration,
             )?;
             Ok::<_, diffscope::Error>(r)
         })
@@ -610,7 +610,7 @@ fn universality(
         let r = written(
             experiments::stats::run_universality(&ds, &p, seed, &ctl),
             out.as_deref(),
-            |r, dir| experiments::stats::write_universality(r, dir),
+            experiments::stats::write_universality,
         )?;
         Ok(r)
     })?;
@@ -670,7 +670,7 @@ fn memorise(
         let r = written(
             experiments::memorise::run(&ds, model.as_ref(), &p, seed, &ctl),
             out.as_deref(),
-            |r, dir| experiments::memorise::write_run_dir(r, dir),
+            experiments::memorise::write_run_dir,
         )?;
         Ok(r.summary)
     })?;
@@ -713,7 +713,7 @@ fn geometry(
             let r = written(
                 experiments::geometry::run(&input, &p, seed, &ctl),
                 out.as_deref(),
-                |r, dir| experiments::geometry::write_run_dir(r, dir),
+                experiments::geometry::write_run_dir,
             )?;
             Ok(r.summary)
         })
