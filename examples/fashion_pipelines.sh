@@ -20,13 +20,14 @@ F=../shared/data/fashion-mnist/train-images-idx3-ubyte.gz
 OUT=${OUT:-runs/pipelines}
 DATA=(--data "$F" --classes 0,1)
 
-# 1. Exact score: t_S measured (95 % CI) beside ½ log Λ, t_C measured; samples.png shows the copies.
-time "$D" --seed 1 regimes "${DATA[@]}" --batch 500 --pairs 250 --out "$OUT/1-exact"
+# 1. Exact score: t_S measured (95 % CI) beside ½ log Λ, t_C measured; samples.png shows the copies. The
+#    log-spaced grid puts branch times down to the collapse phase (a uniform grid stops at t_b ≈ 0.3).
+time "$D" --seed 1 regimes "${DATA[@]}" --batch 500 --pairs 250 --spacing log --out "$OUT/1-exact"
 
 # 2. Train an MLP score on the same (centred) images, then clone its trajectories.
 time "$D" --seed 1 train "${DATA[@]}" --centre --width 512 --depth 3 --steps 6000 --out "$OUT/2-train"
 time "$D" --seed 1 regimes "${DATA[@]}" --score "$OUT/2-train/model.safetensors" --batch 500 --pairs 250 \
-    --out "$OUT/2-learned"
+    --spacing log --out "$OUT/2-learned"
 
 # 3. Generated data (labels: the class of the nearest training image) vs its Gaussian surrogate, and the
 #    smallest covariance eigenvalues and tails of generated vs real data.

@@ -43,6 +43,10 @@ pub struct RegimesArgs {
     /// Latent fraction β of --manifold.
     #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
     pub beta: f64,
+    /// Time-grid spacing: uniform (default), log (resolves the collapse phase: branch times reach down
+    /// towards t_min) or edm.
+    #[arg(long, value_enum)]
+    pub spacing: Option<crate::commands::sample::SpacingArg>,
     /// Class rule: `centroid` (nearest class centroid, the default) or `ridge` (a ridge classifier
     /// trained on the labelled data, as in `universality`).
     #[arg(long, value_parser = ["centroid", "ridge"])]
@@ -109,6 +113,9 @@ fn resolve(a: &RegimesArgs, seed: u64) -> Result<RegimesConfig> {
         Some(other) => anyhow::bail!(crate::ui::UsageError(format!(
             "--score {other}: expected empirical, gmm, gmm-projected or a model.safetensors file"
         ))),
+    }
+    if let Some(sp) = a.spacing {
+        cfg.params.spacing = sp.into();
     }
     if let Some(r) = &a.class_rule {
         cfg.params.class_rule = if r == "ridge" {

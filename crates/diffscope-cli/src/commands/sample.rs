@@ -47,6 +47,16 @@ pub enum SpacingArg {
     Edm,
 }
 
+impl From<SpacingArg> for Spacing {
+    fn from(a: SpacingArg) -> Self {
+        match a {
+            SpacingArg::Uniform => Spacing::Uniform,
+            SpacingArg::Log => Spacing::Log,
+            SpacingArg::Edm => Spacing::Edm,
+        }
+    }
+}
+
 /// Time-grid flags shared by commands that integrate backwards.
 #[derive(Args, Debug, Clone)]
 pub struct GridArgs {
@@ -66,11 +76,7 @@ pub struct GridArgs {
 
 impl GridArgs {
     pub fn spacing(&self) -> Spacing {
-        match self.spacing {
-            SpacingArg::Uniform => Spacing::Uniform,
-            SpacingArg::Log => Spacing::Log,
-            SpacingArg::Edm => Spacing::Edm,
-        }
+        self.spacing.into()
     }
 
     pub fn grid(&self) -> Result<TimeGrid> {
