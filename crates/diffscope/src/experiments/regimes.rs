@@ -1095,3 +1095,49 @@ pub fn sweep_d(
     )?;
     Ok((rows, table))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_configs_take_defaults_and_unknown_keys_are_named() {
+        let origin = Path::new("run.toml");
+        // An empty file is the main job's default; a partial [params] table keeps the other defaults.
+        assert_eq!(
+            RegimesConfig::from_toml("", origin).unwrap(),
+            RegimesConfig::default()
+        );
+        let c = RegimesConfig::from_toml("[params]\nbatch = 30\n", origin).unwrap();
+        assert_eq!(c.params.batch, 30);
+        assert_eq!(
+            c.params,
+            RegimesParams {
+                batch: 30,
+                ..RegimesParams::default()
+            }
+        );
+        assert_eq!((c.seed, c.n), (0, 10_000));
+        // A data file replaces the default model, and its own fields default too.
+        let c = RegimesConfig::from_toml("[data]\npath = \"x.csv\"\n", origin).unwrap();
+        assert!(c.model.is_none());
+        assert_eq!(c.data, Some(DataFileSpec::new("x.csv")));
+        for (text, key) in [
+            ("[params]\nbatchh = 3\n", "batchh"),
+            ("seeed = 1\n", "seeed"),
+            ("[data]\npath = \"x\"\ncentr = true\n", "centr"),
+        ] {
+            let e = RegimesConfig::from_toml(text, origin)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("run.toml") && e.contains(key), "{e}");
+        }
+        // The resolved config round-trips through the TOML written to config.toml.
+        let c = RegimesConfig {
+            score_model: Some("m.safetensors".into()),
+            ..RegimesConfig::default()
+        };
+        let text = toml::to_string(&c).unwrap();
+        assert_eq!(RegimesConfig::from_toml(&text, origin).unwrap(), c);
+    }
+}
