@@ -1,10 +1,10 @@
 //! `diffscope data generate` and `diffscope data info`.
 
+use crate::commands::args::{DataFileArgs, TwoClassArgs};
 use crate::ui::Ctx;
 use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
-use diffscope::data::{self, DataModel, Direction, TwoClassGmm};
-use diffscope::experiments::regimes::DataFileSpec;
+use diffscope::data::DataModel;
 use std::path::PathBuf;
 
 #[derive(Subcommand, Debug)]
@@ -18,87 +18,6 @@ pub enum DataCmd {
     ///
     /// Example: diffscope data info ../shared/data/digits.csv.gz --label-col 64
     Info(InfoArgs),
-}
-
-/// Where a data set comes from on the command line (shared by commands that read data).
-#[derive(Args, Debug, Clone)]
-pub struct DataFileArgs {
-    /// CSV (.csv, .csv.gz, .txt), .npy, .npz, IDX (MNIST / Fashion-MNIST images), or a folder
-    /// <root>/<class>/*.npy|png|jpg.
-    pub file: PathBuf,
-    /// CSV: column holding the class label (0-based; negative counts from the end).
-    #[arg(long, allow_hyphen_values = true)]
-    pub label_col: Option<i64>,
-    /// CSV: the first line is a header (default: detected).
-    #[arg(long)]
-    pub header: bool,
-    /// Keep only these classes, comma-separated (e.g. 0,1).
-    #[arg(long, value_delimiter = ',')]
-    pub classes: Option<Vec<String>>,
-    /// Subtract the per-feature mean.
-    #[arg(long)]
-    pub centre: bool,
-    /// Image data: map pixels from [0, 1] to [−1, 1] (before centring).
-    #[arg(long)]
-    pub symmetric_pixels: bool,
-    /// The image layout H,W or C,H,W of rows read from a non-image file (for sample grids).
-    #[arg(long)]
-    pub image_shape: Option<String>,
-}
-
-impl DataFileArgs {
-    /// The library's description of this data file.
-    pub fn spec(&self) -> DataFileSpec {
-        DataFileSpec {
-            label_col: self.label_col,
-            header: self.header.then_some(true),
-            classes: self.classes.clone(),
-            centre: self.centre,
-            symmetric_pixels: self.symmetric_pixels,
-            image_shape: self.image_shape.clone(),
-            ..DataFileSpec::new(&self.file)
-        }
-    }
-
-    pub fn load(&self) -> Result<data::Dataset> {
-        Ok(self.spec().load()?)
-    }
-}
-
-/// An optional `--data FILE` with its CSV label column and class selection (for commands that otherwise
-/// draw from a model).
-#[derive(Args, Debug, Clone)]
-pub struct DataFlags {
-    /// Data file (CSV, .npy, .npz, class folder) instead of the built-in model.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// CSV label column of --data (0-based; negative counts from the end).
-    #[arg(long, allow_hyphen_values = true)]
-    pub label_col: Option<i64>,
-    /// Classes of --data to keep, comma-separated (e.g. 0,1).
-    #[arg(long, value_delimiter = ',')]
-    pub classes: Option<Vec<String>>,
-    /// Image data: map pixels from [0, 1] to [−1, 1] (before centring).
-    #[arg(long)]
-    pub symmetric_pixels: bool,
-    /// The image layout H,W or C,H,W of rows read from a non-image --data file (for sample grids).
-    #[arg(long)]
-    pub image_shape: Option<String>,
-}
-
-impl DataFlags {
-    /// The full data-file arguments when --data was given.
-    pub fn file_args(&self, centre: bool) -> Option<DataFileArgs> {
-        self.data.as_ref().map(|file| DataFileArgs {
-            file: file.clone(),
-            label_col: self.label_col,
-            header: false,
-            classes: self.classes.clone(),
-            centre,
-            symmetric_pixels: self.symmetric_pixels,
-            image_shape: self.image_shape.clone(),
-        })
-    }
 }
 
 #[derive(Args, Debug)]
@@ -133,44 +52,6 @@ pub struct GenerateArgs {
     /// Output .npz.
     #[arg(long, short)]
     pub out: PathBuf,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum DirectionArg {
-    Ones,
-    Random,
-}
-
-/// Flags of the two-class GMM ±m + σz, |m|² = d μ̃² (shared by the commands that draw from it).
-#[derive(Args, Debug, Clone)]
-pub struct TwoClassArgs {
-    /// Dimension d.
-    #[arg(long, default_value_t = 100)]
-    pub d: usize,
-    /// Mean scale μ̃ (|m|² = d μ̃²).
-    #[arg(long, allow_hyphen_values = true, default_value_t = 1.0)]
-    pub mu_tilde: f64,
-    /// Within-class standard deviation σ.
-    #[arg(long, allow_hyphen_values = true, default_value_t = 1.0)]
-    pub sigma: f64,
-    /// Direction of m.
-    #[arg(long, value_enum, default_value = "ones")]
-    pub direction: DirectionArg,
-}
-
-impl TwoClassArgs {
-    /// The model these flags describe.
-    pub fn model(&self) -> DataModel {
-        DataModel::TwoClass(TwoClassGmm {
-            d: self.d,
-            mu_tilde: self.mu_tilde,
-            sigma: self.sigma,
-            direction: match self.direction {
-                DirectionArg::Ones => Direction::Ones,
-                DirectionArg::Random => Direction::Random,
-            },
-        })
-    }
 }
 
 pub fn run(cmd: DataCmd, ctx: &Ctx) -> Result<()> {

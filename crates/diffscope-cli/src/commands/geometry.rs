@@ -1,17 +1,18 @@
 //! `diffscope geometry`: the score field's geometry along backward trajectories (geometry.md), written to a
 //! run directory with summary.json, CSV / .npy per probed time, figures and index.html.
 
-use crate::commands::train::SourceFlags;
+use crate::commands::args::SourceFlags;
 use crate::ui::{Ctx, UsageError};
 use anyhow::{Context, Result};
 use clap::Args;
-use diffscope::data::{self, DataModel, Dataset, LoadOptions};
+use diffscope::data::{DataModel, Dataset};
+use diffscope::experiments::sample::ScoreSource;
 use diffscope::experiments::{
     self,
     geometry::{self, GeometryInput, GeometryParams, COLUMNS},
 };
 use diffscope::score::{EmpiricalScore, GmmScore, Precision, Score};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct GeometryArgs {
@@ -90,39 +91,24 @@ fn load_setup(a: &GeometryArgs, ctx: &Ctx) -> Result<Setup> {
             })
         }
         path => {
-            let path = Path::new(path);
-            let trained = experiments::train::load_trained(path)
-                .with_context(|| format!("--score {}: not a model file", path.display()))?;
-            let (net, model) = (trained.net, trained.model);
-            let model_seed = trained.seed.unwrap_or(ctx.seed);
-            let data = match a.source.data.file_args(a.source.centre) {
-                Some(f) => f.load()?,
-                None => {
-                    let p = path.with_file_name("data.npz");
-                    data::load(&p, &LoadOptions::default()).with_context(|| {
-                        format!(
-                            "training data {} (give --data to use another file)",
-                            p.display()
-                        )
-                    })?
-                }
+            // A trained network: its data.npz (or --data) and the data model in its metadata.
+            let data = a
+                .source
+                .data
+                .file_args(a.source.centre)
+                .map(|f| f.load())
+                .transpose()?;
+            let source = ScoreSource::Model(path.into());
+            let b = experiments::sample::build(&source, data, None, 0, ctx.seed)
+                .with_context(|| format!("--score {path}"))?;
+            let (model, model_seed) = match b.model {
+                Some((m, s)) => (Some(m), s),
+                None => (None, ctx.seed),
             };
-            if data.d != net.config().d {
-                return Err(diffscope::Error::shape(
-                    "data",
-                    format!(
-                        "d = {} but the model {} has d = {}",
-                        data.d,
-                        path.display(),
-                        net.config().d
-                    ),
-                )
-                .into());
-            }
             Ok(Setup {
-                what: format!("{} from {}", net.describe(), path.display()),
-                score: Box::new(net),
-                data,
+                what: b.what,
+                score: b.score,
+                data: b.training.expect("a trained network's source has data"),
                 model,
                 model_seed,
             })

@@ -1,6 +1,6 @@
 //! `diffscope memorise`: f_mem of learned samplers against training time for growing training sets.
 
-use crate::commands::train::SourceFlags;
+use crate::commands::args::SourceFlags;
 use crate::ui::Ctx;
 use anyhow::Result;
 use clap::Args;
@@ -40,7 +40,7 @@ pub struct MemoriseArgs {
     pub steps_per_point: Option<usize>,
     /// The sampler's last step: `denoise` (Tweedie at t_min; the default) or `none`.
     #[arg(long, value_enum)]
-    pub final_step: Option<crate::commands::sample::FinalStepArg>,
+    pub final_step: Option<crate::commands::args::FinalStepArg>,
     /// A TOML file with MemorisationParams keys (n, width, depth, train = {...}, eval_every, samples,
     /// sampler_steps, t_max, t_min, level, final_step); flags override it.
     #[arg(long)]

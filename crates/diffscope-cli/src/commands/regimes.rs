@@ -1,7 +1,7 @@
 //! `diffscope regimes`: the main job. Argument parsing and printing over
 //! [`diffscope::experiments::regimes`], which runs the experiment and writes the run directory.
 
-use crate::commands::data::DataFlags;
+use crate::commands::args::DataFlags;
 use crate::ui::Ctx;
 use anyhow::Result;
 use clap::Args;
@@ -46,14 +46,14 @@ pub struct RegimesArgs {
     /// Time-grid spacing: uniform (default), log (resolves the collapse phase: branch times reach down
     /// towards t_min) or edm.
     #[arg(long, value_enum)]
-    pub spacing: Option<crate::commands::sample::SpacingArg>,
+    pub spacing: Option<crate::commands::args::SpacingArg>,
     /// Class rule: `centroid` (nearest class centroid, the default) or `ridge` (a ridge classifier
     /// trained on the labelled data, as in `universality`).
     #[arg(long, value_parser = ["centroid", "ridge"])]
     pub class_rule: Option<String>,
     /// The end points' last step: `denoise` (Tweedie at t_min; the default) or `none`.
     #[arg(long, value_enum)]
-    pub final_step: Option<crate::commands::sample::FinalStepArg>,
+    pub final_step: Option<crate::commands::args::FinalStepArg>,
     /// Sweep: one run per β (manifold model), then t_S and t_C vs β beside the theory curves.
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub sweep_beta: Option<Vec<f64>>,

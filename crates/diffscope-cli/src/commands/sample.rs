@@ -1,93 +1,16 @@
 //! `diffscope sample`: run a reverse-time sampler with a chosen score and write the end points.
 
-use crate::commands::data::{DataFlags, TwoClassArgs};
+use crate::commands::args::{DataFlags, FinalStepArg, GridArgs, SamplerArg, TwoClassArgs};
 use crate::ui::Ctx;
 use anyhow::{bail, Result};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use diffscope::experiments::{
     self,
     sample::{SampleParams, ScoreSource},
 };
 use diffscope::io::NpyArray;
-use diffscope::sampler::{FinalStep, SamplerKind, Spacing, TimeGrid};
+use diffscope::sampler::{FinalStep, SamplerKind};
 use std::path::PathBuf;
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum SamplerArg {
-    /// Reverse SDE, Euler–Maruyama.
-    Em,
-    /// Probability-flow ODE, Euler.
-    OdeEuler,
-    /// Probability-flow ODE, Heun.
-    OdeHeun,
-}
-
-/// The end points' last step.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
-pub enum FinalStepArg {
-    /// Tweedie denoising x ← e^t (x + Δ_t S(x, t)) at t_min (as EDM and k-diffusion end).
-    Denoise,
-    /// Keep the state at t_min (with the last step's noise).
-    None,
-}
-
-impl From<FinalStepArg> for FinalStep {
-    fn from(a: FinalStepArg) -> Self {
-        match a {
-            FinalStepArg::Denoise => FinalStep::Denoise,
-            FinalStepArg::None => FinalStep::None,
-        }
-    }
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum SpacingArg {
-    Uniform,
-    Log,
-    Edm,
-}
-
-impl From<SpacingArg> for Spacing {
-    fn from(a: SpacingArg) -> Self {
-        match a {
-            SpacingArg::Uniform => Spacing::Uniform,
-            SpacingArg::Log => Spacing::Log,
-            SpacingArg::Edm => Spacing::Edm,
-        }
-    }
-}
-
-/// Time-grid flags shared by commands that integrate backwards.
-#[derive(Args, Debug, Clone)]
-pub struct GridArgs {
-    /// Number of steps.
-    #[arg(long, default_value_t = 200)]
-    pub steps: usize,
-    /// Start time T (x_T ~ N(0, I)).
-    #[arg(long = "t-max", default_value_t = 6.0, allow_hyphen_values = true)]
-    pub t_max: f64,
-    /// End time t_min > 0.
-    #[arg(long = "t-min", default_value_t = 0.01, allow_hyphen_values = true)]
-    pub t_min: f64,
-    /// Grid spacing.
-    #[arg(long, value_enum, default_value = "uniform")]
-    pub spacing: SpacingArg,
-}
-
-impl GridArgs {
-    pub fn spacing(&self) -> Spacing {
-        self.spacing.into()
-    }
-
-    pub fn grid(&self) -> Result<TimeGrid> {
-        Ok(TimeGrid::new(
-            self.spacing(),
-            self.t_max,
-            self.t_min,
-            self.steps,
-        )?)
-    }
-}
 
 #[derive(Args, Debug)]
 pub struct SampleArgs {
@@ -135,7 +58,7 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
         Some(f) => Some(f.load()?),
         None => None,
     };
-    let sampling = experiments::sample::build(&a.score, data, &model, a.n, ctx.seed)?;
+    let sampling = experiments::sample::build(&a.score, data, Some(&model), a.n, ctx.seed)?;
     let score = &sampling.score;
     let training = &sampling.training;
     let d = score.dim();

@@ -1,57 +1,12 @@
 //! `diffscope spectrum` and `diffscope concentration`: spectra and tails of a data set, a data model, or
 //! samples written by `diffscope sample`.
 
-use crate::commands::data::TwoClassArgs;
+use crate::commands::args::SourceArgs;
 use crate::ui::Ctx;
 use anyhow::Result;
 use clap::Args;
-use diffscope::concentration;
-use diffscope::data::{self, Dataset, LoadOptions};
 use diffscope::experiments::stats;
 use std::path::PathBuf;
-
-/// Where the samples come from.
-#[derive(Args, Debug)]
-pub struct SourceArgs {
-    /// Data file (CSV, .npy, .npz — e.g. the output of `diffscope sample` — or a class folder).
-    /// Without it, --n samples of the two-class GMM (or of --student-t) are drawn.
-    pub file: Option<PathBuf>,
-    /// CSV label column of FILE.
-    #[arg(long, allow_hyphen_values = true)]
-    pub label_col: Option<i64>,
-    /// Keep only these classes of FILE.
-    #[arg(long, value_delimiter = ',')]
-    pub classes: Option<Vec<String>>,
-    /// Centre FILE per feature.
-    #[arg(long)]
-    pub centre: bool,
-    /// Draw from a multivariate Student-t with this many degrees of freedom (heavy tails) instead of the GMM.
-    #[arg(long, allow_hyphen_values = true)]
-    pub student_t: Option<f64>,
-    #[command(flatten)]
-    pub two_class: TwoClassArgs,
-    /// Samples drawn from a model.
-    #[arg(long, default_value_t = 5000)]
-    pub n: usize,
-}
-
-impl SourceArgs {
-    fn load(&self, seed: u64) -> Result<Dataset> {
-        Ok(match (&self.file, self.student_t) {
-            (Some(f), _) => data::load(
-                f,
-                &LoadOptions {
-                    label_col: self.label_col,
-                    header: None,
-                    classes: self.classes.clone(),
-                    centre: self.centre,
-                },
-            )?,
-            (None, Some(nu)) => concentration::student_t(self.n, self.two_class.d, nu, seed)?,
-            (None, None) => self.two_class.model().sample(self.n, seed)?,
-        })
-    }
-}
 
 #[derive(Args, Debug)]
 pub struct SpectrumArgs {

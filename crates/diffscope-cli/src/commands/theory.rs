@@ -3,7 +3,7 @@
 use crate::ui::Ctx;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use diffscope::data::{Activation, Embedding, ManifoldSpec, TwoClassGmm};
+use diffscope::data::{Activation, DataModel, Embedding, ManifoldSpec, TwoClassGmm};
 use diffscope::experiments;
 use diffscope::io;
 use diffscope::theory::manifold;
@@ -77,164 +77,88 @@ pub struct TheoryArgs {
     pub out: PathBuf,
 }
 
-fn alpha_of(a: &TheoryArgs) -> Result<f64> {
-    Ok(experiments::theory::resolve_alpha(a.alpha, a.n, a.d)?)
-}
-
-fn spec(a: &TheoryArgs, phi: Activation, beta: f64) -> ManifoldSpec {
-    ManifoldSpec {
-        d: a.d,
-        beta,
-        activation: phi,
-        mu2: a.mu2,
-        kappa: a.kappa,
-        embedding: match a.embedding {
-            EmbeddingArg::Gaussian => Embedding::Gaussian,
-            EmbeddingArg::Orthonormal => Embedding::Orthonormal,
-        },
-    }
-}
-
-fn opt(v: Option<f64>) -> String {
-    v.map_or("—".into(), |x| format!("{x:.6}"))
-}
-
-/// A t_C, or "—" and the reason the root search gave.
-fn opt_why(v: Option<f64>, why: Option<manifold::NoRoot>) -> String {
-    match (v, why) {
-        (None, Some(w)) => format!("— ({w})"),
-        _ => opt(v),
-    }
-}
-
-pub fn run(mut a: TheoryArgs, ctx: &Ctx) -> Result<()> {
+/// The model the flags (or --config) describe: the two-class GMM or the hidden-manifold mixture.
+fn model_of(a: &TheoryArgs) -> Result<DataModel> {
     if let Some(path) = &a.config {
-        let model: diffscope::data::DataModel = crate::ui::read_toml(path)?;
-        match model {
-            diffscope::data::DataModel::Manifold(m) => {
-                a.model = TheoryModel::Manifold;
-                a.d = m.d;
-                a.beta = m.beta;
-                a.activation = format!("{:?}", m.activation)
-                    .to_lowercase()
-                    .replace("erfsqrt2", "erf-sqrt2");
-                a.mu2 = m.mu2;
-                a.kappa = m.kappa;
-                a.embedding = match m.embedding {
-                    Embedding::Gaussian => EmbeddingArg::Gaussian,
-                    Embedding::Orthonormal => EmbeddingArg::Orthonormal,
-                };
-            }
-            diffscope::data::DataModel::TwoClass(m) => {
-                a.model = TheoryModel::TwoClass;
-                a.d = m.d;
-                a.mu_tilde = m.mu_tilde;
-                a.sigma = m.sigma;
-            }
+        return match crate::ui::read_toml::<DataModel>(path)? {
+            m @ (DataModel::TwoClass(_) | DataModel::Manifold(_)) => Ok(m),
             other => anyhow::bail!(crate::ui::UsageError(format!(
                 "{}: theory covers the two-class and manifold models, not `{}`",
                 path.display(),
                 other.kind_name()
             ))),
-        }
+        };
     }
-    let alpha = alpha_of(&a)?;
-    std::fs::create_dir_all(&a.out)?;
-    let t0 = Instant::now();
-    if a.model == TheoryModel::TwoClass {
-        let m = TwoClassGmm {
+    Ok(match a.model {
+        TheoryModel::TwoClass => DataModel::TwoClass(TwoClassGmm {
             d: a.d,
             mu_tilde: a.mu_tilde,
             sigma: a.sigma,
             direction: Default::default(),
-        };
-        let th = experiments::theory::two_class(&m, alpha, a.n)?;
-        println!(
-            "two-class GMM d = {}, n = {}: Λ = {:.4}, t_S = {:.6}, t_C = {:.6}",
-            a.d, th.n, th.lambda, th.t_s, th.t_c
-        );
-        io::write_json(
-            &a.out.join("theory.json"),
-            &experiments::theory::two_class_json(&m, &th),
-        )?;
-        io::write_csv(
-            &a.out.join("theory.csv"),
-            &["d", "n", "lambda", "t_s", "t_c"],
-            &[
-                &[a.d as f64],
-                &[th.n as f64],
-                &[th.lambda],
-                &[th.t_s],
-                &[th.t_c],
-            ],
-        )?;
-        return Ok(());
-    }
-    if !a.sweep {
-        let phi = Activation::parse(&a.activation)?;
-        let th = manifold::manifold_theory(&spec(&a, phi, a.beta), alpha, a.centres)?;
-        print_manifold(&a, &th, alpha);
-        io::write_json(&a.out.join("theory.json"), &th)?;
-        ctx.note(format!(
-            "{:.2} s; wrote {}",
-            t0.elapsed().as_secs_f64(),
-            a.out.join("theory.json").display()
-        ));
-        return Ok(());
-    }
-    // Sweep over β for every activation.
-    let betas = a
-        .betas
-        .clone()
-        .unwrap_or_else(experiments::theory::default_betas);
-    let base = spec(&a, Activation::Tanh, a.beta);
-    let bar = ctx.bar((betas.len() * Activation::ALL.len()) as u64, "sweep");
-    let rows = experiments::theory::sweep(&base, &betas, alpha, a.centres, &ctx.monitor(&bar))?;
-    bar.finish_and_clear();
-    experiments::theory::write_sweep(&rows, &base, alpha, &a.out)?;
-    println!(
-        "sweep of {} models in {:.1} s: {}",
-        rows.len(),
-        t0.elapsed().as_secs_f64(),
-        a.out.display()
-    );
-    Ok(())
+        }),
+        TheoryModel::Manifold => DataModel::Manifold(ManifoldSpec {
+            d: a.d,
+            beta: a.beta,
+            activation: Activation::parse(&a.activation)?,
+            mu2: a.mu2,
+            kappa: a.kappa,
+            embedding: match a.embedding {
+                EmbeddingArg::Gaussian => Embedding::Gaussian,
+                EmbeddingArg::Orthonormal => Embedding::Orthonormal,
+            },
+        }),
+    })
 }
 
-fn print_manifold(a: &TheoryArgs, th: &manifold::ManifoldTheory, alpha: f64) {
-    println!(
-        "hidden-manifold mixture: d = {}, β = {}, φ = {}, ‖μ̃‖² = {}, κ = {}, α = {alpha:.6}",
-        a.d,
-        a.beta,
-        a.activation,
-        a.mu2,
-        th.spec.kappa()
-    );
-    println!(
-        "  ϱ₀ = {:.6}  ϱ₁ = {:.6}  ϱ*² = {:.6}",
-        th.ge.rho0, th.ge.rho1, th.ge.rho_star2
-    );
-    println!(
-        "  Λ spike = {:.6}   Λ bulk edge = {:.6}",
-        th.lambda_spike, th.lambda_bulk_edge
-    );
-    println!("  t_S (v∞ = 1)            {:.6}", th.t_s);
-    println!("  t_S printed (v∞ = ½)    {:.6}", th.t_s_printed);
-    println!("  t_S of the bulk edge    {:.6}", th.t_s_bulk_edge);
-    println!(
-        "  t_S, ϱ at κ(1 + ‖μ̃‖²)   {:.6}   (GE at the pre-activation's total variance)",
-        th.t_s_total_var
-    );
-    println!("  t_C linear closed form   {}", opt(th.t_c_linear));
-    println!("  t_C linear, MP (Gauss F) {}", opt(th.t_c_linear_mp));
-    println!(
-        "  t_C GLM-RS               {}",
-        opt_why(th.t_c_glm, th.t_c_glm_no_root)
-    );
-    if a.centres {
-        println!(
-            "  t_C GLM-RS + centres     {}",
-            opt_why(th.t_c_glm_centres, th.t_c_glm_centres_no_root)
-        );
+pub fn run(a: TheoryArgs, ctx: &Ctx) -> Result<()> {
+    let model = model_of(&a)?;
+    let d = match &model {
+        DataModel::TwoClass(m) => m.d,
+        DataModel::Manifold(m) => m.d,
+        _ => unreachable!("model_of returns these two"),
+    };
+    let alpha = experiments::theory::resolve_alpha(a.alpha, a.n, d)?;
+    let t0 = Instant::now();
+    match &model {
+        DataModel::Manifold(spec) if a.sweep => {
+            let betas = a
+                .betas
+                .clone()
+                .unwrap_or_else(experiments::theory::default_betas);
+            let bar = ctx.bar((betas.len() * Activation::ALL.len()) as u64, "sweep");
+            let rows =
+                experiments::theory::sweep(spec, &betas, alpha, a.centres, &ctx.monitor(&bar))?;
+            bar.finish_and_clear();
+            experiments::theory::write_sweep(&rows, spec, alpha, &a.out)?;
+            println!(
+                "sweep of {} models in {:.1} s: {}",
+                rows.len(),
+                t0.elapsed().as_secs_f64(),
+                a.out.display()
+            );
+        }
+        DataModel::Manifold(spec) => {
+            let th = manifold::manifold_theory(spec, alpha, a.centres)?;
+            for line in experiments::theory::manifold_lines(&th, alpha, a.centres) {
+                println!("{line}");
+            }
+            std::fs::create_dir_all(&a.out)?;
+            io::write_json(&a.out.join("theory.json"), &th)?;
+            ctx.note(format!(
+                "{:.2} s; wrote {}",
+                t0.elapsed().as_secs_f64(),
+                a.out.join("theory.json").display()
+            ));
+        }
+        DataModel::TwoClass(m) => {
+            let th = experiments::theory::two_class(m, alpha, a.n)?;
+            println!(
+                "two-class GMM d = {}, n = {}: Λ = {:.4}, t_S = {:.6}, t_C = {:.6}",
+                m.d, th.n, th.lambda, th.t_s, th.t_c
+            );
+            experiments::theory::write_two_class(m, &th, &a.out)?;
+        }
+        _ => unreachable!("model_of returns these two"),
     }
+    Ok(())
 }

@@ -1,64 +1,13 @@
 //! `diffscope train`: fit an MLP score network by denoising score matching, with checkpoints and resume.
 
-use crate::commands::data::DataFlags;
-use crate::ui::{Ctx, UsageError};
+use crate::commands::args::SourceFlags;
+use crate::ui::Ctx;
 use anyhow::Result;
 use clap::Args;
-use diffscope::data::{DataModel, Dataset, SphereSpec};
 use diffscope::experiments::{self, train::TrainSettings};
 use diffscope::nn::TrainConfig;
 use std::path::PathBuf;
 use std::time::Instant;
-
-/// Where training data comes from: a data file, a TOML data model, or the built-in k-sphere.
-#[derive(Args, Debug, Clone)]
-pub struct SourceFlags {
-    #[command(flatten)]
-    pub data: DataFlags,
-    /// Centre --data per feature.
-    #[arg(long)]
-    pub centre: bool,
-    /// A TOML data model: kind = "sphere" (d, k, radius), "subspace" (d, k, variances), "two-class",
-    /// "gmm" or "manifold".
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Built-in model (neither --data nor --model): intrinsic dimension k of a uniform k-sphere.
-    #[arg(long, default_value_t = 2)]
-    pub k: usize,
-    /// Built-in model: ambient dimension d.
-    #[arg(long, default_value_t = 10)]
-    pub d: usize,
-    /// Built-in model: radius.
-    #[arg(long, default_value_t = 1.0)]
-    pub radius: f64,
-    /// Points drawn from a model.
-    #[arg(long, default_value_t = 2000)]
-    pub n: usize,
-}
-
-impl SourceFlags {
-    /// The data set, and the model it came from (None for a file).
-    pub fn load(&self, seed: u64) -> Result<(Dataset, Option<DataModel>)> {
-        if let Some(f) = self.data.file_args(self.centre) {
-            if self.model.is_some() {
-                anyhow::bail!(UsageError("give --data or --model, not both".into()));
-            }
-            return Ok((f.load()?, None));
-        }
-        let model = match &self.model {
-            Some(path) => crate::ui::read_toml::<DataModel>(path)?,
-            None => DataModel::Sphere(SphereSpec {
-                d: self.d,
-                k: self.k,
-                radius: self.radius,
-            }),
-        };
-        if self.n < 2 {
-            return Err(diffscope::Error::param("n", self.n, "at least 2 training points").into());
-        }
-        Ok((model.sample(self.n, seed)?, Some(model)))
-    }
-}
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {

@@ -52,6 +52,18 @@ impl Activation {
         }
     }
 
+    /// The name [`Activation::parse`] reads.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Activation::Linear => "linear",
+            Activation::Tanh => "tanh",
+            Activation::Relu => "relu",
+            Activation::Sign => "sign",
+            Activation::Erf => "erf",
+            Activation::ErfSqrt2 => "erf-sqrt2",
+        }
+    }
+
     /// Parses a name (`linear, tanh, relu, sign, erf, erf-sqrt2`).
     pub fn parse(name: &str) -> Result<Self> {
         Ok(match name {

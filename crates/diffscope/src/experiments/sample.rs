@@ -197,6 +197,26 @@ pub struct Sampling {
     pub training: Option<Dataset>,
     /// Class means and names (population scores).
     pub centroids: Option<(Vec<Vec<f64>>, Vec<String>)>,
+    /// A description for reports ("… from model.safetensors" for a trained network).
+    pub what: String,
+    /// The data model and the seed it was drawn with, when known (a trained network's metadata).
+    pub model: Option<(crate::data::DataModel, u64)>,
+}
+
+impl Sampling {
+    fn new(
+        score: Box<dyn Score>,
+        training: Option<Dataset>,
+        centroids: Option<(Vec<Vec<f64>>, Vec<String>)>,
+    ) -> Self {
+        Sampling {
+            what: score.describe(),
+            score,
+            training,
+            centroids,
+            model: None,
+        }
+    }
 }
 
 /// Builds the score of `source`: empirical scores on `data` (or n points of `model`), `gmm` on `model`,
@@ -204,12 +224,15 @@ pub struct Sampling {
 pub fn build(
     source: &ScoreSource,
     data: Option<Dataset>,
-    model: &crate::data::DataModel,
+    model: Option<&crate::data::DataModel>,
     n: usize,
     seed: u64,
 ) -> Result<Sampling> {
     use crate::score::{EmpiricalScore, GmmScore, Precision};
     let need = |what: &str| Error::param("score", what, "--data (a labelled data set) to fit");
+    let model = || {
+        model.ok_or_else(|| Error::param("score", "a model score", "a data model (or a data file)"))
+    };
     Ok(match source {
         ScoreSource::Gmm => {
             if data.is_some() {
@@ -219,37 +242,37 @@ pub fn build(
                     "no data file: the population score of the model (use gmm-fit with data)",
                 ));
             }
-            let mix = model.mixture(seed)?;
-            Sampling {
-                centroids: Some((mix.means().to_vec(), mix.class_names().to_vec())),
-                score: Box::new(GmmScore::new(mix)),
-                training: None,
-            }
+            let mix = model()?.mixture(seed)?;
+            Sampling::new(
+                Box::new(GmmScore::new(mix.clone())),
+                None,
+                Some((mix.means().to_vec(), mix.class_names().to_vec())),
+            )
         }
         ScoreSource::GmmFit => {
             let ds = data.ok_or_else(|| need("gmm-fit"))?;
             let mix = crate::universality::Surrogate::fit(&ds)?.mixture()?;
-            Sampling {
-                centroids: Some((mix.means().to_vec(), mix.class_names().to_vec())),
-                score: Box::new(GmmScore::new(mix)),
-                training: Some(ds),
-            }
+            Sampling::new(
+                Box::new(GmmScore::new(mix.clone())),
+                Some(ds),
+                Some((mix.means().to_vec(), mix.class_names().to_vec())),
+            )
         }
         ScoreSource::Empirical | ScoreSource::EmpiricalF64 => {
             let ds = match data {
                 Some(ds) => ds,
-                None => model.sample(n, seed)?,
+                None => model()?.sample(n, seed)?,
             };
             let precision = if *source == ScoreSource::EmpiricalF64 {
                 Precision::F64
             } else {
                 Precision::F32
             };
-            Sampling {
-                score: Box::new(EmpiricalScore::new(&ds, precision)?),
-                training: Some(ds),
-                centroids: None,
-            }
+            Sampling::new(
+                Box::new(EmpiricalScore::new(&ds, precision)?),
+                Some(ds),
+                None,
+            )
         }
         ScoreSource::Model(path) => {
             let t = crate::experiments::train::load_trained(path)?;
@@ -272,9 +295,11 @@ pub fn build(
                 ));
             }
             Sampling {
+                what: format!("{} from {}", t.net.describe(), path.display()),
                 score: Box::new(t.net),
                 training: Some(ds),
                 centroids: None,
+                model: t.model.zip(t.seed),
             }
         }
     })

@@ -71,6 +71,75 @@ pub fn two_class_json(m: &TwoClassGmm, th: &TwoClassTheory) -> serde_json::Value
     json!({"model": "two-class GMM", "d": m.d, "n": th.n, "alpha": th.alpha, "mu_tilde": m.mu_tilde, "sigma": m.sigma, "lambda": th.lambda, "t_s": th.t_s, "t_c": th.t_c})
 }
 
+/// Writes theory.json and theory.csv of the two-class GMM into `out` (created if needed).
+pub fn write_two_class(m: &TwoClassGmm, th: &TwoClassTheory, out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    io::write_json(&out.join("theory.json"), &two_class_json(m, th))?;
+    io::write_csv(
+        &out.join("theory.csv"),
+        &["d", "n", "lambda", "t_s", "t_c"],
+        &[
+            &[m.d as f64],
+            &[th.n as f64],
+            &[th.lambda],
+            &[th.t_s],
+            &[th.t_c],
+        ],
+    )
+}
+
+/// A t_C, or "—" and the reason the root search gave.
+fn opt_why(v: Option<f64>, why: Option<manifold::NoRoot>) -> String {
+    match (v, why) {
+        (None, Some(w)) => format!("— ({w})"),
+        _ => opt(v),
+    }
+}
+
+/// The manifold theory as the lines `diffscope theory` prints: the model, the GE coefficients, Λ, every
+/// t_S and t_C variant (with the reason when a GLM root does not exist).
+pub fn manifold_lines(th: &manifold::ManifoldTheory, alpha: f64, centres: bool) -> Vec<String> {
+    let sp = &th.spec;
+    let mut v = vec![
+        format!(
+            "hidden-manifold mixture: d = {}, β = {}, φ = {}, ‖μ̃‖² = {}, κ = {}, α = {alpha:.6}",
+            sp.d,
+            sp.beta,
+            sp.activation.name(),
+            sp.mu2,
+            sp.kappa()
+        ),
+        format!(
+            "  ϱ₀ = {:.6}  ϱ₁ = {:.6}  ϱ*² = {:.6}",
+            th.ge.rho0, th.ge.rho1, th.ge.rho_star2
+        ),
+        format!(
+            "  Λ spike = {:.6}   Λ bulk edge = {:.6}",
+            th.lambda_spike, th.lambda_bulk_edge
+        ),
+        format!("  t_S (v∞ = 1)            {:.6}", th.t_s),
+        format!("  t_S printed (v∞ = ½)    {:.6}", th.t_s_printed),
+        format!("  t_S of the bulk edge    {:.6}", th.t_s_bulk_edge),
+        format!(
+            "  t_S, ϱ at κ(1 + ‖μ̃‖²)   {:.6}   (GE at the pre-activation's total variance)",
+            th.t_s_total_var
+        ),
+        format!("  t_C linear closed form   {}", opt(th.t_c_linear)),
+        format!("  t_C linear, MP (Gauss F) {}", opt(th.t_c_linear_mp)),
+        format!(
+            "  t_C GLM-RS               {}",
+            opt_why(th.t_c_glm, th.t_c_glm_no_root)
+        ),
+    ];
+    if centres {
+        v.push(format!(
+            "  t_C GLM-RS + centres     {}",
+            opt_why(th.t_c_glm_centres, th.t_c_glm_centres_no_root)
+        ));
+    }
+    v
+}
+
 /// The β sweep: `base` with β replaced, for every activation in [`Activation::ALL`] (rows ordered by
 /// activation, then β). `monitor` advances per model.
 pub fn sweep(

@@ -1,0 +1,300 @@
+//! Flag groups shared by several commands: data files, the two-class model, the time grid, the sampler
+//! and its last step, and the data sources of `train`/`geometry`/`memorise` and of the statistics commands.
+
+use crate::ui::UsageError;
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use diffscope::concentration;
+use diffscope::data::{self, DataModel, Dataset, Direction, LoadOptions, SphereSpec, TwoClassGmm};
+use diffscope::experiments::regimes::DataFileSpec;
+use diffscope::sampler::{FinalStep, Spacing, TimeGrid};
+use std::path::PathBuf;
+
+/// Where a data set comes from on the command line (shared by commands that read data).
+#[derive(Args, Debug, Clone)]
+pub struct DataFileArgs {
+    /// CSV (.csv, .csv.gz, .txt), .npy, .npz, IDX (MNIST / Fashion-MNIST images), or a folder
+    /// <root>/<class>/*.npy|png|jpg.
+    pub file: PathBuf,
+    /// CSV: column holding the class label (0-based; negative counts from the end).
+    #[arg(long, allow_hyphen_values = true)]
+    pub label_col: Option<i64>,
+    /// CSV: the first line is a header (default: detected).
+    #[arg(long)]
+    pub header: bool,
+    /// Keep only these classes, comma-separated (e.g. 0,1).
+    #[arg(long, value_delimiter = ',')]
+    pub classes: Option<Vec<String>>,
+    /// Subtract the per-feature mean.
+    #[arg(long)]
+    pub centre: bool,
+    /// Image data: map pixels from [0, 1] to [−1, 1] (before centring).
+    #[arg(long)]
+    pub symmetric_pixels: bool,
+    /// The image layout H,W or C,H,W of rows read from a non-image file (for sample grids).
+    #[arg(long)]
+    pub image_shape: Option<String>,
+}
+
+impl DataFileArgs {
+    /// The library's description of this data file.
+    pub fn spec(&self) -> DataFileSpec {
+        DataFileSpec {
+            label_col: self.label_col,
+            header: self.header.then_some(true),
+            classes: self.classes.clone(),
+            centre: self.centre,
+            symmetric_pixels: self.symmetric_pixels,
+            image_shape: self.image_shape.clone(),
+            ..DataFileSpec::new(&self.file)
+        }
+    }
+
+    pub fn load(&self) -> Result<data::Dataset> {
+        Ok(self.spec().load()?)
+    }
+}
+
+/// An optional `--data FILE` with its CSV label column and class selection (for commands that otherwise
+/// draw from a model).
+#[derive(Args, Debug, Clone)]
+pub struct DataFlags {
+    /// Data file (CSV, .npy, .npz, class folder) instead of the built-in model.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// CSV label column of --data (0-based; negative counts from the end).
+    #[arg(long, allow_hyphen_values = true)]
+    pub label_col: Option<i64>,
+    /// Classes of --data to keep, comma-separated (e.g. 0,1).
+    #[arg(long, value_delimiter = ',')]
+    pub classes: Option<Vec<String>>,
+    /// Image data: map pixels from [0, 1] to [−1, 1] (before centring).
+    #[arg(long)]
+    pub symmetric_pixels: bool,
+    /// The image layout H,W or C,H,W of rows read from a non-image --data file (for sample grids).
+    #[arg(long)]
+    pub image_shape: Option<String>,
+}
+
+impl DataFlags {
+    /// The full data-file arguments when --data was given.
+    pub fn file_args(&self, centre: bool) -> Option<DataFileArgs> {
+        self.data.as_ref().map(|file| DataFileArgs {
+            file: file.clone(),
+            label_col: self.label_col,
+            header: false,
+            classes: self.classes.clone(),
+            centre,
+            symmetric_pixels: self.symmetric_pixels,
+            image_shape: self.image_shape.clone(),
+        })
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum DirectionArg {
+    Ones,
+    Random,
+}
+
+/// Flags of the two-class GMM ±m + σz, |m|² = d μ̃² (shared by the commands that draw from it).
+#[derive(Args, Debug, Clone)]
+pub struct TwoClassArgs {
+    /// Dimension d.
+    #[arg(long, default_value_t = 100)]
+    pub d: usize,
+    /// Mean scale μ̃ (|m|² = d μ̃²).
+    #[arg(long, allow_hyphen_values = true, default_value_t = 1.0)]
+    pub mu_tilde: f64,
+    /// Within-class standard deviation σ.
+    #[arg(long, allow_hyphen_values = true, default_value_t = 1.0)]
+    pub sigma: f64,
+    /// Direction of m.
+    #[arg(long, value_enum, default_value = "ones")]
+    pub direction: DirectionArg,
+}
+
+impl TwoClassArgs {
+    /// The model these flags describe.
+    pub fn model(&self) -> DataModel {
+        DataModel::TwoClass(TwoClassGmm {
+            d: self.d,
+            mu_tilde: self.mu_tilde,
+            sigma: self.sigma,
+            direction: match self.direction {
+                DirectionArg::Ones => Direction::Ones,
+                DirectionArg::Random => Direction::Random,
+            },
+        })
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum SamplerArg {
+    /// Reverse SDE, Euler–Maruyama.
+    Em,
+    /// Probability-flow ODE, Euler.
+    OdeEuler,
+    /// Probability-flow ODE, Heun.
+    OdeHeun,
+}
+
+/// The end points' last step.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum FinalStepArg {
+    /// Tweedie denoising x ← e^t (x + Δ_t S(x, t)) at t_min (as EDM and k-diffusion end).
+    Denoise,
+    /// Keep the state at t_min (with the last step's noise).
+    None,
+}
+
+impl From<FinalStepArg> for FinalStep {
+    fn from(a: FinalStepArg) -> Self {
+        match a {
+            FinalStepArg::Denoise => FinalStep::Denoise,
+            FinalStepArg::None => FinalStep::None,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum SpacingArg {
+    Uniform,
+    Log,
+    Edm,
+}
+
+impl From<SpacingArg> for Spacing {
+    fn from(a: SpacingArg) -> Self {
+        match a {
+            SpacingArg::Uniform => Spacing::Uniform,
+            SpacingArg::Log => Spacing::Log,
+            SpacingArg::Edm => Spacing::Edm,
+        }
+    }
+}
+
+/// Time-grid flags shared by commands that integrate backwards.
+#[derive(Args, Debug, Clone)]
+pub struct GridArgs {
+    /// Number of steps.
+    #[arg(long, default_value_t = 200)]
+    pub steps: usize,
+    /// Start time T (x_T ~ N(0, I)).
+    #[arg(long = "t-max", default_value_t = 6.0, allow_hyphen_values = true)]
+    pub t_max: f64,
+    /// End time t_min > 0.
+    #[arg(long = "t-min", default_value_t = 0.01, allow_hyphen_values = true)]
+    pub t_min: f64,
+    /// Grid spacing.
+    #[arg(long, value_enum, default_value = "uniform")]
+    pub spacing: SpacingArg,
+}
+
+impl GridArgs {
+    pub fn spacing(&self) -> Spacing {
+        self.spacing.into()
+    }
+
+    pub fn grid(&self) -> Result<TimeGrid> {
+        Ok(TimeGrid::new(
+            self.spacing(),
+            self.t_max,
+            self.t_min,
+            self.steps,
+        )?)
+    }
+}
+
+/// Where training data comes from: a data file, a TOML data model, or the built-in k-sphere.
+#[derive(Args, Debug, Clone)]
+pub struct SourceFlags {
+    #[command(flatten)]
+    pub data: DataFlags,
+    /// Centre --data per feature.
+    #[arg(long)]
+    pub centre: bool,
+    /// A TOML data model: kind = "sphere" (d, k, radius), "subspace" (d, k, variances), "two-class",
+    /// "gmm" or "manifold".
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Built-in model (neither --data nor --model): intrinsic dimension k of a uniform k-sphere.
+    #[arg(long, default_value_t = 2)]
+    pub k: usize,
+    /// Built-in model: ambient dimension d.
+    #[arg(long, default_value_t = 10)]
+    pub d: usize,
+    /// Built-in model: radius.
+    #[arg(long, default_value_t = 1.0)]
+    pub radius: f64,
+    /// Points drawn from a model.
+    #[arg(long, default_value_t = 2000)]
+    pub n: usize,
+}
+
+impl SourceFlags {
+    /// The data set, and the model it came from (None for a file).
+    pub fn load(&self, seed: u64) -> Result<(Dataset, Option<DataModel>)> {
+        if let Some(f) = self.data.file_args(self.centre) {
+            if self.model.is_some() {
+                anyhow::bail!(UsageError("give --data or --model, not both".into()));
+            }
+            return Ok((f.load()?, None));
+        }
+        let model = match &self.model {
+            Some(path) => crate::ui::read_toml::<DataModel>(path)?,
+            None => DataModel::Sphere(SphereSpec {
+                d: self.d,
+                k: self.k,
+                radius: self.radius,
+            }),
+        };
+        if self.n < 2 {
+            return Err(diffscope::Error::param("n", self.n, "at least 2 training points").into());
+        }
+        Ok((model.sample(self.n, seed)?, Some(model)))
+    }
+}
+
+/// Where the samples come from.
+#[derive(Args, Debug)]
+pub struct SourceArgs {
+    /// Data file (CSV, .npy, .npz — e.g. the output of `diffscope sample` — or a class folder).
+    /// Without it, --n samples of the two-class GMM (or of --student-t) are drawn.
+    pub file: Option<PathBuf>,
+    /// CSV label column of FILE.
+    #[arg(long, allow_hyphen_values = true)]
+    pub label_col: Option<i64>,
+    /// Keep only these classes of FILE.
+    #[arg(long, value_delimiter = ',')]
+    pub classes: Option<Vec<String>>,
+    /// Centre FILE per feature.
+    #[arg(long)]
+    pub centre: bool,
+    /// Draw from a multivariate Student-t with this many degrees of freedom (heavy tails) instead of the GMM.
+    #[arg(long, allow_hyphen_values = true)]
+    pub student_t: Option<f64>,
+    #[command(flatten)]
+    pub two_class: TwoClassArgs,
+    /// Samples drawn from a model.
+    #[arg(long, default_value_t = 5000)]
+    pub n: usize,
+}
+
+impl SourceArgs {
+    pub fn load(&self, seed: u64) -> Result<Dataset> {
+        Ok(match (&self.file, self.student_t) {
+            (Some(f), _) => data::load(
+                f,
+                &LoadOptions {
+                    label_col: self.label_col,
+                    header: None,
+                    classes: self.classes.clone(),
+                    centre: self.centre,
+                },
+            )?,
+            (None, Some(nu)) => concentration::student_t(self.n, self.two_class.d, nu, seed)?,
+            (None, None) => self.two_class.model().sample(self.n, seed)?,
+        })
+    }
+}
