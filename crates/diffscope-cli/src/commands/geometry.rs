@@ -9,7 +9,7 @@ use diffscope::data::{DataModel, Dataset};
 use diffscope::experiments::sample::ScoreSource;
 use diffscope::experiments::{
     self,
-    geometry::{self, GeometryInput, GeometryParams, COLUMNS},
+    geometry::{self, GeometryInput, GeometryParams},
 };
 use diffscope::score::{EmpiricalScore, GmmScore, Precision, Score};
 use std::path::PathBuf;
@@ -141,38 +141,9 @@ pub fn run(a: GeometryArgs, ctx: &Ctx) -> Result<()> {
     let r = geometry::run(&input, &p, ctx.seed, &ctx.monitor(&bar))?;
     bar.finish_and_clear();
     geometry::write_run_dir(&r, &a.out)?;
-    print_table(&r.by_time, r.probe.k);
+    for line in r.by_time.table_lines(r.probe.k) {
+        println!("{line}");
+    }
     println!("run directory: {}", a.out.display());
     Ok(())
-}
-
-fn print_table(bt: &geometry::ByTime, k: Option<usize>) {
-    println!(
-        "{:>9} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8}",
-        "t", "(a)", "(b)", "(c)", "(d)", "(e)", "A_TT", "A_NN", "overlap", "NP err"
-    );
-    let idx = |n: &str| COLUMNS.iter().position(|(c, _)| *c == n).expect("column");
-    for (i, t) in bt.t.iter().enumerate() {
-        let m = |n: &str| bt.q[i][idx(n)][1];
-        let ov = if m("overlap_true").is_nan() {
-            m("overlap_reference")
-        } else {
-            m("overlap_true")
-        };
-        println!(
-            "{t:>9.4} {:>6.2} {:>6.2} {:>6.2} {:>6.2} {:>6.2} {:>8.4} {:>8.4} {:>8.4} {:>8.4}",
-            m("dim_threshold"),
-            m("dim_trace"),
-            m("dim_participation"),
-            m("dim_flipd"),
-            m("dim_stanczuk"),
-            m("asym_tt"),
-            m("asym_nn"),
-            ov,
-            m("normal_projection_error")
-        );
-    }
-    if let Some(k) = k {
-        println!("(true intrinsic dimension k = {k}; medians over trajectories)");
-    }
 }

@@ -6,7 +6,7 @@ use crate::ui::Ctx;
 use anyhow::Result;
 use clap::Args;
 use diffscope::data::{Activation, DataModel, Embedding, ManifoldSpec};
-use diffscope::experiments::regimes::{self as exp, fmt, table_rows, RegimesConfig};
+use diffscope::experiments::regimes::{self as exp, RegimesConfig};
 use diffscope::regimes::{ClassRule, ScoreChoice};
 use std::path::PathBuf;
 
@@ -165,21 +165,10 @@ pub fn run(a: RegimesArgs, ctx: &Ctx) -> Result<()> {
     } else {
         let summary = exp::run_to_dir(&cfg, &a.out, &monitor)?;
         bar.finish_and_clear();
-        print_table(&summary);
+        for line in exp::summary_lines(&summary) {
+            println!("{line}");
+        }
         println!("run directory: {}", a.out.display());
     }
     Ok(())
-}
-
-fn print_table(s: &serde_json::Value) {
-    println!("{}", s["data"].as_str().unwrap_or(""));
-    println!("n = {}, d = {}, α = {}", s["n"], s["d"], fmt(&s["alpha"]));
-    println!(
-        "{:<30} {:>8} {:>9}   note",
-        "quantity", "theory", "measured"
-    );
-    for r in table_rows(s) {
-        println!("{:<30} {:>8} {:>9}   {}", r[0], r[1], r[2], r[3]);
-    }
-    println!("time: {} s", fmt(&s["timings_s"]["total"]));
 }

@@ -251,6 +251,42 @@ pub fn by_time(rows: &[PointGeometry]) -> ByTime {
 }
 
 impl ByTime {
+    /// The medians per probed time as the table `diffscope geometry` prints: local dimension (a)–(e),
+    /// A_TT, A_NN, the overlap (with the true tangent space when known) and the normal-projection error.
+    pub fn table_lines(&self, k: Option<usize>) -> Vec<String> {
+        let mut v = vec![format!(
+            "{:>9} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8}",
+            "t", "(a)", "(b)", "(c)", "(d)", "(e)", "A_TT", "A_NN", "overlap", "NP err"
+        )];
+        let idx = |n: &str| COLUMNS.iter().position(|(c, _)| *c == n).expect("column");
+        for (i, t) in self.t.iter().enumerate() {
+            let m = |n: &str| self.q[i][idx(n)][1];
+            let ov = if m("overlap_true").is_nan() {
+                m("overlap_reference")
+            } else {
+                m("overlap_true")
+            };
+            v.push(format!(
+                "{t:>9.4} {:>6.2} {:>6.2} {:>6.2} {:>6.2} {:>6.2} {:>8.4} {:>8.4} {:>8.4} {:>8.4}",
+                m("dim_threshold"),
+                m("dim_trace"),
+                m("dim_participation"),
+                m("dim_flipd"),
+                m("dim_stanczuk"),
+                m("asym_tt"),
+                m("asym_nn"),
+                ov,
+                m("normal_projection_error")
+            ));
+        }
+        if let Some(k) = k {
+            v.push(format!(
+                "(true intrinsic dimension k = {k}; medians over trajectories)"
+            ));
+        }
+        v
+    }
+
     fn series(&self, name: &str, label: &str) -> Option<Series> {
         let c = COLUMNS.iter().position(|(n, _)| *n == name)?;
         let med: Vec<f64> = self.q.iter().map(|q| q[c][1]).collect();

@@ -627,6 +627,26 @@ pub fn sweep_beta(
     Ok(rows)
 }
 
+/// A run's summary as the lines `diffscope regimes` prints: the data, n, d, α, the table of
+/// [`table_rows`] and the wall time.
+pub fn summary_lines(s: &serde_json::Value) -> Vec<String> {
+    let mut v = vec![
+        s["data"].as_str().unwrap_or("").to_string(),
+        format!("n = {}, d = {}, α = {}", s["n"], s["d"], fmt(&s["alpha"])),
+        format!(
+            "{:<30} {:>8} {:>9}   note",
+            "quantity", "theory", "measured"
+        ),
+    ];
+    v.extend(
+        table_rows(s)
+            .into_iter()
+            .map(|r| format!("{:<30} {:>8} {:>9}   {}", r[0], r[1], r[2], r[3])),
+    );
+    v.push(format!("time: {} s", fmt(&s["timings_s"]["total"])));
+    v
+}
+
 /// One line of a β sweep: t_S and t_C measured beside the theory.
 pub fn sweep_beta_line(beta: f64, s: &serde_json::Value) -> String {
     format!(
