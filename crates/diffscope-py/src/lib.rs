@@ -50,6 +50,23 @@ fn to_json<T: serde::Serialize>(v: &T) -> PyResult<String> {
     serde_json::to_string(v).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
+/// Puts `nearest` (indices) and the distances `d1`, `d2` of nearest training points into a result dict.
+fn set_nearest(out: &Bound<'_, PyDict>, nn: &[Nearest]) -> PyResult<()> {
+    let py = out.py();
+    out.set_item(
+        "nearest",
+        to_vector(py, nn.iter().map(|n| n.index as i64).collect()),
+    )?;
+    out.set_item(
+        "d1",
+        to_vector(py, nn.iter().map(|n| n.d1 as f64).collect()),
+    )?;
+    out.set_item(
+        "d2",
+        to_vector(py, nn.iter().map(|n| n.d2 as f64).collect()),
+    )
+}
+
 /// A data set held by Rust (n × d float32, optional labels).
 #[pyclass(frozen, module = "diffscope._diffscope")]
 pub struct NativeDataset {
@@ -363,21 +380,10 @@ impl NativeScore {
             out.set_item("log_p", to_vector(py, lp))?;
         }
         if nearest {
-            out.set_item(
-                "nearest",
-                to_vector(py, nn.iter().map(|n| n.index as i64).collect()),
-            )?;
+            set_nearest(&out, &nn)?;
             out.set_item(
                 "second",
                 to_vector(py, nn.iter().map(|n| n.second as i64).collect()),
-            )?;
-            out.set_item(
-                "d1",
-                to_vector(py, nn.iter().map(|n| n.d1 as f64).collect()),
-            )?;
-            out.set_item(
-                "d2",
-                to_vector(py, nn.iter().map(|n| n.d2 as f64).collect()),
             )?;
         }
         Ok(out)
@@ -423,18 +429,7 @@ fn sample<'py>(
     out.set_item("times", to_vector(py, s.times.clone()))?;
     out.set_item("score_evals", s.score_evals)?;
     if let Some(nn) = s.nearest {
-        out.set_item(
-            "nearest",
-            to_vector(py, nn.iter().map(|n| n.index as i64).collect()),
-        )?;
-        out.set_item(
-            "d1",
-            to_vector(py, nn.iter().map(|n| n.d1 as f64).collect()),
-        )?;
-        out.set_item(
-            "d2",
-            to_vector(py, nn.iter().map(|n| n.d2 as f64).collect()),
-        )?;
+        set_nearest(&out, &nn)?;
         out.set_item("f_mem", diffscope::memorisation::fraction_copies(&nn))?;
     }
     if let Some(tr) = s.trajectory {
