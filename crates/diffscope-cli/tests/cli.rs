@@ -831,8 +831,8 @@ fn regimes_on_a_trained_model_over_image_data_writes_the_sample_grid() {
     assert!((0.0..=1.0).contains(&f));
     assert_eq!((s["n"].as_u64(), s["d"].as_u64()), (Some(24), Some(36)));
     let grid = image::open(dir.join("regimes/samples.png")).unwrap();
-    // Two class rows of 6 pairs of 12 × 12 tiles (6 × 6 enlarged twice) with 2-pixel gaps.
-    assert_eq!((grid.width(), grid.height()), (12 * 14 + 2, 2 * 14 + 2));
+    // Two class rows of 6 pairs of 48 × 48 tiles (6 × 6 enlarged 8×) with 2-pixel gaps.
+    assert_eq!((grid.width(), grid.height()), (12 * 50 + 2, 2 * 50 + 2));
     let html = std::fs::read_to_string(dir.join("regimes/index.html")).unwrap();
     assert!(html.contains("samples.png"));
     // `sample` with the same model writes its grid beside the .npz.

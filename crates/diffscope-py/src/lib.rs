@@ -12,7 +12,7 @@ mod pyscore;
 mod run;
 
 use arrays::{matrix_f32, to_matrix, to_vector};
-use diffscope::data::{self, DataModel, Dataset, LoadOptions};
+use diffscope::data::{self, DataModel, Dataset};
 use diffscope::experiments;
 use diffscope::score::{EmpiricalScore, Extras, GmmScore, Nearest, Precision, Score};
 use errors::{to_py, IntoPyResult};
@@ -96,23 +96,29 @@ impl NativeDataset {
         })
     }
 
-    /// Loads CSV / .npy / .npz / class folders / IDX (see the CLI's `data info`).
+    /// Loads CSV / .npy / .npz / class folders of .npy or PNG/JPEG / IDX (see the CLI's `data info`),
+    /// then applies the image layout, the [−1, 1] pixel map and the centring
+    /// (`experiments::regimes::DataFileSpec::load`).
     #[staticmethod]
-    #[pyo3(signature = (path, label_col=None, classes=None, centre=false))]
+    #[pyo3(signature = (path, label_col=None, classes=None, centre=false, image_shape=None, symmetric_pixels=false))]
     fn load(
         py: Python<'_>,
         path: PathBuf,
         label_col: Option<i64>,
         classes: Option<Vec<String>>,
         centre: bool,
+        image_shape: Option<String>,
+        symmetric_pixels: bool,
     ) -> PyResult<Self> {
-        let opts = LoadOptions {
+        let spec = experiments::regimes::DataFileSpec {
             label_col,
-            header: None,
             classes,
             centre,
+            image_shape,
+            symmetric_pixels,
+            ..experiments::regimes::DataFileSpec::new(path)
         };
-        let ds = py.detach(|| data::load(&path, &opts)).py()?;
+        let ds = py.detach(|| spec.load()).py()?;
         Ok(NativeDataset {
             inner: Arc::new(ds),
         })

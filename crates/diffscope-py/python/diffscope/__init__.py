@@ -218,14 +218,21 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 def load_data(
-    path: PathLike, label_col: Optional[int] = None, classes: Optional[Sequence[str]] = None, centre: bool = False
+    path: PathLike, label_col: Optional[int] = None, classes: Optional[Sequence[str]] = None, centre: bool = False,
+    image_shape: Optional[Union[str, Sequence[int]]] = None, symmetric_pixels: bool = False
 ) -> Dataset:
-    """Loads CSV (optional .gz), .npy/.npz, a class folder of .npy files, or IDX files.
+    """Loads CSV (optional .gz), .npy/.npz, a class folder of .npy or PNG/JPEG files (channels first, values
+    in [0, 1]), or IDX files (MNIST / Fashion-MNIST, with their label file).
 
     ``label_col``: the label column of a CSV (negative counts from the end); ``classes``: keep these class
-    names, in this order; ``centre``: subtract the per-feature mean (after selecting classes)."""
+    names, in this order; ``centre``: subtract the per-feature mean (after selecting classes);
+    ``image_shape``: (H, W) or (C, H, W) of rows read from a non-image file, so that samples can be shown
+    as images; ``symmetric_pixels``: map image values from [0, 1] to [-1, 1] (before centring)."""
     cls = None if classes is None else [str(c) for c in classes]
-    return Dataset(_core.NativeDataset.load(os.fspath(path), label_col, cls, bool(centre)))
+    shape = image_shape if image_shape is None or isinstance(image_shape, str) else ",".join(
+        str(int(v)) for v in image_shape)
+    return Dataset(_core.NativeDataset.load(os.fspath(path), label_col, cls, bool(centre), shape,
+                                            bool(symmetric_pixels)))
 
 
 def two_class(n: int, d: int = 100, mu_tilde: float = 1.0, sigma: float = 1.0, direction: str = "ones", seed: int = 0) -> Dataset:

@@ -69,7 +69,16 @@ impl DataFileSpec {
         };
         let mut ds = data::load(&self.path, &opts)?;
         if let Some(shape) = &self.image_shape {
-            let info = crate::data::ImageInfo::parse_shape(shape)?;
+            let mut info = crate::data::ImageInfo::parse_shape(shape)?;
+            // Declared images keep their own value range (e.g. 0–16 pixel counts) for display.
+            let (lo, hi) =
+                ds.x.iter()
+                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                        (a.min(v), b.max(v))
+                    });
+            if hi > lo {
+                info.range = (lo, hi);
+            }
             if info.len() != ds.d {
                 return Err(Error::param(
                     "image_shape",

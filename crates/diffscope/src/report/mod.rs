@@ -526,11 +526,8 @@ pub fn sample_grid_png(
         owned.extend(row);
     }
     let tiles: Vec<Option<&[f32]>> = owned.iter().map(|t| t.as_deref()).collect();
-    let scale = if info.height.max(info.width) < 64 {
-        2
-    } else {
-        1
-    };
+    // Small images are enlarged to about 64 pixels (8 × 8 digits 8×, 28 × 28 images 2×).
+    let scale = (64 / info.height.max(info.width)).clamp(1, 8);
     Ok(Some(image_grid_png(&tiles, info, cols, scale)?))
 }
 
