@@ -21,6 +21,10 @@ pub enum Suite {
     Single,
     /// Learned score: one DSM training step and one full analytic Jacobian batch of the MLP.
     Nn,
+    /// The image-dimension grid: single evaluations at t = 1 (dense softmax) for d ∈ {64, 100, 784, 3072}
+    /// and B ∈ {64, 256, 1000} at N = 12 000 (two Fashion-MNIST classes), GFLOP/s and the fraction of the
+    /// FMA peak per point. Not part of `all` (about a minute).
+    Grid,
     /// All of them.
     All,
 }
@@ -301,8 +305,52 @@ pub fn run(a: BenchArgs, ctx: &Ctx) -> Result<()> {
     if matches!(a.suite, Suite::Nn | Suite::All) {
         report.insert("nn".into(), bench_nn(a.repeats, ctx)?);
     }
+    if a.suite == Suite::Grid {
+        report.insert("grid".into(), bench_grid(a.repeats, ctx)?);
+    }
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// Single evaluations of the f32 empirical score at t = 1 over d ∈ {64, 100, 784, 3072} × B ∈ {64, 256,
+/// 1000}, N = 12 000 standard-normal points: the dense algorithm's 4·B·N·d flops (two GEMM-shaped passes)
+/// per second, and that rate over the FMA peak of this machine.
+fn bench_grid(repeats: usize, ctx: &Ctx) -> Result<serde_json::Value> {
+    let n = 12_000;
+    let peak = fma_peak_gflops();
+    let mut rows = Vec::new();
+    for d in [64usize, 100, 784, 3072] {
+        let data = TwoClassGmm::standard(d)
+            .mixture(ctx.seed)?
+            .sample(n, ctx.seed)?;
+        let score = EmpiricalScore::new(&data, Precision::F32)?;
+        for b in [64usize, 256, 1000] {
+            ctx.note(format!("grid: d = {d}, B = {b}"));
+            let x = sampler::initial_noise(
+                b,
+                d,
+                NoiseKey {
+                    seed: ctx.seed,
+                    first: 0,
+                },
+            );
+            let mut out = vec![0.0f32; b * d];
+            let times: Vec<f64> = (0..repeats.max(1))
+                .map(|_| {
+                    let t0 = Instant::now();
+                    score.eval_into(&x, 1.0, &mut out, Default::default(), Par::rayon(0));
+                    t0.elapsed().as_secs_f64()
+                })
+                .collect();
+            let wall = median(times.clone());
+            let gflops = 4.0 * (b * n * d) as f64 / wall / 1e9;
+            rows.push(json!({
+                "d": d, "b": b, "n": n, "wall_s": wall, "wall_s_runs": times,
+                "gflops": gflops, "fraction_of_fma_peak": gflops / peak,
+            }));
+        }
+    }
+    Ok(json!({"fma_peak_gflops": peak, "t": 1.0, "points": rows}))
 }
 
 /// One DSM training step (batch 256) and one analytic Jacobian batch (B = 256) of a width-256, depth-3 MLP
