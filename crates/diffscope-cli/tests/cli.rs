@@ -26,6 +26,16 @@ fn tmpdir(name: &str) -> PathBuf {
     d
 }
 
+/// The per-class sample counts of `data info --json`.
+fn class_counts(v: &serde_json::Value) -> Vec<u64> {
+    v["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap())
+        .collect()
+}
+
 fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -45,12 +55,7 @@ fn data_info_on_digits_reports_the_published_class_counts() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["n"], 1797);
     assert_eq!(v["d"], 64);
-    let counts: Vec<u64> = v["classes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["count"].as_u64().unwrap())
-        .collect();
+    let counts = class_counts(&v);
     assert_eq!(
         counts,
         vec![178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
@@ -762,12 +767,7 @@ fn data_info_reads_fashion_mnist_idx_with_its_labels() {
     // The published test split: 10 000 images of 28 × 28, 1 000 per class.
     assert_eq!(v["n"], 10000);
     assert_eq!(v["d"], 784);
-    let counts: Vec<u64> = v["classes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["count"].as_u64().unwrap())
-        .collect();
+    let counts = class_counts(&v);
     assert_eq!(counts, vec![1000; 10]);
     // Pixels are scaled to [0, 1]: the mean norm lies well inside (0, √784 = 28).
     let norm = v["mean_norm"].as_f64().unwrap();

@@ -275,23 +275,7 @@ pub fn run(a: BenchArgs, ctx: &Ctx) -> Result<()> {
                 .sample(n, ctx.seed)?;
             let score = EmpiricalScore::new(&data, Precision::F32)?;
             drop(data);
-            let x = sampler::initial_noise(
-                b,
-                d,
-                NoiseKey {
-                    seed: ctx.seed,
-                    first: 0,
-                },
-            );
-            let mut out = vec![0.0f32; b * d];
-            let times: Vec<f64> = (0..a.repeats.max(1))
-                .map(|_| {
-                    let t0 = Instant::now();
-                    score.eval_into(&x, 1.0, &mut out, Default::default(), Par::rayon(0));
-                    t0.elapsed().as_secs_f64()
-                })
-                .collect();
-            let wall = median(times);
+            let wall = median(time_evaluations(&score, b, a.repeats, ctx.seed));
             let flop = 4.0 * (b * n * d) as f64;
             rows.push(json!({
                 "b": b, "n": n, "d": d,
@@ -312,6 +296,20 @@ pub fn run(a: BenchArgs, ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Wall times of `repeats` single evaluations of `score` at t = 1 on B = `b` standard-normal queries.
+fn time_evaluations(score: &dyn Score, b: usize, repeats: usize, seed: u64) -> Vec<f64> {
+    let d = score.dim();
+    let x = sampler::initial_noise(b, d, NoiseKey { seed, first: 0 });
+    let mut out = vec![0.0f32; b * d];
+    (0..repeats.max(1))
+        .map(|_| {
+            let t0 = Instant::now();
+            score.eval_into(&x, 1.0, &mut out, Default::default(), Par::rayon(0));
+            t0.elapsed().as_secs_f64()
+        })
+        .collect()
+}
+
 /// Single evaluations of the f32 empirical score at t = 1 over d ∈ {64, 100, 784, 3072} × B ∈ {64, 256,
 /// 1000}, N = 12 000 standard-normal points: the dense algorithm's 4·B·N·d flops (two GEMM-shaped passes)
 /// per second, and that rate over the FMA peak of this machine.
@@ -326,22 +324,7 @@ fn bench_grid(repeats: usize, ctx: &Ctx) -> Result<serde_json::Value> {
         let score = EmpiricalScore::new(&data, Precision::F32)?;
         for b in [64usize, 256, 1000] {
             ctx.note(format!("grid: d = {d}, B = {b}"));
-            let x = sampler::initial_noise(
-                b,
-                d,
-                NoiseKey {
-                    seed: ctx.seed,
-                    first: 0,
-                },
-            );
-            let mut out = vec![0.0f32; b * d];
-            let times: Vec<f64> = (0..repeats.max(1))
-                .map(|_| {
-                    let t0 = Instant::now();
-                    score.eval_into(&x, 1.0, &mut out, Default::default(), Par::rayon(0));
-                    t0.elapsed().as_secs_f64()
-                })
-                .collect();
+            let times = time_evaluations(&score, b, repeats, ctx.seed);
             let wall = median(times.clone());
             let gflops = 4.0 * (b * n * d) as f64 / wall / 1e9;
             rows.push(json!({

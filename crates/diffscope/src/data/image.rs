@@ -1,6 +1,6 @@
 //! Images as data: decoding PNG / JPEG files into channels-first float vectors (as torchvision's
 //! `ToTensor`: C × H × W, values in [0, 1]), and the shape information a data set keeps so that samples can
-//! be shown as images again ([`crate::report::image_grid`]).
+//! be shown as images again ([`crate::report::sample_grid`]).
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};

@@ -187,6 +187,8 @@ impl RegimesConfig {
 pub struct RegimesTheory {
     /// Predicted t_S (the model's Λ, or ½ log Λ of the data without a model).
     pub t_s: f64,
+    /// ½ log Λ of the data (v∞ = 1), whatever the model.
+    pub t_s_data: f64,
     /// Predicted t_C (when the model has one).
     pub t_c: Option<f64>,
     /// Theory curve of f/α at the entropy times.
@@ -358,6 +360,7 @@ fn theory_for(
                 .collect();
             let th = RegimesTheory {
                 t_s: theory::t_speciation(l, 1.0)?,
+                t_s_data,
                 t_c: Some(theory::t_collapse_gmm(n, m.d, s2)?),
                 entropy: Some(curve),
             };
@@ -380,6 +383,7 @@ fn theory_for(
                 .collect();
             let th = RegimesTheory {
                 t_s: mt.t_s,
+                t_s_data,
                 t_c: mt.t_c_glm,
                 entropy: Some(curve),
             };
@@ -391,6 +395,7 @@ fn theory_for(
         _ => (
             RegimesTheory {
                 t_s: t_s_data,
+                t_s_data,
                 t_c: None,
                 entropy: None,
             },
@@ -409,7 +414,6 @@ fn summarise(
     lambda: f64,
     alpha: f64,
 ) -> serde_json::Value {
-    let t_s_data = theory::t_speciation(lambda, theory::V_INF).ok();
     let lc = r
         .last_change
         .as_ref()
@@ -418,7 +422,7 @@ fn summarise(
     // time it reaches 0 (resp. 0.05), with a 95 % interval from the standard-error bands.
     let (entropy_zero, entropy_005) = (r.t_c_entropy.value, r.t_c_entropy_005.value);
     json!({
-        "t_s": {"theory": th.t_s, "theory_from_data_lambda": t_s_data, "lambda_data": lambda, "measured": r.t_s.value, "ci": r.t_s.ci},
+        "t_s": {"theory": th.t_s, "theory_from_data_lambda": th.t_s_data, "lambda_data": lambda, "measured": r.t_s.value, "ci": r.t_s.ci},
         "t_c": {
             "theory": th.t_c,
             "phi_c_half": r.t_c_phi_half.value, "phi_c_half_ci": r.t_c_phi_half.ci,

@@ -243,20 +243,14 @@ pub fn build(
                 ));
             }
             let mix = model()?.mixture(seed)?;
-            Sampling::new(
-                Box::new(GmmScore::new(mix.clone())),
-                None,
-                Some((mix.means().to_vec(), mix.class_names().to_vec())),
-            )
+            let centroids = (mix.means().to_vec(), mix.class_names().to_vec());
+            Sampling::new(Box::new(GmmScore::new(mix)), None, Some(centroids))
         }
         ScoreSource::GmmFit => {
             let ds = data.ok_or_else(|| need("gmm-fit"))?;
             let mix = crate::universality::Surrogate::fit(&ds)?.mixture()?;
-            Sampling::new(
-                Box::new(GmmScore::new(mix.clone())),
-                Some(ds),
-                Some((mix.means().to_vec(), mix.class_names().to_vec())),
-            )
+            let centroids = (mix.means().to_vec(), mix.class_names().to_vec());
+            Sampling::new(Box::new(GmmScore::new(mix)), Some(ds), Some(centroids))
         }
         ScoreSource::Empirical | ScoreSource::EmpiricalF64 => {
             let ds = match data {

@@ -393,22 +393,10 @@ pub fn html_report(
     h
 }
 
-/// Writes a PNG grid of images atomically: `tiles` in row-major order, `cols` per row, each tile a row of
+/// The PNG bytes of a grid of images: `tiles` in row-major order, `cols` per row, each tile a row of
 /// data with the layout `info` (channels first), its values mapped linearly from `info.range` (black,
 /// white) to 0–255 and clamped, enlarged `scale` times (nearest neighbour), tiles separated by 2-pixel
 /// mid-gray gaps. A `None` tile stays blank.
-pub fn image_grid(
-    path: &Path,
-    tiles: &[Option<&[f32]>],
-    info: &crate::data::ImageInfo,
-    cols: usize,
-    scale: usize,
-) -> Result<()> {
-    let bytes = image_grid_png(tiles, info, cols, scale)?;
-    crate::io::write_atomic(path, |f| f.write_all(&bytes))
-}
-
-/// The PNG bytes of [`image_grid`].
 pub fn image_grid_png(
     tiles: &[Option<&[f32]>],
     info: &crate::data::ImageInfo,
