@@ -1,7 +1,7 @@
 //! The exact empirical score of a training set, as a fused flash-softmax kernel (science.md §2).
 
 use super::fastexp::exp2_f32;
-use super::microkernel::{dot6x16, dot6x16_gather, pack_cols6, pack_rows6, MR, NR};
+use super::microkernel::{dot6x16, dot6x16_t, dot6x16_t_gather, pack_rows6, MR, NR};
 use super::{check_shapes, Extras, Nearest, OuTime, Score};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -38,8 +38,8 @@ const LIVE_LOG2: f32 = 64.0;
 /// (online softmax, f64 running sums), and the weighted sum $\sum_\mu w_\mu a_\mu$ by a second GEMM
 /// with the same 6 × 16 kernel. At small t, once a strip's tiles turn sparse, points whose weights are
 /// below $2^{-64}$ of the maximum for all 16 queries of the strip are skipped (their total is below f32
-/// resolution for any N < 2^40). Memory is O(B·d + tile·16) per thread besides three copies of the
-/// training set (row-major and the two packings); no (B, N, d) tensor is formed. The training set is
+/// resolution for any N < 2^40). Memory is O(B·d + tile·16) per thread besides one packed copy of the
+/// training set, 4·N·(d + 1) bytes, read by both GEMMs (see `microkernel`); no (B, N, d) tensor is formed. The training set is
 /// stored centred on its mean c (distances are translation invariant: $x - e^{-t}a = (x - e^{-t}c) -
 /// e^{-t}(a - c)$), which keeps the f32 logits small. The block split depends only on B, so results are
 /// bit-identical for any thread count.
@@ -47,19 +47,16 @@ const LIVE_LOG2: f32 = 64.0;
 pub struct EmpiricalScore {
     n: usize,
     d: usize,
-    /// Training points minus their mean, row-major N × d.
-    a: Vec<f32>,
     /// N rounded up to a multiple of 6 (the packings' zero-padded length).
     n6: usize,
     /// The mean c (f64).
     centre: Vec<f64>,
     /// The original points in f64 for the reference path (filled only for `Precision::F64`).
     a64: Vec<f64>,
-    /// The centred points augmented by their squared norm, $(a_\mu - c, |a_\mu - c|^2)$ (d + 1 values,
-    /// the norm from f64), in blocks of 6, coordinate-major (logit GEMM; f32 path).
+    /// The one packed copy: the centred points augmented by their squared norm, $(a_\mu - c, |a_\mu -
+    /// c|^2)$ (d + 1 values, the norm from f64), in blocks of 6 points, coordinate-major
+    /// (`rows6[(β·(d + 1) + j)·6 + r]` = coordinate j of point 6β + r). Both GEMMs read it.
     rows6: Vec<f32>,
-    /// The centred points' coordinates in blocks of 6, point-major (weighted-sum GEMM; f32 path).
-    cols6: Vec<f32>,
     precision: Precision,
 }
 
@@ -82,39 +79,53 @@ impl EmpiricalScore {
         x.chunks_exact(d)
             .for_each(|r| centre.iter_mut().zip(r).for_each(|(c, &v)| *c += v as f64));
         centre.iter_mut().for_each(|c| *c /= n as f64);
-        let mut a = Vec::with_capacity(n * d);
-        let mut augmented = Vec::with_capacity(n * (d + 1));
-        for r in x.chunks_exact(d) {
-            let mut s = 0.0f64;
-            for (&v, &c) in r.iter().zip(&centre) {
-                let y = v as f64 - c;
-                s += y * y;
-                a.push(y as f32);
-                augmented.push(y as f32);
+        // Augmented centred rows, packed block by block (6 points at a time), so that besides the caller's
+        // rows only the packing is ever held.
+        let k1 = d + 1;
+        let n6 = n.div_ceil(MR) * MR;
+        let mut rows6 = vec![0.0f32; n6 * k1];
+        let mut block = vec![0.0f32; MR * k1];
+        for (blk, pts) in x.chunks(MR * d).enumerate() {
+            block.fill(0.0);
+            for (r, row) in pts.chunks_exact(d).enumerate() {
+                let mut s = 0.0f64;
+                for (j, (&v, &c)) in row.iter().zip(&centre).enumerate() {
+                    let y = v as f64 - c;
+                    s += y * y;
+                    block[r * k1 + j] = y as f32;
+                }
+                block[r * k1 + d] = s as f32;
             }
-            augmented.push(s as f32);
+            let packed = pack_rows6(&block, MR, k1);
+            rows6[blk * MR * k1..(blk + 1) * MR * k1].copy_from_slice(&packed);
         }
         let a64 = if precision == Precision::F64 {
             x.iter().map(|&v| v as f64).collect()
         } else {
             Vec::new()
         };
-        let (rows6, cols6) = if precision == Precision::F32 {
-            (pack_rows6(&augmented, n, d + 1), pack_cols6(&a, n, d))
-        } else {
-            (Vec::new(), Vec::new())
-        };
         Ok(EmpiricalScore {
             rows6,
-            cols6,
             n,
             d,
-            a,
-            n6: n.div_ceil(MR) * MR,
+            n6,
             centre,
             a64,
             precision,
         })
+    }
+
+    /// Coordinate j of centred point μ, $a_\mu - c$ (j = d is $|a_\mu - c|^2$), from the packing.
+    #[inline]
+    fn centred(&self, mu: usize, j: usize) -> f32 {
+        self.rows6[((mu / MR) * (self.d + 1) + j) * MR + mu % MR]
+    }
+
+    /// The centred points, row-major N × d (a temporary copy for the f64 Jacobian).
+    fn centred_rows(&self) -> Vec<f32> {
+        (0..self.n)
+            .flat_map(|mu| (0..self.d).map(move |j| self.centred(mu, j)))
+            .collect()
     }
 
     /// Number of training points N.
@@ -129,10 +140,8 @@ impl EmpiricalScore {
 
     /// Training point μ (original coordinates).
     pub fn point(&self, mu: usize) -> Vec<f64> {
-        self.a[mu * self.d..(mu + 1) * self.d]
-            .iter()
-            .zip(&self.centre)
-            .map(|(&v, &c)| v as f64 + c)
+        (0..self.d)
+            .map(|j| self.centred(mu, j) as f64 + self.centre[j])
             .collect()
     }
 
@@ -295,13 +304,18 @@ impl EmpiricalScore {
                 }
                 // GEMM 2: Σ_μ w_μ a'_μ over the tile, 6 coordinates at a time (the last block only
                 // the d mod 6 that remain).
+                // The 6 × 6 sub-blocks of the packing: coordinates 6g … 6g + 5 of the tile's blocks, one
+                // block every 6·(d + 1) floats.
+                let stride = MR * k1;
+                let nblk = tile / MR;
                 for g in 0..d.div_ceil(MR) {
-                    let cp = &self.cols6[(g * n6 + j0) * MR..(g * n6 + j0 + tile) * MR];
                     let rows = MR.min(d - g * MR);
+                    let first = (j0 / MR * k1 + g * MR) * MR;
+                    let cp = &self.rows6[first..first + (nblk - 1) * stride + rows * MR];
                     if dense {
-                        dot6x16(rows, tile, cp, &w, &mut blk);
+                        dot6x16_t(rows, nblk, cp, stride, &w, &mut blk);
                     } else {
-                        dot6x16_gather(rows, &live, cp, &w, &mut blk);
+                        dot6x16_t_gather(rows, &live, cp, stride, &w, &mut blk);
                     }
                     for (c, bc) in blk.iter().enumerate().take(rows) {
                         let a = &mut acc[(s * d + g * MR + c) * NR..(s * d + g * MR + c + 1) * NR];
@@ -324,9 +338,12 @@ impl EmpiricalScore {
         }
         // Exact f64 distances to the two nearest scaled points, from the original x and a = a' + c.
         let exact_d2 = |i: usize, mu: u32| -> f64 {
-            let a = &self.a[mu as usize * d..(mu as usize + 1) * d];
+            let mu = mu as usize;
             (0..d)
-                .map(|j| (x[i * d + j] as f64 - ou.decay * (a[j] as f64 + self.centre[j])).powi(2))
+                .map(|j| {
+                    let a = self.centred(mu, j) as f64 + self.centre[j];
+                    (x[i * d + j] as f64 - ou.decay * a).powi(2)
+                })
                 .sum()
         };
         let norm_const =
@@ -434,6 +451,7 @@ impl Score for EmpiricalScore {
     /// (O(N d + N_w d²) with N_w the points of non-zero weight), see [`empirical_score_and_jacobian`].
     fn jacobian_into(&self, x: &[f32], t: f64, out: &mut [f64], par: Par) -> bool {
         let decay = OuTime::new(t).decay;
+        let centred = self.centred_rows();
         super::rows_jacobian(self.d, x, t, out, par, |xi| {
             // J is translation-covariant: J(x; a) = J(x − e^{-t}c; a − c) for the stored centred points.
             let xs: Vec<f64> = xi
@@ -441,7 +459,7 @@ impl Score for EmpiricalScore {
                 .zip(&self.centre)
                 .map(|(v, c)| v - decay * c)
                 .collect();
-            empirical_score_and_jacobian(&self.a, &xs, t).1
+            empirical_score_and_jacobian(&centred, &xs, t).1
         });
         true
     }
@@ -462,7 +480,7 @@ impl Score for EmpiricalScore {
                 .zip(&self.centre)
                 .map(|(a, c)| a - ou.decay * c)
                 .collect();
-            let pt = |mu: usize, j: usize| ou.decay * self.a[mu * d + j] as f64;
+            let pt = |mu: usize, j: usize| ou.decay * self.centred(mu, j) as f64;
             let logits: Vec<f64> = (0..self.n)
                 .map(|mu| {
                     -(0..d).map(|j| (xs[j] - pt(mu, j)).powi(2)).sum::<f64>() / (2.0 * ou.delta)

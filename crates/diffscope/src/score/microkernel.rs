@@ -4,8 +4,13 @@
 //! `out[r][l] = Σ_k b[k][r] · v[k][l]` for 6 "broadcast" rows r and 16 query lanes l.
 //! - logits: k runs over the d coordinates, `b` = 6 training points (packed by [`pack_rows6`]), `v` = 16
 //!   queries (packed coordinate-major by the caller);
-//! - weighted sum: k runs over the training points of a tile, `b` = 6 coordinates of those points (packed by
-//!   [`pack_cols6`]), `v` = the 16 queries' softmax weights, stored point-major.
+//! - weighted sum: k runs over the training points of a tile, `b` = 6 coordinates of those points, read from
+//!   the same packing in its 6 × 6 sub-blocks ([`dot6x16_t`]), `v` = the 16 queries' softmax weights, stored
+//!   point-major.
+//!
+//! One packing serves both: block β of 6 points is `(d + 1) × 6` floats, coordinate-major, so coordinates
+//! 6γ … 6γ + 5 of its 6 points are the 36 consecutive floats at `(β·(d + 1) + 6γ)·6`; the weighted sum walks
+//! those sub-blocks with a stride of `6·(d + 1)` floats.
 //!
 //! With AVX2 + FMA (the crate is built for `x86-64-v3`) the 6 × 16 block lives in 12 registers: per k, two
 //! 8-lane loads of `v`, six broadcasts of `b` and twelve FMAs. Elsewhere a portable loop computes the same
@@ -58,19 +63,21 @@ pub(crate) fn dot6x16(rows: usize, kk: usize, b: &[f32], v: &[f32], out: &mut [[
     dot6x16_portable(rows, kk, b, v, out)
 }
 
-/// `out[r][l] = Σ_k b[idx[k]·6 + r] · v[k·16 + l]` for r < `rows`: [`dot6x16`] over the rows of `b` listed
-/// in `idx` (the live training points of a tile), with `v` compacted to those rows.
+/// `out[c][l] = Σ_{k < 6·nblk} b[(k / 6)·stride + c·6 + k % 6] · v[k·16 + l]` for c < `rows` ≤ 6: the
+/// weighted sum over the points of `nblk` packed 6-point blocks, reading coordinates c of point k from the
+/// 6 × 6 sub-block of its block (see the module doc). Same products in the same order (k ascending) as
+/// [`dot6x16`] on a point-major copy of those coordinates.
 #[inline]
-pub(crate) fn dot6x16_gather(
+pub(crate) fn dot6x16_t(
     rows: usize,
-    idx: &[u32],
+    nblk: usize,
     b: &[f32],
+    stride: usize,
     v: &[f32],
     out: &mut [[f32; NR]; MR],
 ) {
-    let n = b.len() / MR;
-    assert!(v.len() >= idx.len() * NR && idx.iter().all(|&m| (m as usize) < n));
-    assert!((1..=MR).contains(&rows));
+    assert!((1..=MR).contains(&rows) && stride >= MR * MR && v.len() >= nblk * MR * NR);
+    assert!(nblk == 0 || b.len() >= (nblk - 1) * stride + rows * MR);
     #[cfg(all(
         target_arch = "x86_64",
         target_feature = "avx2",
@@ -78,18 +85,51 @@ pub(crate) fn dot6x16_gather(
     ))]
     {
         let (b, v) = (b.as_ptr(), v.as_ptr());
-        // SAFETY: the asserts above bound every row index and every read of `v`.
-        unsafe { by_rows!(rows, simd::dot_gather(idx, b, v, out)) }
+        // SAFETY: the asserts above bound every read (block < nblk, c < rows, r < 6, k < 6·nblk).
+        unsafe { by_rows!(rows, simd::dot_t(nblk, b, stride, v, out)) }
     }
     #[cfg(not(all(
         target_arch = "x86_64",
         target_feature = "avx2",
         target_feature = "fma"
     )))]
-    dot6x16_gather_portable(rows, idx, b, v, out)
+    dot6x16_t_portable(rows, nblk, b, stride, v, out)
 }
 
-/// The portable form of [`dot6x16_gather`].
+/// [`dot6x16_t`] over the points listed in `idx` (the live points of a tile, indices from the tile's
+/// first block), with `v` compacted to those points.
+#[inline]
+pub(crate) fn dot6x16_t_gather(
+    rows: usize,
+    idx: &[u32],
+    b: &[f32],
+    stride: usize,
+    v: &[f32],
+    out: &mut [[f32; NR]; MR],
+) {
+    assert!((1..=MR).contains(&rows) && stride >= MR * MR && v.len() >= idx.len() * NR);
+    assert!(idx
+        .iter()
+        .all(|&m| (m as usize / MR) * stride + rows * MR <= b.len()));
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
+    {
+        let (b, v) = (b.as_ptr(), v.as_ptr());
+        // SAFETY: the asserts above bound every block index and every read of `v`.
+        unsafe { by_rows!(rows, simd::dot_t_gather(idx, b, stride, v, out)) }
+    }
+    #[cfg(not(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )))]
+    dot6x16_t_gather_portable(rows, idx, b, stride, v, out)
+}
+
+/// The portable form of [`dot6x16_t`].
 #[cfg_attr(
     all(
         target_arch = "x86_64",
@@ -98,19 +138,43 @@ pub(crate) fn dot6x16_gather(
     ),
     allow(dead_code)
 )]
-pub(crate) fn dot6x16_gather_portable(
+pub(crate) fn dot6x16_t_portable(
+    rows: usize,
+    nblk: usize,
+    b: &[f32],
+    stride: usize,
+    v: &[f32],
+    out: &mut [[f32; NR]; MR],
+) {
+    let idx: Vec<u32> = (0..(nblk * MR) as u32).collect();
+    dot6x16_t_gather_portable(rows, &idx, b, stride, v, out)
+}
+
+/// The portable form of [`dot6x16_t_gather`].
+#[cfg_attr(
+    all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ),
+    allow(dead_code)
+)]
+pub(crate) fn dot6x16_t_gather_portable(
     rows: usize,
     idx: &[u32],
     b: &[f32],
+    stride: usize,
     v: &[f32],
     out: &mut [[f32; NR]; MR],
 ) {
     out[..rows].iter_mut().for_each(|o| *o = [0.0; NR]);
     for (k, &m) in idx.iter().enumerate() {
-        for (r, o) in out[..rows].iter_mut().enumerate() {
-            let br = b[m as usize * MR + r];
+        let m = m as usize;
+        let base = (m / MR) * stride + m % MR;
+        for (c, o) in out[..rows].iter_mut().enumerate() {
+            let bc = b[base + c * MR];
             for (l, ol) in o.iter_mut().enumerate() {
-                *ol = super::fastexp::fma(br, v[k * NR + l], *ol);
+                *ol = super::fastexp::fma(bc, v[k * NR + l], *ol);
             }
         }
     }
@@ -151,21 +215,6 @@ pub(crate) fn pack_rows6(a: &[f32], n: usize, d: usize) -> Vec<f32> {
         let (blk, r) = (mu / MR, mu % MR);
         for k in 0..d {
             out[(blk * d + k) * MR + r] = a[mu * d + k];
-        }
-    }
-    out
-}
-
-/// Packs the coordinates of row-major points (n × d) in blocks of 6 coordinates, point-major:
-/// `out[(γ·n6 + μ)·6 + c] = a[μ][6γ + c]` with n6 = n rounded up to a multiple of 6, zero-padded in μ and
-/// in the coordinates. Points μ0..μ1 of block γ are `out[(γ·n6 + μ0)·6 .. (γ·n6 + μ1)·6]`.
-pub(crate) fn pack_cols6(a: &[f32], n: usize, d: usize) -> Vec<f32> {
-    let n6 = n.div_ceil(MR) * MR;
-    let mut out = vec![0.0f32; d.div_ceil(MR) * n6 * MR];
-    for mu in 0..n {
-        for j in 0..d {
-            let (g, c) = (j / MR, j % MR);
-            out[(g * n6 + mu) * MR + c] = a[mu * d + j];
         }
     }
     out
@@ -213,11 +262,39 @@ mod simd {
     }
 
     /// # Safety
-    /// `b` must be readable at rows `idx[k]` (6 floats each) and `v` for `idx.len()·16` floats.
+    /// `b` must be readable for `(nblk − 1)·stride + 6R` floats and `v` for `nblk·96`.
     #[inline(always)]
-    pub(super) unsafe fn dot_gather<const R: usize>(
+    pub(super) unsafe fn dot_t<const R: usize>(
+        nblk: usize,
+        b: *const f32,
+        stride: usize,
+        v: *const f32,
+        out: &mut [[f32; NR]; MR],
+    ) {
+        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        for blk in 0..nblk {
+            let bb = b.add(blk * stride);
+            let vb = v.add(blk * MR * NR);
+            for r in 0..MR {
+                let v0 = _mm256_loadu_ps(vb.add(r * NR));
+                let v1 = _mm256_loadu_ps(vb.add(r * NR + 8));
+                for (c, a) in acc.iter_mut().enumerate() {
+                    let bc = _mm256_broadcast_ss(&*bb.add(c * MR + r));
+                    a[0] = _mm256_fmadd_ps(bc, v0, a[0]);
+                    a[1] = _mm256_fmadd_ps(bc, v1, a[1]);
+                }
+            }
+        }
+        store(&acc, out);
+    }
+
+    /// # Safety
+    /// `b` must be readable for `(idx[k] / 6)·stride + 6R` floats and `v` for `idx.len()·16`.
+    #[inline(always)]
+    pub(super) unsafe fn dot_t_gather<const R: usize>(
         idx: &[u32],
         b: *const f32,
+        stride: usize,
         v: *const f32,
         out: &mut [[f32; NR]; MR],
     ) {
@@ -225,11 +302,12 @@ mod simd {
         for (k, &m) in idx.iter().enumerate() {
             let v0 = _mm256_loadu_ps(v.add(k * NR));
             let v1 = _mm256_loadu_ps(v.add(k * NR + 8));
-            let bm = b.add(m as usize * MR);
-            for (r, a) in acc.iter_mut().enumerate() {
-                let br = _mm256_broadcast_ss(&*bm.add(r));
-                a[0] = _mm256_fmadd_ps(br, v0, a[0]);
-                a[1] = _mm256_fmadd_ps(br, v1, a[1]);
+            let m = m as usize;
+            let bm = b.add((m / MR) * stride + m % MR);
+            for (c, a) in acc.iter_mut().enumerate() {
+                let bc = _mm256_broadcast_ss(&*bm.add(c * MR));
+                a[0] = _mm256_fmadd_ps(bc, v0, a[0]);
+                a[1] = _mm256_fmadd_ps(bc, v1, a[1]);
             }
         }
         store(&acc, out);
@@ -281,53 +359,87 @@ mod tests {
         }
     }
 
-    /// The gathered form equals the dense one on the compacted rows.
+    /// The old point-major layout of 6 coordinates (the weighted-sum oracle): `out[(γ·n6 + μ)·6 + c] =
+    /// a[μ][6γ + c]`.
+    fn pack_cols6(a: &[f32], n: usize, d: usize) -> Vec<f32> {
+        let n6 = n.div_ceil(MR) * MR;
+        let mut out = vec![0.0f32; d.div_ceil(MR) * n6 * MR];
+        for mu in 0..n {
+            for j in 0..d {
+                out[((j / MR) * n6 + mu) * MR + j % MR] = a[mu * d + j];
+            }
+        }
+        out
+    }
+
+    /// The weighted sum read from the one packing, dense and gathered (SIMD and portable), equals
+    /// [`dot6x16`] on a point-major copy of the same coordinates to the last bit: same products, same
+    /// order of accumulation. Covers partial coordinate blocks (d = 13, augmented to 14) and every row count.
     #[test]
-    fn gather_matches_dense_on_compacted_rows() {
-        let n = 40;
-        let b: Vec<f32> = (0..n * MR)
+    fn transposed_read_equals_point_major_product() {
+        let (n, d) = (40usize, 13usize);
+        let k1 = d + 1;
+        let a: Vec<f32> = (0..n * k1)
             .map(|i| ((i * 31) % 17) as f32 / 8.0 - 1.0)
             .collect();
-        let idx: Vec<u32> = vec![0, 3, 4, 9, 17, 18, 39];
-        let v: Vec<f32> = (0..idx.len() * NR)
+        let packed = pack_rows6(&a, n, k1);
+        let n6 = n.div_ceil(MR) * MR;
+        let cols = pack_cols6(&a, n, k1);
+        let v: Vec<f32> = (0..n6 * NR)
             .map(|i| ((i * 13) % 11) as f32 / 5.0 - 1.0)
             .collect();
-        let compact: Vec<f32> = idx
-            .iter()
-            .flat_map(|&m| b[m as usize * MR..(m as usize + 1) * MR].to_vec())
-            .collect();
-        for rows in 1..=MR {
-            let (mut dense, mut fast, mut portable) =
+        let stride = MR * k1;
+        for g in 0..d.div_ceil(MR) {
+            let rows = MR.min(d - g * MR);
+            // Points 6 … 35 (blocks 1 … 5) of coordinate block g.
+            let (b0, nblk) = (1usize, 5usize);
+            let sub = &packed[(b0 * k1 + g * MR) * MR..];
+            let oracle_b = &cols[(g * n6 + b0 * MR) * MR..];
+            let vv = &v[b0 * MR * NR..];
+            let (mut want, mut fast, mut portable) =
                 ([[0.0f32; NR]; MR], [[0.0; NR]; MR], [[0.0; NR]; MR]);
-            dot6x16_portable(rows, idx.len(), &compact, &v, &mut dense);
-            dot6x16_gather(rows, &idx, &b, &v, &mut fast);
-            dot6x16_gather_portable(rows, &idx, &b, &v, &mut portable);
-            // Same products, same order of accumulation: equal to the last bit.
-            assert_eq!(fast, dense);
-            assert_eq!(portable, dense);
+            dot6x16(rows, nblk * MR, oracle_b, vv, &mut want);
+            dot6x16_t(rows, nblk, sub, stride, vv, &mut fast);
+            dot6x16_t_portable(rows, nblk, sub, stride, vv, &mut portable);
+            assert_eq!(fast[..rows], want[..rows], "block {g}");
+            assert_eq!(portable[..rows], want[..rows], "block {g}");
+            // Gathered: the live points 0, 3, 4, 9, 17, 18, 29 of the same blocks, weights compacted.
+            let idx: Vec<u32> = vec![0, 3, 4, 9, 17, 18, 29];
+            let compact_b: Vec<f32> = idx
+                .iter()
+                .flat_map(|&m| oracle_b[m as usize * MR..(m as usize + 1) * MR].to_vec())
+                .collect();
+            let compact_v: Vec<f32> = idx
+                .iter()
+                .flat_map(|&m| vv[m as usize * NR..(m as usize + 1) * NR].to_vec())
+                .collect();
+            let (mut want, mut fast, mut portable) =
+                ([[0.0f32; NR]; MR], [[0.0; NR]; MR], [[0.0; NR]; MR]);
+            dot6x16(rows, idx.len(), &compact_b, &compact_v, &mut want);
+            dot6x16_t_gather(
+                rows,
+                &idx,
+                &sub[..(nblk - 1) * stride + rows * MR],
+                stride,
+                &compact_v,
+                &mut fast,
+            );
+            dot6x16_t_gather_portable(rows, &idx, sub, stride, &compact_v, &mut portable);
+            assert_eq!(fast[..rows], want[..rows], "gather, block {g}");
+            assert_eq!(portable[..rows], want[..rows], "gather, block {g}");
         }
     }
 
     #[test]
-    fn packings_place_every_value() {
+    fn packing_places_every_value() {
         let (n, d) = (7usize, 8usize);
         let a: Vec<f32> = (0..n * d).map(|i| i as f32 + 1.0).collect();
         let rows = pack_rows6(&a, n, d);
-        let cols = pack_cols6(&a, n, d);
-        let n6 = 12;
-        assert_eq!(rows.len(), n6 * d);
-        assert_eq!(cols.len(), 2 * n6 * MR);
-        for mu in 0..n6 {
+        assert_eq!(rows.len(), 12 * d);
+        for mu in 0..12 {
             for j in 0..d {
                 let want = if mu < n { a[mu * d + j] } else { 0.0 };
                 assert_eq!(rows[((mu / MR) * d + j) * MR + mu % MR], want);
-                assert_eq!(cols[((j / MR) * n6 + mu) * MR + j % MR], want);
-            }
-        }
-        // Coordinate padding (j = 8..12) is zero.
-        for mu in 0..n6 {
-            for c in 2..MR {
-                assert_eq!(cols[(n6 + mu) * MR + c], 0.0);
             }
         }
     }
