@@ -23,6 +23,10 @@ pub struct Cli {
     /// No progress bars or chatter on stderr (results still go to stdout and files).
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// `sample` and `regimes` only: simulate R ranks with threads of this process, the exact score
+    /// sharded over them as under `mpirun -n R` (the same results, bit for bit, without MPI).
+    #[arg(long, global = true, default_value_t = 1, value_name = "R")]
+    pub ranks: usize,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -71,8 +75,32 @@ pub enum Command {
     ///
     /// Example: diffscope memorise --sizes 8,16,32,64 --steps 8000 -o runs/memorise
     Memorise(commands::memorise::MemoriseArgs),
+    /// Assemble a sharded sweep (`regimes --sweep-d/--sweep-beta … --shard i/n`) from its run directories.
+    ///
+    /// Example: diffscope merge runs/sweep
+    Merge(commands::regimes::MergeArgs),
     /// Time the score kernel and the samplers; prints JSON (medians of --repeats runs).
     Bench(commands::bench::BenchArgs),
+}
+
+/// The ranks of an MPI launch: with the `mpi` feature, when an MPI launcher started this process with
+/// more than one rank (Open MPI's or a PMI launcher's environment), MPI is initialised once here.
+#[cfg(feature = "mpi")]
+fn mpi_ranks() -> anyhow::Result<Option<std::sync::Arc<dyn diffscope::distributed::Comm>>> {
+    let launched = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some());
+    if !launched {
+        return Ok(None);
+    }
+    let world = diffscope::distributed::mpi_world()?;
+    Ok((diffscope::distributed::Comm::size(&*world) > 1)
+        .then(|| world as std::sync::Arc<dyn diffscope::distributed::Comm>))
+}
+
+#[cfg(not(feature = "mpi"))]
+fn mpi_ranks() -> anyhow::Result<Option<std::sync::Arc<dyn diffscope::distributed::Comm>>> {
+    Ok(None)
 }
 
 fn main() -> ExitCode {
@@ -90,7 +118,25 @@ fn main() -> ExitCode {
         eprintln!("error: cannot start {} worker threads: {e}", cli.threads);
         return ExitCode::from(1);
     }
-    let ctx = ui::Ctx::new(&cli);
+    let comm = match mpi_ranks() {
+        Ok(c) => c,
+        Err(e) => return ui::report_error(&e),
+    };
+    // Under MPI, `sample` and `regimes` share the exact score across the ranks; every other command runs
+    // on rank 0 alone.
+    if let Some(c) = &comm {
+        if c.rank() > 0 && !matches!(cli.command, Command::Sample(_) | Command::Regimes(_)) {
+            return ExitCode::SUCCESS;
+        }
+    }
+    if cli.ranks > 1 {
+        if comm.is_some() {
+            eprintln!("error: --ranks simulates ranks without MPI; under mpirun leave it out");
+            return ExitCode::from(2);
+        }
+        return simulate_ranks(&cli);
+    }
+    let ctx = ui::Ctx::new(&cli, comm);
     let result = match cli.command {
         Command::Regimes(a) => commands::regimes::run(a, &ctx),
         Command::Theory(a) => commands::theory::run(a, &ctx),
@@ -102,10 +148,30 @@ fn main() -> ExitCode {
         Command::Train(a) => commands::train::run(a, &ctx),
         Command::Geometry(a) => commands::geometry::run(a, &ctx),
         Command::Memorise(a) => commands::memorise::run(a, &ctx),
+        Command::Merge(a) => commands::regimes::merge(a, &ctx),
         Command::Bench(a) => commands::bench::run(a, &ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => ui::report_error(&e),
+    }
+}
+
+/// `--ranks R`: the command on R thread-simulated ranks (rank 0 prints and writes).
+fn simulate_ranks(cli: &Cli) -> ExitCode {
+    use diffscope::distributed::simulate;
+    let results = simulate(cli.ranks, |comm| {
+        let ctx = ui::Ctx::new(cli, Some(comm));
+        match &cli.command {
+            Command::Sample(a) => commands::sample::run(a.clone(), &ctx),
+            Command::Regimes(a) => commands::regimes::run(a.clone(), &ctx),
+            _ => Err(anyhow::anyhow!(ui::UsageError(
+                "--ranks applies to sample and regimes".into()
+            ))),
+        }
+    });
+    match results.into_iter().find_map(Result::err) {
+        None => ExitCode::SUCCESS,
+        Some(e) => ui::report_error(&e),
     }
 }

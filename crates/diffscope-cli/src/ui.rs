@@ -14,10 +14,12 @@ pub struct Ctx {
     pub chatty: bool,
     /// Set by Ctrl-C.
     pub stop: Arc<AtomicBool>,
+    /// The ranks of an MPI launch (`mpirun -n R`, R > 1, with the `mpi` feature); None otherwise.
+    pub comm: Option<Arc<dyn diffscope::distributed::Comm>>,
 }
 
 impl Ctx {
-    pub fn new(cli: &crate::Cli) -> Self {
+    pub fn new(cli: &crate::Cli, comm: Option<Arc<dyn diffscope::distributed::Comm>>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         // A first Ctrl-C asks the run to stop at the next safe point; a second one exits at once (outputs
@@ -28,13 +30,23 @@ impl Ctx {
             }
             eprintln!("\ninterrupt: stopping at the next safe point (Ctrl-C again to abort)");
         });
-        let chatty =
-            !cli.quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        // Only rank 0 of an MPI launch talks and writes.
+        let writer = comm.as_ref().is_none_or(|c| c.rank() == 0);
+        let chatty = writer
+            && !cli.quiet
+            && std::io::stderr().is_terminal()
+            && std::env::var_os("CI").is_none();
         Ctx {
             seed: cli.seed,
             chatty,
             stop,
+            comm,
         }
+    }
+
+    /// Whether this process writes outputs and prints results (false on MPI ranks other than 0).
+    pub fn is_writer(&self) -> bool {
+        self.comm.as_ref().is_none_or(|c| c.rank() == 0)
     }
 
     /// Prints a note on stderr unless quiet.

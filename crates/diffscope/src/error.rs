@@ -69,6 +69,14 @@ pub enum Error {
         /// What happened.
         detail: String,
     },
+    /// A collective operation between ranks failed (a rank died, a message had the wrong length).
+    #[error("communication between ranks failed in {what}: {detail}")]
+    Comm {
+        /// The operation.
+        what: String,
+        /// What happened.
+        detail: String,
+    },
     /// The run was stopped by the caller (Ctrl-C); no partial output was left behind.
     #[error("interrupted")]
     Interrupted,

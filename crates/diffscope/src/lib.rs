@@ -22,6 +22,7 @@
 
 pub mod concentration;
 pub mod data;
+pub mod distributed;
 pub mod error;
 pub mod experiments;
 pub mod geometry;

@@ -6,11 +6,12 @@ use crate::ui::Ctx;
 use anyhow::Result;
 use clap::Args;
 use diffscope::data::{Activation, DataModel, Embedding, ManifoldSpec};
+use diffscope::distributed::sweep::Shard;
 use diffscope::experiments::regimes::{self as exp, RegimesConfig};
 use diffscope::regimes::{ClassRule, ScoreChoice};
 use std::path::PathBuf;
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct RegimesArgs {
     /// A TOML run description (keys: seed, n, model = {kind = "two-class", d = ...} or data = {path,
     /// label_col, classes, centre}, params = {batch, pairs, branch_every, steps, t_max, t_min, score, ...}).
@@ -62,9 +63,20 @@ pub struct RegimesArgs {
     /// `--score gmm-projected` this is Biroli et al.'s speciation table (φ at t = 2.5 … 5.0 included).
     #[arg(long, value_delimiter = ',')]
     pub sweep_d: Option<Vec<usize>>,
+    /// Run only this shard of a sweep's runs: `i/n` (0-based; run k belongs to shard k mod n), or `auto`
+    /// for the Slurm array task or MPI rank of this process. Complete runs are skipped, so rerunning a
+    /// killed shard finishes it; the last shard to finish (or `diffscope merge`) assembles the sweep.
+    #[arg(long)]
+    pub shard: Option<diffscope::distributed::sweep::Shard>,
     /// Output run directory (replaced atomically when the run finishes).
     #[arg(long, short, default_value = "runs/regimes")]
     pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The sweep folder (holds sweep.json and one run directory per run).
+    pub dir: PathBuf,
 }
 
 fn resolve(a: &RegimesArgs, seed: u64) -> Result<RegimesConfig> {
@@ -145,30 +157,60 @@ pub fn run(a: RegimesArgs, ctx: &Ctx) -> Result<()> {
         "regimes",
     );
     let monitor = ctx.monitor(&bar);
-    if let Some(dims) = &a.sweep_d {
-        let (_, table) = exp::sweep_d(&cfg, dims, &a.out, &monitor)?;
-        bar.finish_and_clear();
-        for row in &table {
-            println!(
-                "{:<16} theory {:>8}  measured {:<24} {}",
-                row[0], row[1], row[2], row[3]
-            );
+    let over = match (&a.sweep_d, &a.sweep_beta) {
+        (Some(dims), _) => Some(exp::SweepOver::D(dims.clone())),
+        (None, Some(betas)) => Some(exp::SweepOver::Beta(betas.clone())),
+        (None, None) => None,
+    };
+    let Some(over) = over else {
+        if a.shard.is_some() {
+            anyhow::bail!(crate::ui::UsageError(
+                "--shard splits a sweep: give --sweep-d or --sweep-beta".into()
+            ));
         }
-        println!("sweep directory: {}", a.out.display());
-    } else if let Some(betas) = &a.sweep_beta {
-        let rows = exp::sweep_beta(&cfg, betas, &a.out, &monitor)?;
+        let report = exp::run_placed(&cfg, ctx.comm.clone(), &monitor)?;
         bar.finish_and_clear();
-        for (beta, s) in betas.iter().zip(&rows) {
-            println!("{}", exp::sweep_beta_line(*beta, s));
+        if ctx.is_writer() {
+            exp::write_run_dir(&report, &a.out)?;
+            for line in exp::summary_lines(&report.summary) {
+                println!("{line}");
+            }
+            println!("run directory: {}", a.out.display());
         }
-        println!("sweep directory: {}", a.out.display());
-    } else {
-        let summary = exp::run_to_dir(&cfg, &a.out, &monitor)?;
-        bar.finish_and_clear();
-        for line in exp::summary_lines(&summary) {
-            println!("{line}");
-        }
-        println!("run directory: {}", a.out.display());
+        return Ok(());
+    };
+    let place = exp::SweepPlacement {
+        shard: a.shard.unwrap_or(Shard::ALL),
+        comm: ctx.comm.clone(),
+    };
+    let report = exp::sweep(&cfg, &over, &a.out, &place, &monitor)?;
+    bar.finish_and_clear();
+    if ctx.is_writer() {
+        print_sweep(&report, &a.out);
     }
+    Ok(())
+}
+
+fn print_sweep(report: &exp::SweepReport, out: &std::path::Path) {
+    let o = &report.outcome;
+    if o.summaries.is_none() {
+        println!(
+            "shard done: ran {}, skipped {}; waiting for {} (then `diffscope merge {}`)",
+            o.ran.len(),
+            o.skipped.len(),
+            o.waiting.join(", "),
+            out.display()
+        );
+        return;
+    }
+    for line in &report.lines {
+        println!("{line}");
+    }
+    println!("sweep directory: {}", out.display());
+}
+
+pub fn merge(a: MergeArgs, _ctx: &Ctx) -> Result<()> {
+    let report = exp::merge(&a.dir)?;
+    print_sweep(&report, &a.dir);
     Ok(())
 }

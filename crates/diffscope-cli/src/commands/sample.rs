@@ -12,7 +12,7 @@ use diffscope::io::NpyArray;
 use diffscope::sampler::{FinalStep, SamplerKind};
 use std::path::PathBuf;
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct SampleArgs {
     /// Training data (without --data, --n points are drawn from the two-class model).
     #[command(flatten)]
@@ -43,6 +43,11 @@ pub struct SampleArgs {
     /// The end points' last step: `denoise` (Tweedie at t_min, the default) or `none`.
     #[arg(long, value_enum, default_value = "denoise")]
     pub final_step: FinalStepArg,
+    /// Memory-map --data (a 2-D float32 .npy) instead of reading it: under `mpirun` each rank touches
+    /// only its shard of the rows. The exact score only; the end points' nearest training points come
+    /// from the kernel at t_min (no labels, no image grid).
+    #[arg(long, requires = "data")]
+    pub mmap: bool,
     /// Output .npz: x (B × d end points) and, for empirical scores, nearest / d1 / d2.
     #[arg(long, short)]
     pub out: PathBuf,
@@ -54,11 +59,32 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
         bail!(crate::ui::UsageError("--batch must be at least 1".into()));
     }
     let model = a.two_class.model();
-    let data = match a.data.file_args(a.centre) {
-        Some(f) => Some(f.load()?),
-        None => None,
+    let sampling = if a.mmap {
+        if a.score != ScoreSource::Empirical || a.centre {
+            bail!(crate::ui::UsageError(
+                "--mmap serves the exact f32 score of the file as it is (--score empirical, no --centre)"
+                    .into()
+            ));
+        }
+        let path = a.data.data.as_deref().unwrap_or(std::path::Path::new(""));
+        experiments::sample::Sampling::without_data(experiments::sample::mapped_score(
+            path,
+            ctx.comm.clone(),
+        )?)
+    } else {
+        let data = match a.data.file_args(a.centre) {
+            Some(f) => Some(f.load()?),
+            None => None,
+        };
+        experiments::sample::build_placed(
+            &a.score,
+            data,
+            Some(&model),
+            a.n,
+            ctx.seed,
+            ctx.comm.clone(),
+        )?
     };
-    let sampling = experiments::sample::build(&a.score, data, Some(&model), a.n, ctx.seed)?;
     let score = &sampling.score;
     let training = &sampling.training;
     let d = score.dim();
@@ -93,6 +119,9 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
         &ctx.monitor(&bar),
     )?;
     bar.finish_and_clear();
+    if !ctx.is_writer() {
+        return Ok(());
+    }
     ctx.note(format!("end points: {}", params.final_step.describe()));
     let labels = experiments::sample::end_point_labels(&out, &sampling);
     let xs = NpyArray::f32(a.batch, d, out.x.clone());

@@ -3,9 +3,13 @@
 //! [`RegimesConfig`] is what a TOML file or a Python call describes (every field has a default); [`run`]
 //! loads or draws the data, measures by cloning ([`crate::regimes::run`]), evaluates the theory and
 //! assembles the summary; [`write_run_dir`] writes config.toml, summary.json, curves (CSV, .npy), figures
-//! (PNG, SVG) and index.html atomically. [`sweep_beta`] and [`sweep_d`] repeat it over β or d.
+//! (PNG, SVG) and index.html atomically. [`sweep`] repeats it over β or d, split into shards when asked
+//! ([`crate::distributed::sweep`]); [`merge`] assembles a sweep's tables from its run directories.
+//! [`run_placed`] runs the exact score sharded over the ranks of a communicator.
 
 use crate::data::{self, DataModel, Dataset, LoadOptions, ManifoldSpec, TwoClassGmm};
+use crate::distributed::sweep::{self as sweeps, Shard, ShardOutcome, SweepRun};
+use crate::distributed::{Comm, ShardedScore};
 use crate::error::{Error, Result};
 use crate::io::{self, NpyArray};
 use crate::progress::{self, Monitor};
@@ -16,6 +20,7 @@ use crate::theory::{self, manifold};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// A data file for the regimes run.
@@ -250,6 +255,28 @@ pub fn run_on(
     score: Option<&dyn Score>,
     monitor: &dyn Monitor,
 ) -> Result<RegimesReport> {
+    run_inner(cfg, data, score, None, monitor)
+}
+
+/// [`run`] with the exact empirical score (`params.score = "empirical"`, no trained model) sharded over
+/// the ranks of `comm` ([`ShardedScore`]): every rank calls it with the same config and gets the same
+/// report, bit for bit; the caller writes the run directory on one rank. Other scores run unsharded on
+/// every rank. The summary records the rank count (`ranks`).
+pub fn run_placed(
+    cfg: &RegimesConfig,
+    comm: Option<Arc<dyn Comm>>,
+    monitor: &dyn Monitor,
+) -> Result<RegimesReport> {
+    run_inner(cfg, None, None, comm, monitor)
+}
+
+fn run_inner(
+    cfg: &RegimesConfig,
+    data: Option<&Dataset>,
+    score: Option<&dyn Score>,
+    comm: Option<Arc<dyn Comm>>,
+    monitor: &dyn Monitor,
+) -> Result<RegimesReport> {
     let t0 = Instant::now();
     if data.is_none() {
         cfg.validate()?;
@@ -278,9 +305,17 @@ pub fn run_on(
         (Some(path), None) => Some(crate::experiments::train::load_trained(path)?.net),
         _ => None,
     };
-    let score: Option<&dyn Score> = match &trained {
-        Some(net) => Some(net),
-        None => score,
+    let sharded = match (&comm, &trained, score, cfg.params.score) {
+        (Some(c), None, None, regimes::ScoreChoice::Empirical) => {
+            Some(ShardedScore::from_dataset(ds, c.clone())?)
+        }
+        _ => None,
+    };
+    let supplied = score.is_some();
+    let score: Option<&dyn Score> = match (&trained, &sharded) {
+        (Some(net), _) => Some(net),
+        (None, Some(sh)) => Some(sh),
+        (None, None) => score,
     };
     let input = RegimesInput {
         data: ds,
@@ -299,8 +334,11 @@ pub fn run_on(
     let mut summary = summarise(cfg, ds, &r, &th, &variants, lambda, alpha);
     if let (Some(path), Some(_)) = (&cfg.score_model, &trained) {
         summary["score"] = json!(format!("model {}", path.display()));
-    } else if score.is_some() {
+    } else if supplied {
         summary["score"] = json!("supplied");
+    }
+    if let Some(c) = &comm {
+        summary["ranks"] = json!(c.size());
     }
     // Phase 5: the sample grid (image data only).
     let sample_grid = if r.samples.is_empty() {
@@ -484,35 +522,232 @@ pub fn write_run_dir(report: &RegimesReport, out: &Path) -> Result<()> {
     })
 }
 
-/// One run per β (manifold model), each in `<out>/beta_<β>/`, then `sweep.csv` and figures of measured
-/// t_S and t_C vs β beside the theory curves in `<out>/`.
-pub fn sweep_beta(
+/// The runs of a sweep: one per β (manifold model) or per ambient dimension d (two-class or manifold
+/// model), everything else fixed. Every run keeps the sweep's seed (common random numbers: differences
+/// between runs are not noise of different draws), so a run is the same whichever shard does it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "over", content = "values")]
+pub enum SweepOver {
+    /// Latent fractions β of the manifold model, run directories `beta_<β>`.
+    Beta(Vec<f64>),
+    /// Ambient dimensions d, run directories `d_<d>`.
+    D(Vec<usize>),
+}
+
+/// How a sweep is placed: which of its runs this process does, and the ranks each run's exact score is
+/// sharded over (the run directories and tables are written by rank 0 only).
+#[derive(Clone)]
+pub struct SweepPlacement {
+    /// The runs of this process ([`Shard::ALL`]: every run).
+    pub shard: Shard,
+    /// Ranks sharing each run's exact score.
+    pub comm: Option<Arc<dyn Comm>>,
+}
+
+impl Default for SweepPlacement {
+    fn default() -> Self {
+        SweepPlacement {
+            shard: Shard::ALL,
+            comm: None,
+        }
+    }
+}
+
+/// What [`sweep`] or [`merge`] did: the shard's runs and, once every run is complete, the assembled
+/// sweep (its printed lines; the tables, figures and index.html are in the sweep folder).
+pub struct SweepReport {
+    /// Runs run, skipped and still missing.
+    pub outcome: ShardOutcome,
+    /// The sweep's lines as `diffscope regimes` prints them (empty until complete).
+    pub lines: Vec<String>,
+}
+
+/// The description of a sweep in `<out>/sweep.json`, from which [`merge`] rebuilds it.
+#[derive(Serialize, Deserialize)]
+struct SweepManifest {
+    version: String,
+    #[serde(flatten)]
+    over: SweepOver,
+    config: RegimesConfig,
+}
+
+fn sweep_runs(cfg: &RegimesConfig, over: &SweepOver) -> Result<Vec<(SweepRun, RegimesConfig)>> {
+    let configs: Vec<(String, RegimesConfig)> = match over {
+        SweepOver::Beta(betas) => {
+            let Some(DataModel::Manifold(spec)) = &cfg.model else {
+                return Err(Error::param(
+                    "sweep_beta",
+                    format!("{betas:?}"),
+                    "the manifold model (model.kind = \"manifold\", or --manifold ACTIVATION)",
+                ));
+            };
+            betas
+                .iter()
+                .map(|&beta| {
+                    let mut c = cfg.clone();
+                    c.model = Some(DataModel::Manifold(ManifoldSpec {
+                        beta,
+                        ..spec.clone()
+                    }));
+                    (format!("beta_{beta}"), c)
+                })
+                .collect()
+        }
+        SweepOver::D(dims) => {
+            if !matches!(
+                cfg.model,
+                Some(DataModel::TwoClass(_)) | Some(DataModel::Manifold(_))
+            ) {
+                return Err(Error::param(
+                    "sweep_d",
+                    format!("{dims:?}"),
+                    "the two-class model (the default) or the manifold model",
+                ));
+            }
+            dims.iter()
+                .map(|&d| {
+                    let mut c = cfg.clone();
+                    match c.model.as_mut() {
+                        Some(DataModel::TwoClass(m)) => m.d = d,
+                        Some(DataModel::Manifold(m)) => m.d = d,
+                        _ => {}
+                    }
+                    (format!("d_{d}"), c)
+                })
+                .collect()
+        }
+    };
+    configs
+        .into_iter()
+        .map(|(name, c)| {
+            let config_text =
+                toml::to_string(&c).map_err(|e| Error::format(name.as_str(), e.to_string()))?;
+            Ok((SweepRun { name, config_text }, c))
+        })
+        .collect()
+}
+
+/// Runs the sweep's runs of this placement's shard into `<out>/<run>/` (complete runs with the same
+/// config are skipped, so rerunning a killed shard finishes it), writes `<out>/sweep.json`, and, once
+/// every run of the sweep is complete, assembles the sweep's table, figures and index.html (so the last
+/// shard to finish, or a rerun, or [`merge`], produces them).
+pub fn sweep(
+    cfg: &RegimesConfig,
+    over: &SweepOver,
+    out: &Path,
+    place: &SweepPlacement,
+    monitor: &dyn Monitor,
+) -> Result<SweepReport> {
+    let runs = sweep_runs(cfg, over)?;
+    let writer = place.comm.as_ref().is_none_or(|c| c.rank() == 0);
+    if writer {
+        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        let manifest = SweepManifest {
+            version: crate::VERSION.into(),
+            over: over.clone(),
+            config: cfg.clone(),
+        };
+        io::write_json(&sweeps::manifest_path(out), &manifest)?;
+    }
+    let list: Vec<SweepRun> = runs.iter().map(|r| r.0.clone()).collect();
+    let outcome = sweeps::run_shard(&list, out, place.shard, monitor, |k, dir| {
+        let (run, c) = &runs[k];
+        monitor.note(&format!("{}", run.name));
+        let report = run_placed(c, place.comm.clone(), monitor)?;
+        if writer {
+            write_run_dir(&report, dir)?;
+        }
+        monitor.note(&run_line(over, k, &report.summary));
+        Ok(())
+    })?;
+    assemble(cfg, over, out, outcome, writer)
+}
+
+/// Assembles a sweep from its run directories (`<out>/sweep.json` says which): its table, figures and
+/// index.html. Fails naming the missing runs when some shard has not finished.
+pub fn merge(out: &Path) -> Result<SweepReport> {
+    let path = sweeps::manifest_path(out);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let m: SweepManifest =
+        serde_json::from_str(&text).map_err(|e| Error::format(&path, e.to_string()))?;
+    let runs = sweep_runs(&m.config, &m.over)?;
+    let list: Vec<SweepRun> = runs.into_iter().map(|r| r.0).collect();
+    // A shard that owns no run: only collects.
+    let none = Shard {
+        index: 0,
+        count: usize::MAX,
+    };
+    let outcome = sweeps::run_shard(&list, out, none, &progress::Silent, |_, _| Ok(()))?;
+    if !outcome.waiting.is_empty() {
+        return Err(Error::param(
+            "merge",
+            out.display(),
+            format!(
+                "every run of the sweep complete; missing: {}",
+                outcome.waiting.join(", ")
+            ),
+        ));
+    }
+    assemble(&m.config, &m.over, out, outcome, true)
+}
+
+fn run_line(over: &SweepOver, k: usize, s: &serde_json::Value) -> String {
+    match over {
+        SweepOver::Beta(b) => sweep_beta_line(b[k], s),
+        SweepOver::D(dims) => format!(
+            "d = {}: t_S measured {} {} (theory {}, ½ log Λ_data {}), {:.1} s",
+            dims[k],
+            fmt(&s["t_s"]["measured"]),
+            fmt_ci(&s["t_s"]["ci"]),
+            fmt(&s["t_s"]["theory"]),
+            fmt(&s["t_s"]["theory_from_data_lambda"]),
+            s["timings_s"]["total"].as_f64().unwrap_or(f64::NAN)
+        ),
+    }
+}
+
+fn assemble(
+    cfg: &RegimesConfig,
+    over: &SweepOver,
+    out: &Path,
+    outcome: ShardOutcome,
+    writer: bool,
+) -> Result<SweepReport> {
+    let lines = match (&outcome.summaries, writer) {
+        (Some(rows), true) => match over {
+            SweepOver::Beta(betas) => {
+                assemble_beta(cfg, betas, rows, out)?;
+                betas
+                    .iter()
+                    .zip(rows)
+                    .map(|(b, s)| sweep_beta_line(*b, s))
+                    .collect()
+            }
+            SweepOver::D(dims) => assemble_d(cfg, dims, rows, out)?
+                .iter()
+                .map(|row| {
+                    format!(
+                        "{:<16} theory {:>8}  measured {:<24} {}",
+                        row[0], row[1], row[2], row[3]
+                    )
+                })
+                .collect(),
+        },
+        _ => Vec::new(),
+    };
+    Ok(SweepReport { outcome, lines })
+}
+
+/// The β sweep's sweep.csv, figures of measured t_S and t_C vs β beside the theory curves, and index.html.
+fn assemble_beta(
     cfg: &RegimesConfig,
     betas: &[f64],
+    rows: &[serde_json::Value],
     out: &Path,
-    monitor: &dyn Monitor,
-) -> Result<Vec<serde_json::Value>> {
+) -> Result<()> {
     let Some(DataModel::Manifold(spec)) = &cfg.model else {
-        return Err(Error::param(
-            "sweep_beta",
-            format!("{betas:?}"),
-            "the manifold model (model.kind = \"manifold\", or --manifold ACTIVATION)",
-        ));
+        return Err(Error::param("sweep_beta", "", "the manifold model"));
     };
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let mut rows: Vec<serde_json::Value> = Vec::new();
-    for &beta in betas {
-        progress::check(monitor)?;
-        let mut c = cfg.clone();
-        c.model = Some(DataModel::Manifold(ManifoldSpec {
-            beta,
-            ..spec.clone()
-        }));
-        monitor.note(&format!("β = {beta}"));
-        let s = run_to_dir(&c, &out.join(format!("beta_{beta}")), monitor)?;
-        monitor.note(&sweep_beta_line(beta, &s));
-        rows.push(s);
-    }
     let get = |f: &dyn Fn(&serde_json::Value) -> &serde_json::Value| {
         rows.iter()
             .map(|r| f(r).as_f64().unwrap_or(f64::NAN))
@@ -637,7 +872,7 @@ pub fn sweep_beta(
             &figs,
         ),
     )?;
-    Ok(rows)
+    Ok(())
 }
 
 /// A run's summary as the lines `diffscope regimes` prints: the data, n, d, α, the table of
@@ -970,46 +1205,14 @@ fn phi_at_t(r: &regimes::RegimesResult) -> serde_json::Value {
     })
 }
 
-/// `--sweep-d`: one run per d (model d replaced; β, n and the rest fixed), then t_S measured with its CI
-/// beside ½ log Λ of the data and the theory (and the printed form for the manifold model).
-pub fn sweep_d(
+/// The d sweep's sweep_d.csv, the figure of the measured t_S with its CI vs d beside ½ log Λ of the data
+/// and the theory (and the printed form for the manifold model), and index.html; returns the table.
+fn assemble_d(
     cfg: &RegimesConfig,
     dims: &[usize],
+    rows: &[serde_json::Value],
     out: &Path,
-    monitor: &dyn Monitor,
-) -> Result<(Vec<serde_json::Value>, Vec<[String; 4]>)> {
-    if !matches!(
-        cfg.model,
-        Some(DataModel::TwoClass(_)) | Some(DataModel::Manifold(_))
-    ) {
-        return Err(Error::param(
-            "sweep_d",
-            format!("{dims:?}"),
-            "the two-class model (the default) or the manifold model",
-        ));
-    }
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let mut rows: Vec<serde_json::Value> = Vec::new();
-    for &d in dims {
-        progress::check(monitor)?;
-        let mut c = cfg.clone();
-        match c.model.as_mut() {
-            Some(DataModel::TwoClass(m)) => m.d = d,
-            Some(DataModel::Manifold(m)) => m.d = d,
-            _ => {}
-        }
-        monitor.note(&format!("d = {d}"));
-        let s = run_to_dir(&c, &out.join(format!("d_{d}")), monitor)?;
-        monitor.note(&format!(
-            "d = {d}: t_S measured {} {} (theory {}, ½ log Λ_data {}), {:.1} s",
-            fmt(&s["t_s"]["measured"]),
-            fmt_ci(&s["t_s"]["ci"]),
-            fmt(&s["t_s"]["theory"]),
-            fmt(&s["t_s"]["theory_from_data_lambda"]),
-            s["timings_s"]["total"].as_f64().unwrap_or(f64::NAN)
-        ));
-        rows.push(s);
-    }
+) -> Result<Vec<[String; 4]>> {
     let num = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
     let get = |f: &dyn Fn(&serde_json::Value) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
     let mut cols: Vec<(String, Vec<f64>)> = vec![
@@ -1126,7 +1329,7 @@ pub fn sweep_d(
             &[("t_s_vs_d.png".to_string(), "t_S vs d".to_string())],
         ),
     )?;
-    Ok((rows, table))
+    Ok(table)
 }
 
 #[cfg(test)]

@@ -119,7 +119,9 @@ pub fn run(
     // The score at t_min (with the kernel's nearest points) when the final step or the outputs need it.
     // A score without a training set (learned, population) gets the exact nearest training points of its
     // denoised end points.
-    let kernel_nn = score.has_training_set() && training.is_some();
+    // A score with a training set gives its nearest points (exactly, with its data set, on the denoised
+    // points; from the kernel at t_min without one).
+    let kernel_nn = score.has_training_set();
     let exact_nn = !kernel_nn && training.is_some() && p.final_step == FinalStep::Denoise;
     let want_nn = kernel_nn || exact_nn;
     let mut nn = vec![Nearest::default(); if kernel_nn { p.n } else { 0 }];
@@ -204,6 +206,11 @@ pub struct Sampling {
 }
 
 impl Sampling {
+    /// A score with no data set beside it (a memory-mapped training set, [`mapped_score`]).
+    pub fn without_data(score: Box<dyn Score>) -> Self {
+        Sampling::new(score, None, None)
+    }
+
     fn new(
         score: Box<dyn Score>,
         training: Option<Dataset>,
@@ -227,6 +234,20 @@ pub fn build(
     model: Option<&crate::data::DataModel>,
     n: usize,
     seed: u64,
+) -> Result<Sampling> {
+    build_placed(source, data, model, n, seed, None)
+}
+
+/// [`build`] with the exact f32 empirical score sharded over the ranks of `comm`
+/// ([`crate::distributed::ShardedScore`]; every rank calls it with the same arguments). Other sources are
+/// built unsharded on every rank.
+pub fn build_placed(
+    source: &ScoreSource,
+    data: Option<Dataset>,
+    model: Option<&crate::data::DataModel>,
+    n: usize,
+    seed: u64,
+    comm: Option<std::sync::Arc<dyn crate::distributed::Comm>>,
 ) -> Result<Sampling> {
     use crate::score::{EmpiricalScore, GmmScore, Precision};
     let need = |what: &str| Error::param("score", what, "--data (a labelled data set) to fit");
@@ -257,16 +278,14 @@ pub fn build(
                 Some(ds) => ds,
                 None => model()?.sample(n, seed)?,
             };
-            let precision = if *source == ScoreSource::EmpiricalF64 {
-                Precision::F64
-            } else {
-                Precision::F32
+            let score: Box<dyn Score> = match (source, comm) {
+                (ScoreSource::EmpiricalF64, _) => {
+                    Box::new(EmpiricalScore::new(&ds, Precision::F64)?)
+                }
+                (_, Some(c)) => Box::new(crate::distributed::ShardedScore::from_dataset(&ds, c)?),
+                (_, None) => Box::new(EmpiricalScore::new(&ds, Precision::F32)?),
             };
-            Sampling::new(
-                Box::new(EmpiricalScore::new(&ds, precision)?),
-                Some(ds),
-                None,
-            )
+            Sampling::new(score, Some(ds), None)
         }
         ScoreSource::Model(path) => {
             let t = crate::experiments::train::load_trained(path)?;
@@ -296,6 +315,31 @@ pub fn build(
                 model: t.model.zip(t.seed),
             }
         }
+    })
+}
+
+/// The exact f32 empirical score of a memory-mapped `.npy` training set (n × d, little-endian f32): each
+/// rank of `comm` reads only its shard's rows (without `comm`, every row, into one packed copy). No
+/// [`Dataset`] is built, so sampling with it reports the kernel's nearest points at t_min only when the
+/// caller asks the score for them.
+pub fn mapped_score(
+    path: &std::path::Path,
+    comm: Option<std::sync::Arc<dyn crate::distributed::Comm>>,
+) -> Result<Box<dyn Score>> {
+    let map = crate::io::NpyMap::open(path)?;
+    let (n, d) = map.shape();
+    Ok(match comm {
+        Some(c) => {
+            let b = crate::distributed::shard_bounds(n, c.size());
+            let rows = map.rows(b[c.rank()], b[c.rank() + 1])?;
+            Box::new(crate::distributed::ShardedScore::new(&rows, n, d, c)?)
+        }
+        None => Box::new(crate::score::EmpiricalScore::from_rows(
+            &map.rows(0, n)?,
+            n,
+            d,
+            crate::score::Precision::F32,
+        )?),
     })
 }
 

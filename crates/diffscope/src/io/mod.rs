@@ -11,5 +11,5 @@ mod safetensors;
 pub use atomic::{write_atomic, write_json, write_run_dir, write_text};
 pub use csv::{read_csv, write_csv, CsvOptions, CsvTable};
 pub use idx::{parse_idx, read_idx, IdxArray};
-pub use npy::{read_npy, read_npz, write_npy, write_npz, NpyArray, NpyData};
+pub use npy::{read_npy, read_npz, write_npy, write_npz, NpyArray, NpyData, NpyMap};
 pub use safetensors::{SafeTensors, Tensor};

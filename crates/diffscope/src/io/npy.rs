@@ -197,7 +197,15 @@ enum Kind {
     B,
 }
 
-fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
+/// The header of a .npy file: dtype string, Fortran order, shape and the offset of the data.
+struct Header {
+    descr: String,
+    fortran: bool,
+    shape: Vec<usize>,
+    data_start: usize,
+}
+
+fn parse_header(bytes: &[u8]) -> std::result::Result<Header, String> {
     if bytes.is_empty() {
         return Err("empty file (0 bytes), expected a .npy array".into());
     }
@@ -221,7 +229,7 @@ fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
     let header = bytes.get(start..start + hlen).ok_or("truncated header")?;
     let header = std::str::from_utf8(header).map_err(|_| "header is not text")?;
     let descr = dict_value(header, "descr").ok_or("header has no 'descr'")?;
-    let descr = descr.trim_matches(|c| c == '\'' || c == '"');
+    let descr = descr.trim_matches(|c| c == '\'' || c == '"').to_string();
     let fortran = dict_value(header, "fortran_order").ok_or("header has no 'fortran_order'")?;
     let fortran = match fortran.trim() {
         "True" => true,
@@ -242,9 +250,25 @@ fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
                 .map_err(|_| format!("bad shape entry `{s}`"))
         })
         .collect::<std::result::Result<_, _>>()?;
+    Ok(Header {
+        descr,
+        fortran,
+        shape,
+        data_start: start + hlen,
+    })
+}
+
+fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
+    let Header {
+        descr,
+        fortran,
+        shape,
+        data_start,
+    } = parse_header(bytes)?;
+    let descr = descr.as_str();
     let (big, kind, size) = parse_descr(descr)?;
     let count: usize = shape.iter().product();
-    let payload = &bytes[start + hlen..];
+    let payload = &bytes[data_start..];
     let need = count * size;
     if payload.len() < need {
         return Err(format!(
@@ -436,5 +460,105 @@ mod tests {
         bytes.extend_from_slice(&[0u8; 16]);
         let e = parse_npy(&bytes).unwrap_err();
         assert!(e.contains("unsupported dtype '<c16'"), "{e}");
+    }
+}
+
+/// A 2-D `.npy` file of little-endian f32 in C order, memory-mapped: nothing is read until rows are asked
+/// for, and then only their pages, so a rank that reads its shard of the rows touches only those
+/// (distributed.md, "Bigger than memory"). The file must not change while it is mapped.
+pub struct NpyMap {
+    path: std::path::PathBuf,
+    map: memmap2::Mmap,
+    start: usize,
+    rows: usize,
+    cols: usize,
+}
+
+impl NpyMap {
+    /// Maps `path`; rejects other dtypes, Fortran order, shapes other than 2-D and truncated data, naming
+    /// the file.
+    pub fn open(path: &Path) -> Result<NpyMap> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: the map is read-only; the type's contract (documented) is that the file is not
+        // modified while mapped, as with any memory-mapped input.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let h = parse_header(&map[..map.len().min(1 << 20)]).map_err(|m| Error::format(path, m))?;
+        let bad = |m: String| Error::format(path, m);
+        if h.descr != "<f4" {
+            return Err(bad(format!(
+                "dtype '{}': memory mapping needs little-endian float32 ('<f4'); read the file instead",
+                h.descr
+            )));
+        }
+        if h.fortran {
+            return Err(bad("Fortran order: memory mapping needs C order".into()));
+        }
+        let [rows, cols] = h.shape[..] else {
+            return Err(bad(format!("shape {:?}: expected 2-D (n, d)", h.shape)));
+        };
+        let need = h.data_start + rows * cols * 4;
+        if map.len() < need || rows == 0 || cols == 0 {
+            return Err(bad(format!(
+                "shape ({rows}, {cols}) needs {need} bytes, the file has {}",
+                map.len()
+            )));
+        }
+        Ok(NpyMap {
+            path: path.to_path_buf(),
+            map,
+            start: h.data_start,
+            rows,
+            cols,
+        })
+    }
+
+    /// (n, d).
+    pub fn shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+
+    /// Rows `lo..hi`, row-major: borrowed from the map when aligned (the .npy format aligns the data to
+    /// 16 or 64 bytes), else copied. Checked for NaN/Inf.
+    pub fn rows(&self, lo: usize, hi: usize) -> Result<std::borrow::Cow<'_, [f32]>> {
+        if lo > hi || hi > self.rows {
+            return Err(Error::param(
+                "rows",
+                format!("{lo}..{hi}"),
+                format!("a range within 0..{} of {}", self.rows, self.path.display()),
+            ));
+        }
+        let bytes = &self.map[self.start + lo * self.cols * 4..self.start + hi * self.cols * 4];
+        let rows: std::borrow::Cow<'_, [f32]> = if cfg!(target_endian = "little")
+            && (bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<f32>())
+        {
+            // SAFETY: in bounds (sliced above), aligned (checked), any bit pattern is an f32, and the
+            // map outlives the borrow.
+            std::borrow::Cow::Borrowed(unsafe {
+                std::slice::from_raw_parts(bytes.as_ptr() as *const f32, bytes.len() / 4)
+            })
+        } else {
+            std::borrow::Cow::Owned(
+                bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+            )
+        };
+        crate::error::check_finite_f32(&self.path.display().to_string(), &rows, self.cols)
+            .map_err(|e| match e {
+                Error::NonFinite {
+                    source_name,
+                    row,
+                    col,
+                    value,
+                } => Error::NonFinite {
+                    source_name,
+                    row: row + lo,
+                    col,
+                    value,
+                },
+                e => e,
+            })?;
+        Ok(rows)
     }
 }

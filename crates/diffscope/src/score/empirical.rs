@@ -68,6 +68,19 @@ impl EmpiricalScore {
 
     /// From a row-major `n × d` buffer.
     pub fn from_rows(x: &[f32], n: usize, d: usize, precision: Precision) -> Result<Self> {
+        Self::from_rows_centred(x, n, d, precision, None)
+    }
+
+    /// From a row-major `n × d` buffer, stored centred on `centre` (default: the rows' own mean, summed in
+    /// row order in f64). A shard of a larger training set passes the global mean, so that every shard's
+    /// partial states live in one frame ([`crate::distributed::ShardedScore`]).
+    pub fn from_rows_centred(
+        x: &[f32],
+        n: usize,
+        d: usize,
+        precision: Precision,
+        centre: Option<Vec<f64>>,
+    ) -> Result<Self> {
         if n == 0 || d == 0 || x.len() != n * d {
             return Err(Error::shape(
                 "EmpiricalScore training set",
@@ -75,10 +88,20 @@ impl EmpiricalScore {
             ));
         }
         crate::error::check_finite_f32("training set", x, d)?;
-        let mut centre = vec![0.0f64; d];
-        x.chunks_exact(d)
-            .for_each(|r| centre.iter_mut().zip(r).for_each(|(c, &v)| *c += v as f64));
-        centre.iter_mut().for_each(|c| *c /= n as f64);
+        let centre = match centre {
+            Some(c) if c.len() == d => c,
+            Some(c) => {
+                return Err(Error::shape(
+                    "EmpiricalScore centre",
+                    format!("{} values for d = {d}", c.len()),
+                ))
+            }
+            None => {
+                let mut c = column_sums(x, d);
+                c.iter_mut().for_each(|c| *c /= n as f64);
+                c
+            }
+        };
         // Augmented centred rows, packed block by block (6 points at a time), so that besides the caller's
         // rows only the packing is ever held.
         let k1 = d + 1;
@@ -145,16 +168,9 @@ impl EmpiricalScore {
             .collect()
     }
 
-    /// One block of ≤ QUERY_BLOCK queries, f32 fast path.
-    #[allow(clippy::too_many_arguments)]
-    fn block_f32(
-        &self,
-        x: &[f32],
-        ou: OuTime,
-        out: &mut [f32],
-        log_p: Option<&mut [f64]>,
-        nearest: Option<&mut [Nearest]>,
-    ) {
+    /// The flash-softmax states of one block of ≤ QUERY_BLOCK queries over this score's points, f32 fast
+    /// path; the top-2 (with exact f64 distances) when `want_top`.
+    fn block_state(&self, x: &[f32], ou: OuTime, want_top: bool) -> States {
         let d = self.d;
         let bq = x.len() / d;
         let strips = bq.div_ceil(NR);
@@ -185,7 +201,6 @@ impl EmpiricalScore {
         let mut run_sum = vec![0.0f64; strips * NR];
         // The top-2 logits are tracked whenever log p or the nearest points are asked for: log p then uses
         // the exact f64 distance to the nearest point for its leading term.
-        let want_top = nearest.is_some() || log_p.is_some();
         let mut top = vec![
             (f32::NEG_INFINITY, 0u32, f32::NEG_INFINITY, 0u32);
             if want_top { strips * NR } else { 0 }
@@ -324,53 +339,57 @@ impl EmpiricalScore {
                 }
             }
         }
+        // The states, query-major.
+        let mut st = States::empty(bq, d, want_top);
         for i in 0..bq {
             let (s, l) = (i / NR, i % NR);
-            let inv = 1.0 / run_sum[i];
+            st.max[i] = run_max[i];
+            st.sum[i] = run_sum[i];
             for j in 0..d {
-                let xs = x[i * d + j] as f64 - ou.decay * self.centre[j];
-                let m = acc[(s * d + j) * NR + l] * inv;
-                out[i * d + j] = ((ou.decay * m - xs) / ou.delta) as f32;
+                st.acc[i * d + j] = acc[(s * d + j) * NR + l];
             }
         }
-        if !want_top {
-            return;
+        if want_top {
+            // Exact f64 distances to the two nearest scaled points, from the original x and a = a' + c.
+            let exact_d2 = |i: usize, mu: u32| -> f64 {
+                let mu = mu as usize;
+                (0..d)
+                    .map(|j| {
+                        let a = self.centred(mu, j) as f64 + self.centre[j];
+                        (x[i * d + j] as f64 - ou.decay * a).powi(2)
+                    })
+                    .sum()
+            };
+            for (i, &(y1, i1, y2, i2)) in top.iter().take(bq).enumerate() {
+                let second = (self.n > 1).then(|| exact_d2(i, i2));
+                st.top[i] = Top {
+                    y1,
+                    i1: i1 as u64,
+                    d1sq: exact_d2(i, i1),
+                    y2,
+                    i2: i2 as u64,
+                    d2sq: second.unwrap_or(f64::INFINITY),
+                };
+            }
         }
-        // Exact f64 distances to the two nearest scaled points, from the original x and a = a' + c.
-        let exact_d2 = |i: usize, mu: u32| -> f64 {
-            let mu = mu as usize;
-            (0..d)
-                .map(|j| {
-                    let a = self.centred(mu, j) as f64 + self.centre[j];
-                    (x[i * d + j] as f64 - ou.decay * a).powi(2)
-                })
-                .sum()
+        st
+    }
+
+    /// The partial states of all b queries of `x` over this score's points (blocks of QUERY_BLOCK queries
+    /// in parallel when `par` allows; the split depends only on b).
+    pub(crate) fn states(&self, x: &[f32], ou: OuTime, want_top: bool, par: Par) -> States {
+        let blocks: Vec<&[f32]> = x.chunks(QUERY_BLOCK * self.d).collect();
+        let parts: Vec<States> = match par {
+            Par::Seq => blocks
+                .into_iter()
+                .map(|xb| self.block_state(xb, ou, want_top))
+                .collect(),
+            Par::Rayon(_) => blocks
+                .into_par_iter()
+                .map(|xb| self.block_state(xb, ou, want_top))
+                .collect(),
         };
-        let norm_const =
-            (self.n as f64).ln() + 0.5 * d as f64 * (2.0 * std::f64::consts::PI * ou.delta).ln();
-        let mut log_p = log_p;
-        let mut nearest = nearest;
-        for i in 0..bq {
-            let (_, i1, _, i2) = top[i];
-            let d1sq = exact_d2(i, i1);
-            if let Some(lp) = log_p.as_deref_mut() {
-                // log Σ_μ exp(−|x − e^{-t}a_μ|²/2Δ) = −d₁²/2Δ + log Σ_μ exp(L_μ − L_max); the running max is L_max.
-                lp[i] = -d1sq / (2.0 * ou.delta) + run_sum[i].ln() - norm_const;
-            }
-            if let Some(nn) = nearest.as_deref_mut() {
-                let (second, d2) = if self.n > 1 {
-                    (i2, exact_d2(i, i2).sqrt() as f32)
-                } else {
-                    (i1, f32::INFINITY)
-                };
-                nn[i] = Nearest {
-                    index: i1,
-                    second,
-                    d1: d1sq.sqrt() as f32,
-                    d2,
-                };
-            }
-        }
+        States::concat(parts, self.d, want_top)
     }
 
     /// One query, f64 reference path: distances, log-sum-exp and weighted sum all in f64.
@@ -510,35 +529,15 @@ impl Score for EmpiricalScore {
     }
 
     fn eval_into(&self, x: &[f32], t: f64, out: &mut [f32], extras: Extras<'_>, par: Par) {
-        let b = check_shapes(self.d, x, t, out, &extras);
+        check_shapes(self.d, x, t, out, &extras);
         let ou = OuTime::new(t);
         let d = self.d;
         let Extras { log_p, nearest } = extras;
         match self.precision {
             Precision::F32 => {
-                // Split everything into aligned blocks of QUERY_BLOCK queries.
-                let mut lp_chunks: Vec<Option<&mut [f64]>> = match log_p {
-                    Some(l) => l.chunks_mut(QUERY_BLOCK).map(Some).collect(),
-                    None => (0..b.div_ceil(QUERY_BLOCK)).map(|_| None).collect(),
-                };
-                let mut nn_chunks: Vec<Option<&mut [Nearest]>> = match nearest {
-                    Some(l) => l.chunks_mut(QUERY_BLOCK).map(Some).collect(),
-                    None => (0..b.div_ceil(QUERY_BLOCK)).map(|_| None).collect(),
-                };
-                let jobs: Vec<_> = x
-                    .chunks(QUERY_BLOCK * d)
-                    .zip(out.chunks_mut(QUERY_BLOCK * d))
-                    .zip(lp_chunks.iter_mut().map(Option::take))
-                    .zip(nn_chunks.iter_mut().map(Option::take))
-                    .collect();
-                let run = |(((xb, ob), lp), nn): (
-                    ((&[f32], &mut [f32]), Option<&mut [f64]>),
-                    Option<&mut [Nearest]>,
-                )| { self.block_f32(xb, ou, ob, lp, nn) };
-                match par {
-                    Par::Seq => jobs.into_iter().for_each(run),
-                    Par::Rayon(_) => jobs.into_par_iter().for_each(run),
-                }
+                let want_top = log_p.is_some() || nearest.is_some();
+                let st = self.states(x, ou, want_top, par);
+                st.finish(x, ou, &self.centre, self.n, out, log_p, nearest);
             }
             Precision::F64 => {
                 let mut lp = log_p;
@@ -623,4 +622,175 @@ pub fn empirical_score_and_jacobian<P: Copy + Into<f64>>(
         .map(|(m, xi)| (m - xi) / ou.delta)
         .collect();
     (s, jac)
+}
+
+/// Column sums of row-major rows (d columns), in f64, rows in order.
+pub(crate) fn column_sums(x: &[f32], d: usize) -> Vec<f64> {
+    let mut c = vec![0.0f64; d];
+    x.chunks_exact(d)
+        .for_each(|r| c.iter_mut().zip(r).for_each(|(c, &v)| *c += v as f64));
+    c
+}
+
+/// The two largest logits of a query over a set of points: logit (log2 units), global index and exact
+/// f64 squared distance $|x - e^{-t} a|^2$. An empty slot has logit −∞ and distance +∞.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Top {
+    pub y1: f32,
+    pub i1: u64,
+    pub d1sq: f64,
+    pub y2: f32,
+    pub i2: u64,
+    pub d2sq: f64,
+}
+
+impl Top {
+    pub(crate) const EMPTY: Top = Top {
+        y1: f32::NEG_INFINITY,
+        i1: 0,
+        d1sq: f64::INFINITY,
+        y2: f32::NEG_INFINITY,
+        i2: 0,
+        d2sq: f64::INFINITY,
+    };
+
+    /// Offers a candidate; strictly larger logits win, so ties keep the earlier candidate (the smaller
+    /// index when candidates come in index order), as in the kernel's scan.
+    fn offer(&mut self, y: f32, i: u64, dsq: f64) {
+        if y > self.y2 {
+            if y > self.y1 {
+                (self.y2, self.i2, self.d2sq) = (self.y1, self.i1, self.d1sq);
+                (self.y1, self.i1, self.d1sq) = (y, i, dsq);
+            } else {
+                (self.y2, self.i2, self.d2sq) = (y, i, dsq);
+            }
+        }
+    }
+}
+
+/// Flash-softmax partial states of b queries over a set of training points (science.md §2; the
+/// flash-decoding split-K state): per query the running maximum m of the logits y in log2 units,
+/// $l = \sum_\mu 2^{y_\mu - m}$, $v = \sum_\mu 2^{y_\mu - m} (a_\mu - c)$ (centred frame, f64) and the top-2.
+/// An empty set of points is the state m = −∞, l = 0, v = 0.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct States {
+    pub d: usize,
+    pub max: Vec<f32>,
+    pub sum: Vec<f64>,
+    /// Row-major b × d.
+    pub acc: Vec<f64>,
+    /// Empty unless the top-2 were asked for.
+    pub top: Vec<Top>,
+}
+
+impl States {
+    /// The empty state of b queries.
+    pub(crate) fn empty(b: usize, d: usize, want_top: bool) -> States {
+        States {
+            d,
+            max: vec![f32::NEG_INFINITY; b],
+            sum: vec![0.0; b],
+            acc: vec![0.0; b * d],
+            top: vec![Top::EMPTY; if want_top { b } else { 0 }],
+        }
+    }
+
+    fn concat(parts: Vec<States>, d: usize, want_top: bool) -> States {
+        let mut st = States::empty(0, d, want_top);
+        for p in parts {
+            st.max.extend(p.max);
+            st.sum.extend(p.sum);
+            st.acc.extend(p.acc);
+            st.top.extend(p.top);
+        }
+        st
+    }
+
+    /// Number of queries.
+    pub(crate) fn len(&self) -> usize {
+        self.max.len()
+    }
+
+    /// Folds `other`'s state of query `j` into this state's query `i`: m = max(m₁, m₂), l = l₁2^{m₁−m} +
+    /// l₂2^{m₂−m}, v likewise; the top-2 of both (ties to this one). An empty side is skipped, so folding
+    /// into the empty state copies the other bit for bit. Commutative in exact arithmetic but not
+    /// bitwise associative: callers fold in a fixed order (shard order).
+    pub(crate) fn fold_query(&mut self, i: usize, other: &States, j: usize) {
+        let d = self.d;
+        if let (Some(t), Some(o)) = (self.top.get_mut(i), other.top.get(j)) {
+            t.offer(o.y1, o.i1, o.d1sq);
+            t.offer(o.y2, o.i2, o.d2sq);
+        }
+        if other.sum[j] == 0.0 {
+            return;
+        }
+        if self.sum[i] == 0.0 {
+            self.max[i] = other.max[j];
+            self.sum[i] = other.sum[j];
+            self.acc[i * d..(i + 1) * d].copy_from_slice(&other.acc[j * d..(j + 1) * d]);
+            return;
+        }
+        let m = self.max[i].max(other.max[j]);
+        let (s1, s2) = (
+            ((self.max[i] - m) as f64).exp2(),
+            ((other.max[j] - m) as f64).exp2(),
+        );
+        self.max[i] = m;
+        self.sum[i] = self.sum[i] * s1 + other.sum[j] * s2;
+        let (a, b) = (
+            &mut self.acc[i * d..(i + 1) * d],
+            &other.acc[j * d..(j + 1) * d],
+        );
+        a.iter_mut()
+            .zip(b)
+            .for_each(|(a, &b)| *a = *a * s1 + b * s2);
+    }
+
+    /// The score, log p and nearest points of the b queries of `x` (n training points in all, stored
+    /// relative to `centre`): $S = (e^{-t} (c + v/l) - x)/\Delta$, and
+    /// $\log p = -d_1^2/2\Delta + \log l - \log N - \tfrac d2 \log(2\pi\Delta)$ (the running max is the
+    /// nearest point's logit, replaced by its exact f64 distance).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn finish(
+        &self,
+        x: &[f32],
+        ou: OuTime,
+        centre: &[f64],
+        n: usize,
+        out: &mut [f32],
+        log_p: Option<&mut [f64]>,
+        nearest: Option<&mut [Nearest]>,
+    ) {
+        let d = self.d;
+        for i in 0..self.len() {
+            let inv = 1.0 / self.sum[i];
+            for j in 0..d {
+                let xs = x[i * d + j] as f64 - ou.decay * centre[j];
+                let m = self.acc[i * d + j] * inv;
+                out[i * d + j] = ((ou.decay * m - xs) / ou.delta) as f32;
+            }
+        }
+        let norm_const =
+            (n as f64).ln() + 0.5 * d as f64 * (2.0 * std::f64::consts::PI * ou.delta).ln();
+        if let Some(lp) = log_p {
+            for (i, lp) in lp.iter_mut().enumerate() {
+                *lp = -self.top[i].d1sq / (2.0 * ou.delta) + self.sum[i].ln() - norm_const;
+            }
+        }
+        if let Some(nn) = nearest {
+            for (t, nn) in self.top.iter().zip(nn.iter_mut()) {
+                let (second, d2) = if n > 1 {
+                    (t.i2 as u32, t.d2sq.sqrt() as f32)
+                } else {
+                    (t.i1 as u32, f32::INFINITY)
+                };
+                *nn = Nearest {
+                    index: t.i1 as u32,
+                    second,
+                    d1: t.d1sq.sqrt() as f32,
+                    d2,
+                };
+            }
+        }
+    }
 }

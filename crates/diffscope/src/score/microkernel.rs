@@ -76,7 +76,7 @@ pub(crate) fn dot6x16_t(
     v: &[f32],
     out: &mut [[f32; NR]; MR],
 ) {
-    assert!((1..=MR).contains(&rows) && stride >= MR * MR && v.len() >= nblk * MR * NR);
+    assert!((1..=MR).contains(&rows) && stride >= rows * MR && v.len() >= nblk * MR * NR);
     assert!(nblk == 0 || b.len() >= (nblk - 1) * stride + rows * MR);
     #[cfg(all(
         target_arch = "x86_64",
@@ -107,7 +107,7 @@ pub(crate) fn dot6x16_t_gather(
     v: &[f32],
     out: &mut [[f32; NR]; MR],
 ) {
-    assert!((1..=MR).contains(&rows) && stride >= MR * MR && v.len() >= idx.len() * NR);
+    assert!((1..=MR).contains(&rows) && stride >= rows * MR && v.len() >= idx.len() * NR);
     assert!(idx
         .iter()
         .all(|&m| (m as usize / MR) * stride + rows * MR <= b.len()));
