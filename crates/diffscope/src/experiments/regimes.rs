@@ -652,7 +652,7 @@ pub fn sweep(
     let list: Vec<SweepRun> = runs.iter().map(|r| r.0.clone()).collect();
     let outcome = sweeps::run_shard(&list, out, place.shard, monitor, |k, dir| {
         let (run, c) = &runs[k];
-        monitor.note(&format!("{}", run.name));
+        monitor.note(&run.name);
         let report = run_placed(c, place.comm.clone(), monitor)?;
         if writer {
             write_run_dir(&report, dir)?;

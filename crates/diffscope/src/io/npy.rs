@@ -386,83 +386,6 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     Some(&rest[..end])
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tmp(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("diffscope-npy-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join(name)
-    }
-
-    #[test]
-    fn roundtrip_f32_f64_i64_exact() {
-        let a = NpyArray::f32(2, 3, vec![1.5, -2.25, f32::MIN_POSITIVE, 1e30, 0.1, 7.0]);
-        let b = NpyArray::f64(3, 1, vec![std::f64::consts::PI, -1e-300, 0.1]);
-        let c = NpyArray::i64_1d(vec![0, -5, i64::MAX]);
-        for (i, arr) in [&a, &b, &c].into_iter().enumerate() {
-            let p = tmp(&format!("r{i}.npy"));
-            write_npy(&p, arr).unwrap();
-            assert_eq!(&read_npy(&p).unwrap(), arr);
-        }
-        let p = tmp("r.npz");
-        write_npz(&p, &[("a", &a), ("b", &b), ("c", &c)]).unwrap();
-        let back = read_npz(&p).unwrap();
-        assert_eq!(back.len(), 3);
-        assert_eq!(back[0], ("a".to_string(), a));
-        assert_eq!(back[1], ("b".to_string(), b));
-        assert_eq!(back[2], ("c".to_string(), c));
-    }
-
-    #[test]
-    fn fortran_order_and_big_endian_are_transposed_and_swapped() {
-        // A 2x3 matrix [[1,2,3],[4,5,6]] stored in Fortran order as big-endian f8.
-        let header = "{'descr': '>f8', 'fortran_order': True, 'shape': (2, 3), }";
-        let mut bytes = MAGIC.to_vec();
-        bytes.extend_from_slice(&[1, 0]);
-        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-        bytes.extend_from_slice(header.as_bytes());
-        for v in [1.0f64, 4.0, 2.0, 5.0, 3.0, 6.0] {
-            bytes.extend_from_slice(&v.to_be_bytes());
-        }
-        let arr = parse_npy(&bytes).unwrap();
-        assert_eq!(arr.shape, vec![2, 3]);
-        assert_eq!(arr.data, NpyData::F64(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
-    }
-
-    #[test]
-    fn truncated_empty_and_foreign_files_are_named() {
-        let a = NpyArray::f32(10, 10, vec![1.0; 100]);
-        let p = tmp("t.npy");
-        write_npy(&p, &a).unwrap();
-        let bytes = std::fs::read(&p).unwrap();
-        std::fs::write(&p, &bytes[..bytes.len() - 7]).unwrap();
-        let e = read_npy(&p).unwrap_err().to_string();
-        assert!(e.contains("t.npy") && e.contains("truncated data"), "{e}");
-        std::fs::write(&p, b"").unwrap();
-        let e = read_npy(&p).unwrap_err().to_string();
-        assert!(e.contains("empty file"), "{e}");
-        std::fs::write(&p, b"hello world, not numpy").unwrap();
-        let e = read_npy(&p).unwrap_err().to_string();
-        assert!(e.contains("not a .npy file"), "{e}");
-        let e = read_npy(&tmp("missing.npy")).unwrap_err().to_string();
-        assert!(e.contains("missing.npy"), "{e}");
-    }
-
-    #[test]
-    fn unsupported_dtype_is_reported() {
-        let header = "{'descr': '<c16', 'fortran_order': False, 'shape': (1,), }";
-        let mut bytes = MAGIC.to_vec();
-        bytes.extend_from_slice(&[1, 0]);
-        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-        bytes.extend_from_slice(header.as_bytes());
-        bytes.extend_from_slice(&[0u8; 16]);
-        let e = parse_npy(&bytes).unwrap_err();
-        assert!(e.contains("unsupported dtype '<c16'"), "{e}");
-    }
-}
-
 /// A 2-D `.npy` file of little-endian f32 in C order, memory-mapped: nothing is read until rows are asked
 /// for, and then only their pages, so a rank that reads its shard of the rows touches only those
 /// (distributed.md, "Bigger than memory"). The file must not change while it is mapped.
@@ -560,5 +483,82 @@ impl NpyMap {
                 e => e,
             })?;
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("diffscope-npy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    #[test]
+    fn roundtrip_f32_f64_i64_exact() {
+        let a = NpyArray::f32(2, 3, vec![1.5, -2.25, f32::MIN_POSITIVE, 1e30, 0.1, 7.0]);
+        let b = NpyArray::f64(3, 1, vec![std::f64::consts::PI, -1e-300, 0.1]);
+        let c = NpyArray::i64_1d(vec![0, -5, i64::MAX]);
+        for (i, arr) in [&a, &b, &c].into_iter().enumerate() {
+            let p = tmp(&format!("r{i}.npy"));
+            write_npy(&p, arr).unwrap();
+            assert_eq!(&read_npy(&p).unwrap(), arr);
+        }
+        let p = tmp("r.npz");
+        write_npz(&p, &[("a", &a), ("b", &b), ("c", &c)]).unwrap();
+        let back = read_npz(&p).unwrap();
+        assert_eq!(back.len(), 3);
+        assert_eq!(back[0], ("a".to_string(), a));
+        assert_eq!(back[1], ("b".to_string(), b));
+        assert_eq!(back[2], ("c".to_string(), c));
+    }
+
+    #[test]
+    fn fortran_order_and_big_endian_are_transposed_and_swapped() {
+        // A 2x3 matrix [[1,2,3],[4,5,6]] stored in Fortran order as big-endian f8.
+        let header = "{'descr': '>f8', 'fortran_order': True, 'shape': (2, 3), }";
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&[1, 0]);
+        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        for v in [1.0f64, 4.0, 2.0, 5.0, 3.0, 6.0] {
+            bytes.extend_from_slice(&v.to_be_bytes());
+        }
+        let arr = parse_npy(&bytes).unwrap();
+        assert_eq!(arr.shape, vec![2, 3]);
+        assert_eq!(arr.data, NpyData::F64(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
+    }
+
+    #[test]
+    fn truncated_empty_and_foreign_files_are_named() {
+        let a = NpyArray::f32(10, 10, vec![1.0; 100]);
+        let p = tmp("t.npy");
+        write_npy(&p, &a).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() - 7]).unwrap();
+        let e = read_npy(&p).unwrap_err().to_string();
+        assert!(e.contains("t.npy") && e.contains("truncated data"), "{e}");
+        std::fs::write(&p, b"").unwrap();
+        let e = read_npy(&p).unwrap_err().to_string();
+        assert!(e.contains("empty file"), "{e}");
+        std::fs::write(&p, b"hello world, not numpy").unwrap();
+        let e = read_npy(&p).unwrap_err().to_string();
+        assert!(e.contains("not a .npy file"), "{e}");
+        let e = read_npy(&tmp("missing.npy")).unwrap_err().to_string();
+        assert!(e.contains("missing.npy"), "{e}");
+    }
+
+    #[test]
+    fn unsupported_dtype_is_reported() {
+        let header = "{'descr': '<c16', 'fortran_order': False, 'shape': (1,), }";
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&[1, 0]);
+        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(&[0u8; 16]);
+        let e = parse_npy(&bytes).unwrap_err();
+        assert!(e.contains("unsupported dtype '<c16'"), "{e}");
     }
 }
