@@ -3,7 +3,10 @@
 #
 # 1. The Rust tests in the release profile, so they reuse the main job's build
 #    (`cargo run --release -p diffscope-cli -- regimes`): only the test harnesses are compiled on top.
-# 2. The Python package `pydiffscope` built into a virtualenv at .venv (created on first use; maturin,
+# 2. With MPI on the machine (mpirun; Debian: openmpi-bin libopenmpi-dev libclang-dev), the `mpi` feature
+#    built into target/mpi and its end-to-end tests (`mpirun -n 2` and `-n 3` against thread-simulated
+#    ranks). Skipped with a note when mpirun is missing, except under CI, where it is required.
+# 3. The Python package `pydiffscope` built into a virtualenv at .venv (created on first use; maturin,
 #    numpy and pytest come from the package index) and its pytest suite, which also drives the CLI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +14,15 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
 
 cargo build --release -p diffscope-cli
 cargo test --release --no-fail-fast
+
+if command -v mpirun >/dev/null 2>&1; then
+    cargo test --release --features mpi --target-dir target/mpi -p diffscope-cli --test distributed
+elif [ -n "${CI:-}" ]; then
+    echo "CI: mpirun is missing (.ci/run installs openmpi-bin libopenmpi-dev libclang-dev)" >&2
+    exit 1
+else
+    echo "MPI tests skipped: no mpirun (apt-get install openmpi-bin libopenmpi-dev libclang-dev)" >&2
+fi
 
 VENV="${DIFFSCOPE_VENV:-.venv}"
 if [ ! -x "$VENV/bin/python" ]; then

@@ -23,6 +23,9 @@ pub struct Cli {
     /// No progress bars or chatter on stderr (results still go to stdout and files).
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Notes on stderr even when it is not a terminal (batch-job logs); no progress bars.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
     /// `sample` and `regimes` only: simulate R ranks with threads of this process, the exact score
     /// sharded over them as under `mpirun -n R` (the same results, bit for bit, without MPI).
     #[arg(long, global = true, default_value_t = 1, value_name = "R")]
@@ -94,8 +97,8 @@ fn mpi_ranks() -> anyhow::Result<Option<std::sync::Arc<dyn diffscope::distribute
         return Ok(None);
     }
     let world = diffscope::distributed::mpi_world()?;
-    Ok((diffscope::distributed::Comm::size(&*world) > 1)
-        .then(|| world as std::sync::Arc<dyn diffscope::distributed::Comm>))
+    let world: std::sync::Arc<dyn diffscope::distributed::Comm> = world;
+    Ok((world.size() > 1).then_some(world))
 }
 
 #[cfg(not(feature = "mpi"))]

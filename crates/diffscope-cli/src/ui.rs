@@ -12,6 +12,8 @@ pub struct Ctx {
     pub seed: u64,
     /// Show progress bars and notes on stderr.
     pub chatty: bool,
+    /// Notes on stderr even off a terminal (`--verbose`; batch-job logs), without bars.
+    pub verbose: bool,
     /// Set by Ctrl-C.
     pub stop: Arc<AtomicBool>,
     /// The ranks of an MPI launch (`mpirun -n R`, R > 1, with the `mpi` feature); None otherwise.
@@ -39,6 +41,7 @@ impl Ctx {
         Ctx {
             seed: cli.seed,
             chatty,
+            verbose: writer && cli.verbose && !cli.quiet,
             stop,
             comm,
         }
@@ -51,7 +54,7 @@ impl Ctx {
 
     /// Prints a note on stderr unless quiet.
     pub fn note(&self, msg: impl AsRef<str>) {
-        if self.chatty {
+        if self.chatty || self.verbose {
             eprintln!("{}", msg.as_ref());
         }
     }
@@ -78,7 +81,7 @@ impl Ctx {
         Monitor {
             bar,
             stop: &self.stop,
-            chatty: self.chatty,
+            chatty: self.chatty || self.verbose,
         }
     }
 }

@@ -119,6 +119,9 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
         &ctx.monitor(&bar),
     )?;
     bar.finish_and_clear();
+    if let Some(line) = score.work_note() {
+        ctx.note(line);
+    }
     if !ctx.is_writer() {
         return Ok(());
     }

@@ -14,7 +14,7 @@ pub mod sweep;
 pub use comm::{shard_bounds, simulate, Comm, SelfComm, ThreadComm};
 #[cfg(feature = "mpi")]
 pub use mpi_comm::{mpi_world, MpiComm};
-pub use sharded::ShardedScore;
+pub use sharded::{ShardTimings, ShardedScore};
 
 #[cfg(test)]
 mod tests {

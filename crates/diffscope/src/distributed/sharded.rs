@@ -8,7 +8,9 @@ use crate::score::{
     Top,
 };
 use faer::Par;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The exact empirical score of N training points split into contiguous shards, one per rank
 /// ([`shard_bounds`]`(N, R)`), each rank holding only its shard (one packed copy, f32 kernel).
@@ -24,6 +26,8 @@ use std::sync::Arc;
 /// rank order).
 ///
 /// Every rank must make the same sequence of evaluations (the trajectories are the same on every rank).
+/// The only state that changes is a set of timing counters ([`ShardedScore::timings`]), which never
+/// affect results.
 pub struct ShardedScore {
     local: Option<EmpiricalScore>,
     lo: usize,
@@ -32,6 +36,25 @@ pub struct ShardedScore {
     d: usize,
     centre: Vec<f64>,
     comm: Arc<dyn Comm>,
+    clock: Clock,
+}
+
+/// Wall time spent in the two parts of the sharded evaluations so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ShardTimings {
+    /// Evaluations made.
+    pub evals: u64,
+    /// Seconds in this shard's kernel (the partial states).
+    pub kernel_s: f64,
+    /// Seconds exchanging, folding and finishing (including waits for slower ranks).
+    pub merge_s: f64,
+}
+
+#[derive(Default)]
+struct Clock {
+    evals: AtomicU64,
+    kernel_ns: AtomicU64,
+    merge_ns: AtomicU64,
 }
 
 impl ShardedScore {
@@ -77,7 +100,17 @@ impl ShardedScore {
             d,
             centre,
             comm,
+            clock: Clock::default(),
         })
+    }
+
+    /// Time spent so far in the local kernel and in the exchange and merge.
+    pub fn timings(&self) -> ShardTimings {
+        ShardTimings {
+            evals: self.clock.evals.load(Ordering::Relaxed),
+            kernel_s: self.clock.kernel_ns.load(Ordering::Relaxed) as f64 * 1e-9,
+            merge_s: self.clock.merge_ns.load(Ordering::Relaxed) as f64 * 1e-9,
+        }
     }
 
     /// This rank's shard of a data set every rank holds in full.
@@ -174,6 +207,7 @@ impl ShardedScore {
         let Extras { log_p, nearest } = extras;
         let top = log_p.is_some() || nearest.is_some();
         // 1. This shard's partial states of every query (global indices in the top-2).
+        let t0 = Instant::now();
         let mut local = match &self.local {
             Some(s) => s.states(x, ou, top, par),
             None => States::empty(b, d, top),
@@ -182,6 +216,7 @@ impl ShardedScore {
             tp.i1 += self.lo as u64;
             tp.i2 += self.lo as u64;
         }
+        let t1 = Instant::now();
         // 2. Each query's states to its owner, folded there in rank order.
         let qb = shard_bounds(b, size);
         let send = (0..size)
@@ -250,6 +285,10 @@ impl ShardedScore {
                 };
             }
         }
+        let ns = |d: std::time::Duration| d.as_nanos() as u64;
+        self.clock.evals.fetch_add(1, Ordering::Relaxed);
+        self.clock.kernel_ns.fetch_add(ns(t1 - t0), Ordering::Relaxed);
+        self.clock.merge_ns.fetch_add(ns(t1.elapsed()), Ordering::Relaxed);
         Ok(())
     }
 }
@@ -276,6 +315,19 @@ impl Score for ShardedScore {
             self.lo,
             self.hi
         )
+    }
+
+    fn work_note(&self) -> Option<String> {
+        let t = self.timings();
+        Some(format!(
+            "sharded score ({}): {} evaluations; rank {} kernel {:.3} s, exchange + merge {:.3} s ({:.2} ms per evaluation)",
+            self.comm.describe(),
+            t.evals,
+            self.comm.rank(),
+            t.kernel_s,
+            t.merge_s,
+            1e3 * t.merge_s / t.evals.max(1) as f64
+        ))
     }
 
     /// # Panics

@@ -102,6 +102,12 @@ pub trait Score: Send + Sync {
     /// A short human-readable description (kind and size).
     fn describe(&self) -> String;
 
+    /// A line on the work done so far (e.g. the sharded score's kernel and merge times), for front ends;
+    /// None for scores with nothing to add.
+    fn work_note(&self) -> Option<String> {
+        None
+    }
+
     /// Allocating convenience: the score of `x` at `t`.
     fn eval(&self, x: &[f32], t: f64, par: Par) -> Vec<f32> {
         let mut out = vec![0.0; x.len()];
