@@ -143,8 +143,7 @@ fn run_directories_match_the_ones_written_before_the_library_move() {
                 if !p.ends_with("input") {
                     stack.push(p);
                 }
-            } else if p.extension().is_none_or(|x| x != "png")
-                && !p.ends_with("sweep_d/sweep.json")
+            } else if p.extension().is_none_or(|x| x != "png") && !p.ends_with("sweep_d/sweep.json")
             {
                 // sweep.json (the description `merge` rebuilds a sweep from) is new since the fixtures.
                 written += 1;

@@ -287,8 +287,12 @@ impl ShardedScore {
         }
         let ns = |d: std::time::Duration| d.as_nanos() as u64;
         self.clock.evals.fetch_add(1, Ordering::Relaxed);
-        self.clock.kernel_ns.fetch_add(ns(t1 - t0), Ordering::Relaxed);
-        self.clock.merge_ns.fetch_add(ns(t1.elapsed()), Ordering::Relaxed);
+        self.clock
+            .kernel_ns
+            .fetch_add(ns(t1 - t0), Ordering::Relaxed);
+        self.clock
+            .merge_ns
+            .fetch_add(ns(t1.elapsed()), Ordering::Relaxed);
         Ok(())
     }
 }

@@ -19,7 +19,7 @@ pub enum Precision {
     F64,
 }
 
-/// Queries per block (one rayon task), and training points per tile (a multiple of 6; a tile's 1008 × 16
+/// Largest number of queries per block (one rayon task), and training points per tile (a multiple of 6; a tile's 1008 × 16
 /// weights of one query strip, 64 KB, stay in L2. Tiles of 252, 504, 1008 and 2016 points measured A/B
 /// 1, 0.988, 0.968 and 0.966 on the standard workload).
 const QUERY_BLOCK: usize = 256;
@@ -375,10 +375,22 @@ impl EmpiricalScore {
         st
     }
 
-    /// The partial states of all b queries of `x` over this score's points (blocks of QUERY_BLOCK queries
-    /// in parallel when `par` allows; the split depends only on b).
+    /// The partial states of all b queries of `x` over this score's points, in blocks of whole strips
+    /// (16 queries) run in parallel when `par` allows.
+    ///
+    /// A query's result depends only on its strip (queries 16i … 16i + 15 of `x`) and the tiles, never
+    /// on the block it is in: every state, maximum and sparse-skip decision is per strip. So the block size
+    /// can follow the thread count without changing a bit: up to 16 strips per block (a tile is then
+    /// reused by 16 strips while it is in cache), fewer when that leaves threads idle (B ≤ 256: one block
+    /// would keep one core busy).
     pub(crate) fn states(&self, x: &[f32], ou: OuTime, want_top: bool, par: Par) -> States {
-        let blocks: Vec<&[f32]> = x.chunks(QUERY_BLOCK * self.d).collect();
+        let strips = (x.len() / self.d).div_ceil(NR);
+        let tasks = match par {
+            Par::Seq => 1,
+            Par::Rayon(n) => 2 * n.get().min(rayon::current_num_threads()),
+        };
+        let per_block = strips.div_ceil(tasks).clamp(1, QUERY_BLOCK / NR);
+        let blocks: Vec<&[f32]> = x.chunks(per_block * NR * self.d).collect();
         let parts: Vec<States> = match par {
             Par::Seq => blocks
                 .into_iter()
