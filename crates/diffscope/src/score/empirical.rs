@@ -24,6 +24,22 @@ pub enum Precision {
 /// 1, 0.988, 0.968 and 0.966 on the standard workload).
 const QUERY_BLOCK: usize = 256;
 const TILE: usize = 1008;
+/// Bytes of packed points a tile may hold: half of a 1 MB L2, so that the weighted-sum pass finds the
+/// tile the logit pass just read still in L2.
+const TILE_BYTES: usize = 512 * 1024;
+
+/// Training points per tile at dimension d: [`TILE`] (1008) while the tile's packing, 4·(d + 1) bytes a
+/// point, fits in [`TILE_BYTES`] (d ≤ 129), else the largest multiple of 6 that fits (162 at d = 784), but
+/// at least [`MIN_TILE`] (d ≥ 1560: 84 at d = 3072), where the f64 flush of the weighted sums, d·16 adds
+/// per strip and tile, would otherwise cost more than the cache misses it saves (grid A/B: 42-point
+/// tiles at d = 3072 ran at 0.53–0.73 of the FMA peak, 84-point tiles at 0.65–0.81).
+fn tile_for(d: usize) -> usize {
+    let fit = TILE_BYTES / (4 * (d + 1)) / MR * MR;
+    fit.clamp(MIN_TILE, TILE)
+}
+
+/// The smallest tile, see [`tile_for`].
+const MIN_TILE: usize = 84;
 /// Points whose logits are below every query's running max by more than this (in log2 units) are skipped.
 const LIVE_LOG2: f32 = 64.0;
 
@@ -49,6 +65,8 @@ pub struct EmpiricalScore {
     d: usize,
     /// N rounded up to a multiple of 6 (the packings' zero-padded length).
     n6: usize,
+    /// Training points per tile ([`tile_for`]).
+    tile: usize,
     /// The mean c (f64).
     centre: Vec<f64>,
     /// The original points in f64 for the reference path (filled only for `Precision::F64`).
@@ -132,6 +150,7 @@ impl EmpiricalScore {
             n,
             d,
             n6,
+            tile: tile_for(d),
             centre,
             a64,
             precision,
@@ -193,7 +212,7 @@ impl EmpiricalScore {
             }
         }
         // Per strip and tile: logits, then weights, point-major (w[μ·16 + l]).
-        let mut w = vec![0.0f32; TILE * NR];
+        let mut w = vec![0.0f32; self.tile * NR];
         let mut blk = [[0.0f32; NR]; MR];
         // Σ_μ w_μ a'_μ in f64, acc[(s·d + j)·16 + l], and the running max and Σ w per query.
         let mut acc = vec![0.0f64; strips * d * NR];
@@ -205,10 +224,10 @@ impl EmpiricalScore {
             (f32::NEG_INFINITY, 0u32, f32::NEG_INFINITY, 0u32);
             if want_top { strips * NR } else { 0 }
         ];
-        let mut live: Vec<u32> = Vec::with_capacity(TILE);
+        let mut live: Vec<u32> = Vec::with_capacity(self.tile);
         let mut sparse_before = vec![false; strips];
-        for (tile_index, j0) in (0..n6).step_by(TILE).enumerate() {
-            let tile = TILE.min(n6 - j0);
+        for (tile_index, j0) in (0..n6).step_by(self.tile).enumerate() {
+            let tile = self.tile.min(n6 - j0);
             for s in 0..strips {
                 let xs = &xp[s * k1 * NR..(s + 1) * k1 * NR];
                 let q = s * NR;
