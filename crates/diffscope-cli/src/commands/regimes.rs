@@ -179,9 +179,14 @@ pub fn run(a: RegimesArgs, ctx: &Ctx) -> Result<()> {
         }
         return Ok(());
     };
-    let place = exp::SweepPlacement {
-        shard: a.shard.unwrap_or(Shard::ALL),
-        comm: ctx.comm.clone(),
+    // `--shard` under mpirun: the ranks split the runs (each run on one rank, unsharded score), which is
+    // what `--shard auto` reads from the MPI environment; without it they share every run's score.
+    let place = match a.shard {
+        Some(shard) => exp::SweepPlacement { shard, comm: None },
+        None => exp::SweepPlacement {
+            shard: Shard::ALL,
+            comm: ctx.comm.clone(),
+        },
     };
     let report = exp::sweep(&cfg, &over, &a.out, &place, &monitor)?;
     bar.finish_and_clear();
