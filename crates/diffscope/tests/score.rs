@@ -40,25 +40,33 @@ fn max_rel_row_error(a: &[f32], b: &[f32], d: usize) -> f64 {
 
 #[test]
 fn f32_kernel_matches_f64_reference_across_t() {
-    // Two-class GMM, d = 100, N = 5000 (20 tiles of 252, the last with padding points), B = 300 (2 query
-    // blocks of 256; the last one partial, with a partial 16-query strip).
-    let d = 100;
+    // Two-class GMM, d = 100, N = 5000 (5 tiles of 1008, the last with padding points), B = 300 (a partial
+    // 16-query strip).
+    check_f32_against_f64(100, 5000, 300, &[0.01, 0.05, 0.2, 0.5, 1.0, 2.0, 3.0, 6.0]);
+}
+
+/// The image-dimension tile sizes: d = 784 (tiles of 162 points; N = 1000 gives 6 whole tiles and a
+/// partial one) and d = 64 (tiles of 1008), at B = 40 (3 strips, the last partial, one block each).
+#[test]
+fn f32_kernel_matches_f64_reference_at_image_dimensions() {
+    check_f32_against_f64(784, 1000, 40, &[0.01, 0.05, 0.2, 1.0, 6.0]);
+    check_f32_against_f64(64, 2500, 40, &[0.01, 0.05, 0.2, 1.0, 6.0]);
+}
+
+fn check_f32_against_f64(d: usize, n: usize, b: usize, ts: &[f64]) {
     let data = TwoClassGmm::standard(d)
         .mixture(0)
         .unwrap()
-        .sample(5000, 1)
+        .sample(n, 1)
         .unwrap();
     let fast = EmpiricalScore::new(&data, Precision::F32).unwrap();
     let exact = EmpiricalScore::new(&data, Precision::F64).unwrap();
     let mut worst = 0.0f64;
-    for (i, &t) in [0.01, 0.05, 0.2, 0.5, 1.0, 2.0, 3.0, 6.0]
-        .iter()
-        .enumerate()
-    {
-        let x = forward_queries(&data.x, d, 300, t, i as u64);
+    for (i, &t) in ts.iter().enumerate() {
+        let x = forward_queries(&data.x, d, b, t, i as u64);
         let (mut s32, mut s64) = (vec![0.0; x.len()], vec![0.0; x.len()]);
-        let (mut lp32, mut lp64) = (vec![0.0; 300], vec![0.0; 300]);
-        let (mut nn32, mut nn64) = (vec![Nearest::default(); 300], vec![Nearest::default(); 300]);
+        let (mut lp32, mut lp64) = (vec![0.0; b], vec![0.0; b]);
+        let (mut nn32, mut nn64) = (vec![Nearest::default(); b], vec![Nearest::default(); b]);
         fast.eval_into(
             &x,
             t,
@@ -82,8 +90,8 @@ fn f32_kernel_matches_f64_reference_across_t() {
         let err = max_rel_row_error(&s32, &s64, d);
         worst = worst.max(err);
         // Relative error ≤ 1e-5 per query (row norm); measured worst ≈ 1e-6 (see the assertion message).
-        assert!(err <= 1e-5, "t = {t}: max relative error {err:e}");
-        for q in 0..300 {
+        assert!(err <= 1e-5, "d = {d}, t = {t}: max relative error {err:e}");
+        for q in 0..b {
             // log p in f64 from f32 logits: the logit of magnitude L carries ~L·6e-8 absolute error.
             assert!(
                 (lp32[q] - lp64[q]).abs() <= 1e-4 * (1.0 + lp64[q].abs()),
@@ -103,7 +111,7 @@ fn f32_kernel_matches_f64_reference_across_t() {
             );
         }
     }
-    eprintln!("measured max relative error of the f32 kernel vs f64: {worst:e}");
+    eprintln!("d = {d}: measured max relative error of the f32 kernel vs f64: {worst:e}");
 }
 
 #[test]
@@ -234,7 +242,7 @@ fn empirical_score_of_many_gmm_points_approaches_the_population_score_at_large_t
 }
 
 #[test]
-fn empirical_score_is_bit_identical_for_one_and_two_threads() {
+fn empirical_score_is_bit_identical_for_any_thread_count_and_block_size() {
     let d = 20;
     let data = TwoClassGmm::standard(d)
         .mixture(0)
@@ -242,7 +250,30 @@ fn empirical_score_is_bit_identical_for_one_and_two_threads() {
         .sample(3000, 1)
         .unwrap();
     let score = EmpiricalScore::new(&data, Precision::F32).unwrap();
-    let x = forward_queries(&data.x, d, 700, 0.7, 2);
+    // B = 700 (44 strips) and B = 40 (3 strips): the blocks, sized from the thread count, differ between
+    // 1, 2 and 3 threads and the sequential path; the results must not.
+    for b in [700usize, 40] {
+        let x = forward_queries(&data.x, d, b, 0.7, 2);
+        check_thread_independence(&score, &x, b);
+    }
+}
+
+fn check_thread_independence(score: &EmpiricalScore, x: &[f32], b: usize) {
+    let seq = {
+        let mut s = vec![0.0; x.len()];
+        let mut nn = vec![Nearest::default(); b];
+        score.eval_into(
+            x,
+            0.7,
+            &mut s,
+            Extras {
+                log_p: None,
+                nearest: Some(&mut nn),
+            },
+            Par::Seq,
+        );
+        (s, nn)
+    };
     let run = |threads| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -250,9 +281,9 @@ fn empirical_score_is_bit_identical_for_one_and_two_threads() {
             .unwrap()
             .install(|| {
                 let mut s = vec![0.0; x.len()];
-                let mut nn = vec![Nearest::default(); 700];
+                let mut nn = vec![Nearest::default(); b];
                 score.eval_into(
-                    &x,
+                    x,
                     0.7,
                     &mut s,
                     Extras {
@@ -264,5 +295,7 @@ fn empirical_score_is_bit_identical_for_one_and_two_threads() {
                 (s, nn)
             })
     };
-    assert_eq!(run(1), run(2));
+    assert_eq!(run(1), seq);
+    assert_eq!(run(2), seq);
+    assert_eq!(run(3), seq);
 }
