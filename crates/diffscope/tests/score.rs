@@ -259,7 +259,7 @@ fn empirical_score_is_bit_identical_for_any_thread_count_and_block_size() {
 }
 
 fn check_thread_independence(score: &EmpiricalScore, x: &[f32], b: usize) {
-    let seq = {
+    let eval = |par: Par| {
         let mut s = vec![0.0; x.len()];
         let mut nn = vec![Nearest::default(); b];
         score.eval_into(
@@ -270,30 +270,17 @@ fn check_thread_independence(score: &EmpiricalScore, x: &[f32], b: usize) {
                 log_p: None,
                 nearest: Some(&mut nn),
             },
-            Par::Seq,
+            par,
         );
         (s, nn)
     };
+    let seq = eval(Par::Seq);
     let run = |threads| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .unwrap()
-            .install(|| {
-                let mut s = vec![0.0; x.len()];
-                let mut nn = vec![Nearest::default(); b];
-                score.eval_into(
-                    x,
-                    0.7,
-                    &mut s,
-                    Extras {
-                        log_p: None,
-                        nearest: Some(&mut nn),
-                    },
-                    Par::rayon(0),
-                );
-                (s, nn)
-            })
+            .install(|| eval(Par::rayon(0)))
     };
     assert_eq!(run(1), seq);
     assert_eq!(run(2), seq);

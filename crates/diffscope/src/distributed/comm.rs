@@ -77,6 +77,17 @@ impl ThreadComm {
     }
 }
 
+/// The error of an all-to-all given `buffers` buffers for `size` ranks, if they differ.
+pub(super) fn check_buffers(buffers: usize, size: usize) -> Result<()> {
+    if buffers != size {
+        return Err(comm_error(
+            "all_to_all",
+            &format!("{buffers} buffers for {size} ranks"),
+        ));
+    }
+    Ok(())
+}
+
 fn comm_error(what: &str, detail: &str) -> Error {
     Error::Comm {
         what: what.into(),
@@ -94,12 +105,7 @@ impl Comm for ThreadComm {
     }
 
     fn all_to_all(&self, send: Vec<Vec<f64>>) -> Result<Vec<Vec<f64>>> {
-        if send.len() != self.size {
-            return Err(comm_error(
-                "all_to_all",
-                &format!("{} buffers for {} ranks", send.len(), self.size),
-            ));
-        }
+        check_buffers(send.len(), self.size)?;
         for (to, buf) in send.into_iter().enumerate() {
             self.send(to, buf, "all_to_all")?;
         }

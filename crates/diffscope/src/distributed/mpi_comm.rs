@@ -98,12 +98,7 @@ impl Comm for MpiComm {
     }
 
     fn all_to_all(&self, send: Vec<Vec<f64>>) -> Result<Vec<Vec<f64>>> {
-        if send.len() != self.size {
-            return Err(Error::Comm {
-                what: "all_to_all".into(),
-                detail: format!("{} buffers for {} ranks", send.len(), self.size),
-            });
-        }
+        super::comm::check_buffers(send.len(), self.size)?;
         let world = self.lock()?;
         let send_counts: Vec<Count> = send.iter().map(|b| count(b.len())).collect::<Result<_>>()?;
         let mut recv_counts = vec![0 as Count; self.size];
