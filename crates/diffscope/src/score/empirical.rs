@@ -403,13 +403,9 @@ impl EmpiricalScore {
     /// reused by 16 strips while it is in cache), fewer when that leaves threads idle (B ≤ 256: one block
     /// would keep one core busy).
     pub(crate) fn states(&self, x: &[f32], ou: OuTime, want_top: bool, par: Par) -> States {
-        let strips = (x.len() / self.d).div_ceil(NR);
-        let tasks = match par {
-            Par::Seq => 1,
-            Par::Rayon(n) => 2 * n.get().min(rayon::current_num_threads()),
-        };
-        let per_block = strips.div_ceil(tasks).clamp(1, QUERY_BLOCK / NR);
-        let blocks: Vec<&[f32]> = x.chunks(per_block * NR * self.d).collect();
+        let blocks: Vec<&[f32]> = x
+            .chunks(block_len(x.len() / self.d, par) * self.d)
+            .collect();
         let parts: Vec<States> = match par {
             Par::Seq => blocks
                 .into_iter()
@@ -566,9 +562,36 @@ impl Score for EmpiricalScore {
         let Extras { log_p, nearest } = extras;
         match self.precision {
             Precision::F32 => {
+                // Block by block, each block's states finished into its rows of the outputs: the
+                // temporary f64 states stay O(block · d) (the sharded score needs all of them, `states`).
                 let want_top = log_p.is_some() || nearest.is_some();
-                let st = self.states(x, ou, want_top, par);
-                st.finish(x, ou, &self.centre, self.n, out, log_p, nearest);
+                let q = block_len(x.len() / d, par);
+                let blocks = x.len().div_ceil(q * d);
+                let mut lp: Vec<Option<&mut [f64]>> = match log_p {
+                    Some(l) => l.chunks_mut(q).map(Some).collect(),
+                    None => (0..blocks).map(|_| None).collect(),
+                };
+                let mut nn: Vec<Option<&mut [Nearest]>> = match nearest {
+                    Some(l) => l.chunks_mut(q).map(Some).collect(),
+                    None => (0..blocks).map(|_| None).collect(),
+                };
+                let jobs: Vec<_> = x
+                    .chunks(q * d)
+                    .zip(out.chunks_mut(q * d))
+                    .zip(lp.iter_mut().map(Option::take))
+                    .zip(nn.iter_mut().map(Option::take))
+                    .collect();
+                let run = |(((xb, ob), lpb), nnb): (
+                    ((&[f32], &mut [f32]), Option<&mut [f64]>),
+                    Option<&mut [Nearest]>,
+                )| {
+                    let st = self.block_state(xb, ou, want_top);
+                    st.finish(xb, ou, &self.centre, self.n, ob, lpb, nnb);
+                };
+                match par {
+                    Par::Seq => jobs.into_iter().for_each(run),
+                    Par::Rayon(_) => jobs.into_par_iter().for_each(run),
+                }
             }
             Precision::F64 => {
                 let mut lp = log_p;
@@ -653,6 +676,16 @@ pub fn empirical_score_and_jacobian<P: Copy + Into<f64>>(
         .map(|(m, xi)| (m - xi) / ou.delta)
         .collect();
     (s, jac)
+}
+
+/// Queries per block (one rayon task) for b queries: whole strips of 16, at most [`QUERY_BLOCK`], fewer
+/// when b would leave threads idle (see [`EmpiricalScore::states`]; the choice changes no bit).
+fn block_len(b: usize, par: Par) -> usize {
+    let tasks = match par {
+        Par::Seq => 1,
+        Par::Rayon(n) => 2 * n.get().min(rayon::current_num_threads()),
+    };
+    b.div_ceil(NR).div_ceil(tasks).clamp(1, QUERY_BLOCK / NR) * NR
 }
 
 /// Column sums of row-major rows (d columns), in f64, rows in order.
