@@ -19,8 +19,8 @@ pub enum Precision {
     F64,
 }
 
-/// Largest number of queries per block (one rayon task), and training points per tile (a multiple of 6; a tile's 1008 × 16
-/// weights of one query strip, 64 KB, stay in L2. Tiles of 252, 504, 1008 and 2016 points measured A/B
+/// Largest number of queries per block (one rayon task), and training points per tile at small d (a
+/// multiple of 6; a tile's 1008 × 16 weights of one query strip, 64 KB, stay in L2. Tiles of 252, 504, 1008 and 2016 points measured A/B
 /// 1, 0.988, 0.968 and 0.966 on the standard workload).
 const QUERY_BLOCK: usize = 256;
 const TILE: usize = 1008;
@@ -47,17 +47,19 @@ const LIVE_LOG2: f32 = 64.0;
 ///
 /// $S(x, t) = (e^{-t} \sum_\mu w_\mu a_\mu - x) / \Delta_t$, $w = \mathrm{softmax}_\mu(-|x - e^{-t} a_\mu|^2 / 2\Delta_t)$.
 ///
-/// The f32 path is a fused flash-softmax kernel. Queries go in blocks of 256 (one rayon task each), and
-/// within a block in strips of 16 (the vector lanes); the training set in tiles of 1008 points. Per tile
+/// The f32 path is a fused flash-softmax kernel. Queries go in blocks of up to 256 (one rayon task each),
+/// and within a block in strips of 16 (the vector lanes); the training set in tiles of 1008 points (fewer
+/// at d > 129, [`tile_for`]). Per tile
 /// and strip, in L1/L2: the logits $(e^{-t} x \cdot a_\mu - \tfrac12 e^{-2t} |a_\mu|^2)/\Delta_t$ by a
 /// register-blocked GEMM on points packed once at construction, the running max, $\exp$ and its sum
 /// (online softmax, f64 running sums), and the weighted sum $\sum_\mu w_\mu a_\mu$ by a second GEMM
 /// with the same 6 × 16 kernel. At small t, once a strip's tiles turn sparse, points whose weights are
 /// below $2^{-64}$ of the maximum for all 16 queries of the strip are skipped (their total is below f32
-/// resolution for any N < 2^40). Memory is O(B·d + tile·16) per thread besides one packed copy of the
-/// training set, 4·N·(d + 1) bytes, read by both GEMMs (see `microkernel`); no (B, N, d) tensor is formed. The training set is
-/// stored centred on its mean c (distances are translation invariant: $x - e^{-t}a = (x - e^{-t}c) -
-/// e^{-t}(a - c)$), which keeps the f32 logits small. The block split depends only on B, so results are
+/// resolution for any N < 2^40). Memory is O(block·d + tile·16) per thread besides one packed copy of
+/// the training set, 4·N·(d + 1) bytes, read by both GEMMs (see `microkernel`); no (B, N, d) tensor is
+/// formed. The training set is stored centred on its mean c (distances are translation invariant:
+/// $x - e^{-t}a = (x - e^{-t}c) - e^{-t}(a - c)$), which keeps the f32 logits small. A query's result
+/// depends only on its strip (queries 16i … 16i + 15) and the tiles, not on the blocks, so results are
 /// bit-identical for any thread count.
 #[derive(Clone, Debug)]
 pub struct EmpiricalScore {
