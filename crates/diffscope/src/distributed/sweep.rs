@@ -149,17 +149,22 @@ pub fn run_shard(
         run_one(k, &dir)?;
         o.ran.push(run.name.clone());
     }
+    (o.summaries, o.waiting) = collect(runs, out);
+    Ok(o)
+}
+
+/// Every run's summary in sweep order when all runs under `out` are complete (else None), and the names
+/// of the runs that are not.
+pub fn collect(runs: &[SweepRun], out: &Path) -> (Option<Vec<serde_json::Value>>, Vec<String>) {
     let mut all = Vec::new();
+    let mut waiting = Vec::new();
     for run in runs {
         match completed(&out.join(&run.name), &run.config_text) {
             Some(s) => all.push(s),
-            None => o.waiting.push(run.name.clone()),
+            None => waiting.push(run.name.clone()),
         }
     }
-    if o.waiting.is_empty() {
-        o.summaries = Some(all);
-    }
-    Ok(o)
+    (waiting.is_empty().then_some(all), waiting)
 }
 
 /// `<out>/sweep.json`, the description of a sweep that `merge` rebuilds it from.

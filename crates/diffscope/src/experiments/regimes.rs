@@ -12,7 +12,7 @@ use crate::distributed::sweep::{self as sweeps, Shard, ShardOutcome, SweepRun};
 use crate::distributed::{Comm, ShardedScore};
 use crate::error::{Error, Result};
 use crate::io::{self, NpyArray};
-use crate::progress::{self, Monitor};
+use crate::progress::Monitor;
 use crate::regimes::{self, RegimesInput, RegimesParams, RegimesResult};
 use crate::report::{html_report, Plot, Series};
 use crate::score::Score;
@@ -672,12 +672,12 @@ pub fn merge(out: &Path) -> Result<SweepReport> {
         serde_json::from_str(&text).map_err(|e| Error::format(&path, e.to_string()))?;
     let runs = sweep_runs(&m.config, &m.over)?;
     let list: Vec<SweepRun> = runs.into_iter().map(|r| r.0).collect();
-    // A shard that owns no run: only collects.
-    let none = Shard {
-        index: 0,
-        count: usize::MAX,
+    let (summaries, waiting) = sweeps::collect(&list, out);
+    let outcome = ShardOutcome {
+        summaries,
+        waiting,
+        ..ShardOutcome::default()
     };
-    let outcome = sweeps::run_shard(&list, out, none, &progress::Silent, |_, _| Ok(()))?;
     if !outcome.waiting.is_empty() {
         return Err(Error::param(
             "merge",

@@ -320,8 +320,8 @@ pub fn build_placed(
 
 /// The exact f32 empirical score of a memory-mapped `.npy` training set (n × d, little-endian f32): each
 /// rank of `comm` reads only its shard's rows (without `comm`, every row, into one packed copy). No
-/// [`Dataset`] is built, so sampling with it reports the kernel's nearest points at t_min only when the
-/// caller asks the score for them.
+/// [`Dataset`] is built, so [`run`] reports the kernel's nearest points at t_min rather than the exact
+/// nearest points of the denoised end points.
 pub fn mapped_score(
     path: &std::path::Path,
     comm: Option<std::sync::Arc<dyn crate::distributed::Comm>>,

@@ -1,7 +1,7 @@
 //! The exact empirical score of a training set, as a fused flash-softmax kernel (science.md §2).
 
 use super::fastexp::exp2_f32;
-use super::microkernel::{dot6x16, dot6x16_t, dot6x16_t_gather, pack_rows6, MR, NR};
+use super::microkernel::{dot6x16, dot6x16_t, dot6x16_t_gather, packed_index, MR, NR};
 use super::{check_shapes, Extras, Nearest, OuTime, Score};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -122,25 +122,19 @@ impl EmpiricalScore {
                 c
             }
         };
-        // Augmented centred rows, packed block by block (6 points at a time), so that besides the caller's
-        // rows only the packing is ever held.
+        // The augmented centred rows written straight into the packing (zero padding to whole blocks), so
+        // that besides the caller's rows only the packing is ever held.
         let k1 = d + 1;
         let n6 = n.div_ceil(MR) * MR;
         let mut rows6 = vec![0.0f32; n6 * k1];
-        let mut block = vec![0.0f32; MR * k1];
-        for (blk, pts) in x.chunks(MR * d).enumerate() {
-            block.fill(0.0);
-            for (r, row) in pts.chunks_exact(d).enumerate() {
-                let mut s = 0.0f64;
-                for (j, (&v, &c)) in row.iter().zip(&centre).enumerate() {
-                    let y = v as f64 - c;
-                    s += y * y;
-                    block[r * k1 + j] = y as f32;
-                }
-                block[r * k1 + d] = s as f32;
+        for (mu, row) in x.chunks_exact(d).enumerate() {
+            let mut s = 0.0f64;
+            for (j, (&v, &c)) in row.iter().zip(&centre).enumerate() {
+                let y = v as f64 - c;
+                s += y * y;
+                rows6[packed_index(mu, j, k1)] = y as f32;
             }
-            let packed = pack_rows6(&block, MR, k1);
-            rows6[blk * MR * k1..(blk + 1) * MR * k1].copy_from_slice(&packed);
+            rows6[packed_index(mu, d, k1)] = s as f32;
         }
         let a64 = if precision == Precision::F64 {
             x.iter().map(|&v| v as f64).collect()
@@ -162,7 +156,7 @@ impl EmpiricalScore {
     /// Coordinate j of centred point μ, $a_\mu - c$ (j = d is $|a_\mu - c|^2$), from the packing.
     #[inline]
     fn centred(&self, mu: usize, j: usize) -> f32 {
-        self.rows6[((mu / MR) * (self.d + 1) + j) * MR + mu % MR]
+        self.rows6[packed_index(mu, j, self.d + 1)]
     }
 
     /// The centred points, row-major N × d (a temporary copy for the f64 Jacobian).

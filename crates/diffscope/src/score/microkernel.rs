@@ -2,7 +2,7 @@
 //!
 //! Both products of the flash-softmax kernel have the same shape once queries are the vector lanes:
 //! `out[r][l] = Σ_k b[k][r] · v[k][l]` for 6 "broadcast" rows r and 16 query lanes l.
-//! - logits: k runs over the d coordinates, `b` = 6 training points (packed by [`pack_rows6`]), `v` = 16
+//! - logits: k runs over the d coordinates, `b` = 6 training points (packed as [`packed_index`] says), `v` = 16
 //!   queries (packed coordinate-major by the caller);
 //! - weighted sum: k runs over the training points of a tile, `b` = 6 coordinates of those points, read from
 //!   the same packing in its 6 × 6 sub-blocks ([`dot6x16_t`]), `v` = the 16 queries' softmax weights, stored
@@ -207,14 +207,20 @@ pub(crate) fn dot6x16_portable(
     }
 }
 
-/// Packs row-major points (n × d) in blocks of 6, coordinate-major: `out[(β·d + k)·6 + r] = a[6β + r][k]`,
-/// zero-padded to whole blocks. Block β is `out[6β·d .. 6(β+1)·d]`.
+/// Where coordinate k of point μ lives in the packing of points with `k1` coordinates each: blocks of 6
+/// points, coordinate-major, `(β·k1 + k)·6 + r` for μ = 6β + r. Block β is `[6β·k1, 6(β+1)·k1)`.
+#[inline]
+pub(crate) fn packed_index(mu: usize, k: usize, k1: usize) -> usize {
+    ((mu / MR) * k1 + k) * MR + mu % MR
+}
+
+/// Packs row-major points (n × d) by [`packed_index`], zero-padded to whole blocks.
+#[cfg(test)]
 pub(crate) fn pack_rows6(a: &[f32], n: usize, d: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; n.div_ceil(MR) * MR * d];
     for mu in 0..n {
-        let (blk, r) = (mu / MR, mu % MR);
         for k in 0..d {
-            out[(blk * d + k) * MR + r] = a[mu * d + k];
+            out[packed_index(mu, k, d)] = a[mu * d + k];
         }
     }
     out
