@@ -2,6 +2,7 @@
 
 use super::fastexp::exp2_f32;
 use super::microkernel::{dot6x16, dot6x16_t, dot6x16_t_gather, packed_index, MR, NR};
+use super::prune::{logits_or_prune, PruneIndex, StripBound};
 use super::{check_shapes, Extras, Nearest, OuTime, Score};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -17,6 +18,30 @@ pub enum Precision {
     F32,
     /// The reference path: every distance, exp and sum in f64 (O(N·d) per query, no GEMM).
     F64,
+}
+
+/// Raises one strip's running maxima to `new` where it is larger, rescaling the running sums Σw and
+/// Σw·a (lane-major `acc[j·16 + l]`) by 2^(old − new) (online softmax); returns the new maxima.
+fn raise_max(run_max: &mut [f32], run_sum: &mut [f64], acc: &mut [f64], new: &[f32; NR]) -> [f32; NR] {
+    let mut out = [0.0f32; NR];
+    let mut scale = [1.0f64; NR];
+    let mut rescale = false;
+    for l in 0..NR {
+        let old = run_max[l];
+        out[l] = if new[l] > old { new[l] } else { old };
+        if out[l] > old {
+            scale[l] = ((old - out[l]) as f64).exp2();
+            run_sum[l] *= scale[l];
+            run_max[l] = out[l];
+            rescale = true;
+        }
+    }
+    if rescale {
+        for a in acc.chunks_exact_mut(NR) {
+            a.iter_mut().zip(&scale).for_each(|(a, &c)| *a *= c);
+        }
+    }
+    out
 }
 
 /// Largest number of queries per block (one rayon task), and training points per tile at small d (a
@@ -78,6 +103,11 @@ pub struct EmpiricalScore {
     /// (`rows6[(β·(d + 1) + j)·6 + r]` = coordinate j of point 6β + r). Both GEMMs read it.
     rows6: Vec<f32>,
     precision: Precision,
+    /// The certified pruning's per-point bookkeeping (`super::prune`), O(N log d).
+    prune: PruneIndex,
+    /// Whether blocks whose bound certifies them dead skip the rest of their logits. Off or on, the
+    /// results are the same bits (the pilot and its rescale run either way); off is for tests and A/B.
+    pruning: bool,
 }
 
 impl EmpiricalScore {
@@ -141,7 +171,10 @@ impl EmpiricalScore {
         } else {
             Vec::new()
         };
+        let prune = PruneIndex::new(&rows6, n6, d, |mu, j| packed_index(mu, j, k1));
         Ok(EmpiricalScore {
+            prune,
+            pruning: true,
             rows6,
             n,
             d,
@@ -169,6 +202,12 @@ impl EmpiricalScore {
     /// Number of training points N.
     pub fn n(&self) -> usize {
         self.n
+    }
+
+    /// Turns the certified pruning of logits on (the default) or off. Results are bit-identical either
+    /// way (see `score::prune`); only the work differs.
+    pub fn set_pruning(&mut self, on: bool) {
+        self.pruning = on;
     }
 
     /// The arithmetic in use.
@@ -222,17 +261,73 @@ impl EmpiricalScore {
         ];
         let mut live: Vec<u32> = Vec::with_capacity(self.tile);
         let mut sparse_before = vec![false; strips];
+        // Certified pruning (`super::prune`): per strip, the bound's quantities once its pilot has run,
+        // which checkpoints are still worth checking, and (checked, pruned) counts per checkpoint.
+        let ix = &self.prune;
+        let n_tiles = n6.div_ceil(self.tile);
+        let mut bounds: Vec<Option<StripBound>> = vec![None; strips];
+        let mut active = vec![vec![true; ix.checkpoints.len()]; strips];
+        let mut stats = vec![vec![(0u32, 0u32); ix.checkpoints.len()]; strips];
         for (tile_index, j0) in (0..n6).step_by(self.tile).enumerate() {
             let tile = self.tile.min(n6 - j0);
             for s in 0..strips {
                 let xs = &xp[s * k1 * NR..(s + 1) * k1 * NR];
                 let q = s * NR;
+                let acc_s = &mut acc[s * d * NR..(s + 1) * d * NR];
+                // A strip that turned sparse on its second tile (at least 2 tiles still to come) runs the
+                // pilot once and raises its running maxima to the seeds. Whether pruning is on or off.
+                if tile_index == 2 && sparse_before[s] && ix.enabled() && n_tiles >= 4 {
+                    let sb = StripBound::new(ix, xs, d);
+                    let seed = sb.pilot(ix, &self.rows6, self.n, xs, k1, |mu, j| {
+                        packed_index(mu, j, k1)
+                    });
+                    raise_max(
+                        &mut run_max[q..q + NR],
+                        &mut run_sum[q..q + NR],
+                        acc_s,
+                        &seed.map(|v| v as f32),
+                    );
+                    bounds[s] = Some(sb);
+                }
+                // The bound's threshold per query: 64 below the running maximum (and below the current
+                // second-best logit when the top-2 is tracked); padding lanes never hold a block back.
+                let prune_now = self.pruning && bounds[s].is_some() && active[s].contains(&true);
+                let mut thr = [f32::INFINITY; NR];
+                for (l, t) in thr.iter_mut().enumerate().take(bq.saturating_sub(q)) {
+                    *t = run_max[q + l] - LIVE_LOG2;
+                    if want_top && top[q + l].2 < *t {
+                        *t = top[q + l].2;
+                    }
+                }
                 // GEMM 1, then the logits' store and the tile's maximum per query; the zero padding points
                 // (only in the last tile) get −∞.
                 let mut tmax = [f32::NEG_INFINITY; NR];
                 for b in (0..tile).step_by(MR) {
                     let mu0 = j0 + b;
-                    dot6x16(MR, k1, &self.rows6[mu0 * k1..(mu0 + MR) * k1], xs, &mut blk);
+                    let bp = &self.rows6[mu0 * k1..(mu0 + MR) * k1];
+                    let pruned = match &bounds[s] {
+                        Some(sb) if prune_now => logits_or_prune(
+                            ix,
+                            sb,
+                            &active[s],
+                            &mut stats[s],
+                            mu0,
+                            bp,
+                            xs,
+                            k1,
+                            &thr,
+                            &mut blk,
+                        ),
+                        _ => {
+                            dot6x16(MR, k1, bp, xs, &mut blk);
+                            false
+                        }
+                    };
+                    if pruned {
+                        // Certified below the skip threshold: the weights the exp pass would zero.
+                        w[b * NR..(b + MR) * NR].fill(f32::NEG_INFINITY);
+                        continue;
+                    }
                     for (r, br) in blk.iter().enumerate() {
                         let row = &mut w[(b + r) * NR..(b + r + 1) * NR];
                         if mu0 + r >= self.n {
@@ -243,6 +338,12 @@ impl EmpiricalScore {
                         for l in 0..NR {
                             tmax[l] = if br[l] > tmax[l] { br[l] } else { tmax[l] };
                         }
+                    }
+                }
+                // A checkpoint that prunes under 1 block in 16 costs more checks than it saves.
+                for (a, &(checked, hit)) in active[s].iter_mut().zip(&stats[s]) {
+                    if checked >= 256 && hit * 16 < checked {
+                        *a = false;
                     }
                 }
                 if want_top {
@@ -262,27 +363,16 @@ impl EmpiricalScore {
                 }
                 // Online softmax: a new maximum rescales the running sums (lanes whose maximum did not
                 // change keep scale 1).
-                let mut new_max = [0.0f32; NR];
-                let mut scale = [1.0f64; NR];
-                let mut rescale = false;
-                for l in 0..NR {
-                    let old = run_max[q + l];
-                    new_max[l] = if tmax[l] > old { tmax[l] } else { old };
-                    if new_max[l] > old {
-                        scale[l] = ((old - new_max[l]) as f64).exp2();
-                        run_sum[q + l] *= scale[l];
-                        run_max[q + l] = new_max[l];
-                        rescale = true;
-                    }
-                }
-                if rescale {
-                    for a in acc[s * d * NR..(s + 1) * d * NR].chunks_exact_mut(NR) {
-                        a.iter_mut().zip(&scale).for_each(|(a, &c)| *a *= c);
-                    }
-                }
+                let new_max = raise_max(
+                    &mut run_max[q..q + NR],
+                    &mut run_sum[q..q + NR],
+                    acc_s,
+                    &tmax,
+                );
                 // Live points: some query's logit within 64 (log2 units) of its max. The others have
                 // weights < 2^-64 relative to the final max, whose sum, ≤ N·2^-64, is far below f32
-                // resolution, so they can be skipped by the exp pass and GEMM 2. The scan is done on a
+                // resolution: their weights are exactly 0 (dense path) or they are skipped by the exp
+                // pass and GEMM 2 (sparse path), the same bits either way. The scan is done on a
                 // strip's second tile (the first sets the max) and after tiles that were sparse, so the
                 // dense regime (large t) pays almost nothing for it.
                 let dense = if tile_index == 1 || sparse_before[s] {
@@ -309,7 +399,8 @@ impl EmpiricalScore {
                     for (m, row) in w[..tile * NR].chunks_exact_mut(NR).enumerate() {
                         let part = &mut sums[m & 1];
                         for l in 0..NR {
-                            let e = exp2_f32(row[l] - new_max[l]);
+                            let y = row[l] - new_max[l];
+                            let e = if y >= -LIVE_LOG2 { exp2_f32(y) } else { 0.0 };
                             row[l] = e;
                             part[l] += e;
                         }
@@ -320,10 +411,12 @@ impl EmpiricalScore {
                         // A copy of the source row, so that the lane loop provably does not alias.
                         let mut y = [0.0f32; NR];
                         y.copy_from_slice(&w[src * NR..(src + 1) * NR]);
-                        let part = &mut sums[k & 1];
+                        // The parity of the point's own row, as in the dense path.
+                        let part = &mut sums[src & 1];
                         let row = &mut w[k * NR..(k + 1) * NR];
                         for l in 0..NR {
-                            let e = exp2_f32(y[l] - new_max[l]);
+                            let y = y[l] - new_max[l];
+                            let e = if y >= -LIVE_LOG2 { exp2_f32(y) } else { 0.0 };
                             row[l] = e;
                             part[l] += e;
                         }
@@ -348,7 +441,7 @@ impl EmpiricalScore {
                         dot6x16_t_gather(rows, &live, cp, stride, &w, &mut blk);
                     }
                     for (c, bc) in blk.iter().enumerate().take(rows) {
-                        let a = &mut acc[(s * d + g * MR + c) * NR..(s * d + g * MR + c + 1) * NR];
+                        let a = &mut acc_s[(g * MR + c) * NR..(g * MR + c + 1) * NR];
                         a.iter_mut().zip(bc).for_each(|(a, &v)| *a += v as f64);
                     }
                 }
@@ -834,7 +927,14 @@ impl States {
             (n as f64).ln() + 0.5 * d as f64 * (2.0 * std::f64::consts::PI * ou.delta).ln();
         if let Some(lp) = log_p {
             for (i, lp) in lp.iter_mut().enumerate() {
-                *lp = -self.top[i].d1sq / (2.0 * ou.delta) + self.sum[i].ln() - norm_const;
+                // Σ_μ e^{logit_μ} = e^{logit_1} · Σ 2^{y − y_1}, with Σ w = Σ 2^{y − max}: the
+                // correction (max − y_1) is 0 unless a pilot's seed raised the maximum above the top
+                // f32 logit; it cancels the f32 error of y_1 in w_1 either way.
+                let top = &self.top[i];
+                *lp = -top.d1sq / (2.0 * ou.delta)
+                    + self.sum[i].ln()
+                    + (self.max[i] as f64 - top.y1 as f64) * std::f64::consts::LN_2
+                    - norm_const;
             }
         }
         if let Some(nn) = nearest {

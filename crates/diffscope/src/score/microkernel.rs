@@ -63,6 +63,30 @@ pub(crate) fn dot6x16(rows: usize, kk: usize, b: &[f32], v: &[f32], out: &mut [[
     dot6x16_portable(rows, kk, b, v, out)
 }
 
+/// [`dot6x16`] with all 6 rows, continued: `out[r][l] += Σ_{k0 ≤ k < kk} b[k·6 + r] · v[k·16 + l]`, the
+/// FMAs chained onto the sums in `out` in k order. `dot6x16(6, k0, …)` followed by this call is bit-equal
+/// to `dot6x16(6, kk, …)`: the pruned kernel checks its bound part-way through a dot product this way.
+#[inline]
+pub(crate) fn dot6x16_resume(k0: usize, kk: usize, b: &[f32], v: &[f32], out: &mut [[f32; NR]; MR]) {
+    assert!(k0 <= kk && b.len() >= kk * MR && v.len() >= kk * NR);
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
+    {
+        let (b, v) = (b.as_ptr(), v.as_ptr());
+        // SAFETY: the assert above bounds every read (k < kk, r < 6).
+        unsafe { simd::resume::<MR>(k0, kk, b, v, out) }
+    }
+    #[cfg(not(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )))]
+    dot6x16_resume_portable(k0, kk, b, v, out)
+}
+
 /// `out[c][l] = Σ_{k < 6·nblk} b[(k / 6)·stride + c·6 + k % 6] · v[k·16 + l]` for c < `rows` ≤ 6: the
 /// weighted sum over the points of `nblk` packed 6-point blocks, reading coordinates c of point k from the
 /// 6 × 6 sub-block of its block (see the module doc). Same products in the same order (k ascending) as
@@ -197,7 +221,30 @@ pub(crate) fn dot6x16_portable(
     out: &mut [[f32; NR]; MR],
 ) {
     out[..rows].iter_mut().for_each(|o| *o = [0.0; NR]);
-    for k in 0..kk {
+    portable_from(rows, 0, kk, b, v, out)
+}
+
+/// The portable form of [`dot6x16_resume`].
+#[cfg_attr(
+    all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ),
+    allow(dead_code)
+)]
+pub(crate) fn dot6x16_resume_portable(
+    k0: usize,
+    kk: usize,
+    b: &[f32],
+    v: &[f32],
+    out: &mut [[f32; NR]; MR],
+) {
+    portable_from(MR, k0, kk, b, v, out)
+}
+
+fn portable_from(rows: usize, k0: usize, kk: usize, b: &[f32], v: &[f32], out: &mut [[f32; NR]; MR]) {
+    for k in k0..kk {
         for (r, o) in out[..rows].iter_mut().enumerate() {
             let br = b[k * MR + r];
             for (l, ol) in o.iter_mut().enumerate() {
@@ -244,7 +291,40 @@ mod simd {
         v: *const f32,
         out: &mut [[f32; NR]; MR],
     ) {
+        let acc = [[_mm256_setzero_ps(); 2]; R];
+        dot_from::<R>(acc, 0, kk, b, v, out)
+    }
+
+    /// The products of [`dot`] for k in `k0 .. kk`, continuing from the sums now in `out` (the same FMA
+    /// chain as one call over `0 .. kk`, so bit-equal to it).
+    ///
+    /// # Safety
+    /// `b` must be readable for `kk·6` floats and `v` for `kk·16`.
+    #[inline(always)]
+    pub(super) unsafe fn resume<const R: usize>(
+        k0: usize,
+        kk: usize,
+        b: *const f32,
+        v: *const f32,
+        out: &mut [[f32; NR]; MR],
+    ) {
         let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        for (a, o) in acc.iter_mut().zip(out.iter()) {
+            a[0] = _mm256_loadu_ps(o.as_ptr());
+            a[1] = _mm256_loadu_ps(o.as_ptr().add(8));
+        }
+        dot_from::<R>(acc, k0, kk, b, v, out)
+    }
+
+    #[inline(always)]
+    unsafe fn dot_from<const R: usize>(
+        mut acc: [[__m256; 2]; R],
+        k0: usize,
+        kk: usize,
+        b: *const f32,
+        v: *const f32,
+        out: &mut [[f32; NR]; MR],
+    ) {
         let step = |acc: &mut [[__m256; 2]; R], k: usize| {
             let v0 = _mm256_loadu_ps(v.add(k * NR));
             let v1 = _mm256_loadu_ps(v.add(k * NR + 8));
@@ -255,7 +335,7 @@ mod simd {
             }
         };
         // Two k per iteration: half the loop overhead.
-        let mut k = 0;
+        let mut k = k0;
         while k + 2 <= kk {
             step(&mut acc, k);
             step(&mut acc, k + 1);
@@ -361,6 +441,31 @@ mod tests {
                         assert!((portable[r][l] as f64 - want).abs() < tol, "{kk} {r} {l}");
                     }
                 }
+            }
+        }
+    }
+
+    /// A dot product split at any k0 (SIMD and portable) is bit-equal to the one-call product: the pruned
+    /// kernel's checkpoints change no bit.
+    #[test]
+    fn resumed_product_is_bit_equal() {
+        let kk = 101usize;
+        let b: Vec<f32> = (0..kk * MR).map(|i| ((i * 7919) % 97) as f32 / 37.0 - 1.3).collect();
+        let v: Vec<f32> = (0..kk * NR).map(|i| ((i * 104_729) % 89) as f32 / 29.0 - 1.1).collect();
+        let mut whole = [[0.0f32; NR]; MR];
+        dot6x16(MR, kk, &b, &v, &mut whole);
+        for k0 in [0usize, 1, 12, 13, 50, 100, 101] {
+            for k1 in [k0, (k0 + 24).min(kk)] {
+                let (mut fast, mut portable) = ([[0.0f32; NR]; MR], [[0.0f32; NR]; MR]);
+                dot6x16(MR, k0, &b, &v, &mut fast);
+                dot6x16_portable(MR, k0, &b, &v, &mut portable);
+                dot6x16_resume(k0, k1, &b, &v, &mut fast);
+                dot6x16_resume_portable(k0, k1, &b, &v, &mut portable);
+                dot6x16_resume(k1, kk, &b, &v, &mut fast);
+                dot6x16_resume_portable(k1, kk, &b, &v, &mut portable);
+                let bits = |o: &[[f32; NR]; MR]| o.iter().flatten().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&fast), bits(&whole), "k0 = {k0}, k1 = {k1}");
+                assert_eq!(bits(&portable), bits(&whole), "portable, k0 = {k0}, k1 = {k1}");
             }
         }
     }

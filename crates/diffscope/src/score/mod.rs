@@ -11,6 +11,7 @@ mod empirical;
 mod fastexp;
 mod gmm;
 mod microkernel;
+mod prune;
 
 pub use convention::{delta, OuTime};
 pub(crate) use empirical::{column_sums, States, Top};

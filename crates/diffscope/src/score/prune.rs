@@ -1,0 +1,258 @@
+//! Certified pruning of the empirical score's logits: partial dot products with a Cauchy–Schwarz bound
+//! on the remaining coordinates (issue #15).
+//!
+//! In log2 units the kernel's logit of training point a (centred, packed as `a'`) for the packed query
+//! x̃ = C·(x − e^{-t}c), C = log2(e)·e^{-t}/Δ_t, is
+//!
+//! $y = \sum_{j<d} \tilde x_j a'_j + \tilde x_d |a'|^2$, with $\tilde x_d = -C e^{-t}/2$.
+//!
+//! After the first K coordinates of the dot product (the head H, which the register-blocked GEMM
+//! computes anyway on its way to the full product), Cauchy–Schwarz on the tail gives the upper bound
+//!
+//! $y \le U_K = H + \|\tilde x_{K:d}\|\,\|a'_{K:d}\| + \tilde x_d |a'|^2$.
+//!
+//! **The skip and why it is exact.** A block of 6 points × 16 queries stops at checkpoint K when, for
+//! every pair, $U_K + \epsilon < m - 64$, where m is the query's running maximum (in log2 units) and ε
+//! bounds the f32 rounding of both the head and the full product ($\epsilon = (2(d+1) + 8)\,2^{-24}
+//! (\|\tilde x\| \max_\mu \|a'_\mu\| + |\tilde x_d| \max_\mu |a'_\mu|^2)$, twice the classical
+//! $\gamma_{d+1}$ bound on a dot product's error plus the bound's own three roundings). The f32 logit the
+//! kernel would have computed is then below m − 64, i.e. below the kernel's existing skip threshold
+//! (weights under 2^-64 of the running maximum are set to exactly 0). So a pruned point contributes
+//! exactly what it contributed before, nothing, and **results are bit-identical with pruning on or
+//! off** (tested). When log p or the nearest points are wanted, the bound must also lie below the query's
+//! current second-best logit, so that the top-2 (and the exact distances behind the memorisation ratio)
+//! never miss a point.
+//!
+//! **The seed.** Collapsed queries (small t) have one dominant point a*; until the running maximum has
+//! seen it, the bound prunes little. So a strip that turns sparse runs a pilot once: the head GEMM at
+//! the first checkpoint over all points, the 4 best upper bounds per query, their exact logits (f64), and
+//! the running maximum raised to the best of them (an ordinary online-softmax rescale; any logit is a
+//! lower bound of the final maximum). The pilot depends only on the strip's queries and the points, so
+//! results stay independent of the thread count and the block split.
+//!
+//! Tail norms are O(N) per checkpoint (checkpoints K = 12, 24, 48, … ≤ d/2, so O(N log d) in all).
+
+use super::microkernel::{dot6x16, dot6x16_resume, MR, NR};
+
+/// Candidates per query kept by the pilot.
+const PILOT_CANDIDATES: usize = 4;
+/// The first checkpoint; the others double it while K ≤ d/2.
+const FIRST_CHECKPOINT: usize = 12;
+
+/// Per-point bookkeeping of the bound: tail norms per checkpoint and squared norms, plus the maxima
+/// behind the rounding margin.
+#[derive(Clone, Debug)]
+pub(crate) struct PruneIndex {
+    /// Checkpoints K (coordinates of the head), ascending; empty when d < 24 (nothing to gain).
+    pub(crate) checkpoints: Vec<usize>,
+    /// `tails[c][μ]` ≥ ‖a'_μ[K_c..d]‖ (rounded up), zero for the padding points.
+    tails: Vec<Vec<f32>>,
+    /// `sq[μ]` = |a'_μ|², the packing's augmented coordinate.
+    sq: Vec<f32>,
+    /// max_μ ‖a'_μ‖ and max_μ |a'_μ|² (rounded up).
+    norm_max: f64,
+    sq_max: f64,
+}
+
+/// Rounds a non-negative f64 up to an f32 that is not below it.
+fn up(v: f64) -> f32 {
+    let f = v as f32;
+    if (f as f64) < v {
+        f32::from_bits(f.to_bits() + 1)
+    } else {
+        f
+    }
+}
+
+impl PruneIndex {
+    /// The bookkeeping of the packing `rows6` (n6 points, 6-point blocks of k1 = d + 1 coordinates).
+    pub(crate) fn new(rows6: &[f32], n6: usize, d: usize, index: impl Fn(usize, usize) -> usize) -> Self {
+        let mut checkpoints = Vec::new();
+        let mut k = FIRST_CHECKPOINT;
+        while 2 * k <= d {
+            checkpoints.push(k);
+            k *= 2;
+        }
+        let mut tails = vec![vec![0.0f32; n6]; checkpoints.len()];
+        let mut sq = vec![0.0f32; n6];
+        let (mut norm_max, mut sq_max) = (0.0f64, 0.0f64);
+        for mu in 0..n6 {
+            // Suffix sums of squares in f64, read off at every checkpoint.
+            let mut tail = 0.0f64;
+            let mut c = checkpoints.len();
+            for j in (0..d).rev() {
+                let v = rows6[index(mu, j)] as f64;
+                tail += v * v;
+                if c > 0 && j == checkpoints[c - 1] {
+                    c -= 1;
+                    tails[c][mu] = up(tail.sqrt() * (1.0 + 1e-12));
+                }
+            }
+            norm_max = norm_max.max(tail.sqrt());
+            sq[mu] = rows6[index(mu, d)];
+            sq_max = sq_max.max(sq[mu] as f64);
+        }
+        PruneIndex {
+            checkpoints,
+            tails,
+            sq,
+            norm_max: norm_max * (1.0 + 1e-6),
+            sq_max: sq_max * (1.0 + 1e-6),
+        }
+    }
+
+    /// Whether the bound has any checkpoint at this d.
+    pub(crate) fn enabled(&self) -> bool {
+        !self.checkpoints.is_empty()
+    }
+}
+
+/// The per-strip quantities of the bound: the queries' tail norms per checkpoint and rounding margins.
+#[derive(Clone, Debug)]
+pub(crate) struct StripBound {
+    /// `qtail[c][l]` ≥ ‖x̃_l[K_c..d]‖.
+    qtail: Vec<[f32; NR]>,
+    /// ε per lane (see the module doc).
+    margin: [f32; NR],
+    /// x̃_d (the same for every lane).
+    xd: f32,
+}
+
+impl StripBound {
+    /// From one packed query strip `xs` (coordinate-major, `xs[j·16 + l]`, k1 = d + 1 coordinates).
+    pub(crate) fn new(ix: &PruneIndex, xs: &[f32], d: usize) -> Self {
+        let xd = xs[d * NR];
+        let mut qtail = vec![[0.0f32; NR]; ix.checkpoints.len()];
+        let mut margin = [0.0f32; NR];
+        let gamma = (2.0 * (d as f64 + 1.0) + 8.0) * 2f64.powi(-24);
+        for l in 0..NR {
+            let mut tail = 0.0f64;
+            let mut c = ix.checkpoints.len();
+            for j in (0..d).rev() {
+                let v = xs[j * NR + l] as f64;
+                tail += v * v;
+                if c > 0 && j == ix.checkpoints[c - 1] {
+                    c -= 1;
+                    qtail[c][l] = up(tail.sqrt() * (1.0 + 1e-12));
+                }
+            }
+            let s = tail.sqrt() * ix.norm_max + (xd as f64).abs() * ix.sq_max;
+            margin[l] = up(gamma * s);
+        }
+        StripBound { qtail, margin, xd }
+    }
+
+    /// Whether every pair of the block (points μ0 … μ0 + 5, the 16 lanes) has $U_K + ε < \mathrm{thr}$,
+    /// with `head` the partial products over the first K = checkpoint c coordinates.
+    #[inline]
+    pub(crate) fn block_below(
+        &self,
+        ix: &PruneIndex,
+        c: usize,
+        mu0: usize,
+        head: &[[f32; NR]; MR],
+        thr: &[f32; NR],
+    ) -> bool {
+        let qt = &self.qtail[c];
+        let mut worst = f32::NEG_INFINITY;
+        for (r, h) in head.iter().enumerate() {
+            let ta = ix.tails[c][mu0 + r];
+            let norm_term = self.xd * ix.sq[mu0 + r];
+            for l in 0..NR {
+                let u = h[l] + qt[l] * ta + norm_term + self.margin[l] - thr[l];
+                worst = if u > worst { u } else { worst };
+            }
+        }
+        worst < 0.0
+    }
+
+    /// The pilot: the best logit among each lane's 4 largest upper bounds at the first checkpoint, over
+    /// all points (exact, f64, from the same packed values). `rows6` holds n6 points in 6-point blocks of
+    /// k1 coordinates; `n` are real.
+    pub(crate) fn pilot(
+        &self,
+        ix: &PruneIndex,
+        rows6: &[f32],
+        n: usize,
+        xs: &[f32],
+        k1: usize,
+        index: impl Fn(usize, usize) -> usize,
+    ) -> [f64; NR] {
+        let k = ix.checkpoints[0];
+        let mut best = [[(f32::NEG_INFINITY, 0usize); PILOT_CANDIDATES]; NR];
+        let mut blk = [[0.0f32; NR]; MR];
+        for mu0 in (0..n).step_by(MR) {
+            dot6x16(MR, k, &rows6[mu0 * k1..(mu0 + MR) * k1], xs, &mut blk);
+            for (r, h) in blk.iter().enumerate().take(n - mu0) {
+                let (ta, norm_term) = (ix.tails[0][mu0 + r], self.xd * ix.sq[mu0 + r]);
+                for l in 0..NR {
+                    let u = h[l] + self.qtail[0][l] * ta + norm_term;
+                    let b = &mut best[l];
+                    if u > b[PILOT_CANDIDATES - 1].0 {
+                        let mut i = PILOT_CANDIDATES - 1;
+                        while i > 0 && b[i - 1].0 < u {
+                            b[i] = b[i - 1];
+                            i -= 1;
+                        }
+                        b[i] = (u, mu0 + r);
+                    }
+                }
+            }
+        }
+        let mut seed = [f64::NEG_INFINITY; NR];
+        for l in 0..NR {
+            for &(u, mu) in &best[l] {
+                if u == f32::NEG_INFINITY {
+                    continue;
+                }
+                let y: f64 = (0..k1)
+                    .map(|j| xs[j * NR + l] as f64 * rows6[index(mu, j)] as f64)
+                    .sum();
+                seed[l] = seed[l].max(y);
+            }
+        }
+        seed
+    }
+}
+
+/// GEMM 1 of one 6-point block with checkpoints: the head up to each active checkpoint, then the bound;
+/// returns true (and leaves `blk` partial) when the block is pruned, else finishes the full product.
+/// `stats[c]` counts (blocks checked, blocks pruned) at checkpoint c; inactive checkpoints are skipped.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) fn logits_or_prune(
+    ix: &PruneIndex,
+    sb: &StripBound,
+    active: &[bool],
+    stats: &mut [(u32, u32)],
+    mu0: usize,
+    bp: &[f32],
+    xs: &[f32],
+    k1: usize,
+    thr: &[f32; NR],
+    blk: &mut [[f32; NR]; MR],
+) -> bool {
+    let mut k = 0;
+    for (c, &kc) in ix.checkpoints.iter().enumerate() {
+        if !active[c] {
+            continue;
+        }
+        if k == 0 {
+            dot6x16(MR, kc, bp, xs, blk);
+        } else {
+            dot6x16_resume(k, kc, bp, xs, blk);
+        }
+        k = kc;
+        stats[c].0 += 1;
+        if sb.block_below(ix, c, mu0, blk, thr) {
+            stats[c].1 += 1;
+            return true;
+        }
+    }
+    if k == 0 {
+        dot6x16(MR, k1, bp, xs, blk);
+    } else {
+        dot6x16_resume(k, k1, bp, xs, blk);
+    }
+    false
+}
