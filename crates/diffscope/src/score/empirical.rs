@@ -20,6 +20,21 @@ pub enum Precision {
     F64,
 }
 
+/// Counts of the certified pruning over one evaluation (see `score::prune`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PruneStats {
+    /// 16-query strips, and those that ran the pilot (they turned sparse on their second tile).
+    pub strips: u64,
+    pub piloted: u64,
+    /// 6-point blocks of logits computed or pruned (per strip), and those pruned at a checkpoint.
+    pub blocks: u64,
+    pub pruned: u64,
+    /// (first query of the strip, first point of the block) of every pruned block (tests).
+    #[cfg(test)]
+    #[serde(skip)]
+    pub(crate) list: Vec<(usize, usize)>,
+}
+
 /// Raises one strip's running maxima to `new` where it is larger, rescaling the running sums Σw and
 /// Σw·a (lane-major `acc[j·16 + l]`) by 2^(old − new) (online softmax); returns the new maxima.
 fn raise_max(run_max: &mut [f32], run_sum: &mut [f64], acc: &mut [f64], new: &[f32; NR]) -> [f32; NR] {
@@ -225,6 +240,11 @@ impl EmpiricalScore {
     /// The flash-softmax states of one block of ≤ QUERY_BLOCK queries over this score's points, f32 fast
     /// path; the top-2 (with exact f64 distances) when `want_top`.
     fn block_state(&self, x: &[f32], ou: OuTime, want_top: bool) -> States {
+        self.block_state_counted(x, ou, want_top).0
+    }
+
+    /// [`Self::block_state`] and what the pruning did.
+    fn block_state_counted(&self, x: &[f32], ou: OuTime, want_top: bool) -> (States, PruneStats) {
         let d = self.d;
         let bq = x.len() / d;
         let strips = bq.div_ceil(NR);
@@ -268,6 +288,10 @@ impl EmpiricalScore {
         let mut bounds: Vec<Option<StripBound>> = vec![None; strips];
         let mut active = vec![vec![true; ix.checkpoints.len()]; strips];
         let mut stats = vec![vec![(0u32, 0u32); ix.checkpoints.len()]; strips];
+        let mut counts = PruneStats {
+            strips: strips as u64,
+            ..PruneStats::default()
+        };
         for (tile_index, j0) in (0..n6).step_by(self.tile).enumerate() {
             let tile = self.tile.min(n6 - j0);
             for s in 0..strips {
@@ -288,6 +312,7 @@ impl EmpiricalScore {
                         &seed.map(|v| v as f32),
                     );
                     bounds[s] = Some(sb);
+                    counts.piloted += 1;
                 }
                 // The bound's threshold per query: 64 below the running maximum (and below the current
                 // second-best logit when the top-2 is tracked); padding lanes never hold a block back.
@@ -323,7 +348,11 @@ impl EmpiricalScore {
                             false
                         }
                     };
+                    counts.blocks += 1;
                     if pruned {
+                        counts.pruned += 1;
+                        #[cfg(test)]
+                        counts.list.push((q, mu0));
                         // Certified below the skip threshold: the weights the exp pass would zero.
                         w[b * NR..(b + MR) * NR].fill(f32::NEG_INFINITY);
                         continue;
@@ -480,7 +509,27 @@ impl EmpiricalScore {
                 };
             }
         }
-        st
+        (st, counts)
+    }
+
+    /// What the certified pruning does on queries `x` at time t (the work of one evaluation, blocks in
+    /// parallel as `eval_into` runs them): 6-point blocks of logits per 16-query strip, and how many
+    /// stopped at a checkpoint. `want_top` as when log p or the nearest points are asked for.
+    pub fn pruning_stats(&self, x: &[f32], t: f64, want_top: bool, par: Par) -> PruneStats {
+        let ou = OuTime::new(t);
+        let run = |xb: &[f32]| self.block_state_counted(xb, ou, want_top).1;
+        let chunks = x.chunks(block_len(x.len() / self.d, par) * self.d);
+        let parts: Vec<PruneStats> = match par {
+            Par::Seq => chunks.map(run).collect(),
+            Par::Rayon(_) => chunks.collect::<Vec<_>>().into_par_iter().map(run).collect(),
+        };
+        parts.into_iter().fold(PruneStats::default(), |mut a, b| {
+            a.strips += b.strips;
+            a.piloted += b.piloted;
+            a.blocks += b.blocks;
+            a.pruned += b.pruned;
+            a
+        })
     }
 
     /// The partial states of all b queries of `x` over this score's points, in blocks of whole strips
@@ -950,6 +999,162 @@ impl States {
                     d1: t.d1sq.sqrt() as f32,
                     d2,
                 };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod prune_tests {
+    use super::*;
+    use crate::data::TwoClassGmm;
+
+    /// Noised training points at time t (the state of collapsing trajectories) and a few fresh ones.
+    fn queries(data: &Dataset, b: usize, t: f64, seed: u64) -> Vec<f32> {
+        use rand::Rng;
+        use rand_distr::StandardNormal;
+        let mut r = crate::rng::stream(seed, &[7]);
+        let ou = OuTime::new(t);
+        let d = data.d;
+        let mut x = Vec::with_capacity(b * d);
+        for _ in 0..b {
+            let mu = r.random_range(0..data.n);
+            for j in 0..d {
+                let z: f64 = r.sample(StandardNormal);
+                x.push((ou.decay * data.x[mu * d + j] as f64 + ou.delta.sqrt() * z) as f32);
+            }
+        }
+        x
+    }
+
+    fn data(d: usize, n: usize) -> Dataset {
+        TwoClassGmm::standard(d)
+            .mixture(0)
+            .unwrap()
+            .sample(n, 3)
+            .unwrap()
+    }
+
+    fn eval(sc: &EmpiricalScore, x: &[f32], t: f64, top: bool, par: Par) -> Vec<u64> {
+        let (d, b) = (sc.d, x.len() / sc.d);
+        let mut s = vec![0.0f32; x.len()];
+        let mut lp = vec![0.0f64; b];
+        let mut nn = vec![Nearest::default(); b];
+        let extras = if top {
+            Extras {
+                log_p: Some(&mut lp),
+                nearest: Some(&mut nn),
+            }
+        } else {
+            Extras::default()
+        };
+        sc.eval_into(x, t, &mut s, extras, par);
+        let mut bits: Vec<u64> = s.iter().map(|v| v.to_bits() as u64).collect();
+        bits.extend(lp.iter().map(|v| v.to_bits()));
+        for n in &nn {
+            bits.extend([n.index as u64, n.second as u64, n.d1.to_bits() as u64, n.d2.to_bits() as u64]);
+        }
+        assert_eq!(bits.len(), b * d + b + 4 * b);
+        bits
+    }
+
+    /// Pruning on and off give the same bits (score, log p, nearest points and distances) at every t,
+    /// with and without the top-2, for 1 and 2 threads and a partial last strip; at t ≤ 0.05 it prunes
+    /// most blocks (so the comparison exercises it), at t = 6 none.
+    #[test]
+    fn pruning_changes_no_bit() {
+        let (d, n, b) = (100, 6000, 40);
+        let ds = data(d, n);
+        let mut on = EmpiricalScore::new(&ds, Precision::F32).unwrap();
+        on.set_pruning(true);
+        let mut off = on.clone();
+        off.set_pruning(false);
+        for (i, &t) in [0.01, 0.05, 0.1, 0.2, 1.0, 6.0].iter().enumerate() {
+            let x = queries(&ds, b, t, i as u64);
+            for top in [false, true] {
+                let want = eval(&off, &x, t, top, Par::Seq);
+                assert_eq!(eval(&on, &x, t, top, Par::Seq), want, "t = {t}, top = {top}");
+                assert_eq!(eval(&on, &x, t, top, Par::rayon(2)), want, "t = {t}, 2 threads");
+                let st = on.pruning_stats(&x, t, top, Par::Seq);
+                assert_eq!(off.pruning_stats(&x, t, top, Par::Seq).pruned, 0);
+                let frac = st.pruned as f64 / st.blocks as f64;
+                // With the top-2 tracked a block must also fall below each query's second-best logit,
+                // which the Cauchy–Schwarz slack rarely certifies: no fraction is required there.
+                if t <= 0.05 && !top {
+                    assert!(frac > 0.5, "t = {t}, top = {top}: {st:?}");
+                }
+                if t >= 6.0 {
+                    assert_eq!(st.pruned, 0, "t = {t}");
+                }
+            }
+        }
+    }
+
+    /// Every pruned (query, point) pair is dead: its exact f64 logit is below the query's exact maximum
+    /// by more than 64 log2 units, less 1e-3 for the f32 rounding of the kernel's own skip test (which
+    /// compares f32 logits of magnitude ≤ 10⁴ here, ~1e-3 absolute error). Points are added at gaps of
+    /// 62–66 log2 units from their query's nearest point, after the pilot's tiles, so the bound is
+    /// tested right at the threshold.
+    #[test]
+    fn pruned_pairs_are_below_the_threshold() {
+        let (d, n, b) = (48, 5000, 16);
+        for (i, &t) in [0.01, 0.03, 0.1].iter().enumerate() {
+            let mut ds = data(d, n);
+            let x = queries(&ds, b, t, 10 + i as u64);
+            let ou = OuTime::new(t);
+            let l2e = std::f64::consts::LOG2_E;
+            let y = |xq: &[f32], a: &[f32]| -> f64 {
+                let d2: f64 = xq
+                    .iter()
+                    .zip(a)
+                    .map(|(&xv, &av)| (xv as f64 - ou.decay * av as f64).powi(2))
+                    .sum();
+                -d2 * l2e / (2.0 * ou.delta)
+            };
+            // Near-threshold points: a* + ρ·e_j along a coordinate j of the head or of the tail, with
+            // ρ solving gap(ρ) = g for g in 62 … 66 (a quadratic in ρ).
+            let mut extra = Vec::new();
+            for q in 0..b {
+                let xq = &x[q * d..(q + 1) * d];
+                let best = (0..n)
+                    .max_by(|&u, &v| {
+                        y(xq, &ds.x[u * d..(u + 1) * d]).total_cmp(&y(xq, &ds.x[v * d..(v + 1) * d]))
+                    })
+                    .unwrap();
+                let astar = &ds.x[best * d..(best + 1) * d];
+                for (k, g) in [62.0f64, 63.5, 64.0, 64.5, 66.0].iter().enumerate() {
+                    let j = (q * 7 + k * 11) % d;
+                    // gap = l2e/(2Δ)·(s²ρ² − 2sρ·r_j), r = x − s·a*; take the positive root.
+                    let r = xq[j] as f64 - ou.decay * astar[j] as f64;
+                    let (qa, qb, qc) = (ou.decay * ou.decay, -2.0 * ou.decay * r, -g * 2.0 * ou.delta / l2e);
+                    let rho = (-qb + (qb * qb - 4.0 * qa * qc).sqrt()) / (2.0 * qa);
+                    let mut a = astar.to_vec();
+                    a[j] = (a[j] as f64 + rho) as f32;
+                    extra.extend(a);
+                }
+            }
+            ds.x.extend(&extra);
+            ds.n += extra.len() / d;
+            let sc = EmpiricalScore::new(&ds, Precision::F32).unwrap();
+            for want_top in [false, true] {
+                let (_, st) = sc.block_state_counted(&x, ou, want_top);
+                assert!(want_top || st.pruned > 0, "t = {t}: nothing pruned, {st:?}");
+                for &(q0, mu0) in &st.list {
+                    for q in q0..(q0 + NR).min(b) {
+                        let xq = &x[q * d..(q + 1) * d];
+                        let m = (0..ds.n)
+                            .map(|mu| y(xq, &ds.x[mu * d..(mu + 1) * d]))
+                            .fold(f64::NEG_INFINITY, f64::max);
+                        for mu in mu0..(mu0 + MR).min(ds.n) {
+                            let v = y(xq, &ds.x[mu * d..(mu + 1) * d]);
+                            assert!(
+                                v < m - 64.0 + 1e-3,
+                                "t = {t}: query {q}, point {mu} pruned at gap {}",
+                                m - v
+                            );
+                        }
+                    }
+                }
             }
         }
     }

@@ -15,7 +15,7 @@ mod prune;
 
 pub use convention::{delta, OuTime};
 pub(crate) use empirical::{column_sums, States, Top};
-pub use empirical::{empirical_score_and_jacobian, EmpiricalScore, Precision};
+pub use empirical::{empirical_score_and_jacobian, EmpiricalScore, Precision, PruneStats};
 pub use fastexp::{exp2_f32, exp_f32};
 pub use gmm::GmmScore;
 

@@ -256,3 +256,86 @@ pub(crate) fn logits_or_prune(
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::microkernel::packed_index;
+    use super::*;
+
+    /// Cauchy–Schwarz made tight: every point's tail is a positive multiple of the (shared) query tail,
+    /// so the bound equals the exact logit up to rounding. With the threshold placed exactly at a pair's
+    /// exact logit (f64, then rounded down to f32), the block must never be pruned, whatever the scale
+    /// (the margin absorbs the f32 rounding); with the threshold a margin above every exact logit it
+    /// must be (the bound is not vacuous).
+    #[test]
+    fn bound_never_prunes_a_pair_at_the_threshold() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        };
+        for &d in &[30usize, 100, 784] {
+            let k1 = d + 1;
+            for &scale in &[1.0f64, 70.0, 3000.0] {
+                let tail: Vec<f64> = (0..d).map(|_| rnd()).collect();
+                let mut xs = vec![0.0f32; k1 * NR];
+                for l in 0..NR {
+                    for j in 0..d {
+                        let head = j < FIRST_CHECKPOINT;
+                        xs[j * NR + l] = (scale * if head { rnd() } else { tail[j] }) as f32;
+                    }
+                    xs[d * NR + l] = (-scale * 0.45) as f32;
+                }
+                let mut rows6 = vec![0.0f32; MR * k1];
+                for r in 0..MR {
+                    let lambda = 0.5 + r as f64;
+                    let mut sq = 0.0;
+                    for j in 0..d {
+                        let v = if j < FIRST_CHECKPOINT { 2.0 * rnd() } else { lambda * tail[j] };
+                        let v = v as f32;
+                        sq += v as f64 * v as f64;
+                        rows6[packed_index(r, j, k1)] = v;
+                    }
+                    rows6[packed_index(r, d, k1)] = sq as f32;
+                }
+                let ix = PruneIndex::new(&rows6, MR, d, |mu, j| packed_index(mu, j, k1));
+                let sb = StripBound::new(&ix, &xs, d);
+                let exact = |r: usize, l: usize| -> f64 {
+                    (0..k1)
+                        .map(|j| xs[j * NR + l] as f64 * rows6[packed_index(r, j, k1)] as f64)
+                        .sum()
+                };
+                let mut head = [[0.0f32; NR]; MR];
+                dot6x16(MR, FIRST_CHECKPOINT, &rows6, &xs, &mut head);
+                for r in 0..MR {
+                    for l in 0..NR {
+                        // Every other pair far below, this pair exactly at the threshold.
+                        let mut thr = [f32::INFINITY; NR];
+                        let y = exact(r, l);
+                        let t = y as f32;
+                        thr[l] = if (t as f64) > y { f32::from_bits(t.to_bits() - 1) } else { t };
+                        for (r2, l2) in (0..MR).flat_map(|r2| (0..NR).map(move |l2| (r2, l2))) {
+                            if l2 == l && r2 != r && exact(r2, l) > y {
+                                thr[l] = f32::INFINITY; // another row of this lane is higher: skip
+                            }
+                        }
+                        if thr[l].is_finite() {
+                            assert!(
+                                !sb.block_below(&ix, 0, 0, &head, &thr),
+                                "d = {d}, scale = {scale}: pair ({r}, {l}) at the threshold was pruned"
+                            );
+                        }
+                    }
+                }
+                let mut thr = [0.0f32; NR];
+                for (l, t) in thr.iter_mut().enumerate() {
+                    let top = (0..MR).map(|r| exact(r, l)).fold(f64::NEG_INFINITY, f64::max);
+                    *t = (top + 2.0 * sb.margin[l] as f64 + 1e-6 * top.abs()) as f32;
+                }
+                assert!(sb.block_below(&ix, 0, 0, &head, &thr), "d = {d}, scale = {scale}: vacuous");
+            }
+        }
+    }
+}
