@@ -50,7 +50,7 @@ fn f32_kernel_matches_f64_reference_across_t() {
 #[test]
 fn f32_kernel_matches_f64_reference_at_image_dimensions() {
     check_f32_against_f64(784, 1000, 40, &[0.01, 0.05, 0.2, 1.0, 6.0]);
-    check_f32_against_f64(64, 2500, 40, &[0.01, 0.05, 0.2, 1.0, 6.0]);
+    check_f32_against_f64(64, 5000, 40, &[0.01, 0.05, 0.2, 1.0, 6.0]);
 }
 
 fn check_f32_against_f64(d: usize, n: usize, b: usize, ts: &[f64]) {
@@ -59,7 +59,9 @@ fn check_f32_against_f64(d: usize, n: usize, b: usize, ts: &[f64]) {
         .unwrap()
         .sample(n, 1)
         .unwrap();
-    let fast = EmpiricalScore::new(&data, Precision::F32).unwrap();
+    let mut fast = EmpiricalScore::new(&data, Precision::F32).unwrap();
+    // With the certified pruning on (issue #15): at t = 0.01 it must have pruned, below.
+    fast.set_pruning(true);
     let exact = EmpiricalScore::new(&data, Precision::F64).unwrap();
     let mut worst = 0.0f64;
     for (i, &t) in ts.iter().enumerate() {
@@ -89,6 +91,10 @@ fn check_f32_against_f64(d: usize, n: usize, b: usize, ts: &[f64]) {
         );
         let err = max_rel_row_error(&s32, &s64, d);
         worst = worst.max(err);
+        if t == 0.01 {
+            let st = fast.pruning_stats(&x, t, false, Par::rayon(0));
+            assert!(st.pruned > 0, "d = {d}: nothing pruned at t = 0.01: {st:?}");
+        }
         // Relative error ≤ 1e-5 per query (row norm); measured worst ≈ 1e-6 (see the assertion message).
         assert!(err <= 1e-5, "d = {d}, t = {t}: max relative error {err:e}");
         for q in 0..b {

@@ -25,6 +25,10 @@ pub enum Suite {
     /// and B ∈ {64, 256, 1000} at N = 12 000 (two Fashion-MNIST classes), GFLOP/s and the fraction of the
     /// FMA peak per point. Not part of `all` (about a minute).
     Grid,
+    /// Certified pruning: single evaluations (B = 256) on `--n` points of the two-class GMM at d = 100,
+    /// queries noised training points at t ∈ {0.01 … 3}, pruning on and off alternated; the ratio and the
+    /// fraction of logit blocks pruned per t. Not part of `all`.
+    Prune,
     /// All of them.
     All,
 }
@@ -37,6 +41,9 @@ pub struct BenchArgs {
     /// Repetitions per figure (the median is reported).
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,
+    /// Training points of the `prune` suite.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub n: usize,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -292,6 +299,9 @@ pub fn run(a: BenchArgs, ctx: &Ctx) -> Result<()> {
     if a.suite == Suite::Grid {
         report.insert("grid".into(), bench_grid(a.repeats, ctx)?);
     }
+    if a.suite == Suite::Prune {
+        report.insert("prune".into(), bench_prune(a.n, a.repeats, ctx)?);
+    }
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
@@ -334,6 +344,63 @@ fn bench_grid(repeats: usize, ctx: &Ctx) -> Result<serde_json::Value> {
         }
     }
     Ok(json!({"fma_peak_gflops": peak, "t": 1.0, "points": rows}))
+}
+
+/// Single evaluations with certified pruning on and off (alternated, `repeats` pairs per t) on N points
+/// of the two-class GMM at d = 100, B = 256 queries x = e^{-t} a_μ + √Δ_t z (noised training points: the
+/// state of trajectories after collapse), score only. Per t: median walls, the median of the paired
+/// off/on ratios, and the fraction of 6-point logit blocks pruned.
+fn bench_prune(n: usize, repeats: usize, ctx: &Ctx) -> Result<serde_json::Value> {
+    use diffscope::score::OuTime;
+    let (d, b) = (100usize, 256usize);
+    let data = TwoClassGmm::standard(d)
+        .mixture(ctx.seed)?
+        .sample(n, ctx.seed)?;
+    let mut on = EmpiricalScore::new(&data, Precision::F32)?;
+    let mut off = on.clone();
+    on.set_pruning(true);
+    off.set_pruning(false);
+    let z = sampler::initial_noise(
+        b,
+        d,
+        NoiseKey {
+            seed: ctx.seed,
+            first: 0,
+        },
+    );
+    let mut rows = Vec::new();
+    for t in [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 3.0] {
+        ctx.note(format!("prune: N = {n}, t = {t}"));
+        let ou = OuTime::new(t);
+        let x: Vec<f32> = (0..b * d)
+            .map(|i| {
+                let mu = (i / d * 7919) % n;
+                (ou.decay * data.x[mu * d + i % d] as f64 + ou.delta.sqrt() * z[i] as f64) as f32
+            })
+            .collect();
+        let mut out = vec![0.0f32; b * d];
+        let mut time = |s: &EmpiricalScore| {
+            let t0 = Instant::now();
+            s.eval_into(&x, t, &mut out, Default::default(), Par::rayon(0));
+            t0.elapsed().as_secs_f64()
+        };
+        let (mut w_on, mut w_off, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..repeats.max(1) {
+            let (a, b) = (time(&off), time(&on));
+            w_off.push(a);
+            w_on.push(b);
+            ratio.push(a / b);
+        }
+        let st = on.pruning_stats(&x, t, false, Par::rayon(0));
+        rows.push(json!({
+            "t": t,
+            "wall_on_s": median(w_on.clone()), "wall_off_s": median(w_off.clone()),
+            "speedup": median(ratio.clone()), "speedup_runs": ratio,
+            "blocks_pruned": st.pruned as f64 / st.blocks.max(1) as f64,
+            "strips_piloted": st.piloted as f64 / st.strips.max(1) as f64,
+        }));
+    }
+    Ok(json!({"n": n, "d": d, "b": b, "queries": "noised training points", "points": rows}))
 }
 
 /// One DSM training step (batch 256) and one analytic Jacobian batch (B = 256) of a width-256, depth-3 MLP

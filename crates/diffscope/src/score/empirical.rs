@@ -2,7 +2,7 @@
 
 use super::fastexp::exp2_f32;
 use super::microkernel::{dot6x16, dot6x16_t, dot6x16_t_gather, packed_index, MR, NR};
-use super::prune::{logits_or_prune, PruneIndex, StripBound};
+use super::prune::{logits_or_prune, Pilot, PruneIndex, StripBound};
 use super::{check_shapes, Extras, Nearest, OuTime, Score};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -18,6 +18,18 @@ pub enum Precision {
     F32,
     /// The reference path: every distance, exp and sum in f64 (O(N·d) per query, no GEMM).
     F64,
+}
+
+/// What the kernel does of `score::prune`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pruning {
+    /// Neither the pilot nor the checkpoints.
+    Off,
+    /// The pilot and its rescale, no checkpoints: the same bits as `On` (the tests' oracle).
+    #[cfg_attr(not(test), allow(dead_code))]
+    PilotOnly,
+    /// The pilot and the checkpoints.
+    On,
 }
 
 /// Counts of the certified pruning over one evaluation (see `score::prune`).
@@ -37,7 +49,12 @@ pub struct PruneStats {
 
 /// Raises one strip's running maxima to `new` where it is larger, rescaling the running sums Σw and
 /// Σw·a (lane-major `acc[j·16 + l]`) by 2^(old − new) (online softmax); returns the new maxima.
-fn raise_max(run_max: &mut [f32], run_sum: &mut [f64], acc: &mut [f64], new: &[f32; NR]) -> [f32; NR] {
+fn raise_max(
+    run_max: &mut [f32],
+    run_sum: &mut [f64],
+    acc: &mut [f64],
+    new: &[f32; NR],
+) -> [f32; NR] {
     let mut out = [0.0f32; NR];
     let mut scale = [1.0f64; NR];
     let mut rescale = false;
@@ -120,9 +137,8 @@ pub struct EmpiricalScore {
     precision: Precision,
     /// The certified pruning's per-point bookkeeping (`super::prune`), O(N log d).
     prune: PruneIndex,
-    /// Whether blocks whose bound certifies them dead skip the rest of their logits. Off or on, the
-    /// results are the same bits (the pilot and its rescale run either way); off is for tests and A/B.
-    pruning: bool,
+    /// Whether the pilot runs and whether certified-dead blocks skip the rest of their logits.
+    pruning: Pruning,
 }
 
 impl EmpiricalScore {
@@ -189,7 +205,7 @@ impl EmpiricalScore {
         let prune = PruneIndex::new(&rows6, n6, d, |mu, j| packed_index(mu, j, k1));
         Ok(EmpiricalScore {
             prune,
-            pruning: true,
+            pruning: Pruning::Off,
             rows6,
             n,
             d,
@@ -219,10 +235,14 @@ impl EmpiricalScore {
         self.n
     }
 
-    /// Turns the certified pruning of logits on (the default) or off. Results are bit-identical either
-    /// way (see `score::prune`); only the work differs.
+    /// Turns the certified pruning of logits on or off (the default: the kernel without the pilot and
+    /// the checkpoints). It is off by default because on this machine it does not pay: the pilot and the
+    /// partial reads of the 6-point packing cost about what the skipped logits save (BENCHMARKS.md,
+    /// "Certified pruning"; `diffscope bench --suite prune`). Off may differ from on in the last bits: the pilot raises a
+    /// sparse strip's running maximum early, which changes the order of the online-softmax rescales;
+    /// the pruning itself changes no bit (see `score::prune`).
     pub fn set_pruning(&mut self, on: bool) {
-        self.pruning = on;
+        self.pruning = if on { Pruning::On } else { Pruning::Off };
     }
 
     /// The arithmetic in use.
@@ -294,29 +314,44 @@ impl EmpiricalScore {
         };
         for (tile_index, j0) in (0..n6).step_by(self.tile).enumerate() {
             let tile = self.tile.min(n6 - j0);
-            for s in 0..strips {
-                let xs = &xp[s * k1 * NR..(s + 1) * k1 * NR];
-                let q = s * NR;
-                let acc_s = &mut acc[s * d * NR..(s + 1) * d * NR];
-                // A strip that turned sparse on its second tile (at least 2 tiles still to come) runs the
-                // pilot once and raises its running maxima to the seeds. Whether pruning is on or off.
-                if tile_index == 2 && sparse_before[s] && ix.enabled() && n_tiles >= 4 {
-                    let sb = StripBound::new(ix, xs, d);
-                    let seed = sb.pilot(ix, &self.rows6, self.n, xs, k1, |mu, j| {
-                        packed_index(mu, j, k1)
-                    });
+            // The strips that turned sparse on their second tile (with at least 2 tiles still to come)
+            // run the pilot, tile by tile for all of them, and raise their running maxima to its seeds.
+            // Whether pruning is on or off, so that it changes no bit.
+            if tile_index == 2 && ix.enabled() && n_tiles >= 4 && self.pruning != Pruning::Off {
+                let mut piloting: Vec<(usize, StripBound, Pilot)> = (0..strips)
+                    .filter(|&s| sparse_before[s])
+                    .map(|s| {
+                        let xs = &xp[s * k1 * NR..(s + 1) * k1 * NR];
+                        (s, StripBound::new(ix, xs, d), Pilot::new())
+                    })
+                    .collect();
+                for p0 in (0..n6).step_by(self.tile) {
+                    for (s, sb, pilot) in piloting.iter_mut() {
+                        let xs = &xp[*s * k1 * NR..(*s + 1) * k1 * NR];
+                        pilot.scan(sb, ix, &self.rows6, self.n, xs, k1, p0, p0 + self.tile);
+                    }
+                }
+                for (s, sb, pilot) in piloting {
+                    let (xs, q) = (&xp[s * k1 * NR..(s + 1) * k1 * NR], s * NR);
+                    let seed = pilot.seed(&self.rows6, xs, k1, |mu, j| packed_index(mu, j, k1));
                     raise_max(
                         &mut run_max[q..q + NR],
                         &mut run_sum[q..q + NR],
-                        acc_s,
+                        &mut acc[s * d * NR..(s + 1) * d * NR],
                         &seed.map(|v| v as f32),
                     );
                     bounds[s] = Some(sb);
                     counts.piloted += 1;
                 }
+            }
+            for s in 0..strips {
+                let xs = &xp[s * k1 * NR..(s + 1) * k1 * NR];
+                let q = s * NR;
+                let acc_s = &mut acc[s * d * NR..(s + 1) * d * NR];
                 // The bound's threshold per query: 64 below the running maximum (and below the current
                 // second-best logit when the top-2 is tracked); padding lanes never hold a block back.
-                let prune_now = self.pruning && bounds[s].is_some() && active[s].contains(&true);
+                let prune_now =
+                    self.pruning == Pruning::On && bounds[s].is_some() && active[s].contains(&true);
                 let mut thr = [f32::INFINITY; NR];
                 for (l, t) in thr.iter_mut().enumerate().take(bq.saturating_sub(q)) {
                     *t = run_max[q + l] - LIVE_LOG2;
@@ -521,7 +556,11 @@ impl EmpiricalScore {
         let chunks = x.chunks(block_len(x.len() / self.d, par) * self.d);
         let parts: Vec<PruneStats> = match par {
             Par::Seq => chunks.map(run).collect(),
-            Par::Rayon(_) => chunks.collect::<Vec<_>>().into_par_iter().map(run).collect(),
+            Par::Rayon(_) => chunks
+                .collect::<Vec<_>>()
+                .into_par_iter()
+                .map(run)
+                .collect(),
         };
         parts.into_iter().fold(PruneStats::default(), |mut a, b| {
             a.strips += b.strips;
@@ -1052,7 +1091,12 @@ mod prune_tests {
         let mut bits: Vec<u64> = s.iter().map(|v| v.to_bits() as u64).collect();
         bits.extend(lp.iter().map(|v| v.to_bits()));
         for n in &nn {
-            bits.extend([n.index as u64, n.second as u64, n.d1.to_bits() as u64, n.d2.to_bits() as u64]);
+            bits.extend([
+                n.index as u64,
+                n.second as u64,
+                n.d1.to_bits() as u64,
+                n.d2.to_bits() as u64,
+            ]);
         }
         assert_eq!(bits.len(), b * d + b + 4 * b);
         bits
@@ -1068,13 +1112,21 @@ mod prune_tests {
         let mut on = EmpiricalScore::new(&ds, Precision::F32).unwrap();
         on.set_pruning(true);
         let mut off = on.clone();
-        off.set_pruning(false);
+        off.pruning = Pruning::PilotOnly;
         for (i, &t) in [0.01, 0.05, 0.1, 0.2, 1.0, 6.0].iter().enumerate() {
             let x = queries(&ds, b, t, i as u64);
             for top in [false, true] {
                 let want = eval(&off, &x, t, top, Par::Seq);
-                assert_eq!(eval(&on, &x, t, top, Par::Seq), want, "t = {t}, top = {top}");
-                assert_eq!(eval(&on, &x, t, top, Par::rayon(2)), want, "t = {t}, 2 threads");
+                assert_eq!(
+                    eval(&on, &x, t, top, Par::Seq),
+                    want,
+                    "t = {t}, top = {top}"
+                );
+                assert_eq!(
+                    eval(&on, &x, t, top, Par::rayon(2)),
+                    want,
+                    "t = {t}, 2 threads"
+                );
                 let st = on.pruning_stats(&x, t, top, Par::Seq);
                 assert_eq!(off.pruning_stats(&x, t, top, Par::Seq).pruned, 0);
                 let frac = st.pruned as f64 / st.blocks as f64;
@@ -1118,7 +1170,8 @@ mod prune_tests {
                 let xq = &x[q * d..(q + 1) * d];
                 let best = (0..n)
                     .max_by(|&u, &v| {
-                        y(xq, &ds.x[u * d..(u + 1) * d]).total_cmp(&y(xq, &ds.x[v * d..(v + 1) * d]))
+                        y(xq, &ds.x[u * d..(u + 1) * d])
+                            .total_cmp(&y(xq, &ds.x[v * d..(v + 1) * d]))
                     })
                     .unwrap();
                 let astar = &ds.x[best * d..(best + 1) * d];
@@ -1126,7 +1179,11 @@ mod prune_tests {
                     let j = (q * 7 + k * 11) % d;
                     // gap = l2e/(2Δ)·(s²ρ² − 2sρ·r_j), r = x − s·a*; take the positive root.
                     let r = xq[j] as f64 - ou.decay * astar[j] as f64;
-                    let (qa, qb, qc) = (ou.decay * ou.decay, -2.0 * ou.decay * r, -g * 2.0 * ou.delta / l2e);
+                    let (qa, qb, qc) = (
+                        ou.decay * ou.decay,
+                        -2.0 * ou.decay * r,
+                        -g * 2.0 * ou.delta / l2e,
+                    );
                     let rho = (-qb + (qb * qb - 4.0 * qa * qc).sqrt()) / (2.0 * qa);
                     let mut a = astar.to_vec();
                     a[j] = (a[j] as f64 + rho) as f32;
@@ -1135,7 +1192,8 @@ mod prune_tests {
             }
             ds.x.extend(&extra);
             ds.n += extra.len() / d;
-            let sc = EmpiricalScore::new(&ds, Precision::F32).unwrap();
+            let mut sc = EmpiricalScore::new(&ds, Precision::F32).unwrap();
+            sc.set_pruning(true);
             for want_top in [false, true] {
                 let (_, st) = sc.block_state_counted(&x, ou, want_top);
                 assert!(want_top || st.pruned > 0, "t = {t}: nothing pruned, {st:?}");

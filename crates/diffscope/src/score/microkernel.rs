@@ -67,7 +67,13 @@ pub(crate) fn dot6x16(rows: usize, kk: usize, b: &[f32], v: &[f32], out: &mut [[
 /// FMAs chained onto the sums in `out` in k order. `dot6x16(6, k0, …)` followed by this call is bit-equal
 /// to `dot6x16(6, kk, …)`: the pruned kernel checks its bound part-way through a dot product this way.
 #[inline]
-pub(crate) fn dot6x16_resume(k0: usize, kk: usize, b: &[f32], v: &[f32], out: &mut [[f32; NR]; MR]) {
+pub(crate) fn dot6x16_resume(
+    k0: usize,
+    kk: usize,
+    b: &[f32],
+    v: &[f32],
+    out: &mut [[f32; NR]; MR],
+) {
     assert!(k0 <= kk && b.len() >= kk * MR && v.len() >= kk * NR);
     #[cfg(all(
         target_arch = "x86_64",
@@ -243,7 +249,14 @@ pub(crate) fn dot6x16_resume_portable(
     portable_from(MR, k0, kk, b, v, out)
 }
 
-fn portable_from(rows: usize, k0: usize, kk: usize, b: &[f32], v: &[f32], out: &mut [[f32; NR]; MR]) {
+fn portable_from(
+    rows: usize,
+    k0: usize,
+    kk: usize,
+    b: &[f32],
+    v: &[f32],
+    out: &mut [[f32; NR]; MR],
+) {
     for k in k0..kk {
         for (r, o) in out[..rows].iter_mut().enumerate() {
             let br = b[k * MR + r];
@@ -450,8 +463,12 @@ mod tests {
     #[test]
     fn resumed_product_is_bit_equal() {
         let kk = 101usize;
-        let b: Vec<f32> = (0..kk * MR).map(|i| ((i * 7919) % 97) as f32 / 37.0 - 1.3).collect();
-        let v: Vec<f32> = (0..kk * NR).map(|i| ((i * 104_729) % 89) as f32 / 29.0 - 1.1).collect();
+        let b: Vec<f32> = (0..kk * MR)
+            .map(|i| ((i * 7919) % 97) as f32 / 37.0 - 1.3)
+            .collect();
+        let v: Vec<f32> = (0..kk * NR)
+            .map(|i| ((i * 104_729) % 89) as f32 / 29.0 - 1.1)
+            .collect();
         let mut whole = [[0.0f32; NR]; MR];
         dot6x16(MR, kk, &b, &v, &mut whole);
         for k0 in [0usize, 1, 12, 13, 50, 100, 101] {
@@ -463,9 +480,15 @@ mod tests {
                 dot6x16_resume_portable(k0, k1, &b, &v, &mut portable);
                 dot6x16_resume(k1, kk, &b, &v, &mut fast);
                 dot6x16_resume_portable(k1, kk, &b, &v, &mut portable);
-                let bits = |o: &[[f32; NR]; MR]| o.iter().flatten().map(|v| v.to_bits()).collect::<Vec<_>>();
+                let bits = |o: &[[f32; NR]; MR]| {
+                    o.iter().flatten().map(|v| v.to_bits()).collect::<Vec<_>>()
+                };
                 assert_eq!(bits(&fast), bits(&whole), "k0 = {k0}, k1 = {k1}");
-                assert_eq!(bits(&portable), bits(&whole), "portable, k0 = {k0}, k1 = {k1}");
+                assert_eq!(
+                    bits(&portable),
+                    bits(&whole),
+                    "portable, k0 = {k0}, k1 = {k1}"
+                );
             }
         }
     }

@@ -66,7 +66,12 @@ fn up(v: f64) -> f32 {
 
 impl PruneIndex {
     /// The bookkeeping of the packing `rows6` (n6 points, 6-point blocks of k1 = d + 1 coordinates).
-    pub(crate) fn new(rows6: &[f32], n6: usize, d: usize, index: impl Fn(usize, usize) -> usize) -> Self {
+    pub(crate) fn new(
+        rows6: &[f32],
+        n6: usize,
+        d: usize,
+        index: impl Fn(usize, usize) -> usize,
+    ) -> Self {
         let mut checkpoints = Vec::new();
         let mut k = FIRST_CHECKPOINT;
         while 2 * k <= d {
@@ -153,55 +158,116 @@ impl StripBound {
         head: &[[f32; NR]; MR],
         thr: &[f32; NR],
     ) -> bool {
+        let mut worst = [f32::NEG_INFINITY; NR];
+        self.bounds(ix, c, mu0, head, |_, u| {
+            for l in 0..NR {
+                worst[l] = if u[l] > worst[l] { u[l] } else { worst[l] };
+            }
+        });
+        let mut pruned = true;
+        for l in 0..NR {
+            pruned &= worst[l] + self.margin[l] < thr[l];
+        }
+        pruned
+    }
+
+    /// Calls `f(r, U[r])` with the 16 lanes' upper bounds $U_K$ of each of the block's 6 points (lane-wise
+    /// arithmetic, which the compiler vectorises).
+    #[inline(always)]
+    fn bounds(
+        &self,
+        ix: &PruneIndex,
+        c: usize,
+        mu0: usize,
+        head: &[[f32; NR]; MR],
+        mut f: impl FnMut(usize, &[f32; NR]),
+    ) {
         let qt = &self.qtail[c];
-        let mut worst = f32::NEG_INFINITY;
         for (r, h) in head.iter().enumerate() {
             let ta = ix.tails[c][mu0 + r];
             let norm_term = self.xd * ix.sq[mu0 + r];
+            let mut u = [0.0f32; NR];
             for l in 0..NR {
-                let u = h[l] + qt[l] * ta + norm_term + self.margin[l] - thr[l];
-                worst = if u > worst { u } else { worst };
+                u[l] = h[l] + qt[l] * ta + norm_term;
             }
+            f(r, &u);
         }
-        worst < 0.0
+    }
+}
+
+/// The pilot of one strip (see the module doc): each lane's 4 largest upper bounds at the first
+/// checkpoint, scanned a range of points at a time (the kernel scans tile by tile for all its piloting
+/// strips, so that a tile's heads are read from memory once), then their exact logits.
+#[derive(Clone, Debug)]
+pub(crate) struct Pilot {
+    best: [[(f32, usize); PILOT_CANDIDATES]; NR],
+    /// The 4th-best bound per lane, lane-major, for the vectorised test that rarely lets a row through.
+    fourth: [f32; NR],
+}
+
+impl Pilot {
+    pub(crate) fn new() -> Self {
+        Pilot {
+            best: [[(f32::NEG_INFINITY, 0usize); PILOT_CANDIDATES]; NR],
+            fourth: [f32::NEG_INFINITY; NR],
+        }
     }
 
-    /// The pilot: the best logit among each lane's 4 largest upper bounds at the first checkpoint, over
-    /// all points (exact, f64, from the same packed values). `rows6` holds n6 points in 6-point blocks of
-    /// k1 coordinates; `n` are real.
-    pub(crate) fn pilot(
-        &self,
+    /// Offers the points `mu_lo .. mu_hi` (a multiple of 6 ≤ μ_lo; points ≥ n are padding) of the
+    /// packing `rows6` (6-point blocks of k1 coordinates) to strip `xs` with bound quantities `sb`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn scan(
+        &mut self,
+        sb: &StripBound,
         ix: &PruneIndex,
         rows6: &[f32],
         n: usize,
         xs: &[f32],
         k1: usize,
-        index: impl Fn(usize, usize) -> usize,
-    ) -> [f64; NR] {
+        mu_lo: usize,
+        mu_hi: usize,
+    ) {
         let k = ix.checkpoints[0];
-        let mut best = [[(f32::NEG_INFINITY, 0usize); PILOT_CANDIDATES]; NR];
         let mut blk = [[0.0f32; NR]; MR];
-        for mu0 in (0..n).step_by(MR) {
+        for mu0 in (mu_lo..mu_hi.min(n)).step_by(MR) {
+            prefetch_head(rows6, (mu0 + 4 * MR) * k1, k);
             dot6x16(MR, k, &rows6[mu0 * k1..(mu0 + MR) * k1], xs, &mut blk);
-            for (r, h) in blk.iter().enumerate().take(n - mu0) {
-                let (ta, norm_term) = (ix.tails[0][mu0 + r], self.xd * ix.sq[mu0 + r]);
+            sb.bounds(ix, 0, mu0, &blk, |r, u| {
+                let mut any = false;
                 for l in 0..NR {
-                    let u = h[l] + self.qtail[0][l] * ta + norm_term;
-                    let b = &mut best[l];
-                    if u > b[PILOT_CANDIDATES - 1].0 {
+                    any |= u[l] > self.fourth[l];
+                }
+                if !any || mu0 + r >= n {
+                    return;
+                }
+                for l in 0..NR {
+                    let b = &mut self.best[l];
+                    if u[l] > b[PILOT_CANDIDATES - 1].0 {
                         let mut i = PILOT_CANDIDATES - 1;
-                        while i > 0 && b[i - 1].0 < u {
+                        while i > 0 && b[i - 1].0 < u[l] {
                             b[i] = b[i - 1];
                             i -= 1;
                         }
-                        b[i] = (u, mu0 + r);
+                        b[i] = (u[l], mu0 + r);
+                        self.fourth[l] = b[PILOT_CANDIDATES - 1].0;
                     }
                 }
-            }
+            });
         }
+    }
+
+    /// Each lane's best exact logit (f64, from the same packed values) among its candidates: a lower
+    /// bound of the lane's final maximum.
+    pub(crate) fn seed(
+        &self,
+        rows6: &[f32],
+        xs: &[f32],
+        k1: usize,
+        index: impl Fn(usize, usize) -> usize,
+    ) -> [f64; NR] {
         let mut seed = [f64::NEG_INFINITY; NR];
         for l in 0..NR {
-            for &(u, mu) in &best[l] {
+            for &(u, mu) in &self.best[l] {
                 if u == f32::NEG_INFINITY {
                     continue;
                 }
@@ -212,6 +278,23 @@ impl StripBound {
             }
         }
         seed
+    }
+}
+
+/// Prefetches the first k coordinates (6k floats) of the 6-point block at `at`, if inside `rows6`.
+#[inline(always)]
+fn prefetch_head(rows6: &[f32], at: usize, k: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if at + k * MR <= rows6.len() {
+        for line in (0..k * MR).step_by(16) {
+            // SAFETY: in bounds (checked above); a prefetch has no other effect.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch(
+                    rows6.as_ptr().add(at + line) as *const i8,
+                    std::arch::x86_64::_MM_HINT_T0,
+                )
+            }
+        }
     }
 }
 
@@ -293,7 +376,11 @@ mod tests {
                     let lambda = 0.5 + r as f64;
                     let mut sq = 0.0;
                     for j in 0..d {
-                        let v = if j < FIRST_CHECKPOINT { 2.0 * rnd() } else { lambda * tail[j] };
+                        let v = if j < FIRST_CHECKPOINT {
+                            2.0 * rnd()
+                        } else {
+                            lambda * tail[j]
+                        };
                         let v = v as f32;
                         sq += v as f64 * v as f64;
                         rows6[packed_index(r, j, k1)] = v;
@@ -315,7 +402,11 @@ mod tests {
                         let mut thr = [f32::INFINITY; NR];
                         let y = exact(r, l);
                         let t = y as f32;
-                        thr[l] = if (t as f64) > y { f32::from_bits(t.to_bits() - 1) } else { t };
+                        thr[l] = if (t as f64) > y {
+                            f32::from_bits(t.to_bits() - 1)
+                        } else {
+                            t
+                        };
                         for (r2, l2) in (0..MR).flat_map(|r2| (0..NR).map(move |l2| (r2, l2))) {
                             if l2 == l && r2 != r && exact(r2, l) > y {
                                 thr[l] = f32::INFINITY; // another row of this lane is higher: skip
@@ -331,10 +422,15 @@ mod tests {
                 }
                 let mut thr = [0.0f32; NR];
                 for (l, t) in thr.iter_mut().enumerate() {
-                    let top = (0..MR).map(|r| exact(r, l)).fold(f64::NEG_INFINITY, f64::max);
+                    let top = (0..MR)
+                        .map(|r| exact(r, l))
+                        .fold(f64::NEG_INFINITY, f64::max);
                     *t = (top + 2.0 * sb.margin[l] as f64 + 1e-6 * top.abs()) as f32;
                 }
-                assert!(sb.block_below(&ix, 0, 0, &head, &thr), "d = {d}, scale = {scale}: vacuous");
+                assert!(
+                    sb.block_below(&ix, 0, 0, &head, &thr),
+                    "d = {d}, scale = {scale}: vacuous"
+                );
             }
         }
     }
