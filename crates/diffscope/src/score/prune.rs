@@ -30,6 +30,9 @@
 //! lower bound of the final maximum). The pilot depends only on the strip's queries and the points, so
 //! results stay independent of the thread count and the block split.
 //!
+//! **Off by default** (`EmpiricalScore::set_pruning`): on this machine the pilot and the pruned blocks'
+//! strided reads of the heads cost about what the skipped logits save (BENCHMARKS.md).
+//!
 //! Tail norms are O(N) per checkpoint (checkpoints K = 12, 24, 48, … ≤ d/2, so O(N log d) in all).
 
 use super::microkernel::{dot6x16, dot6x16_resume, MR, NR};
