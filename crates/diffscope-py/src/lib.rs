@@ -213,10 +213,11 @@ impl NativeScore {
 
 #[pymethods]
 impl NativeScore {
-    /// The exact empirical score of a data set (fused flash-softmax kernel; precision "f32" or "f64").
+    /// The exact empirical score of a data set (fused flash-softmax kernel; precision "f32" or "f64";
+    /// `prune`: the f32 kernel's certified pruning of logits, off by default, see `score::prune`).
     #[staticmethod]
-    #[pyo3(signature = (data, precision="f32"))]
-    fn empirical(data: &NativeDataset, precision: &str) -> PyResult<Self> {
+    #[pyo3(signature = (data, precision="f32", prune=false))]
+    fn empirical(data: &NativeDataset, precision: &str, prune: bool) -> PyResult<Self> {
         let p = match precision {
             "f32" => Precision::F32,
             "f64" => Precision::F64,
@@ -228,7 +229,8 @@ impl NativeScore {
                 )))
             }
         };
-        let s = EmpiricalScore::new(&data.inner, p).py()?;
+        let mut s = EmpiricalScore::new(&data.inner, p).py()?;
+        s.set_pruning(prune);
         Ok(NativeScore {
             imp: ScoreImpl::Native(Arc::new(s)),
             training: Some(data.inner.clone()),

@@ -304,11 +304,14 @@ class Score:
 class EmpiricalScore(Score):
     """The exact score of the training set (science.md §2), by the fused flash-softmax kernel:
     S(x, t) = (e^{-t} Σ_μ w_μ a_μ - x) / Δ_t with w = softmax(-|x - e^{-t} a_μ|² / 2Δ_t).
-    ``precision="f64"`` is the f64 reference path."""
+    ``precision="f64"`` is the f64 reference path. ``prune=True`` turns on the f32 kernel's certified
+    pruning of logits (partial dot products with a Cauchy-Schwarz bound): the same results, less work
+    only deep in the collapse regime (t of order 0.01) on large training sets, more elsewhere
+    (BENCHMARKS.md), hence off by default."""
 
-    def __init__(self, data: Dataset, precision: str = "f32"):
+    def __init__(self, data: Dataset, precision: str = "f32", prune: bool = False):
         self.data = data
-        self._native = _core.NativeScore.empirical(data._native, precision)
+        self._native = _core.NativeScore.empirical(data._native, precision, bool(prune))
 
 
 class GmmScore(Score):
