@@ -552,16 +552,7 @@ impl EmpiricalScore {
     /// stopped at a checkpoint. `want_top` as when log p or the nearest points are asked for.
     pub fn pruning_stats(&self, x: &[f32], t: f64, want_top: bool, par: Par) -> PruneStats {
         let ou = OuTime::new(t);
-        let run = |xb: &[f32]| self.block_state_counted(xb, ou, want_top).1;
-        let chunks = x.chunks(block_len(x.len() / self.d, par) * self.d);
-        let parts: Vec<PruneStats> = match par {
-            Par::Seq => chunks.map(run).collect(),
-            Par::Rayon(_) => chunks
-                .collect::<Vec<_>>()
-                .into_par_iter()
-                .map(run)
-                .collect(),
-        };
+        let parts = self.map_blocks(x, par, |xb| self.block_state_counted(xb, ou, want_top).1);
         parts.into_iter().fold(PruneStats::default(), |mut a, b| {
             a.strips += b.strips;
             a.piloted += b.piloted;
@@ -580,20 +571,20 @@ impl EmpiricalScore {
     /// reused by 16 strips while it is in cache), fewer when that leaves threads idle (B ≤ 256: one block
     /// would keep one core busy).
     pub(crate) fn states(&self, x: &[f32], ou: OuTime, want_top: bool, par: Par) -> States {
+        let parts = self.map_blocks(x, par, |xb| self.block_state(xb, ou, want_top));
+        States::concat(parts, self.d, want_top)
+    }
+
+    /// `f` on each block of whole strips of `x` ([`block_len`] queries), in parallel when `par` allows;
+    /// the results in block order.
+    fn map_blocks<T: Send>(&self, x: &[f32], par: Par, f: impl Fn(&[f32]) -> T + Sync) -> Vec<T> {
         let blocks: Vec<&[f32]> = x
             .chunks(block_len(x.len() / self.d, par) * self.d)
             .collect();
-        let parts: Vec<States> = match par {
-            Par::Seq => blocks
-                .into_iter()
-                .map(|xb| self.block_state(xb, ou, want_top))
-                .collect(),
-            Par::Rayon(_) => blocks
-                .into_par_iter()
-                .map(|xb| self.block_state(xb, ou, want_top))
-                .collect(),
-        };
-        States::concat(parts, self.d, want_top)
+        match par {
+            Par::Seq => blocks.into_iter().map(f).collect(),
+            Par::Rayon(_) => blocks.into_par_iter().map(&f).collect(),
+        }
     }
 
     /// One query, f64 reference path: distances, log-sum-exp and weighted sum all in f64.
@@ -1048,7 +1039,7 @@ mod prune_tests {
     use super::*;
     use crate::data::TwoClassGmm;
 
-    /// Noised training points at time t (the state of collapsing trajectories) and a few fresh ones.
+    /// Noised training points at time t (the state of collapsing trajectories).
     fn queries(data: &Dataset, b: usize, t: f64, seed: u64) -> Vec<f32> {
         use rand::Rng;
         use rand_distr::StandardNormal;

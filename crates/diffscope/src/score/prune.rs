@@ -67,6 +67,27 @@ fn up(v: f64) -> f32 {
     }
 }
 
+/// The tail norms ‖v[K_c..d]‖ of one vector (coordinate j read by `v(j)`, squares summed in f64 from
+/// the last coordinate down), rounded up, handed to `put(c, norm)` for every checkpoint c; returns the
+/// whole norm ‖v[0..d]‖.
+fn tail_norms(
+    checkpoints: &[usize],
+    d: usize,
+    v: impl Fn(usize) -> f64,
+    mut put: impl FnMut(usize, f32),
+) -> f64 {
+    let mut tail = 0.0f64;
+    let mut c = checkpoints.len();
+    for j in (0..d).rev() {
+        tail += v(j) * v(j);
+        if c > 0 && j == checkpoints[c - 1] {
+            c -= 1;
+            put(c, up(tail.sqrt() * (1.0 + 1e-12)));
+        }
+    }
+    tail.sqrt()
+}
+
 impl PruneIndex {
     /// The bookkeeping of the packing `rows6` (n6 points, 6-point blocks of k1 = d + 1 coordinates).
     pub(crate) fn new(
@@ -85,18 +106,13 @@ impl PruneIndex {
         let mut sq = vec![0.0f32; n6];
         let (mut norm_max, mut sq_max) = (0.0f64, 0.0f64);
         for mu in 0..n6 {
-            // Suffix sums of squares in f64, read off at every checkpoint.
-            let mut tail = 0.0f64;
-            let mut c = checkpoints.len();
-            for j in (0..d).rev() {
-                let v = rows6[index(mu, j)] as f64;
-                tail += v * v;
-                if c > 0 && j == checkpoints[c - 1] {
-                    c -= 1;
-                    tails[c][mu] = up(tail.sqrt() * (1.0 + 1e-12));
-                }
-            }
-            norm_max = norm_max.max(tail.sqrt());
+            let norm = tail_norms(
+                &checkpoints,
+                d,
+                |j| rows6[index(mu, j)] as f64,
+                |c, t| tails[c][mu] = t,
+            );
+            norm_max = norm_max.max(norm);
             sq[mu] = rows6[index(mu, d)];
             sq_max = sq_max.max(sq[mu] as f64);
         }
@@ -134,17 +150,13 @@ impl StripBound {
         let mut margin = [0.0f32; NR];
         let gamma = (2.0 * (d as f64 + 1.0) + 8.0) * 2f64.powi(-24);
         for l in 0..NR {
-            let mut tail = 0.0f64;
-            let mut c = ix.checkpoints.len();
-            for j in (0..d).rev() {
-                let v = xs[j * NR + l] as f64;
-                tail += v * v;
-                if c > 0 && j == ix.checkpoints[c - 1] {
-                    c -= 1;
-                    qtail[c][l] = up(tail.sqrt() * (1.0 + 1e-12));
-                }
-            }
-            let s = tail.sqrt() * ix.norm_max + (xd as f64).abs() * ix.sq_max;
+            let norm = tail_norms(
+                &ix.checkpoints,
+                d,
+                |j| xs[j * NR + l] as f64,
+                |c, t| qtail[c][l] = t,
+            );
+            let s = norm * ix.norm_max + (xd as f64).abs() * ix.sq_max;
             margin[l] = up(gamma * s);
         }
         StripBound { qtail, margin, xd }
@@ -318,16 +330,14 @@ pub(crate) fn logits_or_prune(
     thr: &[f32; NR],
     blk: &mut [[f32; NR]; MR],
 ) -> bool {
+    // From zero sums, resuming is the one-call product (the same FMA chain from +0).
+    *blk = [[0.0; NR]; MR];
     let mut k = 0;
     for (c, &kc) in ix.checkpoints.iter().enumerate() {
         if !active[c] {
             continue;
         }
-        if k == 0 {
-            dot6x16(MR, kc, bp, xs, blk);
-        } else {
-            dot6x16_resume(k, kc, bp, xs, blk);
-        }
+        dot6x16_resume(k, kc, bp, xs, blk);
         k = kc;
         stats[c].0 += 1;
         if sb.block_below(ix, c, mu0, blk, thr) {
@@ -335,11 +345,7 @@ pub(crate) fn logits_or_prune(
             return true;
         }
     }
-    if k == 0 {
-        dot6x16(MR, k1, bp, xs, blk);
-    } else {
-        dot6x16_resume(k, k1, bp, xs, blk);
-    }
+    dot6x16_resume(k, k1, bp, xs, blk);
     false
 }
 
