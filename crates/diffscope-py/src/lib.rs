@@ -14,7 +14,7 @@ mod run;
 use arrays::{matrix_f32, to_matrix, to_vector};
 use diffscope::data::{self, DataModel, Dataset};
 use diffscope::experiments;
-use diffscope::score::{EmpiricalScore, Extras, GmmScore, Nearest, Precision, Score};
+use diffscope::score::{EmpiricalScore, Extras, GmmScore, Isa, Nearest, Precision, Score};
 use errors::{to_py, IntoPyResult};
 use numpy::PyArray1;
 use pyo3::exceptions::PyValueError;
@@ -214,10 +214,10 @@ impl NativeScore {
 #[pymethods]
 impl NativeScore {
     /// The exact empirical score of a data set (fused flash-softmax kernel; precision "f32" or "f64";
-    /// `prune`: the f32 kernel's certified pruning of logits, off by default, see `score::prune`).
+    /// `isa`: the f32 kernel's instruction set, "portable", "avx2" or "avx512", default the widest here).
     #[staticmethod]
-    #[pyo3(signature = (data, precision="f32", prune=false))]
-    fn empirical(data: &NativeDataset, precision: &str, prune: bool) -> PyResult<Self> {
+    #[pyo3(signature = (data, precision="f32", isa=None))]
+    fn empirical(data: &NativeDataset, precision: &str, isa: Option<&str>) -> PyResult<Self> {
         let p = match precision {
             "f32" => Precision::F32,
             "f64" => Precision::F64,
@@ -230,7 +230,9 @@ impl NativeScore {
             }
         };
         let mut s = EmpiricalScore::new(&data.inner, p).py()?;
-        s.set_pruning(prune);
+        if let Some(isa) = isa {
+            s.set_isa(Isa::parse("isa", isa).py()?).py()?;
+        }
         Ok(NativeScore {
             imp: ScoreImpl::Native(Arc::new(s)),
             training: Some(data.inner.clone()),
@@ -750,6 +752,17 @@ fn theory_sweep(
     to_json(&rows)
 }
 
+/// The instruction sets of the empirical score's f32 kernel that this processor runs, narrowest first
+/// (all give the same bits).
+#[pyfunction]
+fn instruction_sets() -> Vec<&'static str> {
+    Isa::ALL
+        .into_iter()
+        .filter(|i| i.supported())
+        .map(Isa::name)
+        .collect()
+}
+
 /// The package's compiled core.
 #[pymodule]
 fn _diffscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -771,5 +784,6 @@ fn _diffscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(memorise, m)?)?;
     m.add_function(wrap_pyfunction!(geometry, m)?)?;
     m.add_function(wrap_pyfunction!(theory_sweep, m)?)?;
+    m.add_function(wrap_pyfunction!(instruction_sets, m)?)?;
     Ok(())
 }

@@ -30,6 +30,7 @@ pub mod io;
 pub mod linalg;
 pub mod memorisation;
 pub mod nn;
+pub mod peak;
 pub mod progress;
 pub mod regimes;
 pub mod report;

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use diffscope::data::TwoClassGmm;
 use diffscope::progress::Silent;
 use diffscope::sampler::{self, NoObserver, NoiseKey, TimeGrid};
-use diffscope::score::{EmpiricalScore, Precision, Score};
+use diffscope::score::{EmpiricalScore, Isa, Precision, Score};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use serde_json::json;
@@ -25,10 +25,6 @@ pub enum Suite {
     /// and B ∈ {64, 256, 1000} at N = 12 000 (two Fashion-MNIST classes), GFLOP/s and the fraction of the
     /// FMA peak per point. Not part of `all` (about a minute).
     Grid,
-    /// Certified pruning: single evaluations (B = 256) on `--n` points of the two-class GMM at d = 100,
-    /// queries noised training points at t ∈ {0.01 … 3}, pruning on and off alternated; the ratio and the
-    /// fraction of logit blocks pruned per t. Not part of `all`.
-    Prune,
     /// All of them.
     All,
 }
@@ -41,9 +37,6 @@ pub struct BenchArgs {
     /// Repetitions per figure (the median is reported).
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,
-    /// Training points of the `prune` suite.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub n: usize,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -117,79 +110,51 @@ fn block_gemm_rate(d: usize) -> f64 {
     (threads * reps) as f64 * 4.0 * (bq * tile * d) as f64 / t0.elapsed().as_secs_f64() / 1e9
 }
 
-/// The machine's f32 FMA peak (GFLOP/s, all threads together): every rayon thread runs 12 independent
-/// 8-lane FMA chains (enough to hide the FMA latency) for about half a second, so the figure is
-/// issue-bound. The denominator of
-/// `fraction_of_fma_peak`.
+/// The f32 FMA peak (GFLOP/s, all threads together) of the widest vectors this processor runs (about half
+/// a second): the denominator of `fraction_of_fma_peak`.
 fn fma_peak_gflops() -> f64 {
-    use rayon::prelude::*;
-    const ITERS: usize = 200_000_000;
-    let threads = rayon::current_num_threads();
-    let t0 = Instant::now();
-    (0..threads).into_par_iter().for_each(|i| {
-        std::hint::black_box(fma_chains(ITERS, i as f32));
-    });
-    (threads * ITERS * 12 * 8 * 2) as f64 / t0.elapsed().as_secs_f64() / 1e9
+    diffscope::peak::fma_peak_gflops(Isa::best(), peak_iters(Isa::best()))
 }
 
-/// 12 independent chains of `iters` 8-lane FMAs.
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
-))]
-fn fma_chains(iters: usize, seed: f32) -> f32 {
-    use std::arch::x86_64::*;
-    // SAFETY: AVX2 and FMA are enabled at compile time (cfg above); no memory is touched.
-    unsafe {
-        let m = _mm256_set1_ps(std::hint::black_box(1.000_000_1));
-        let c = _mm256_set1_ps(std::hint::black_box(1e-7));
-        let s = _mm256_set1_ps(seed);
-        let (mut a0, mut a1, mut a2, mut a3, mut a4, mut a5) = (s, s, s, s, s, s);
-        let (mut a6, mut a7, mut a8, mut a9, mut a10, mut a11) = (s, s, s, s, s, s);
-        for _ in 0..iters {
-            a0 = _mm256_fmadd_ps(a0, m, c);
-            a1 = _mm256_fmadd_ps(a1, m, c);
-            a2 = _mm256_fmadd_ps(a2, m, c);
-            a3 = _mm256_fmadd_ps(a3, m, c);
-            a4 = _mm256_fmadd_ps(a4, m, c);
-            a5 = _mm256_fmadd_ps(a5, m, c);
-            a6 = _mm256_fmadd_ps(a6, m, c);
-            a7 = _mm256_fmadd_ps(a7, m, c);
-            a8 = _mm256_fmadd_ps(a8, m, c);
-            a9 = _mm256_fmadd_ps(a9, m, c);
-            a10 = _mm256_fmadd_ps(a10, m, c);
-            a11 = _mm256_fmadd_ps(a11, m, c);
-        }
-        let sum = [a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11]
-            .iter()
-            .fold(_mm256_setzero_ps(), |t, &a| _mm256_add_ps(t, a));
-        let mut out = [0.0f32; 8];
-        _mm256_storeu_ps(out.as_mut_ptr(), sum);
-        out[0]
-    }
+/// FMA-chain steps per thread for about half a second of AVX2-rate work (halved for 16 lanes).
+fn peak_iters(isa: Isa) -> usize {
+    200_000_000 * 8 / isa.f32_lanes().max(8)
 }
 
-/// 12 independent chains of `iters` 8-lane FMAs (portable form).
-#[cfg(not(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
-)))]
-fn fma_chains(iters: usize, seed: f32) -> f32 {
-    let mut acc = [[seed; 8]; 12];
-    let (m, c) = (
-        std::hint::black_box(1.000_000_1f32),
-        std::hint::black_box(1e-7f32),
+/// The figures that say what the bench ran on: the kernel's instruction set, the widest FMA and its peak
+/// (and the AVX2 peak beside it where AVX-512 is the widest), the processor's name.
+fn machine_figures(report: &mut serde_json::Map<String, serde_json::Value>) {
+    let best = Isa::best();
+    report.insert("processor".into(), json!(processor_name()));
+    report.insert(
+        "kernel_isa".into(),
+        json!(Isa::default_for_process()
+            .map(|i| i.name())
+            .unwrap_or("invalid")),
     );
-    for _ in 0..iters {
-        for a in acc.iter_mut() {
-            for v in a.iter_mut() {
-                *v = v.mul_add(m, c);
-            }
-        }
+    report.insert("fma_peak_isa".into(), json!(best.name()));
+    if best == Isa::Avx512 {
+        report.insert(
+            "fma_peak_gflops_avx2".into(),
+            json!(diffscope::peak::fma_peak_gflops(
+                Isa::Avx2,
+                peak_iters(Isa::Avx2)
+            )),
+        );
     }
-    acc.iter().flatten().sum()
+}
+
+/// The processor's model name (`/proc/cpuinfo`), or "unknown".
+fn processor_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Runs Euler–Maruyama with `score` from the keyed initial noise `repeats` times; the wall times.
@@ -231,6 +196,7 @@ pub fn run(a: BenchArgs, ctx: &Ctx) -> Result<()> {
     report.insert("version".into(), json!(diffscope::VERSION));
     report.insert("threads".into(), json!(threads));
     report.insert("repeats".into(), json!(a.repeats));
+    machine_figures(&mut report);
     if matches!(a.suite, Suite::Standard | Suite::All) {
         let (d, n, b, steps) = (100, 10_000, 1000, 200);
         let data = TwoClassGmm::standard(d)
@@ -299,9 +265,6 @@ pub fn run(a: BenchArgs, ctx: &Ctx) -> Result<()> {
     if a.suite == Suite::Grid {
         report.insert("grid".into(), bench_grid(a.repeats, ctx)?);
     }
-    if a.suite == Suite::Prune {
-        report.insert("prune".into(), bench_prune(a.n, a.repeats, ctx)?);
-    }
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
@@ -344,63 +307,6 @@ fn bench_grid(repeats: usize, ctx: &Ctx) -> Result<serde_json::Value> {
         }
     }
     Ok(json!({"fma_peak_gflops": peak, "t": 1.0, "points": rows}))
-}
-
-/// Single evaluations with certified pruning on and off (alternated, `repeats` pairs per t) on N points
-/// of the two-class GMM at d = 100, B = 256 queries x = e^{-t} a_μ + √Δ_t z (noised training points: the
-/// state of trajectories after collapse), score only. Per t: median walls, the median of the paired
-/// off/on ratios, and the fraction of 6-point logit blocks pruned.
-fn bench_prune(n: usize, repeats: usize, ctx: &Ctx) -> Result<serde_json::Value> {
-    use diffscope::score::OuTime;
-    let (d, b) = (100usize, 256usize);
-    let data = TwoClassGmm::standard(d)
-        .mixture(ctx.seed)?
-        .sample(n, ctx.seed)?;
-    let mut on = EmpiricalScore::new(&data, Precision::F32)?;
-    let mut off = on.clone();
-    on.set_pruning(true);
-    off.set_pruning(false);
-    let z = sampler::initial_noise(
-        b,
-        d,
-        NoiseKey {
-            seed: ctx.seed,
-            first: 0,
-        },
-    );
-    let mut rows = Vec::new();
-    for t in [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 3.0] {
-        ctx.note(format!("prune: N = {n}, t = {t}"));
-        let ou = OuTime::new(t);
-        let x: Vec<f32> = (0..b * d)
-            .map(|i| {
-                let mu = (i / d * 7919) % n;
-                (ou.decay * data.x[mu * d + i % d] as f64 + ou.delta.sqrt() * z[i] as f64) as f32
-            })
-            .collect();
-        let mut out = vec![0.0f32; b * d];
-        let mut time = |s: &EmpiricalScore| {
-            let t0 = Instant::now();
-            s.eval_into(&x, t, &mut out, Default::default(), Par::rayon(0));
-            t0.elapsed().as_secs_f64()
-        };
-        let (mut w_on, mut w_off, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..repeats.max(1) {
-            let (a, b) = (time(&off), time(&on));
-            w_off.push(a);
-            w_on.push(b);
-            ratio.push(a / b);
-        }
-        let st = on.pruning_stats(&x, t, false, Par::rayon(0));
-        rows.push(json!({
-            "t": t,
-            "wall_on_s": median(w_on.clone()), "wall_off_s": median(w_off.clone()),
-            "speedup": median(ratio.clone()), "speedup_runs": ratio,
-            "blocks_pruned": st.pruned as f64 / st.blocks.max(1) as f64,
-            "strips_piloted": st.piloted as f64 / st.strips.max(1) as f64,
-        }));
-    }
-    Ok(json!({"n": n, "d": d, "b": b, "queries": "noised training points", "points": rows}))
 }
 
 /// One DSM training step (batch 256) and one analytic Jacobian batch (B = 256) of a width-256, depth-3 MLP

@@ -58,6 +58,7 @@ __all__ = [
     "subspace",
     "Score",
     "EmpiricalScore",
+    "instruction_sets",
     "GmmScore",
     "MlpScore",
     "CallableScore",
@@ -304,14 +305,19 @@ class Score:
 class EmpiricalScore(Score):
     """The exact score of the training set (science.md §2), by the fused flash-softmax kernel:
     S(x, t) = (e^{-t} Σ_μ w_μ a_μ - x) / Δ_t with w = softmax(-|x - e^{-t} a_μ|² / 2Δ_t).
-    ``precision="f64"`` is the f64 reference path. ``prune=True`` turns on the f32 kernel's certified
-    pruning of logits (partial dot products with a Cauchy-Schwarz bound): the same results, less work
-    only deep in the collapse regime (t of order 0.01) on large training sets, more elsewhere
-    (BENCHMARKS.md), hence off by default."""
+    ``precision="f64"`` is the f64 reference path. ``isa`` pins the f32 kernel's instruction set
+    (``"portable"``, ``"avx2"``, ``"avx512"``; default the widest this processor runs, see
+    ``instruction_sets()``): every one gives the same bits, only the speed differs."""
 
-    def __init__(self, data: Dataset, precision: str = "f32", prune: bool = False):
+    def __init__(self, data: Dataset, precision: str = "f32", isa: Optional[str] = None):
         self.data = data
-        self._native = _core.NativeScore.empirical(data._native, precision, bool(prune))
+        self._native = _core.NativeScore.empirical(data._native, precision, isa)
+
+
+def instruction_sets() -> list:
+    """The instruction sets of the exact score's f32 kernel that this processor runs, narrowest first
+    (e.g. ``["portable", "avx2", "avx512"]``); ``EmpiricalScore(data, isa=...)`` takes any of them."""
+    return list(_core.instruction_sets())
 
 
 class GmmScore(Score):

@@ -1,9 +1,7 @@
 //! The exact empirical score of a training set, as a fused flash-softmax kernel (science.md §2).
 
-use super::fastexp::exp2_f32;
-use super::microkernel::{dot6x16, dot6x16_t, dot6x16_t_gather, packed_index, MR, NR};
-use super::prune::{logits_or_prune, Pilot, PruneIndex, StripBound};
-use super::{check_shapes, Extras, Nearest, OuTime, Score};
+use super::microkernel::{packed_index, MR, NR};
+use super::{check_shapes, Extras, Isa, Nearest, OuTime, Score};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use faer::Par;
@@ -18,62 +16,6 @@ pub enum Precision {
     F32,
     /// The reference path: every distance, exp and sum in f64 (O(N·d) per query, no GEMM).
     F64,
-}
-
-/// What the kernel does of `score::prune`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Pruning {
-    /// Neither the pilot nor the checkpoints.
-    Off,
-    /// The pilot and its rescale, no checkpoints: the same bits as `On` (the tests' oracle).
-    #[cfg_attr(not(test), allow(dead_code))]
-    PilotOnly,
-    /// The pilot and the checkpoints.
-    On,
-}
-
-/// Counts of the certified pruning over one evaluation (see `score::prune`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct PruneStats {
-    /// 16-query strips, and those that ran the pilot (they turned sparse on their second tile).
-    pub strips: u64,
-    pub piloted: u64,
-    /// 6-point blocks of logits computed or pruned (per strip), and those pruned at a checkpoint.
-    pub blocks: u64,
-    pub pruned: u64,
-    /// (first query of the strip, first point of the block) of every pruned block (tests).
-    #[cfg(test)]
-    #[serde(skip)]
-    pub(crate) list: Vec<(usize, usize)>,
-}
-
-/// Raises one strip's running maxima to `new` where it is larger, rescaling the running sums Σw and
-/// Σw·a (lane-major `acc[j·16 + l]`) by 2^(old − new) (online softmax); returns the new maxima.
-fn raise_max(
-    run_max: &mut [f32],
-    run_sum: &mut [f64],
-    acc: &mut [f64],
-    new: &[f32; NR],
-) -> [f32; NR] {
-    let mut out = [0.0f32; NR];
-    let mut scale = [1.0f64; NR];
-    let mut rescale = false;
-    for l in 0..NR {
-        let old = run_max[l];
-        out[l] = if new[l] > old { new[l] } else { old };
-        if out[l] > old {
-            scale[l] = ((old - out[l]) as f64).exp2();
-            run_sum[l] *= scale[l];
-            run_max[l] = out[l];
-            rescale = true;
-        }
-    }
-    if rescale {
-        for a in acc.chunks_exact_mut(NR) {
-            a.iter_mut().zip(&scale).for_each(|(a, &c)| *a *= c);
-        }
-    }
-    out
 }
 
 /// Largest number of queries per block (one rayon task), and training points per tile at small d (a
@@ -97,8 +39,6 @@ fn tile_for(d: usize) -> usize {
 
 /// The smallest tile, see [`tile_for`].
 const MIN_TILE: usize = 84;
-/// Points whose logits are below every query's running max by more than this (in log2 units) are skipped.
-const LIVE_LOG2: f32 = 64.0;
 
 /// The score of the noised empirical distribution of training points $a_1, \dots, a_N$:
 ///
@@ -120,25 +60,23 @@ const LIVE_LOG2: f32 = 64.0;
 /// bit-identical for any thread count.
 #[derive(Clone, Debug)]
 pub struct EmpiricalScore {
-    n: usize,
-    d: usize,
+    pub(super) n: usize,
+    pub(super) d: usize,
     /// N rounded up to a multiple of 6 (the packings' zero-padded length).
-    n6: usize,
+    pub(super) n6: usize,
     /// Training points per tile ([`tile_for`]).
-    tile: usize,
+    pub(super) tile: usize,
     /// The mean c (f64).
-    centre: Vec<f64>,
+    pub(super) centre: Vec<f64>,
     /// The original points in f64 for the reference path (filled only for `Precision::F64`).
     a64: Vec<f64>,
     /// The one packed copy: the centred points augmented by their squared norm, $(a_\mu - c, |a_\mu -
     /// c|^2)$ (d + 1 values, the norm from f64), in blocks of 6 points, coordinate-major
     /// (`rows6[(β·(d + 1) + j)·6 + r]` = coordinate j of point 6β + r). Both GEMMs read it.
-    rows6: Vec<f32>,
+    pub(super) rows6: Vec<f32>,
     precision: Precision,
-    /// The certified pruning's per-point bookkeeping (`super::prune`), O(N log d).
-    prune: PruneIndex,
-    /// Whether the pilot runs and whether certified-dead blocks skip the rest of their logits.
-    pruning: Pruning,
+    /// The instruction set of the f32 kernel (always a supported one).
+    isa: Isa,
 }
 
 impl EmpiricalScore {
@@ -202,10 +140,8 @@ impl EmpiricalScore {
         } else {
             Vec::new()
         };
-        let prune = PruneIndex::new(&rows6, n6, d, |mu, j| packed_index(mu, j, k1));
         Ok(EmpiricalScore {
-            prune,
-            pruning: Pruning::Off,
+            isa: Isa::default_for_process()?,
             rows6,
             n,
             d,
@@ -219,7 +155,7 @@ impl EmpiricalScore {
 
     /// Coordinate j of centred point μ, $a_\mu - c$ (j = d is $|a_\mu - c|^2$), from the packing.
     #[inline]
-    fn centred(&self, mu: usize, j: usize) -> f32 {
+    pub(super) fn centred(&self, mu: usize, j: usize) -> f32 {
         self.rows6[packed_index(mu, j, self.d + 1)]
     }
 
@@ -235,14 +171,27 @@ impl EmpiricalScore {
         self.n
     }
 
-    /// Turns the certified pruning of logits on or off (the default: the kernel without the pilot and
-    /// the checkpoints). It is off by default because on this machine it does not pay: the pilot and the
-    /// partial reads of the 6-point packing cost about what the skipped logits save (BENCHMARKS.md,
-    /// "Certified pruning"; `diffscope bench --suite prune`). Off may differ from on in the last bits: the pilot raises a
-    /// sparse strip's running maximum early, which changes the order of the online-softmax rescales;
-    /// the pruning itself changes no bit (see `score::prune`).
-    pub fn set_pruning(&mut self, on: bool) {
-        self.pruning = if on { Pruning::On } else { Pruning::Off };
+    /// The instruction set of the f32 kernel: by default the widest this processor runs ([`Isa::best`]),
+    /// or the one named by the environment variable `DIFFSCOPE_ISA`.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// Runs the f32 kernel on `isa` (an error if this processor or build does not run it). Every
+    /// instruction set gives the same bits; only the speed differs.
+    pub fn set_isa(&mut self, isa: Isa) -> Result<()> {
+        if !isa.supported() {
+            return Err(Error::param(
+                "isa",
+                isa,
+                format!(
+                    "an instruction set this processor runs (the widest here: {})",
+                    Isa::best()
+                ),
+            ));
+        }
+        self.isa = isa;
+        Ok(())
     }
 
     /// The arithmetic in use.
@@ -258,308 +207,9 @@ impl EmpiricalScore {
     }
 
     /// The flash-softmax states of one block of ≤ QUERY_BLOCK queries over this score's points, f32 fast
-    /// path; the top-2 (with exact f64 distances) when `want_top`.
+    /// path (`super::flash`); the top-2 (with exact f64 distances) when `want_top`.
     fn block_state(&self, x: &[f32], ou: OuTime, want_top: bool) -> States {
-        self.block_state_counted(x, ou, want_top).0
-    }
-
-    /// [`Self::block_state`] and what the pruning did.
-    fn block_state_counted(&self, x: &[f32], ou: OuTime, want_top: bool) -> (States, PruneStats) {
-        let d = self.d;
-        let bq = x.len() / d;
-        let strips = bq.div_ceil(NR);
-        let n6 = self.n6;
-        // The logit in units of log2 e, y = log2(e)·(e^{-t} x'·a' − ½ e^{-2t} |a'|²)/Δ, is one dot product of
-        // the augmented point (a', |a'|²) with the augmented query c·(x', −e^{-t}/2), c = log2(e) e^{-t}/Δ.
-        // Queries are packed coordinate-major in strips of 16 (zero-padded):
-        // xp[(s·(d + 1) + j)·16 + l] = augmented query 16s + l, coordinate j.
-        let k1 = d + 1;
-        let c = std::f64::consts::LOG2_E * ou.decay / ou.delta;
-        let mut xp = vec![0.0f32; strips * k1 * NR];
-        for s in 0..strips {
-            xp[(s * k1 + d) * NR..(s * k1 + k1) * NR].fill((-c * ou.decay / 2.0) as f32);
-        }
-        for i in 0..bq {
-            let (s, l) = (i / NR, i % NR);
-            for j in 0..d {
-                xp[(s * k1 + j) * NR + l] =
-                    (c * (x[i * d + j] as f64 - ou.decay * self.centre[j])) as f32;
-            }
-        }
-        // Per strip and tile: logits, then weights, point-major (w[μ·16 + l]).
-        let mut w = vec![0.0f32; self.tile * NR];
-        let mut blk = [[0.0f32; NR]; MR];
-        // Σ_μ w_μ a'_μ in f64, acc[(s·d + j)·16 + l], and the running max and Σ w per query.
-        let mut acc = vec![0.0f64; strips * d * NR];
-        let mut run_max = vec![f32::NEG_INFINITY; strips * NR];
-        let mut run_sum = vec![0.0f64; strips * NR];
-        // The top-2 logits are tracked whenever log p or the nearest points are asked for: log p then uses
-        // the exact f64 distance to the nearest point for its leading term.
-        let mut top = vec![
-            (f32::NEG_INFINITY, 0u32, f32::NEG_INFINITY, 0u32);
-            if want_top { strips * NR } else { 0 }
-        ];
-        let mut live: Vec<u32> = Vec::with_capacity(self.tile);
-        let mut sparse_before = vec![false; strips];
-        // Certified pruning (`super::prune`): per strip, the bound's quantities once its pilot has run,
-        // which checkpoints are still worth checking, and (checked, pruned) counts per checkpoint.
-        let ix = &self.prune;
-        let n_tiles = n6.div_ceil(self.tile);
-        let mut bounds: Vec<Option<StripBound>> = vec![None; strips];
-        let mut active = vec![vec![true; ix.checkpoints.len()]; strips];
-        let mut stats = vec![vec![(0u32, 0u32); ix.checkpoints.len()]; strips];
-        let mut counts = PruneStats {
-            strips: strips as u64,
-            ..PruneStats::default()
-        };
-        for (tile_index, j0) in (0..n6).step_by(self.tile).enumerate() {
-            let tile = self.tile.min(n6 - j0);
-            // The strips that turned sparse on their second tile (with at least 2 tiles still to come)
-            // run the pilot, tile by tile for all of them, and raise their running maxima to its seeds.
-            // Whether pruning is on or off, so that it changes no bit.
-            if tile_index == 2 && ix.enabled() && n_tiles >= 4 && self.pruning != Pruning::Off {
-                let mut piloting: Vec<(usize, StripBound, Pilot)> = (0..strips)
-                    .filter(|&s| sparse_before[s])
-                    .map(|s| {
-                        let xs = &xp[s * k1 * NR..(s + 1) * k1 * NR];
-                        (s, StripBound::new(ix, xs, d), Pilot::new())
-                    })
-                    .collect();
-                for p0 in (0..n6).step_by(self.tile) {
-                    for (s, sb, pilot) in piloting.iter_mut() {
-                        let xs = &xp[*s * k1 * NR..(*s + 1) * k1 * NR];
-                        pilot.scan(sb, ix, &self.rows6, self.n, xs, k1, p0, p0 + self.tile);
-                    }
-                }
-                for (s, sb, pilot) in piloting {
-                    let (xs, q) = (&xp[s * k1 * NR..(s + 1) * k1 * NR], s * NR);
-                    let seed = pilot.seed(&self.rows6, xs, k1, |mu, j| packed_index(mu, j, k1));
-                    raise_max(
-                        &mut run_max[q..q + NR],
-                        &mut run_sum[q..q + NR],
-                        &mut acc[s * d * NR..(s + 1) * d * NR],
-                        &seed.map(|v| v as f32),
-                    );
-                    bounds[s] = Some(sb);
-                    counts.piloted += 1;
-                }
-            }
-            for s in 0..strips {
-                let xs = &xp[s * k1 * NR..(s + 1) * k1 * NR];
-                let q = s * NR;
-                let acc_s = &mut acc[s * d * NR..(s + 1) * d * NR];
-                // The bound's threshold per query: 64 below the running maximum (and below the current
-                // second-best logit when the top-2 is tracked); padding lanes never hold a block back.
-                let prune_now =
-                    self.pruning == Pruning::On && bounds[s].is_some() && active[s].contains(&true);
-                let mut thr = [f32::INFINITY; NR];
-                for (l, t) in thr.iter_mut().enumerate().take(bq.saturating_sub(q)) {
-                    *t = run_max[q + l] - LIVE_LOG2;
-                    if want_top && top[q + l].2 < *t {
-                        *t = top[q + l].2;
-                    }
-                }
-                // GEMM 1, then the logits' store and the tile's maximum per query; the zero padding points
-                // (only in the last tile) get −∞.
-                let mut tmax = [f32::NEG_INFINITY; NR];
-                for b in (0..tile).step_by(MR) {
-                    let mu0 = j0 + b;
-                    let bp = &self.rows6[mu0 * k1..(mu0 + MR) * k1];
-                    let pruned = match &bounds[s] {
-                        Some(sb) if prune_now => logits_or_prune(
-                            ix,
-                            sb,
-                            &active[s],
-                            &mut stats[s],
-                            mu0,
-                            bp,
-                            xs,
-                            k1,
-                            &thr,
-                            &mut blk,
-                        ),
-                        _ => {
-                            dot6x16(MR, k1, bp, xs, &mut blk);
-                            false
-                        }
-                    };
-                    counts.blocks += 1;
-                    if pruned {
-                        counts.pruned += 1;
-                        #[cfg(test)]
-                        counts.list.push((q, mu0));
-                        // Certified below the skip threshold: the weights the exp pass would zero.
-                        w[b * NR..(b + MR) * NR].fill(f32::NEG_INFINITY);
-                        continue;
-                    }
-                    for (r, br) in blk.iter().enumerate() {
-                        let row = &mut w[(b + r) * NR..(b + r + 1) * NR];
-                        if mu0 + r >= self.n {
-                            row.fill(f32::NEG_INFINITY);
-                            continue;
-                        }
-                        row.copy_from_slice(br);
-                        for l in 0..NR {
-                            tmax[l] = if br[l] > tmax[l] { br[l] } else { tmax[l] };
-                        }
-                    }
-                }
-                // A checkpoint that prunes under 1 block in 16 costs more checks than it saves.
-                for (a, &(checked, hit)) in active[s].iter_mut().zip(&stats[s]) {
-                    if checked >= 256 && hit * 16 < checked {
-                        *a = false;
-                    }
-                }
-                if want_top {
-                    for m in 0..tile.min(self.n - j0) {
-                        for (l, tp) in top[q..q + NR].iter_mut().enumerate() {
-                            let v = w[m * NR + l];
-                            if v > tp.2 {
-                                let mu = (j0 + m) as u32;
-                                *tp = if v > tp.0 {
-                                    (v, mu, tp.0, tp.1)
-                                } else {
-                                    (tp.0, tp.1, v, mu)
-                                };
-                            }
-                        }
-                    }
-                }
-                // Online softmax: a new maximum rescales the running sums (lanes whose maximum did not
-                // change keep scale 1).
-                let new_max = raise_max(
-                    &mut run_max[q..q + NR],
-                    &mut run_sum[q..q + NR],
-                    acc_s,
-                    &tmax,
-                );
-                // Live points: some query's logit within 64 (log2 units) of its max. The others have
-                // weights < 2^-64 relative to the final max, whose sum, ≤ N·2^-64, is far below f32
-                // resolution: their weights are exactly 0 (dense path) or they are skipped by the exp
-                // pass and GEMM 2 (sparse path), the same bits either way. The scan is done on a
-                // strip's second tile (the first sets the max) and after tiles that were sparse, so the
-                // dense regime (large t) pays almost nothing for it.
-                let dense = if tile_index == 1 || sparse_before[s] {
-                    live.clear();
-                    for (m, row) in w[..tile * NR].chunks_exact(NR).enumerate() {
-                        let mut any = false;
-                        for l in 0..NR {
-                            any |= row[l] >= new_max[l] - LIVE_LOG2;
-                        }
-                        if any {
-                            live.push(m as u32);
-                        }
-                    }
-                    live.len() * 8 >= tile * 7
-                } else {
-                    true
-                };
-                sparse_before[s] = !dense;
-                // w = 2^(y − max) = e^(logit − max) and Σ w (two interleaved partial sums per lane),
-                // over the whole tile, or over the live rows compacted in place (row k ← row live[k],
-                // live[k] ≥ k) for a gathered GEMM 2.
-                let mut sums = [[0.0f32; NR]; 2];
-                if dense {
-                    for (m, row) in w[..tile * NR].chunks_exact_mut(NR).enumerate() {
-                        let part = &mut sums[m & 1];
-                        for l in 0..NR {
-                            let y = row[l] - new_max[l];
-                            let e = if y >= -LIVE_LOG2 { exp2_f32(y) } else { 0.0 };
-                            row[l] = e;
-                            part[l] += e;
-                        }
-                    }
-                } else {
-                    for (k, &src) in live.iter().enumerate() {
-                        let src = src as usize;
-                        // A copy of the source row, so that the lane loop provably does not alias.
-                        let mut y = [0.0f32; NR];
-                        y.copy_from_slice(&w[src * NR..(src + 1) * NR]);
-                        // The parity of the point's own row, as in the dense path.
-                        let part = &mut sums[src & 1];
-                        let row = &mut w[k * NR..(k + 1) * NR];
-                        for l in 0..NR {
-                            let y = y[l] - new_max[l];
-                            let e = if y >= -LIVE_LOG2 { exp2_f32(y) } else { 0.0 };
-                            row[l] = e;
-                            part[l] += e;
-                        }
-                    }
-                }
-                for l in 0..NR {
-                    run_sum[q + l] += (sums[0][l] + sums[1][l]) as f64;
-                }
-                // GEMM 2: Σ_μ w_μ a'_μ over the tile, 6 coordinates at a time (the last block only
-                // the d mod 6 that remain).
-                // The 6 × 6 sub-blocks of the packing: coordinates 6g … 6g + 5 of the tile's blocks, one
-                // block every 6·(d + 1) floats.
-                let stride = MR * k1;
-                let nblk = tile / MR;
-                for g in 0..d.div_ceil(MR) {
-                    let rows = MR.min(d - g * MR);
-                    let first = (j0 / MR * k1 + g * MR) * MR;
-                    let cp = &self.rows6[first..first + (nblk - 1) * stride + rows * MR];
-                    if dense {
-                        dot6x16_t(rows, nblk, cp, stride, &w, &mut blk);
-                    } else {
-                        dot6x16_t_gather(rows, &live, cp, stride, &w, &mut blk);
-                    }
-                    for (c, bc) in blk.iter().enumerate().take(rows) {
-                        let a = &mut acc_s[(g * MR + c) * NR..(g * MR + c + 1) * NR];
-                        a.iter_mut().zip(bc).for_each(|(a, &v)| *a += v as f64);
-                    }
-                }
-            }
-        }
-        // The states, query-major.
-        let mut st = States::empty(bq, d, want_top);
-        for i in 0..bq {
-            let (s, l) = (i / NR, i % NR);
-            st.max[i] = run_max[i];
-            st.sum[i] = run_sum[i];
-            for j in 0..d {
-                st.acc[i * d + j] = acc[(s * d + j) * NR + l];
-            }
-        }
-        if want_top {
-            // Exact f64 distances to the two nearest scaled points, from the original x and a = a' + c.
-            let exact_d2 = |i: usize, mu: u32| -> f64 {
-                let mu = mu as usize;
-                (0..d)
-                    .map(|j| {
-                        let a = self.centred(mu, j) as f64 + self.centre[j];
-                        (x[i * d + j] as f64 - ou.decay * a).powi(2)
-                    })
-                    .sum()
-            };
-            for (i, &(y1, i1, y2, i2)) in top.iter().take(bq).enumerate() {
-                let second = (self.n > 1).then(|| exact_d2(i, i2));
-                st.top[i] = Top {
-                    y1,
-                    i1: i1 as u64,
-                    d1sq: exact_d2(i, i1),
-                    y2,
-                    i2: i2 as u64,
-                    d2sq: second.unwrap_or(f64::INFINITY),
-                };
-            }
-        }
-        (st, counts)
-    }
-
-    /// What the certified pruning does on queries `x` at time t (the work of one evaluation, blocks in
-    /// parallel as `eval_into` runs them): 6-point blocks of logits per 16-query strip, and how many
-    /// stopped at a checkpoint. `want_top` as when log p or the nearest points are asked for.
-    pub fn pruning_stats(&self, x: &[f32], t: f64, want_top: bool, par: Par) -> PruneStats {
-        let ou = OuTime::new(t);
-        let parts = self.map_blocks(x, par, |xb| self.block_state_counted(xb, ou, want_top).1);
-        parts.into_iter().fold(PruneStats::default(), |mut a, b| {
-            a.strips += b.strips;
-            a.piloted += b.piloted;
-            a.blocks += b.blocks;
-            a.pruned += b.pruned;
-            a
-        })
+        super::flash::block_state(self, self.isa, x, ou, want_top)
     }
 
     /// The partial states of all b queries of `x` over this score's points, in blocks of whole strips
@@ -571,20 +221,15 @@ impl EmpiricalScore {
     /// reused by 16 strips while it is in cache), fewer when that leaves threads idle (B ≤ 256: one block
     /// would keep one core busy).
     pub(crate) fn states(&self, x: &[f32], ou: OuTime, want_top: bool, par: Par) -> States {
-        let parts = self.map_blocks(x, par, |xb| self.block_state(xb, ou, want_top));
-        States::concat(parts, self.d, want_top)
-    }
-
-    /// `f` on each block of whole strips of `x` ([`block_len`] queries), in parallel when `par` allows;
-    /// the results in block order.
-    fn map_blocks<T: Send>(&self, x: &[f32], par: Par, f: impl Fn(&[f32]) -> T + Sync) -> Vec<T> {
         let blocks: Vec<&[f32]> = x
             .chunks(block_len(x.len() / self.d, par) * self.d)
             .collect();
-        match par {
-            Par::Seq => blocks.into_iter().map(f).collect(),
-            Par::Rayon(_) => blocks.into_par_iter().map(&f).collect(),
-        }
+        let state = |xb: &[f32]| self.block_state(xb, ou, want_top);
+        let parts = match par {
+            Par::Seq => blocks.into_iter().map(state).collect(),
+            Par::Rayon(_) => blocks.into_par_iter().map(state).collect(),
+        };
+        States::concat(parts, self.d, want_top)
     }
 
     /// One query, f64 reference path: distances, log-sum-exp and weighted sum all in f64.
@@ -1035,7 +680,7 @@ impl States {
 }
 
 #[cfg(test)]
-mod prune_tests {
+mod isa_tests {
     use super::*;
     use crate::data::TwoClassGmm;
 
@@ -1093,117 +738,49 @@ mod prune_tests {
         bits
     }
 
-    /// Pruning on and off give the same bits (score, log p, nearest points and distances) at every t,
-    /// with and without the top-2, for 1 and 2 threads and a partial last strip; at t ≤ 0.05 it prunes
-    /// most blocks (so the comparison exercises it), at t = 6 none.
+    /// Every instruction set this processor runs gives the same bits (score, log p, nearest points and
+    /// distances) as the portable loops, at every t (sparse and dense tiles), with and without the top-2,
+    /// for 1 and 2 threads and a partial last strip. d = 100 (tiles of 1008, 84 blocks: AVX-512 pairs them),
+    /// d = 784 (tiles of 162 points, 27 blocks: the last of each tile alone) and d = 13 (12 + 1 coordinates
+    /// in the weighted sum). On a processor without AVX-512 it compares AVX2 with portable only; the test
+    /// prints which paths it compared.
     #[test]
-    fn pruning_changes_no_bit() {
-        let (d, n, b) = (100, 6000, 40);
-        let ds = data(d, n);
-        let mut on = EmpiricalScore::new(&ds, Precision::F32).unwrap();
-        on.set_pruning(true);
-        let mut off = on.clone();
-        off.pruning = Pruning::PilotOnly;
-        for (i, &t) in [0.01, 0.05, 0.1, 0.2, 1.0, 6.0].iter().enumerate() {
-            let x = queries(&ds, b, t, i as u64);
-            for top in [false, true] {
-                let want = eval(&off, &x, t, top, Par::Seq);
-                assert_eq!(
-                    eval(&on, &x, t, top, Par::Seq),
-                    want,
-                    "t = {t}, top = {top}"
-                );
-                assert_eq!(
-                    eval(&on, &x, t, top, Par::rayon(2)),
-                    want,
-                    "t = {t}, 2 threads"
-                );
-                let st = on.pruning_stats(&x, t, top, Par::Seq);
-                assert_eq!(off.pruning_stats(&x, t, top, Par::Seq).pruned, 0);
-                let frac = st.pruned as f64 / st.blocks as f64;
-                // With the top-2 tracked a block must also fall below each query's second-best logit,
-                // which the Cauchy–Schwarz slack rarely certifies: no fraction is required there.
-                if t <= 0.05 && !top {
-                    assert!(frac > 0.5, "t = {t}, top = {top}: {st:?}");
-                }
-                if t >= 6.0 {
-                    assert_eq!(st.pruned, 0, "t = {t}");
+    fn every_instruction_set_gives_the_same_bits() {
+        let isas: Vec<Isa> = Isa::ALL.into_iter().filter(|i| i.supported()).collect();
+        eprintln!("instruction sets compared: {isas:?}");
+        for (d, n, b) in [(100, 3000, 40), (784, 500, 20), (13, 2000, 37)] {
+            let ds = data(d, n);
+            let mut sc = EmpiricalScore::new(&ds, Precision::F32).unwrap();
+            for (i, &t) in [0.01, 0.05, 0.2, 1.0, 6.0].iter().enumerate() {
+                let x = queries(&ds, b, t, i as u64);
+                for top in [false, true] {
+                    sc.set_isa(Isa::Portable).unwrap();
+                    let want = eval(&sc, &x, t, top, Par::Seq);
+                    for &isa in &isas {
+                        sc.set_isa(isa).unwrap();
+                        for par in [Par::Seq, Par::rayon(2)] {
+                            assert!(
+                                eval(&sc, &x, t, top, par) == want,
+                                "{isa}: d = {d}, t = {t}, top = {top}, {par:?}"
+                            );
+                        }
+                    }
                 }
             }
         }
     }
 
-    /// Every pruned (query, point) pair is dead: its exact f64 logit is below the query's exact maximum
-    /// by more than 64 log2 units, less 1e-3 for the f32 rounding of the kernel's own skip test (which
-    /// compares f32 logits of magnitude ≤ 10⁴ here, ~1e-3 absolute error). Points are added at gaps of
-    /// 62–66 log2 units from their query's nearest point, after the pilot's tiles, so the bound is
-    /// tested right at the threshold.
+    /// An instruction set the processor lacks is refused, naming it.
     #[test]
-    fn pruned_pairs_are_below_the_threshold() {
-        let (d, n, b) = (48, 5000, 16);
-        for (i, &t) in [0.01, 0.03, 0.1].iter().enumerate() {
-            let mut ds = data(d, n);
-            let x = queries(&ds, b, t, 10 + i as u64);
-            let ou = OuTime::new(t);
-            let l2e = std::f64::consts::LOG2_E;
-            let y = |xq: &[f32], a: &[f32]| -> f64 {
-                let d2: f64 = xq
-                    .iter()
-                    .zip(a)
-                    .map(|(&xv, &av)| (xv as f64 - ou.decay * av as f64).powi(2))
-                    .sum();
-                -d2 * l2e / (2.0 * ou.delta)
-            };
-            // Near-threshold points: a* + ρ·e_j along a coordinate j of the head or of the tail, with
-            // ρ solving gap(ρ) = g for g in 62 … 66 (a quadratic in ρ).
-            let mut extra = Vec::new();
-            for q in 0..b {
-                let xq = &x[q * d..(q + 1) * d];
-                let best = (0..n)
-                    .max_by(|&u, &v| {
-                        y(xq, &ds.x[u * d..(u + 1) * d])
-                            .total_cmp(&y(xq, &ds.x[v * d..(v + 1) * d]))
-                    })
-                    .unwrap();
-                let astar = &ds.x[best * d..(best + 1) * d];
-                for (k, g) in [62.0f64, 63.5, 64.0, 64.5, 66.0].iter().enumerate() {
-                    let j = (q * 7 + k * 11) % d;
-                    // gap = l2e/(2Δ)·(s²ρ² − 2sρ·r_j), r = x − s·a*; take the positive root.
-                    let r = xq[j] as f64 - ou.decay * astar[j] as f64;
-                    let (qa, qb, qc) = (
-                        ou.decay * ou.decay,
-                        -2.0 * ou.decay * r,
-                        -g * 2.0 * ou.delta / l2e,
-                    );
-                    let rho = (-qb + (qb * qb - 4.0 * qa * qc).sqrt()) / (2.0 * qa);
-                    let mut a = astar.to_vec();
-                    a[j] = (a[j] as f64 + rho) as f32;
-                    extra.extend(a);
-                }
-            }
-            ds.x.extend(&extra);
-            ds.n += extra.len() / d;
-            let mut sc = EmpiricalScore::new(&ds, Precision::F32).unwrap();
-            sc.set_pruning(true);
-            for want_top in [false, true] {
-                let (_, st) = sc.block_state_counted(&x, ou, want_top);
-                assert!(want_top || st.pruned > 0, "t = {t}: nothing pruned, {st:?}");
-                for &(q0, mu0) in &st.list {
-                    for q in q0..(q0 + NR).min(b) {
-                        let xq = &x[q * d..(q + 1) * d];
-                        let m = (0..ds.n)
-                            .map(|mu| y(xq, &ds.x[mu * d..(mu + 1) * d]))
-                            .fold(f64::NEG_INFINITY, f64::max);
-                        for mu in mu0..(mu0 + MR).min(ds.n) {
-                            let v = y(xq, &ds.x[mu * d..(mu + 1) * d]);
-                            assert!(
-                                v < m - 64.0 + 1e-3,
-                                "t = {t}: query {q}, point {mu} pruned at gap {}",
-                                m - v
-                            );
-                        }
-                    }
-                }
+    fn unsupported_instruction_set_is_refused() {
+        let ds = data(8, 20);
+        let mut sc = EmpiricalScore::new(&ds, Precision::F32).unwrap();
+        assert_eq!(sc.isa(), Isa::default_for_process().unwrap());
+        for isa in Isa::ALL {
+            let r = sc.set_isa(isa);
+            assert_eq!(r.is_ok(), isa.supported(), "{isa}");
+            if let Err(e) = r {
+                assert!(e.to_string().contains(isa.name()), "{e}");
             }
         }
     }

@@ -9,15 +9,17 @@
 pub mod convention;
 mod empirical;
 mod fastexp;
+mod flash;
 mod gmm;
+mod isa;
 mod microkernel;
-mod prune;
 
 pub use convention::{delta, OuTime};
 pub(crate) use empirical::{column_sums, States, Top};
-pub use empirical::{empirical_score_and_jacobian, EmpiricalScore, Precision, PruneStats};
+pub use empirical::{empirical_score_and_jacobian, EmpiricalScore, Precision};
 pub use fastexp::{exp2_f32, exp_f32};
 pub use gmm::GmmScore;
+pub use isa::{Isa, ISA_ENV};
 
 use faer::Par;
 

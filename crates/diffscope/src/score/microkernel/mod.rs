@@ -1,10 +1,10 @@
 //! The register-blocked kernel behind both GEMMs of the empirical score, and the packings it reads.
 //!
 //! Both products of the flash-softmax kernel have the same shape once queries are the vector lanes:
-//! `out[r][l] = Σ_k b[k][r] · v[k][l]` for 6 "broadcast" rows r and 16 query lanes l.
-//! - logits: k runs over the d coordinates, `b` = 6 training points (packed as [`packed_index`] says), `v` = 16
+//! `out[r][l] = Σ_k b[k][r] · v[k][l]` for "broadcast" rows r and 16 query lanes l.
+//! - logits: k runs over the d coordinates, `b` = training points (packed as [`packed_index`] says), `v` = 16
 //!   queries (packed coordinate-major by the caller);
-//! - weighted sum: k runs over the training points of a tile, `b` = 6 coordinates of those points, read from
+//! - weighted sum: k runs over the training points of a tile, `b` = coordinates of those points, read from
 //!   the same packing in its 6 × 6 sub-blocks ([`dot6x16_t`]), `v` = the 16 queries' softmax weights, stored
 //!   point-major.
 //!
@@ -12,14 +12,124 @@
 //! 6γ … 6γ + 5 of its 6 points are the 36 consecutive floats at `(β·(d + 1) + 6γ)·6`; the weighted sum walks
 //! those sub-blocks with a stride of `6·(d + 1)` floats.
 //!
-//! With AVX2 + FMA (the crate is built for `x86-64-v3`) the 6 × 16 block lives in 12 registers: per k, two
-//! 8-lane loads of `v`, six broadcasts of `b` and twelve FMAs. Elsewhere a portable loop computes the same
-//! sums (same order of accumulation over k).
+//! Three instruction sets implement [`Kernels`], chosen at run time ([`super::Isa`]):
+//! - AVX2 + FMA (the crate is built for `x86-64-v3`, [`avx2`]): 6 rows × 16 lanes in 12 `ymm` registers;
+//! - AVX-512 ([`avx512`], where the processor has it): 12 rows × 16 lanes in 12 `zmm` registers, two
+//!   6-point blocks (logits) or 12 coordinates (weighted sum) per call, enough independent FMA chains to
+//!   keep two 512-bit FMA units busy;
+//! - portable loops elsewhere.
+//!
+//! Every path computes each output element as the same chain of fused multiply-adds, starting from 0 and
+//! running over k in ascending order (lanes never mix), so all three give the same bits.
 
 /// Broadcast rows per block.
 pub(crate) const MR: usize = 6;
 /// Query lanes per strip.
 pub(crate) const NR: usize = 16;
+/// The most rows a [`Kernels`] call fills (two 6-point blocks).
+pub(crate) const ROWS_MAX: usize = 2 * MR;
+/// A block of results: up to [`ROWS_MAX`] rows of 16 lanes.
+pub(crate) type Blk = [[f32; NR]; ROWS_MAX];
+
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+mod avx2;
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+mod avx512;
+
+/// The two products of the kernel on one instruction set. Rows are filled up to `rows` ≤ [`Self::ROWS`];
+/// the other rows of `out` are left as they are. The methods check the slices' bounds.
+///
+/// # Safety (of every method)
+/// The processor must run the implementation's instruction set ([`super::Isa::supported`]).
+pub(crate) trait Kernels {
+    /// Rows one call fills at most: 6 (one block of the packing) or 12 (two consecutive blocks).
+    const ROWS: usize;
+
+    /// Logits: `out[r][l] = Σ_{k < kk} b[(r / 6)·6·kk + k·6 + r % 6] · v[k·16 + l]`, i.e. row r is point r
+    /// of the `rows.div_ceil(6)` consecutive packed blocks (of `kk` coordinates each) starting at `b`.
+    unsafe fn logits(rows: usize, kk: usize, b: &[f32], v: &[f32], out: &mut Blk);
+
+    /// Weighted sum: `out[c][l] = Σ_{k < 6·nblk} b[(k / 6)·stride + c·6 + k % 6] · v[k·16 + l]`, c < `rows`
+    /// (coordinates c of the 6-point blocks `stride` floats apart, see [`dot6x16_t`]).
+    unsafe fn wsum(rows: usize, nblk: usize, b: &[f32], stride: usize, v: &[f32], out: &mut Blk);
+
+    /// [`Self::wsum`] over the points listed in `idx` (indices from the first block), `v` compacted to them.
+    unsafe fn wsum_gather(
+        rows: usize,
+        idx: &[u32],
+        b: &[f32],
+        stride: usize,
+        v: &[f32],
+        out: &mut Blk,
+    );
+}
+
+/// The first 6 rows of a block, as the 6-row kernels take them.
+fn six(out: &mut Blk) -> &mut [[f32; NR]; MR] {
+    out.first_chunk_mut::<MR>().expect("ROWS_MAX >= MR")
+}
+
+/// The portable loops (also the oracle of the SIMD forms' tests).
+pub(crate) struct Portable;
+
+impl Kernels for Portable {
+    const ROWS: usize = MR;
+    unsafe fn logits(rows: usize, kk: usize, b: &[f32], v: &[f32], out: &mut Blk) {
+        dot6x16_portable(rows, kk, b, v, six(out))
+    }
+    unsafe fn wsum(rows: usize, nblk: usize, b: &[f32], stride: usize, v: &[f32], out: &mut Blk) {
+        dot6x16_t_portable(rows, nblk, b, stride, v, six(out))
+    }
+    unsafe fn wsum_gather(
+        rows: usize,
+        idx: &[u32],
+        b: &[f32],
+        stride: usize,
+        v: &[f32],
+        out: &mut Blk,
+    ) {
+        dot6x16_t_gather_portable(rows, idx, b, stride, v, six(out))
+    }
+}
+
+/// AVX2 + FMA, 6 rows (the portable loops where the build lacks AVX2: then [`super::Isa::Avx2`] is not
+/// supported and never chosen).
+pub(crate) struct Avx2;
+
+impl Kernels for Avx2 {
+    const ROWS: usize = MR;
+    unsafe fn logits(rows: usize, kk: usize, b: &[f32], v: &[f32], out: &mut Blk) {
+        dot6x16(rows, kk, b, v, six(out))
+    }
+    unsafe fn wsum(rows: usize, nblk: usize, b: &[f32], stride: usize, v: &[f32], out: &mut Blk) {
+        dot6x16_t(rows, nblk, b, stride, v, six(out))
+    }
+    unsafe fn wsum_gather(
+        rows: usize,
+        idx: &[u32],
+        b: &[f32],
+        stride: usize,
+        v: &[f32],
+        out: &mut Blk,
+    ) {
+        dot6x16_t_gather(rows, idx, b, stride, v, six(out))
+    }
+}
+
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+pub(crate) use avx512::Avx512;
 
 /// Calls `$f::<R>(args)` with the const R = `rows` (1..=6; the kernels keep R rows of accumulators).
 #[cfg(all(
@@ -53,7 +163,7 @@ pub(crate) fn dot6x16(rows: usize, kk: usize, b: &[f32], v: &[f32], out: &mut [[
     {
         let (b, v) = (b.as_ptr(), v.as_ptr());
         // SAFETY: the assert above bounds every read (k < kk, r < 6); `out` is a whole 6 × 16 array.
-        unsafe { by_rows!(rows, simd::dot(kk, b, v, out)) }
+        unsafe { by_rows!(rows, avx2::dot(kk, b, v, out)) }
     }
     #[cfg(not(all(
         target_arch = "x86_64",
@@ -61,36 +171,6 @@ pub(crate) fn dot6x16(rows: usize, kk: usize, b: &[f32], v: &[f32], out: &mut [[
         target_feature = "fma"
     )))]
     dot6x16_portable(rows, kk, b, v, out)
-}
-
-/// [`dot6x16`] with all 6 rows, continued: `out[r][l] += Σ_{k0 ≤ k < kk} b[k·6 + r] · v[k·16 + l]`, the
-/// FMAs chained onto the sums in `out` in k order. `dot6x16(6, k0, …)` followed by this call is bit-equal
-/// to `dot6x16(6, kk, …)`: the pruned kernel checks its bound part-way through a dot product this way.
-#[inline]
-pub(crate) fn dot6x16_resume(
-    k0: usize,
-    kk: usize,
-    b: &[f32],
-    v: &[f32],
-    out: &mut [[f32; NR]; MR],
-) {
-    assert!(k0 <= kk && b.len() >= kk * MR && v.len() >= kk * NR);
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))]
-    {
-        let (b, v) = (b.as_ptr(), v.as_ptr());
-        // SAFETY: the assert above bounds every read (k < kk, r < 6).
-        unsafe { simd::resume::<MR>(k0, kk, b, v, out) }
-    }
-    #[cfg(not(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )))]
-    dot6x16_resume_portable(k0, kk, b, v, out)
 }
 
 /// `out[c][l] = Σ_{k < 6·nblk} b[(k / 6)·stride + c·6 + k % 6] · v[k·16 + l]` for c < `rows` ≤ 6: the
@@ -116,7 +196,7 @@ pub(crate) fn dot6x16_t(
     {
         let (b, v) = (b.as_ptr(), v.as_ptr());
         // SAFETY: the asserts above bound every read (block < nblk, c < rows, r < 6, k < 6·nblk).
-        unsafe { by_rows!(rows, simd::dot_t(nblk, b, stride, v, out)) }
+        unsafe { by_rows!(rows, avx2::dot_t(nblk, b, stride, v, out)) }
     }
     #[cfg(not(all(
         target_arch = "x86_64",
@@ -149,7 +229,7 @@ pub(crate) fn dot6x16_t_gather(
     {
         let (b, v) = (b.as_ptr(), v.as_ptr());
         // SAFETY: the asserts above bound every block index and every read of `v`.
-        unsafe { by_rows!(rows, simd::dot_t_gather(idx, b, stride, v, out)) }
+        unsafe { by_rows!(rows, avx2::dot_t_gather(idx, b, stride, v, out)) }
     }
     #[cfg(not(all(
         target_arch = "x86_64",
@@ -227,37 +307,7 @@ pub(crate) fn dot6x16_portable(
     out: &mut [[f32; NR]; MR],
 ) {
     out[..rows].iter_mut().for_each(|o| *o = [0.0; NR]);
-    portable_from(rows, 0, kk, b, v, out)
-}
-
-/// The portable form of [`dot6x16_resume`].
-#[cfg_attr(
-    all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ),
-    allow(dead_code)
-)]
-pub(crate) fn dot6x16_resume_portable(
-    k0: usize,
-    kk: usize,
-    b: &[f32],
-    v: &[f32],
-    out: &mut [[f32; NR]; MR],
-) {
-    portable_from(MR, k0, kk, b, v, out)
-}
-
-fn portable_from(
-    rows: usize,
-    k0: usize,
-    kk: usize,
-    b: &[f32],
-    v: &[f32],
-    out: &mut [[f32; NR]; MR],
-) {
-    for k in k0..kk {
+    for k in 0..kk {
         for (r, o) in out[..rows].iter_mut().enumerate() {
             let br = b[k * MR + r];
             for (l, ol) in o.iter_mut().enumerate() {
@@ -284,141 +334,6 @@ pub(crate) fn pack_rows6(a: &[f32], n: usize, d: usize) -> Vec<f32> {
         }
     }
     out
-}
-
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
-))]
-mod simd {
-    use super::{MR, NR};
-    use std::arch::x86_64::*;
-
-    /// # Safety
-    /// `b` must be readable for `kk·6` floats and `v` for `kk·16`.
-    #[inline(always)]
-    pub(super) unsafe fn dot<const R: usize>(
-        kk: usize,
-        b: *const f32,
-        v: *const f32,
-        out: &mut [[f32; NR]; MR],
-    ) {
-        let acc = [[_mm256_setzero_ps(); 2]; R];
-        dot_from::<R>(acc, 0, kk, b, v, out)
-    }
-
-    /// The products of [`dot`] for k in `k0 .. kk`, continuing from the sums now in `out` (the same FMA
-    /// chain as one call over `0 .. kk`, so bit-equal to it).
-    ///
-    /// # Safety
-    /// `b` must be readable for `kk·6` floats and `v` for `kk·16`.
-    #[inline(always)]
-    pub(super) unsafe fn resume<const R: usize>(
-        k0: usize,
-        kk: usize,
-        b: *const f32,
-        v: *const f32,
-        out: &mut [[f32; NR]; MR],
-    ) {
-        let mut acc = [[_mm256_setzero_ps(); 2]; R];
-        for (a, o) in acc.iter_mut().zip(out.iter()) {
-            a[0] = _mm256_loadu_ps(o.as_ptr());
-            a[1] = _mm256_loadu_ps(o.as_ptr().add(8));
-        }
-        dot_from::<R>(acc, k0, kk, b, v, out)
-    }
-
-    #[inline(always)]
-    unsafe fn dot_from<const R: usize>(
-        mut acc: [[__m256; 2]; R],
-        k0: usize,
-        kk: usize,
-        b: *const f32,
-        v: *const f32,
-        out: &mut [[f32; NR]; MR],
-    ) {
-        let step = |acc: &mut [[__m256; 2]; R], k: usize| {
-            let v0 = _mm256_loadu_ps(v.add(k * NR));
-            let v1 = _mm256_loadu_ps(v.add(k * NR + 8));
-            for (r, a) in acc.iter_mut().enumerate() {
-                let br = _mm256_broadcast_ss(&*b.add(k * MR + r));
-                a[0] = _mm256_fmadd_ps(br, v0, a[0]);
-                a[1] = _mm256_fmadd_ps(br, v1, a[1]);
-            }
-        };
-        // Two k per iteration: half the loop overhead.
-        let mut k = k0;
-        while k + 2 <= kk {
-            step(&mut acc, k);
-            step(&mut acc, k + 1);
-            k += 2;
-        }
-        if k < kk {
-            step(&mut acc, k);
-        }
-        store(&acc, out);
-    }
-
-    /// # Safety
-    /// `b` must be readable for `(nblk − 1)·stride + 6R` floats and `v` for `nblk·96`.
-    #[inline(always)]
-    pub(super) unsafe fn dot_t<const R: usize>(
-        nblk: usize,
-        b: *const f32,
-        stride: usize,
-        v: *const f32,
-        out: &mut [[f32; NR]; MR],
-    ) {
-        let mut acc = [[_mm256_setzero_ps(); 2]; R];
-        for blk in 0..nblk {
-            let bb = b.add(blk * stride);
-            let vb = v.add(blk * MR * NR);
-            for r in 0..MR {
-                let v0 = _mm256_loadu_ps(vb.add(r * NR));
-                let v1 = _mm256_loadu_ps(vb.add(r * NR + 8));
-                for (c, a) in acc.iter_mut().enumerate() {
-                    let bc = _mm256_broadcast_ss(&*bb.add(c * MR + r));
-                    a[0] = _mm256_fmadd_ps(bc, v0, a[0]);
-                    a[1] = _mm256_fmadd_ps(bc, v1, a[1]);
-                }
-            }
-        }
-        store(&acc, out);
-    }
-
-    /// # Safety
-    /// `b` must be readable for `(idx[k] / 6)·stride + 6R` floats and `v` for `idx.len()·16`.
-    #[inline(always)]
-    pub(super) unsafe fn dot_t_gather<const R: usize>(
-        idx: &[u32],
-        b: *const f32,
-        stride: usize,
-        v: *const f32,
-        out: &mut [[f32; NR]; MR],
-    ) {
-        let mut acc = [[_mm256_setzero_ps(); 2]; R];
-        for (k, &m) in idx.iter().enumerate() {
-            let v0 = _mm256_loadu_ps(v.add(k * NR));
-            let v1 = _mm256_loadu_ps(v.add(k * NR + 8));
-            let m = m as usize;
-            let bm = b.add((m / MR) * stride + m % MR);
-            for (c, a) in acc.iter_mut().enumerate() {
-                let bc = _mm256_broadcast_ss(&*bm.add(c * MR));
-                a[0] = _mm256_fmadd_ps(bc, v0, a[0]);
-                a[1] = _mm256_fmadd_ps(bc, v1, a[1]);
-            }
-        }
-        store(&acc, out);
-    }
-
-    #[inline(always)]
-    unsafe fn store<const R: usize>(acc: &[[__m256; 2]; R], out: &mut [[f32; NR]; MR]) {
-        for (o, a) in out.iter_mut().zip(acc) {
-            _mm256_storeu_ps(o.as_mut_ptr(), a[0]);
-            _mm256_storeu_ps(o.as_mut_ptr().add(8), a[1]);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -454,41 +369,6 @@ mod tests {
                         assert!((portable[r][l] as f64 - want).abs() < tol, "{kk} {r} {l}");
                     }
                 }
-            }
-        }
-    }
-
-    /// A dot product split at any k0 (SIMD and portable) is bit-equal to the one-call product: the pruned
-    /// kernel's checkpoints change no bit.
-    #[test]
-    fn resumed_product_is_bit_equal() {
-        let kk = 101usize;
-        let b: Vec<f32> = (0..kk * MR)
-            .map(|i| ((i * 7919) % 97) as f32 / 37.0 - 1.3)
-            .collect();
-        let v: Vec<f32> = (0..kk * NR)
-            .map(|i| ((i * 104_729) % 89) as f32 / 29.0 - 1.1)
-            .collect();
-        let mut whole = [[0.0f32; NR]; MR];
-        dot6x16(MR, kk, &b, &v, &mut whole);
-        for k0 in [0usize, 1, 12, 13, 50, 100, 101] {
-            for k1 in [k0, (k0 + 24).min(kk)] {
-                let (mut fast, mut portable) = ([[0.0f32; NR]; MR], [[0.0f32; NR]; MR]);
-                dot6x16(MR, k0, &b, &v, &mut fast);
-                dot6x16_portable(MR, k0, &b, &v, &mut portable);
-                dot6x16_resume(k0, k1, &b, &v, &mut fast);
-                dot6x16_resume_portable(k0, k1, &b, &v, &mut portable);
-                dot6x16_resume(k1, kk, &b, &v, &mut fast);
-                dot6x16_resume_portable(k1, kk, &b, &v, &mut portable);
-                let bits = |o: &[[f32; NR]; MR]| {
-                    o.iter().flatten().map(|v| v.to_bits()).collect::<Vec<_>>()
-                };
-                assert_eq!(bits(&fast), bits(&whole), "k0 = {k0}, k1 = {k1}");
-                assert_eq!(
-                    bits(&portable),
-                    bits(&whole),
-                    "portable, k0 = {k0}, k1 = {k1}"
-                );
             }
         }
     }
