@@ -45,11 +45,13 @@ fn f32_kernel_matches_f64_reference_across_t() {
     check_f32_against_f64(100, 5000, 300, &[0.01, 0.05, 0.2, 0.5, 1.0, 2.0, 3.0, 6.0]);
 }
 
-/// The image-dimension tile sizes: d = 784 (tiles of 162 points; N = 1000 gives 6 whole tiles and a
-/// partial one) and d = 64 (tiles of 1008), at B = 40 (3 strips, the last partial, one block each).
+/// The image-dimension tile sizes on the default kernel (the widest instruction set here): d = 784 (tiles
+/// of 162 points = 27 blocks, so the AVX-512 path's last block of each tile runs alone; N = 5000 gives 30
+/// whole tiles and a partial one with padding) and d = 64 (tiles of 1008), at B = 40 (3 strips, the last
+/// partial, one block each).
 #[test]
 fn f32_kernel_matches_f64_reference_at_image_dimensions() {
-    check_f32_against_f64(784, 1000, 40, &[0.01, 0.05, 0.2, 1.0, 6.0]);
+    check_f32_against_f64(784, 5000, 40, &[0.01, 0.05, 0.2, 1.0, 6.0]);
     check_f32_against_f64(64, 5000, 40, &[0.01, 0.05, 0.2, 1.0, 6.0]);
 }
 
@@ -99,16 +101,20 @@ fn check_f32_against_f64(d: usize, n: usize, b: usize, ts: &[f64]) {
                 lp32[q],
                 lp64[q]
             );
+            // The top-2 by f32 logits, their distances recomputed exactly in f64 from the original
+            // coordinates: the same indices, and d1, d2 equal to the f64 path's up to the rounding of two
+            // f32 results (2^-23 ≈ 1.2e-7 relative each; 1e-6 leaves room for the centring round trip).
             assert_eq!(
-                nn32[q].index, nn64[q].index,
-                "t = {t}, query {q}: nearest index"
+                (nn32[q].index, nn32[q].second),
+                (nn64[q].index, nn64[q].second),
+                "t = {t}, query {q}: nearest and second indices"
             );
-            assert!(
-                (nn32[q].d1 - nn64[q].d1).abs() <= 1e-3 * nn64[q].d1.max(1.0),
-                "t = {t}: d1 {} vs {}",
-                nn32[q].d1,
-                nn64[q].d1
-            );
+            for (a, b, what) in [(nn32[q].d1, nn64[q].d1, "d1"), (nn32[q].d2, nn64[q].d2, "d2")] {
+                assert!(
+                    (a - b).abs() <= 1e-6 * b,
+                    "t = {t}, query {q}: {what} {a} vs {b}"
+                );
+            }
         }
     }
     eprintln!("d = {d}: measured max relative error of the f32 kernel vs f64: {worst:e}");

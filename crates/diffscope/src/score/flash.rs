@@ -308,6 +308,7 @@ impl Strip {
 
     /// Stage 3a. Raises the running maxima to `new` where it is larger, rescaling Σw and Σw·a' by
     /// 2^(old − new) (lanes whose maximum did not change keep scale 1); returns the new maxima.
+    #[inline(always)]
     fn raise_max(&mut self, new: &[f32; NR]) -> [f32; NR] {
         let mut out = [0.0f32; NR];
         let mut scale = [1.0f64; NR];
@@ -334,6 +335,7 @@ impl Strip {
     /// others have weights < 2^-64 relative to the final max, whose sum, ≤ N·2^-64, is far below f32
     /// resolution: their weights are exactly 0 on the dense path and skipped on the sparse one, the same
     /// bits either way. Returns whether the tile is dense (≥ 7/8 live).
+    #[inline(always)]
     fn scan_live(&self, w: &[f32], len: usize, new_max: &[f32; NR], live: &mut Vec<u32>) -> bool {
         live.clear();
         for (m, row) in w[..len * NR].chunks_exact(NR).enumerate() {
