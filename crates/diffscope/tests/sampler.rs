@@ -238,7 +238,11 @@ fn ode_samplers_converge_at_their_order_to_the_exact_gaussian_flow() {
                 .product();
             let x0 = sampler::initial_noise(8, sc.d, NoiseKey { seed: 5, first: 0 });
             let x = sample_with(kind, &sc, 8, &grid, 5);
-            let gains: Vec<f64> = x.iter().zip(&x0).map(|(a, b)| *a as f64 / *b as f64).collect();
+            let gains: Vec<f64> = x
+                .iter()
+                .zip(&x0)
+                .map(|(a, b)| *a as f64 / *b as f64)
+                .collect();
             for gain in &gains {
                 assert!(
                     (gain / scheme - 1.0).abs() < 2e-5,
@@ -249,7 +253,10 @@ fn ode_samplers_converge_at_their_order_to_the_exact_gaussian_flow() {
         }
         let p = slope(&STEPS, &errors);
         eprintln!("{kind:?}: errors {errors:?}, order {p:.3}");
-        assert!((p - order).abs() < 0.15, "{kind:?}: order {p} (want {order})");
+        assert!(
+            (p - order).abs() < 0.15,
+            "{kind:?}: order {p} (want {order})"
+        );
     }
 }
 

@@ -109,7 +109,10 @@ fn check_f32_against_f64(d: usize, n: usize, b: usize, ts: &[f64]) {
                 (nn64[q].index, nn64[q].second),
                 "t = {t}, query {q}: nearest and second indices"
             );
-            for (a, b, what) in [(nn32[q].d1, nn64[q].d1, "d1"), (nn32[q].d2, nn64[q].d2, "d2")] {
+            for (a, b, what) in [
+                (nn32[q].d1, nn64[q].d1, "d1"),
+                (nn32[q].d2, nn64[q].d2, "d2"),
+            ] {
                 assert!(
                     (a - b).abs() <= 1e-6 * b,
                     "t = {t}, query {q}: {what} {a} vs {b}"
