@@ -826,23 +826,30 @@ fn regimes_on_a_trained_model_over_image_data_writes_the_sample_grid() {
         "{}",
         s["score"]
     );
-    // The learned score's end points are judged on their exact nearest training images.
-    let f = s["f_mem"].as_f64().unwrap();
-    assert!((0.0..=1.0).contains(&f));
+    // The learned score's end points are judged on their exact nearest training images (checked below
+    // against `sample`'s end points of the same trajectories).
+    let f_mem = s["f_mem"].as_f64().unwrap();
     assert_eq!((s["n"].as_u64(), s["d"].as_u64()), (Some(24), Some(36)));
     let grid = image::open(dir.join("regimes/samples.png")).unwrap();
     // Two class rows of 6 pairs of 48 × 48 tiles (6 × 6 enlarged 8×) with 2-pixel gaps.
     assert_eq!((grid.width(), grid.height()), (12 * 50 + 2, 2 * 50 + 2));
     let html = std::fs::read_to_string(dir.join("regimes/index.html")).unwrap();
     assert!(html.contains("samples.png"));
-    // `sample` with the same model writes its grid beside the .npz.
+    // `sample` with the same model, seed, batch and grid runs the regimes trunk's 24 trajectories (row i's
+    // noise is keyed by i, and the network scores rows independently of the clones beside them); it writes
+    // its grid beside the .npz, and f_mem recomputed from its end points' d1, d2 is the summary's.
     let o = bin()
         .args(["sample", "--score"])
         .arg(&model)
-        .args(["-b", "16", "--steps", "50", "-o"])
+        .args(["-b", "24", "-o"])
         .arg(dir.join("s.npz"))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o).1);
     assert!(dir.join("s.png").exists());
+    let z = diffscope::io::read_npz(&dir.join("s.npz")).unwrap();
+    let get = |k: &str| z.iter().find(|e| e.0 == k).unwrap().1.to_f64();
+    let (d1, d2) = (get("d1"), get("d2"));
+    let copies = d1.iter().zip(&d2).filter(|(a, b)| 3.0 * *a < **b).count();
+    assert_eq!(f_mem, copies as f64 / 24.0, "d1 {d1:?}, d2 {d2:?}");
 }

@@ -90,8 +90,9 @@ fn simulated_ranks_shard_the_score_and_mmap_reads_the_same_points() {
     let get =
         |m: &Vec<(String, NpyArray)>, k: &str| m.iter().find(|e| e.0 == k).unwrap().1.to_f64();
     for (u, v) in get(&a, "x").iter().zip(get(&b, "x")) {
-        // 25 EM steps of an f32 score within 1e-5·|S| of each other: a few 1e-5 at O(1) coordinates.
-        assert!((u - v).abs() < 1e-3, "{u} vs {v}");
+        // 25 EM steps of an f32 score within 1e-5·|S| of each other: a few 1e-5 at O(1) coordinates
+        // (measured: 4.4e-6 at most); a shard that dropped or double-counted a point moves them by ≳ 1e-2.
+        assert!((u - v).abs() < 5e-5, "{u} vs {v}");
     }
     assert_eq!(get(&a, "nearest"), get(&b, "nearest"));
     // A mapped file of the wrong dtype is refused with its name.

@@ -887,11 +887,13 @@ mod tests {
         assert!(agree >= 196, "{agree} of 200 agree");
     }
 
-    /// A small run with known qualitative answers (f_mem is not asserted: at d = 10 the last EM step's noise
-    /// is comparable to the point spacing). With n = 200 points in d = 10 (α = 0.53, analytic
-    /// t_C = 0.49) every trajectory memorises at t_min = 0.01 (the last EM step, dt = 0.04, adds noise of norm
-    /// ≈ 0.9 against a point spacing ≈ 4.5, so d₁/d₂ < 1/3) (f_mem = 1 up to a few trajectories), clones
-    /// branched at the latest time agree on their class, and the trunk's final class equals itself.
+    /// A small run with known answers. n = 200 points in d = 10 (α = 0.53, analytic t_C = 0.49, point
+    /// spacing ≈ 4.5), 40 uniform steps from t = 5: every trajectory has collapsed by t_min = 0.01, but the
+    /// last EM step (dt = 0.125) adds noise of norm √(2 dt d) ≈ 1.6 > spacing / 3, so the raw states at
+    /// t_min, the end points without a final step, are not judged copies: f_mem < ½ (measured 0; a final
+    /// step that denoised anyway gives 63/64; the denoised case is `denoised_end_points_of_a_collapsed_run_are_copies`). Clones branched at the
+    /// latest time agree on their class. Commitment: at t = T the trunk's class is independent of its final
+    /// class (agreement ½, binomial sd 0.0625 at B = 64: within ±0.19 = 3 sd), at t_min it is the final one.
     #[test]
     fn small_run_memorises_and_clones_agree_late() {
         let model = DataModel::TwoClass(TwoClassGmm::standard(10));
@@ -924,10 +926,15 @@ mod tests {
             &Silent,
         )
         .unwrap();
-        let f_mem = r.f_mem.unwrap();
-        assert!((0.0..=1.0).contains(&f_mem), "f_mem = {f_mem}");
+        assert!(r.f_mem.unwrap() < 0.5, "f_mem = {:?}", r.f_mem);
         assert!(r.phi[0] >= 0.9, "φ at the latest branch = {}", r.phi[0]);
-        assert_eq!(*r.commit_p.last().unwrap(), 1.0);
+        let c = &r.commit_p;
+        assert!((c[0] - 0.5).abs() < 0.19, "commitment at T = {}", c[0]);
+        assert!(
+            c[c.len() - 2] >= 0.95,
+            "commitment at t_min = {}",
+            c[c.len() - 2]
+        );
         assert!(r.t_branch.windows(2).all(|w| w[0] < w[1]));
         let e = r.entropy.unwrap();
         // f^e/α → 1 at large t (the noised empirical density is the noised population) and → 0 at small t.
