@@ -432,3 +432,22 @@ fn tanh_and_erf_i_out_equal_an_independent_quadrature() {
         eprintln!("{phi:?}: worst |I_out − oracle| = {worst:e}");
     }
 }
+
+/// The tanh collapse root against the oracle: at the library's t_C (β = κ = 0.5, α = 0.1) the oracle's
+/// (1/d) I = β F(q*), F(q) = −½ log(1 − q) − q/2 + I_out(q)/β with I_out from the all-Simpson oracle, at
+/// the library's minimiser q* (F is stationary there, so an error δq in q* moves F by O(δq²)), equals α.
+/// The root is found to 1e-6 in t, where (1/d) I changes by ≈ 0.2 per unit t: 1e-5 is the tolerance.
+#[test]
+fn tanh_collapse_root_is_a_root_of_the_oracle_information() {
+    let (beta, alpha) = (0.5, 0.1);
+    let ch = channel(Activation::Tanh, beta);
+    let mi = |t: f64| ch.mi_per_d(t, beta).0;
+    let tc = solve_collapse(&mi, alpha).expect("a root for α = 0.1");
+    let q = ch.mi_per_d(tc, beta).1;
+    let f = -0.5 * (1.0 - q).ln() - 0.5 * q + smooth_i_out_oracle(&ch, q, tc) / beta;
+    assert!(
+        (beta * f - alpha).abs() < 1e-5,
+        "t_C = {tc}, q* = {q}: oracle (1/d) I = {}",
+        beta * f
+    );
+}
