@@ -365,10 +365,10 @@ fn simpson_rule(a: f64, b: f64, panels: usize) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// Smooth φ (tanh, erf): $h(Y|v) = -\int p \log p\,dy$ with $p(y|v) = \int Dw\, N(y; c\varphi(\sqrt\kappa(\sqrt q v
-/// + \sqrt{1-q} w)), \Delta)$, and $E_V$, all by composite Simpson on fixed grids (w and v on [−9, 9], y
-/// on c·[−1, 1] ± 10√Δ). The library uses other rules throughout: Gauss–Hermite atoms in w, composite
-/// Gauss–Legendre in y, 24-node Gauss–Hermite in v.
+/// Smooth φ (tanh, erf): $h(Y|v) = -\int p \log p\,dy$ with
+/// $p(y|v) = \int Dw\, N(y; c\varphi(\sqrt\kappa(\sqrt q v + \sqrt{1-q} w)), \Delta)$, and $E_V$, all by
+/// composite Simpson on fixed grids (w and v on [−9, 9], y on c·[−1, 1] ± 10√Δ). The library uses other
+/// rules throughout: Gauss–Hermite atoms in w, composite Gauss–Legendre in y, 48-node Gauss–Hermite in v.
 fn smooth_i_out_oracle(ch: &GlmChannel, q: f64, t: f64) -> f64 {
     let (c, delta) = ((-t).exp(), -(-2.0 * t).exp_m1());
     let sk = ch.kappa.sqrt();

@@ -43,8 +43,7 @@ impl Kernels for Avx512 {
     }
 
     unsafe fn wsum(rows: usize, nblk: usize, b: &[f32], stride: usize, v: &[f32], out: &mut Blk) {
-        assert!((1..=ROWS_MAX).contains(&rows) && stride >= rows * MR && v.len() >= nblk * MR * NR);
-        assert!(nblk == 0 || b.len() >= (nblk - 1) * stride + rows * MR);
+        super::check_wsum(rows, ROWS_MAX, nblk, b, stride, v);
         let (b, v) = (b.as_ptr(), v.as_ptr());
         // SAFETY: the asserts bound every read; the caller guarantees AVX-512F.
         unsafe { by_rows12!(rows, dot_t(nblk, b, stride, v, out)) }
@@ -58,10 +57,7 @@ impl Kernels for Avx512 {
         v: &[f32],
         out: &mut Blk,
     ) {
-        assert!((1..=ROWS_MAX).contains(&rows) && stride >= rows * MR && v.len() >= idx.len() * NR);
-        assert!(idx
-            .iter()
-            .all(|&m| (m as usize / MR) * stride + rows * MR <= b.len()));
+        super::check_wsum_gather(rows, ROWS_MAX, idx, b, stride, v);
         let (b, v) = (b.as_ptr(), v.as_ptr());
         // SAFETY: the asserts bound every block index and every read of `v`; the caller guarantees AVX-512F.
         unsafe { by_rows12!(rows, dot_t_gather(idx, b, stride, v, out)) }

@@ -77,51 +77,64 @@ fn six(out: &mut Blk) -> &mut [[f32; NR]; MR] {
     out.first_chunk_mut::<MR>().expect("ROWS_MAX >= MR")
 }
 
-/// The portable loops (also the oracle of the SIMD forms' tests).
-pub(crate) struct Portable;
+/// A [`Kernels`] of 6 rows from three 6-row functions (logits, weighted sum, gathered weighted sum).
+macro_rules! six_row_kernels {
+    ($(#[$doc:meta])* $name:ident: $logits:ident, $wsum:ident, $gather:ident) => {
+        $(#[$doc])*
+        pub(crate) struct $name;
 
-impl Kernels for Portable {
-    const ROWS: usize = MR;
-    unsafe fn logits(rows: usize, kk: usize, b: &[f32], v: &[f32], out: &mut Blk) {
-        dot6x16_portable(rows, kk, b, v, six(out))
-    }
-    unsafe fn wsum(rows: usize, nblk: usize, b: &[f32], stride: usize, v: &[f32], out: &mut Blk) {
-        dot6x16_t_portable(rows, nblk, b, stride, v, six(out))
-    }
-    unsafe fn wsum_gather(
-        rows: usize,
-        idx: &[u32],
-        b: &[f32],
-        stride: usize,
-        v: &[f32],
-        out: &mut Blk,
-    ) {
-        dot6x16_t_gather_portable(rows, idx, b, stride, v, six(out))
-    }
+        impl Kernels for $name {
+            const ROWS: usize = MR;
+            unsafe fn logits(rows: usize, kk: usize, b: &[f32], v: &[f32], out: &mut Blk) {
+                $logits(rows, kk, b, v, six(out))
+            }
+            unsafe fn wsum(rows: usize, nblk: usize, b: &[f32], stride: usize, v: &[f32], out: &mut Blk) {
+                $wsum(rows, nblk, b, stride, v, six(out))
+            }
+            unsafe fn wsum_gather(
+                rows: usize,
+                idx: &[u32],
+                b: &[f32],
+                stride: usize,
+                v: &[f32],
+                out: &mut Blk,
+            ) {
+                $gather(rows, idx, b, stride, v, six(out))
+            }
+        }
+    };
 }
 
-/// AVX2 + FMA, 6 rows (the portable loops where the build lacks AVX2: then [`super::Isa::Avx2`] is not
-/// supported and never chosen).
-pub(crate) struct Avx2;
+six_row_kernels!(
+    /// The portable loops (also the oracle of the SIMD forms' tests).
+    Portable: dot6x16_portable, dot6x16_t_portable, dot6x16_t_gather_portable
+);
+six_row_kernels!(
+    /// AVX2 + FMA, 6 rows (the portable loops where the build lacks AVX2: then [`super::Isa::Avx2`] is
+    /// not supported and never chosen).
+    Avx2: dot6x16, dot6x16_t, dot6x16_t_gather
+);
 
-impl Kernels for Avx2 {
-    const ROWS: usize = MR;
-    unsafe fn logits(rows: usize, kk: usize, b: &[f32], v: &[f32], out: &mut Blk) {
-        dot6x16(rows, kk, b, v, six(out))
-    }
-    unsafe fn wsum(rows: usize, nblk: usize, b: &[f32], stride: usize, v: &[f32], out: &mut Blk) {
-        dot6x16_t(rows, nblk, b, stride, v, six(out))
-    }
-    unsafe fn wsum_gather(
-        rows: usize,
-        idx: &[u32],
-        b: &[f32],
-        stride: usize,
-        v: &[f32],
-        out: &mut Blk,
-    ) {
-        dot6x16_t_gather(rows, idx, b, stride, v, six(out))
-    }
+/// The bounds every weighted-sum kernel checks before reading: `rows` ≤ `max_rows` coordinates of
+/// `nblk` blocks `stride` floats apart in `b`, and 96 weights per block in `v`.
+fn check_wsum(rows: usize, max_rows: usize, nblk: usize, b: &[f32], stride: usize, v: &[f32]) {
+    assert!((1..=max_rows).contains(&rows) && stride >= rows * MR && v.len() >= nblk * MR * NR);
+    assert!(nblk == 0 || b.len() >= (nblk - 1) * stride + rows * MR);
+}
+
+/// [`check_wsum`] for the gathered form: every listed point's block, and 16 weights per listed point.
+fn check_wsum_gather(
+    rows: usize,
+    max_rows: usize,
+    idx: &[u32],
+    b: &[f32],
+    stride: usize,
+    v: &[f32],
+) {
+    assert!((1..=max_rows).contains(&rows) && stride >= rows * MR && v.len() >= idx.len() * NR);
+    assert!(idx
+        .iter()
+        .all(|&m| (m as usize / MR) * stride + rows * MR <= b.len()));
 }
 
 #[cfg(all(
@@ -186,8 +199,7 @@ pub(crate) fn dot6x16_t(
     v: &[f32],
     out: &mut [[f32; NR]; MR],
 ) {
-    assert!((1..=MR).contains(&rows) && stride >= rows * MR && v.len() >= nblk * MR * NR);
-    assert!(nblk == 0 || b.len() >= (nblk - 1) * stride + rows * MR);
+    check_wsum(rows, MR, nblk, b, stride, v);
     #[cfg(all(
         target_arch = "x86_64",
         target_feature = "avx2",
@@ -217,10 +229,7 @@ pub(crate) fn dot6x16_t_gather(
     v: &[f32],
     out: &mut [[f32; NR]; MR],
 ) {
-    assert!((1..=MR).contains(&rows) && stride >= rows * MR && v.len() >= idx.len() * NR);
-    assert!(idx
-        .iter()
-        .all(|&m| (m as usize / MR) * stride + rows * MR <= b.len()));
+    check_wsum_gather(rows, MR, idx, b, stride, v);
     #[cfg(all(
         target_arch = "x86_64",
         target_feature = "avx2",
