@@ -171,6 +171,17 @@ def test_theory_sweep_rows_agree_with_the_single_model_theory():
     tanh = [r for r in rows if r["spec"]["activation"] == "tanh"][0]
     one = ds.theory.manifold(d=40, beta=0.5, activation="tanh", alpha=0.1, centres=False)
     assert tanh["t_s"] == one["t_s"] and tanh["t_c_glm"] == one["t_c_glm"]
+    # Independent values, from closed forms computed here: the linear row (ρ₁ = 1, ρ* = 0, ‖μ̃‖² = 1 per
+    # latent component): spike Λ = βdμ̃² = 20, t_S = ½ log Λ, the printed form ½ log 2Λ, the linear
+    # t_C = ½ log(1 + 1/(e^{2α/β} − 1)), and the GLM on linear φ equal to its Marchenko–Pastur form.
+    lin = [r for r in rows if r["spec"]["activation"] == "linear"][0]
+    beta, d, alpha = 0.5, 40, 0.1
+    np.testing.assert_allclose(lin["lambda_spike"], beta * d, rtol=1e-12)
+    np.testing.assert_allclose(lin["t_s"], 0.5 * np.log(beta * d), rtol=1e-12)
+    np.testing.assert_allclose(lin["t_s_printed"], 0.5 * np.log(2 * beta * d), rtol=1e-12)
+    np.testing.assert_allclose(lin["t_c_linear"], 0.5 * np.log1p(1 / np.expm1(2 * alpha / beta)), rtol=1e-12)
+    # Both roots are found to 1e-6 in t.
+    assert abs(lin["t_c_glm"] - lin["t_c_linear_mp"]) < 2e-6
 
 
 def write_png_gray(path, img: np.ndarray) -> None:
