@@ -14,9 +14,10 @@ use std::process::ExitCode;
 #[command(name = "diffscope", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     /// Master seed: every random number of a run derives from it (with the logical position of the work),
-    /// so results do not depend on the thread count.
-    #[arg(long, global = true, default_value_t = 0)]
-    pub seed: u64,
+    /// so results do not depend on the thread count [default: 0, or the `seed` of a `--config` file, which
+    /// this flag overrides].
+    #[arg(long, global = true)]
+    pub seed: Option<u64>,
     /// Worker threads (0 = all cores).
     #[arg(long, global = true, default_value_t = 0)]
     pub threads: usize,

@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 /// Per-invocation context handed to every command.
 pub struct Ctx {
-    /// Master seed.
+    /// Master seed (`--seed`, default 0).
     pub seed: u64,
+    /// `--seed` when it was given: it wins over a config file's seed.
+    pub seed_flag: Option<u64>,
     /// Show progress bars and notes on stderr.
     pub chatty: bool,
     /// Notes on stderr even off a terminal (`--verbose`; batch-job logs), without bars.
@@ -39,7 +41,8 @@ impl Ctx {
             && std::io::stderr().is_terminal()
             && std::env::var_os("CI").is_none();
         Ctx {
-            seed: cli.seed,
+            seed: cli.seed.unwrap_or(0),
+            seed_flag: cli.seed,
             chatty,
             verbose: writer && cli.verbose && !cli.quiet,
             stop,

@@ -298,6 +298,23 @@ fn regimes_writes_a_complete_run_directory() {
         })
         .count();
     assert_eq!(leftovers, 0);
+    // The file's seed (2) holds without --seed; --seed wins over it (it used to be ignored), and the
+    // written config.toml records the seed that ran.
+    assert_eq!(v["seed"].as_u64(), Some(2));
+    let out5 = dir.join("run5");
+    let o = bin()
+        .args(["--seed", "5", "regimes", "--config"])
+        .arg(&cfg)
+        .arg("-o")
+        .arg(&out5)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    let v5: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out5.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(v5["seed"].as_u64(), Some(5));
+    let written = std::fs::read_to_string(out5.join("config.toml")).unwrap();
+    assert!(written.lines().any(|l| l.trim() == "seed = 5"), "{written}");
     // An unknown key is a usage error naming the key and the file.
     std::fs::write(&cfg, "seed = 2\nn = 300\nbatchsize = 3\n").unwrap();
     let o = bin()

@@ -79,7 +79,9 @@ pub struct MergeArgs {
     pub dir: PathBuf,
 }
 
-fn resolve(a: &RegimesArgs, seed: u64) -> Result<RegimesConfig> {
+/// The run's config: the `--config` file (or the built-in default), with the flags given laid over it;
+/// `--seed` wins over the file's `seed` (`seed_flag`: the flag when given).
+fn resolve(a: &RegimesArgs, seed: u64, seed_flag: Option<u64>) -> Result<RegimesConfig> {
     let mut cfg = match &a.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| diffscope::Error::io(path, e))?;
@@ -90,6 +92,9 @@ fn resolve(a: &RegimesArgs, seed: u64) -> Result<RegimesConfig> {
             ..RegimesConfig::default()
         },
     };
+    if let Some(s) = seed_flag {
+        cfg.seed = s;
+    }
     if let Some(f) = a.data.file_args(true) {
         cfg.data = Some(f.spec());
         cfg.model = None;
@@ -151,7 +156,7 @@ fn resolve(a: &RegimesArgs, seed: u64) -> Result<RegimesConfig> {
 }
 
 pub fn run(a: RegimesArgs, ctx: &Ctx) -> Result<()> {
-    let cfg = resolve(&a, ctx.seed)?;
+    let cfg = resolve(&a, ctx.seed, ctx.seed_flag)?;
     let bar = ctx.bar(
         (cfg.params.steps + cfg.params.entropy_times) as u64,
         "regimes",
