@@ -870,3 +870,39 @@ fn regimes_on_a_trained_model_over_image_data_writes_the_sample_grid() {
     let copies = d1.iter().zip(&d2).filter(|(a, b)| 3.0 * *a < **b).count();
     assert_eq!(f_mem, copies as f64 / 24.0, "d1 {d1:?}, d2 {d2:?}");
 }
+
+/// `DIFFSCOPE_ISA` pins the kernel's instruction set: every supported one writes the same samples, bit for
+/// bit, and an unknown one is a usage error (exit 2) naming the variable and the value.
+#[test]
+fn every_pinned_instruction_set_writes_the_same_samples() {
+    let dir = tmpdir("isa");
+    let run = |isa: &str, out: &str| {
+        bin()
+            .env("DIFFSCOPE_ISA", isa)
+            .args([
+                "sample", "--d", "20", "--n", "500", "-b", "40", "--steps", "20", "-o",
+            ])
+            .arg(dir.join(out))
+            .output()
+            .unwrap()
+    };
+    let o = run("portable", "portable.npz");
+    assert!(o.status.success(), "{}", text(&o).1);
+    let want = std::fs::read(dir.join("portable.npz")).unwrap();
+    for isa in diffscope::score::Isa::ALL
+        .into_iter()
+        .filter(|i| i.supported())
+    {
+        let out = format!("{isa}.npz");
+        let o = run(isa.name(), &out);
+        assert!(o.status.success(), "{isa}: {}", text(&o).1);
+        assert!(std::fs::read(dir.join(&out)).unwrap() == want, "{isa}");
+    }
+    let o = run("avx9", "bad.npz");
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o).1;
+    assert!(
+        err.contains("DIFFSCOPE_ISA") && err.contains("avx9"),
+        "{err}"
+    );
+}

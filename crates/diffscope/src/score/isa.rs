@@ -89,17 +89,14 @@ impl Isa {
         Ok(isa)
     }
 
-    /// The instruction set new kernels use: [`ISA_ENV`] when set, else [`Isa::best`]. Read once per
-    /// process; an unknown or unsupported value is an error naming the variable.
+    /// The instruction set new kernels use: [`ISA_ENV`] when set, else [`Isa::best`]. The variable is read
+    /// once per process; an unknown or unsupported value is an error naming the variable and the value.
     pub fn default_for_process() -> Result<Isa> {
-        static CHOSEN: OnceLock<std::result::Result<Isa, String>> = OnceLock::new();
-        CHOSEN
-            .get_or_init(|| match std::env::var(ISA_ENV) {
-                Ok(v) if !v.is_empty() => Isa::parse(ISA_ENV, &v).map_err(|e| e.to_string()),
-                _ => Ok(Isa::best()),
-            })
-            .clone()
-            .map_err(|msg| Error::param(ISA_ENV, msg, "a supported instruction set"))
+        static VALUE: OnceLock<Option<String>> = OnceLock::new();
+        match VALUE.get_or_init(|| std::env::var(ISA_ENV).ok().filter(|v| !v.is_empty())) {
+            Some(v) => Isa::parse(ISA_ENV, v),
+            None => Ok(Isa::best()),
+        }
     }
 }
 
