@@ -35,14 +35,14 @@ pub(super) fn block_state(
 ) -> States {
     assert!(isa.supported(), "instruction set {isa} not supported here");
     match isa {
-        Isa::Portable => run::<microkernel::Portable>(sc, x, ou, want_top),
-        Isa::Avx2 => run::<microkernel::Avx2>(sc, x, ou, want_top),
+        // SAFETY (all arms): `isa.supported()` checked that the processor runs the instruction set.
+        Isa::Portable => unsafe { run::<microkernel::Portable>(sc, x, ou, want_top) },
+        Isa::Avx2 => unsafe { run::<microkernel::Avx2>(sc, x, ou, want_top) },
         #[cfg(all(
             target_arch = "x86_64",
             target_feature = "avx2",
             target_feature = "fma"
         ))]
-        // SAFETY: `isa.supported()` checked that the processor has AVX-512F.
         Isa::Avx512 => unsafe { run_avx512(sc, x, ou, want_top) },
         #[cfg(not(all(
             target_arch = "x86_64",
@@ -64,12 +64,16 @@ pub(super) fn block_state(
 ))]
 #[target_feature(enable = "avx512f")]
 unsafe fn run_avx512(sc: &EmpiricalScore, x: &[f32], ou: OuTime, want_top: bool) -> States {
-    run::<microkernel::Avx512>(sc, x, ou, want_top)
+    // SAFETY: the caller guarantees AVX-512F.
+    unsafe { run::<microkernel::Avx512>(sc, x, ou, want_top) }
 }
 
 /// The stages over every tile and strip of one block.
+///
+/// # Safety
+/// The processor must run K's instruction set.
 #[inline(always)]
-fn run<K: Kernels>(sc: &EmpiricalScore, x: &[f32], ou: OuTime, want_top: bool) -> States {
+unsafe fn run<K: Kernels>(sc: &EmpiricalScore, x: &[f32], ou: OuTime, want_top: bool) -> States {
     let (d, n6, tile_len) = (sc.d, sc.n6, sc.tile);
     let k1 = d + 1;
     let xp = pack_queries(x, d, ou, &sc.centre);
@@ -88,7 +92,7 @@ fn run<K: Kernels>(sc: &EmpiricalScore, x: &[f32], ou: OuTime, want_top: bool) -
         };
         for (s, st) in strips.iter_mut().enumerate() {
             let xs = &xp[s * k1 * NR..(s + 1) * k1 * NR];
-            // SAFETY: `block_state` runs `run::<K>` only where K's instruction set is supported.
+            // SAFETY: the caller's contract (K's instruction set is supported).
             let tmax = unsafe { logits_tile::<K>(&sc.rows6, k1, tile, xs, &mut w) };
             if want_top {
                 st.track_top(&w, tile);
