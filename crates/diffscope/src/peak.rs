@@ -9,10 +9,11 @@ use rayon::prelude::*;
 use std::time::Instant;
 
 /// Peak f32 FMA rate (GFLOP/s, all rayon threads together) with the vectors of `isa` (an unsupported one
-/// falls back to the widest supported). Each thread runs `iters` steps of 12 chains; about 0.5 s at
-/// `iters` = 2·10⁸ with AVX2.
-pub fn fma_peak_gflops(isa: Isa, iters: usize) -> f64 {
+/// falls back to the widest supported), measured for about half a second: each thread runs 12 chains of
+/// 2·10⁸ 8-lane FMAs (AVX2), or as many flops in 16-lane ones.
+pub fn fma_peak_gflops(isa: Isa) -> f64 {
     let isa = if isa.supported() { isa } else { Isa::best() };
+    let iters = 200_000_000 * 8 / isa.f32_lanes().max(8);
     let threads = rayon::current_num_threads();
     let t0 = Instant::now();
     (0..threads).into_par_iter().for_each(|i| {

@@ -180,17 +180,7 @@ impl EmpiricalScore {
     /// Runs the f32 kernel on `isa` (an error if this processor or build does not run it). Every
     /// instruction set gives the same bits; only the speed differs.
     pub fn set_isa(&mut self, isa: Isa) -> Result<()> {
-        if !isa.supported() {
-            return Err(Error::param(
-                "isa",
-                isa,
-                format!(
-                    "an instruction set this processor runs (the widest here: {})",
-                    Isa::best()
-                ),
-            ));
-        }
-        self.isa = isa;
+        self.isa = isa.require("isa", isa)?;
         Ok(())
     }
 

@@ -85,10 +85,11 @@ unsafe fn run<K: Kernels>(sc: &EmpiricalScore, x: &[f32], ou: OuTime, want_top: 
     let mut w = vec![0.0f32; tile_len * NR];
     let mut live: Vec<u32> = Vec::with_capacity(tile_len);
     for (tile_index, j0) in (0..n6).step_by(tile_len).enumerate() {
+        let len = tile_len.min(n6 - j0);
         let tile = Tile {
             j0,
-            len: tile_len.min(n6 - j0),
-            real: tile_len.min(n6 - j0).min(sc.n - j0),
+            len,
+            real: len.min(sc.n - j0),
         };
         for (s, st) in strips.iter_mut().enumerate() {
             let xs = &xp[s * k1 * NR..(s + 1) * k1 * NR];

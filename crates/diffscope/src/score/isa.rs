@@ -76,17 +76,22 @@ impl Isa {
             .into_iter()
             .find(|i| i.name() == s.trim().to_ascii_lowercase())
             .ok_or_else(|| Error::param(what, s, "one of portable, avx2, avx512"))?;
-        if !isa.supported() {
-            return Err(Error::param(
-                what,
-                s,
-                format!(
-                    "an instruction set this processor and build run (the widest here: {})",
-                    Isa::best().name()
-                ),
-            ));
+        isa.require(what, s)
+    }
+
+    /// `self` if this processor and build run it, else an error naming `what` and the value `given`.
+    pub fn require(self, what: &str, given: impl std::fmt::Display) -> Result<Isa> {
+        if self.supported() {
+            return Ok(self);
         }
-        Ok(isa)
+        Err(Error::param(
+            what,
+            given,
+            format!(
+                "an instruction set this processor and build run (the widest here: {})",
+                Isa::best()
+            ),
+        ))
     }
 
     /// The instruction set new kernels use: [`ISA_ENV`] when set, else [`Isa::best`]. The variable is read
