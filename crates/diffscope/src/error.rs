@@ -77,6 +77,15 @@ pub enum Error {
         /// What happened.
         detail: String,
     },
+    /// A compute device that is missing or failed: no CUDA driver, no GPU, no NVRTC, out of device memory
+    /// (never a silent fall-back to the CPU).
+    #[error("device {device}: {detail}")]
+    Device {
+        /// The device asked for (`cuda:0`).
+        device: String,
+        /// What is missing or what failed, and what to install or change.
+        detail: String,
+    },
     /// The run was stopped by the caller (Ctrl-C); no partial output was left behind.
     #[error("interrupted")]
     Interrupted,
@@ -116,6 +125,13 @@ impl Error {
     pub fn shape(what: impl Into<String>, detail: impl Into<String>) -> Self {
         Error::Shape {
             what: what.into(),
+            detail: detail.into(),
+        }
+    }
+    /// A [`Error::Device`].
+    pub fn device(device: impl std::fmt::Display, detail: impl Into<String>) -> Self {
+        Error::Device {
+            device: device.to_string(),
             detail: detail.into(),
         }
     }

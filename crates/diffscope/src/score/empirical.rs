@@ -1,7 +1,7 @@
 //! The exact empirical score of a training set, as a fused flash-softmax kernel (science.md §2).
 
 use super::microkernel::{packed_index, MR, NR};
-use super::{check_shapes, Extras, Isa, Nearest, OuTime, Score};
+use super::{check_shapes, Device, Extras, Isa, Nearest, OuTime, Score};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use faer::Par;
@@ -77,6 +77,11 @@ pub struct EmpiricalScore {
     precision: Precision,
     /// The instruction set of the f32 kernel (always a supported one).
     isa: Isa,
+    /// Where the f32 kernel runs.
+    device: Device,
+    /// The training set and kernels on the GPU (when `device` is CUDA).
+    #[cfg(feature = "cuda")]
+    gpu: Option<std::sync::Arc<super::cuda::GpuEmpirical>>,
 }
 
 impl EmpiricalScore {
@@ -150,7 +155,69 @@ impl EmpiricalScore {
             centre,
             a64,
             precision,
+            device: Device::Cpu,
+            #[cfg(feature = "cuda")]
+            gpu: None,
         })
+    }
+
+    /// The empirical score of `data`'s samples on `device`.
+    pub fn on_device(data: &Dataset, precision: Precision, device: Device) -> Result<Self> {
+        let mut s = Self::new(data, precision)?;
+        s.set_device(device)?;
+        Ok(s)
+    }
+
+    /// Where the f32 kernel runs.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Moves the f32 kernel to `device`: for CUDA, uploads one packed copy of the training set and
+    /// compiles the kernels (`super::cuda`). An error, never a silent fall-back to the CPU, when the build
+    /// lacks the `cuda` feature, there is no driver, GPU or NVRTC, or the device is out of memory. The
+    /// f64 reference path runs on the CPU only.
+    pub fn set_device(&mut self, device: Device) -> Result<()> {
+        if device == self.device {
+            return Ok(());
+        }
+        let Device::Cuda(ordinal) = device else {
+            self.device = Device::Cpu;
+            #[cfg(feature = "cuda")]
+            {
+                self.gpu = None;
+            }
+            return Ok(());
+        };
+        if self.precision == Precision::F64 {
+            return Err(Error::param(
+                "device",
+                device,
+                "cpu for the f64 reference score (the GPU runs the f32 kernel)",
+            ));
+        }
+        #[cfg(feature = "cuda")]
+        {
+            let kp = super::cuda::padded_len(self.d);
+            let mut rows = vec![0.0f32; self.n * kp];
+            for (mu, row) in rows.chunks_exact_mut(kp).enumerate() {
+                for (j, v) in row[..=self.d].iter_mut().enumerate() {
+                    *v = self.centred(mu, j);
+                }
+            }
+            let gpu = super::cuda::GpuEmpirical::new(ordinal, &rows, &self.centre, self.n, self.d)?;
+            self.gpu = Some(std::sync::Arc::new(gpu));
+            self.device = device;
+            Ok(())
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            let _ = ordinal;
+            Err(Error::device(
+                device,
+                "this build of diffscope has no GPU support (build with the `cuda` feature)",
+            ))
+        }
     }
 
     /// Coordinate j of centred point μ, $a_\mu - c$ (j = d is $|a_\mu - c|^2$), from the packing.
@@ -280,6 +347,71 @@ impl EmpiricalScore {
     }
 }
 
+impl EmpiricalScore {
+    /// $|x - e^{-t} a_\mu|^2$ in f64 from the packing (original coordinates: $a_\mu = c + (a_\mu - c)$).
+    pub(super) fn exact_dist_sq(&self, x: &[f32], mu: usize, ou: OuTime) -> f64 {
+        (0..self.d)
+            .map(|j| {
+                let a = self.centred(mu, j) as f64 + self.centre[j];
+                (x[j] as f64 - ou.decay * a).powi(2)
+            })
+            .sum()
+    }
+
+    /// The GPU path of `eval_into`: chunks of queries through the device kernels; log p and the nearest
+    /// points finished on the host from the device's top-2 indices with exact f64 distances, as on the CPU.
+    #[cfg(feature = "cuda")]
+    fn eval_gpu(
+        &self,
+        g: &super::cuda::GpuEmpirical,
+        x: &[f32],
+        ou: OuTime,
+        out: &mut [f32],
+        mut log_p: Option<&mut [f64]>,
+        mut nearest: Option<&mut [Nearest]>,
+    ) {
+        let d = self.d;
+        let want_top = log_p.is_some() || nearest.is_some();
+        let q = g.chunk();
+        for (c, (xc, oc)) in x.chunks(q * d).zip(out.chunks_mut(q * d)).enumerate() {
+            // A device fault after a successful set-up (the device lost, a launch refused) has no caller
+            // to return to through `Score`: it stops the run with the device's message.
+            let stats = g
+                .eval_chunk(xc, ou, want_top, oc)
+                .unwrap_or_else(|e| panic!("{e}"));
+            if !want_top {
+                continue;
+            }
+            let b = xc.len() / d;
+            let mut st = States::empty(b, d, true);
+            for (i, &(y1, i1, y2, i2)) in stats.top.iter().enumerate() {
+                let xi = &xc[i * d..(i + 1) * d];
+                st.max[i] = stats.max[i];
+                st.sum[i] = stats.sum[i];
+                st.top[i] = Top {
+                    y1,
+                    i1: i1 as u64,
+                    d1sq: self.exact_dist_sq(xi, i1 as usize, ou),
+                    y2,
+                    i2: i2 as u64,
+                    d2sq: if self.n > 1 {
+                        self.exact_dist_sq(xi, i2 as usize, ou)
+                    } else {
+                        f64::INFINITY
+                    },
+                };
+            }
+            let r = c * q..c * q + b;
+            st.finish_extras(
+                ou,
+                self.n,
+                log_p.as_deref_mut().map(|l| &mut l[r.clone()]),
+                nearest.as_deref_mut().map(|l| &mut l[r]),
+            );
+        }
+    }
+}
+
 impl Score for EmpiricalScore {
     fn dim(&self) -> usize {
         self.d
@@ -290,6 +422,16 @@ impl Score for EmpiricalScore {
     }
 
     fn describe(&self) -> String {
+        #[cfg(feature = "cuda")]
+        if let Some(g) = &self.gpu {
+            return format!(
+                "empirical score, N = {}, d = {}, {:?} on {}",
+                self.n,
+                self.d,
+                self.precision,
+                g.describe()
+            );
+        }
         format!(
             "empirical score, N = {}, d = {}, {:?}",
             self.n, self.d, self.precision
@@ -363,6 +505,11 @@ impl Score for EmpiricalScore {
         let ou = OuTime::new(t);
         let d = self.d;
         let Extras { log_p, nearest } = extras;
+        #[cfg(feature = "cuda")]
+        if let Some(g) = &self.gpu {
+            self.eval_gpu(g, x, ou, out, log_p, nearest);
+            return;
+        }
         match self.precision {
             Precision::F32 => {
                 // Block by block, each block's states finished into its rows of the outputs: the
@@ -637,6 +784,19 @@ impl States {
                 out[i * d + j] = ((ou.decay * m - xs) / ou.delta) as f32;
             }
         }
+        self.finish_extras(ou, n, log_p, nearest);
+    }
+
+    /// The extras of [`States::finish`]: $\log p = -d_1^2/2\Delta + \log l + (m - y_1)\ln 2 - \log N -
+    /// \tfrac d2 \log(2\pi\Delta)$ and the nearest points, from the top-2 with exact distances.
+    pub(crate) fn finish_extras(
+        &self,
+        ou: OuTime,
+        n: usize,
+        log_p: Option<&mut [f64]>,
+        nearest: Option<&mut [Nearest]>,
+    ) {
+        let d = self.d;
         let norm_const =
             (n as f64).ln() + 0.5 * d as f64 * (2.0 * std::f64::consts::PI * ou.delta).ln();
         if let Some(lp) = log_p {

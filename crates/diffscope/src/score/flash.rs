@@ -377,15 +377,7 @@ fn finish_states(
         }
     }
     if want_top {
-        let exact_d2 = |i: usize, mu: u32| -> f64 {
-            let mu = mu as usize;
-            (0..d)
-                .map(|j| {
-                    let a = sc.centred(mu, j) as f64 + sc.centre[j];
-                    (x[i * d + j] as f64 - ou.decay * a).powi(2)
-                })
-                .sum()
-        };
+        let exact_d2 = |i: usize, mu: u32| sc.exact_dist_sq(&x[i * d..(i + 1) * d], mu as usize, ou);
         for i in 0..bq {
             let (y1, i1, y2, i2) = strips[i / NR].top[i % NR];
             let second = (sc.n > 1).then(|| exact_d2(i, i2));

@@ -7,6 +7,9 @@
 //! (population score of a Gaussian mixture). Time-convention converters live in [`convention`].
 
 pub mod convention;
+#[cfg(feature = "cuda")]
+pub mod cuda;
+mod device;
 mod empirical;
 mod fastexp;
 mod flash;
@@ -15,6 +18,7 @@ mod isa;
 mod microkernel;
 
 pub use convention::{delta, OuTime};
+pub use device::Device;
 pub(crate) use empirical::{column_sums, States, Top};
 pub use empirical::{empirical_score_and_jacobian, EmpiricalScore, Precision};
 pub use fastexp::{exp2_f32, exp_f32};
