@@ -31,8 +31,16 @@ pub struct Cli {
     /// sharded over them as under `mpirun -n R` (the same results, bit for bit, without MPI).
     #[arg(long, global = true, default_value_t = 1, value_name = "R")]
     pub ranks: usize,
+    /// Where the exact empirical score runs: `cpu`, or `cuda` / `cuda:N` (an NVIDIA GPU; README "GPU")
+    /// [default: cpu, or the `device` of a `--config` file, which this flag overrides].
+    #[arg(long, global = true, value_name = "DEVICE", value_parser = parse_device)]
+    pub device: Option<diffscope::score::Device>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+fn parse_device(s: &str) -> Result<diffscope::score::Device, String> {
+    diffscope::score::Device::parse("--device", s).map_err(|e| e.to_string())
 }
 
 #[derive(Subcommand, Debug)]

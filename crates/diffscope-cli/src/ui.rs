@@ -1,5 +1,5 @@
 //! Terminal concerns: progress bars (hidden off a terminal, under --quiet or in CI), Ctrl-C, and the
-//! mapping of errors to exit codes (2: usage / bad parameter, 1: runtime failure).
+//! mapping of errors to exit codes (2: usage / bad parameter / a device that is missing, 1: runtime failure).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -18,6 +18,8 @@ pub struct Ctx {
     pub verbose: bool,
     /// Set by Ctrl-C.
     pub stop: Arc<AtomicBool>,
+    /// `--device` when it was given: it wins over a config file's device.
+    pub device_flag: Option<diffscope::score::Device>,
     /// The ranks of an MPI launch (`mpirun -n R`, R > 1, with the `mpi` feature); None otherwise.
     pub comm: Option<Arc<dyn diffscope::distributed::Comm>>,
 }
@@ -43,11 +45,17 @@ impl Ctx {
         Ctx {
             seed: cli.seed.unwrap_or(0),
             seed_flag: cli.seed,
+            device_flag: cli.device,
             chatty,
             verbose: writer && cli.verbose && !cli.quiet,
             stop,
             comm,
         }
+    }
+
+    /// The device of the exact score: `--device`, else CPU.
+    pub fn device(&self) -> diffscope::score::Device {
+        self.device_flag.unwrap_or_default()
     }
 
     /// Whether this process writes outputs and prints results (false on MPI ranks other than 0).
@@ -121,7 +129,9 @@ pub fn report_error(e: &anyhow::Error) -> ExitCode {
     eprintln!("error: {e:#}");
     let usage = matches!(
         e.downcast_ref::<diffscope::Error>(),
-        Some(diffscope::Error::Param { .. }) | Some(diffscope::Error::Config { .. })
+        Some(diffscope::Error::Param { .. })
+            | Some(diffscope::Error::Config { .. })
+            | Some(diffscope::Error::Device { .. })
     ) || e.downcast_ref::<UsageError>().is_some();
     if matches!(
         e.downcast_ref::<diffscope::Error>(),

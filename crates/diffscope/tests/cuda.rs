@@ -31,6 +31,11 @@ fn every_kernel_compiles_under_nvrtc() {
     for arch in ["sm_80", "sm_90"] {
         for d in [1, 2, 13, 100, 123, 127, 128, 784, 3072] {
             let [plain, top] = cuda::compile(d, arch).unwrap_or_else(|e| panic!("d = {d}: {e}"));
+            // For ptxas -v by hand (registers, spills): DIFFSCOPE_PTX_DIR=/tmp/ptx.
+            if let Some(dir) = std::env::var_os("DIFFSCOPE_PTX_DIR") {
+                let p = std::path::Path::new(&dir).join(format!("d{d}_{arch}_top.ptx"));
+                std::fs::write(p, &top).unwrap();
+            }
             let entry = |ptx: &str, name: &str| ptx.contains(&format!(".entry {name}"));
             for ptx in [&plain, &top] {
                 assert!(entry(ptx, "prep_queries"), "d = {d}");
@@ -76,4 +81,152 @@ fn no_driver_is_a_clear_error() {
     let mut r = EmpiricalScore::from_rows(&x, 10, 4, Precision::F64).unwrap();
     let e = r.set_device(Device::Cuda(0)).unwrap_err().to_string();
     assert!(e.contains("f64"), "{e}");
+}
+
+// ---- The checks that need a GPU: `cargo test --test cuda -- --ignored` (scripts/gpu-check.sh). ----
+
+use diffscope::data::TwoClassGmm;
+use diffscope::score::{Extras, Nearest, OuTime, Score};
+use faer::Par;
+
+const NEEDS_GPU: &str = "needs a CUDA GPU: scripts/gpu-check.sh";
+
+/// Forward-noised training points x = e^{-t} a + √Δ z (as a sampler near collapse sees them).
+fn queries(data: &[f32], d: usize, b: usize, t: f64, seed: u64) -> Vec<f32> {
+    use rand::Rng as _;
+    use rand_distr::StandardNormal;
+    let n = data.len() / d;
+    let mut r = diffscope::rng::stream(seed, &[0x6770]);
+    let ou = OuTime::new(t);
+    let mut x = Vec::with_capacity(b * d);
+    for _ in 0..b {
+        let mu = r.random_range(0..n);
+        for j in 0..d {
+            let z: f64 = r.sample(StandardNormal);
+            x.push((ou.decay * data[mu * d + j] as f64 + ou.delta.sqrt() * z) as f32);
+        }
+    }
+    x
+}
+
+struct Out {
+    s: Vec<f32>,
+    lp: Vec<f64>,
+    nn: Vec<Nearest>,
+}
+
+fn eval(score: &dyn Score, x: &[f32], t: f64) -> Out {
+    let b = x.len() / score.dim();
+    // Poisoned outputs: an element the device never writes stays NaN and fails every comparison.
+    let mut o = Out {
+        s: vec![f32::NAN; x.len()],
+        lp: vec![f64::NAN; b],
+        nn: vec![Nearest::default(); b],
+    };
+    let extras = Extras {
+        log_p: Some(&mut o.lp),
+        nearest: Some(&mut o.nn),
+    };
+    score.eval_into(x, t, &mut o.s, extras, Par::rayon(0));
+    o
+}
+
+fn max_rel_row_error(a: &[f32], b: &[f32], d: usize) -> f64 {
+    a.chunks(d)
+        .zip(b.chunks(d))
+        .map(|(x, y)| {
+            let num: f64 = x.iter().zip(y).map(|(&p, &q)| (p as f64 - q as f64).powi(2)).sum();
+            let den: f64 = y.iter().map(|&q| (q as f64).powi(2)).sum();
+            (num / den).sqrt()
+        })
+        .fold(0.0, |m, e| if e.is_nan() { f64::NAN } else { m.max(e) })
+}
+
+/// The GPU against the f64 reference on both plans and their edges: N below one tile, N not a multiple of
+/// 64, one point, many splits; B below, at and above a query tile; d = 1, odd d, d + 1 = 128 (fused edge)
+/// and 128 (cuBLAS), 784. Tolerances are the CPU kernel's (tests/score.rs): score relative error ≤ 1e-5
+/// per query, log p ≤ 1e-4 (1 + |log p|), the same top-2 indices and d1, d2 within 1e-6.
+#[test]
+#[ignore = "needs a CUDA GPU: scripts/gpu-check.sh"]
+fn gpu_matches_the_f64_reference() {
+    let _ = NEEDS_GPU;
+    let mut worst = 0.0f64;
+    for (n, d, b) in [
+        (1usize, 3usize, 5usize),
+        (50, 7, 70),
+        (1000, 1, 64),
+        (1000, 13, 130),
+        (5000, 100, 300),
+        (40_000, 100, 65),
+        (3000, 126, 33),
+        (2000, 127, 40),
+        (2000, 128, 40),
+        (1500, 784, 33),
+    ] {
+        let data = TwoClassGmm::standard(d).mixture(0).unwrap().sample(n, 1).unwrap();
+        let gpu = EmpiricalScore::on_device(&data, Precision::F32, Device::Cuda(0)).unwrap();
+        let exact = EmpiricalScore::new(&data, Precision::F64).unwrap();
+        for (i, t) in [0.01, 0.1, 1.0, 6.0].into_iter().enumerate() {
+            let x = queries(&data.x, d, b, t, i as u64);
+            let (g, r) = (eval(&gpu, &x, t), eval(&exact, &x, t));
+            let err = max_rel_row_error(&g.s, &r.s, d);
+            worst = worst.max(err);
+            assert!(err <= 1e-5, "N = {n}, d = {d}, B = {b}, t = {t}: relative error {err:e}");
+            for q in 0..b {
+                assert!(
+                    (g.lp[q] - r.lp[q]).abs() <= 1e-4 * (1.0 + r.lp[q].abs()),
+                    "N = {n}, d = {d}, t = {t}, query {q}: log p {} vs {}",
+                    g.lp[q],
+                    r.lp[q]
+                );
+                if n > 1 {
+                    assert_eq!(
+                        (g.nn[q].index, g.nn[q].second),
+                        (r.nn[q].index, r.nn[q].second),
+                        "N = {n}, d = {d}, t = {t}, query {q}: top-2"
+                    );
+                }
+                assert!((g.nn[q].d1 - r.nn[q].d1).abs() <= 1e-6 * r.nn[q].d1, "d1");
+            }
+        }
+    }
+    eprintln!("GPU vs f64: max relative error {worst:e}");
+}
+
+/// The same bits run after run, and a query's bits do not depend on its batch (alone, or among 300).
+#[test]
+#[ignore = "needs a CUDA GPU: scripts/gpu-check.sh"]
+fn gpu_is_deterministic_and_batch_independent() {
+    for d in [100usize, 784] {
+        let data = TwoClassGmm::standard(d).mixture(0).unwrap().sample(20_000, 2).unwrap();
+        let gpu = EmpiricalScore::on_device(&data, Precision::F32, Device::Cuda(0)).unwrap();
+        let x = queries(&data.x, d, 300, 0.05, 9);
+        let key = |o: &Out| -> Vec<u64> {
+            let mut v: Vec<u64> = o.s.iter().map(|v| v.to_bits() as u64).collect();
+            v.extend(o.lp.iter().map(|v| v.to_bits()));
+            v.extend(o.nn.iter().map(|n| n.index as u64));
+            v
+        };
+        let first = eval(&gpu, &x, 0.05);
+        for _ in 0..5 {
+            assert!(key(&eval(&gpu, &x, 0.05)) == key(&first), "d = {d}: bits changed between runs");
+        }
+        for (lo, hi) in [(0usize, 1usize), (17, 80), (250, 300)] {
+            let part = eval(&gpu, &x[lo * d..hi * d], 0.05);
+            assert!(
+                part.s.iter().map(|v| v.to_bits()).eq(first.s[lo * d..hi * d].iter().map(|v| v.to_bits())),
+                "d = {d}: queries {lo}..{hi} changed with the batch"
+            );
+        }
+    }
+}
+
+/// An ordinal the driver does not have is a clear error naming it.
+#[test]
+#[ignore = "needs a CUDA GPU: scripts/gpu-check.sh"]
+fn a_missing_ordinal_is_a_clear_error() {
+    let x: Vec<f32> = (0..40).map(|i| i as f32 * 0.1).collect();
+    let mut s = EmpiricalScore::from_rows(&x, 10, 4, Precision::F32).unwrap();
+    let e = s.set_device(Device::Cuda(99)).unwrap_err().to_string();
+    assert!(e.contains("cuda:99") && e.contains("no such GPU"), "{e}");
 }

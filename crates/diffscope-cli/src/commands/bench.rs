@@ -25,7 +25,11 @@ pub enum Suite {
     /// and B ∈ {64, 256, 1000} at N = 12 000 (two Fashion-MNIST classes), GFLOP/s and the fraction of the
     /// FMA peak per point. Not part of `all` (about a minute).
     Grid,
-    /// All of them.
+    /// The exact score on a CUDA GPU (`--device cuda[:N]`, default cuda:0): accuracy against the f64
+    /// reference at t ∈ {0.01, 0.1, 1, 6} on the GMM and Fashion-MNIST, determinism, single evaluations
+    /// and sampling loops. Not part of `all`.
+    Gpu,
+    /// All of them (but `grid` and `gpu`).
     All,
 }
 
@@ -39,7 +43,7 @@ pub struct BenchArgs {
     pub repeats: usize,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(super) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
@@ -253,6 +257,9 @@ pub fn run(a: BenchArgs, ctx: &Ctx) -> Result<()> {
     }
     if matches!(a.suite, Suite::Nn | Suite::All) {
         report.insert("nn".into(), bench_nn(a.repeats, ctx)?);
+    }
+    if a.suite == Suite::Gpu {
+        report.insert("gpu".into(), super::bench_gpu::bench_gpu(a.repeats, ctx)?);
     }
     if a.suite == Suite::Grid {
         report.insert("grid".into(), bench_grid(a.repeats, ctx)?);

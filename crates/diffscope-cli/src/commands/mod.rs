@@ -1,5 +1,6 @@
 pub mod args;
 pub mod bench;
+pub mod bench_gpu;
 pub mod data;
 pub mod geometry;
 pub mod memorise;

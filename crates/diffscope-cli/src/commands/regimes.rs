@@ -81,7 +81,8 @@ pub struct MergeArgs {
 
 /// The run's config: the `--config` file (or the built-in default), with the flags given laid over it;
 /// `--seed` wins over the file's `seed` (`seed_flag`: the flag when given).
-fn resolve(a: &RegimesArgs, seed: u64, seed_flag: Option<u64>) -> Result<RegimesConfig> {
+fn resolve(a: &RegimesArgs, ctx: &Ctx) -> Result<RegimesConfig> {
+    let (seed, seed_flag) = (ctx.seed, ctx.seed_flag);
     let mut cfg = match &a.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| diffscope::Error::io(path, e))?;
@@ -147,6 +148,9 @@ fn resolve(a: &RegimesArgs, seed: u64, seed_flag: Option<u64>) -> Result<Regimes
     if let Some(p) = a.pairs {
         cfg.params.pairs = p;
     }
+    if let Some(dev) = ctx.device_flag {
+        cfg.params.device = dev;
+    }
     if cfg.model.is_none() && cfg.data.is_none() {
         anyhow::bail!(crate::ui::UsageError(
             "the run needs a model or a data file".into()
@@ -156,7 +160,7 @@ fn resolve(a: &RegimesArgs, seed: u64, seed_flag: Option<u64>) -> Result<Regimes
 }
 
 pub fn run(a: RegimesArgs, ctx: &Ctx) -> Result<()> {
-    let cfg = resolve(&a, ctx.seed, ctx.seed_flag)?;
+    let cfg = resolve(&a, ctx)?;
     let bar = ctx.bar(
         (cfg.params.steps + cfg.params.entropy_times) as u64,
         "regimes",

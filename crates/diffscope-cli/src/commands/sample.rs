@@ -70,6 +70,7 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
         experiments::sample::Sampling::without_data(experiments::sample::mapped_score(
             path,
             ctx.comm.clone(),
+            ctx.device(),
         )?)
     } else {
         let data = match a.data.file_args(a.centre) {
@@ -83,6 +84,7 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
             a.n,
             ctx.seed,
             ctx.comm.clone(),
+            ctx.device(),
         )?
     };
     let score = &sampling.score;

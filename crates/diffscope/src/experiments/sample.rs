@@ -6,7 +6,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::progress::Monitor;
 use crate::sampler::{self, FinalStep, NoiseKey, Observer, SamplerKind, Spacing, Step, TimeGrid};
-use crate::score::{Extras, Nearest, Score};
+use crate::score::{Device, Extras, Nearest, Score};
 use faer::Par;
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
@@ -235,7 +235,7 @@ pub fn build(
     n: usize,
     seed: u64,
 ) -> Result<Sampling> {
-    build_placed(source, data, model, n, seed, None)
+    build_placed(source, data, model, n, seed, None, Device::Cpu)
 }
 
 /// [`build`] with the exact f32 empirical score sharded over the ranks of `comm`
@@ -248,6 +248,7 @@ pub fn build_placed(
     n: usize,
     seed: u64,
     comm: Option<std::sync::Arc<dyn crate::distributed::Comm>>,
+    device: Device,
 ) -> Result<Sampling> {
     use crate::score::{EmpiricalScore, GmmScore, Precision};
     let need = |what: &str| Error::param("score", what, "--data (a labelled data set) to fit");
@@ -282,8 +283,9 @@ pub fn build_placed(
                 (ScoreSource::EmpiricalF64, _) => {
                     Box::new(EmpiricalScore::new(&ds, Precision::F64)?)
                 }
+                (_, Some(_)) if !device.is_cpu() => return Err(sharded_on_gpu(device)),
                 (_, Some(c)) => Box::new(crate::distributed::ShardedScore::from_dataset(&ds, c)?),
-                (_, None) => Box::new(EmpiricalScore::new(&ds, Precision::F32)?),
+                (_, None) => Box::new(EmpiricalScore::on_device(&ds, Precision::F32, device)?),
             };
             Sampling::new(score, Some(ds), None)
         }
@@ -325,22 +327,36 @@ pub fn build_placed(
 pub fn mapped_score(
     path: &std::path::Path,
     comm: Option<std::sync::Arc<dyn crate::distributed::Comm>>,
+    device: Device,
 ) -> Result<Box<dyn Score>> {
     let map = crate::io::NpyMap::open(path)?;
     let (n, d) = map.shape();
     Ok(match comm {
+        Some(_) if !device.is_cpu() => return Err(sharded_on_gpu(device)),
         Some(c) => {
             let b = crate::distributed::shard_bounds(n, c.size());
             let rows = map.rows(b[c.rank()], b[c.rank() + 1])?;
             Box::new(crate::distributed::ShardedScore::new(&rows, n, d, c)?)
         }
-        None => Box::new(crate::score::EmpiricalScore::from_rows(
-            &map.rows(0, n)?,
-            n,
-            d,
-            crate::score::Precision::F32,
-        )?),
+        None => {
+            let mut s = crate::score::EmpiricalScore::from_rows(
+                &map.rows(0, n)?,
+                n,
+                d,
+                crate::score::Precision::F32,
+            )?;
+            s.set_device(device)?;
+            Box::new(s)
+        }
     })
+}
+
+/// The error for a sharded score on a GPU: each rank's shard runs on the CPU kernel for now.
+fn sharded_on_gpu(device: Device) -> Error {
+    Error::device(
+        device,
+        "the score sharded over MPI ranks runs on the CPU only (one GPU per rank is not built yet): run without mpirun/--ranks, or with --device cpu",
+    )
 }
 
 /// Labels of the end points: the nearest class mean for population scores (`decay` scales the means),

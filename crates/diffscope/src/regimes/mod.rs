@@ -13,7 +13,7 @@ use crate::data::{DataModel, Dataset};
 use crate::error::{Error, Result};
 use crate::progress::{self, Monitor};
 use crate::sampler::{self, FinalStep, NoiseKey, Spacing, TimeGrid};
-use crate::score::{EmpiricalScore, Extras, GmmScore, Nearest, OuTime, Precision, Score};
+use crate::score::{Device, EmpiricalScore, Extras, GmmScore, Nearest, OuTime, Precision, Score};
 use crate::theory;
 use faer::Par;
 use observables::*;
@@ -105,6 +105,9 @@ pub struct RegimesParams {
     /// How states are classified (φ, commitment).
     #[serde(skip_serializing_if = "ClassRule::is_centroid")]
     pub class_rule: ClassRule,
+    /// Where the built-in exact score runs (`cpu`, `cuda`, `cuda:N`).
+    #[serde(skip_serializing_if = "Device::is_cpu")]
+    pub device: Device,
 }
 
 impl Default for RegimesParams {
@@ -123,6 +126,7 @@ impl Default for RegimesParams {
             bootstrap: 400,
             final_step: FinalStep::Denoise,
             class_rule: ClassRule::Centroid,
+            device: Device::Cpu,
         }
     }
 }
@@ -361,9 +365,10 @@ fn built_in_score(input: &RegimesInput<'_>, p: &RegimesParams) -> Result<Option<
             ),
         }),
         (Some(_), _) => Ok(None),
-        (None, ScoreChoice::Empirical) => Ok(Some(Box::new(EmpiricalScore::new(
+        (None, ScoreChoice::Empirical) => Ok(Some(Box::new(EmpiricalScore::on_device(
             input.data,
             Precision::F32,
+            p.device,
         )?))),
         (None, ScoreChoice::Gmm) => {
             let model = input.model.ok_or_else(|| {
@@ -913,6 +918,7 @@ mod tests {
             bootstrap: 50,
             final_step: FinalStep::None,
             class_rule: ClassRule::Centroid,
+            device: Device::Cpu,
         };
         let r = run(
             &RegimesInput {

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The checks that need an NVIDIA GPU (README "GPU"), in one call:
+#   1. the device (nvidia-smi);
+#   2. the GPU tests: accuracy against the CPU's float64 reference on both kernel plans and their edges,
+#      determinism and batch independence, a missing ordinal (`tests/cuda.rs`, the #[ignore]d ones);
+#   3. `diffscope bench --suite gpu` (accuracy table on the GMM and Fashion-MNIST, single evaluations,
+#      sampling loops) and, in the same call, bench/gpu_baselines.py (PyTorch and JAX);
+#   4. CPU vs GPU observables of the default `regimes` run, and `regimes` on two Fashion-MNIST classes on the GPU.
+# Outputs under $RESULTS (default runs/gpu-check): logs, JSON, run directories; a summary table last
+# (summary.txt). With $OUT set (the lent machine's return folder), the summary, the two JSON files, the
+# test log and a .tgz of everything but the figures are copied there.
+#
+# On a machine with cargo it builds what it runs. Without one (a lent GPU machine), it runs prebuilt
+# binaries: DIFFSCOPE_BIN (the CLI) and DIFFSCOPE_CUDA_TEST (the `tests/cuda.rs` test binary), made by
+#   cargo build --release -p diffscope-cli && cargo test --release -p diffscope --test cuda --no-run
+# FASHION_MNIST: the folder of the Fashion-MNIST IDX files (default ../shared/data/fashion-mnist).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+RESULTS="${RESULTS:-runs/gpu-check}"
+mkdir -p "$RESULTS"
+export FASHION_MNIST="${FASHION_MNIST:-../shared/data/fashion-mnist}"
+if command -v cargo >/dev/null 2>&1 && [ -z "${DIFFSCOPE_BIN:-}" ]; then
+    cargo build --release -p diffscope-cli
+    DIFFSCOPE_BIN=target/release/diffscope
+    DIFFSCOPE_CUDA_TEST=$(cargo test --release -p diffscope --test cuda --no-run --message-format=json 2>/dev/null \
+        | python3 -c 'import json,sys; print([j["executable"] for j in map(json.loads, sys.stdin) if j.get("executable")][-1])')
+fi
+BIN="${DIFFSCOPE_BIN:?set DIFFSCOPE_BIN to the diffscope binary}"
+status=0
+step() { echo "== $1 ($(date +%T))"; }
+
+step "device"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit --format=csv,noheader | tee "$RESULTS/nvidia-smi.txt"
+
+step "GPU tests"
+if [ -n "${DIFFSCOPE_CUDA_TEST:-}" ]; then
+    timeout 120 "$DIFFSCOPE_CUDA_TEST" --ignored --test-threads 1 --nocapture 2>&1 | tee "$RESULTS/tests.log" | tail -15
+    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+else
+    echo "no test binary (DIFFSCOPE_CUDA_TEST): skipped"; status=1
+fi
+
+step "bench --suite gpu"
+timeout 200 "$BIN" bench --suite gpu --repeats 5 --verbose >"$RESULTS/bench_gpu.json" 2>"$RESULTS/bench_gpu.log" || { status=1; tail -5 "$RESULTS/bench_gpu.log"; }
+
+step "baselines (PyTorch, JAX)"
+if python3 -c "import torch" 2>/dev/null; then
+    OUT="$RESULTS" timeout 150 python3 bench/gpu_baselines.py accuracy loops jax scale >"$RESULTS/baselines.log" 2>&1 || status=1
+else
+    echo "no torch: baselines skipped"
+fi
+
+step "CPU vs GPU: regimes (default)"
+timeout 100 "$BIN" regimes --quiet --out "$RESULTS/regimes-gpu" --device cuda >"$RESULTS/regimes-gpu.txt" 2>&1 || status=1
+timeout 100 "$BIN" regimes --quiet --out "$RESULTS/regimes-cpu" >"$RESULTS/regimes-cpu.txt" 2>&1 || status=1
+
+step "regimes on Fashion-MNIST 0/1 (GPU)"
+timeout 100 "$BIN" regimes --quiet --data "$FASHION_MNIST/train-images-idx3-ubyte.gz" --classes 0,1 \
+    --out "$RESULTS/regimes-fashion-gpu" --device cuda >"$RESULTS/regimes-fashion-gpu.txt" 2>&1 || status=1
+
+step "summary"
+python3 scripts/gpu_summary.py "$RESULTS" 2>&1 | tee "$RESULTS/summary.txt" || status=1
+if [ -n "${OUT:-}" ] && [ -d "${OUT}" ]; then
+    for f in summary.txt bench_gpu.json gpu_baselines.json tests.log; do cp "$RESULTS/$f" "$OUT/" 2>/dev/null; done
+    tar czf "$OUT/gpu-check.tgz" --exclude='*.png' --exclude='*.svg' --exclude='*.npy' --exclude='*.npz' -C "$RESULTS" .
+fi
+exit $status
