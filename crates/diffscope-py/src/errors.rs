@@ -14,6 +14,7 @@ pyo3::import_exception!(diffscope.errors, ConfigError);
 pyo3::import_exception!(diffscope.errors, NumericalError);
 pyo3::import_exception!(diffscope.errors, DiffscopeIOError);
 pyo3::import_exception!(diffscope.errors, ScoreCallError);
+pyo3::import_exception!(diffscope.errors, DeviceError);
 
 /// Maps a library error to its Python exception, keeping the library's message.
 pub fn to_py(e: diffscope::Error) -> PyErr {
@@ -30,6 +31,7 @@ pub fn to_py(e: diffscope::Error) -> PyErr {
         E::Shape { .. } => ShapeError::new_err(msg),
         E::Config { .. } => ConfigError::new_err(msg),
         E::Numerical { .. } => NumericalError::new_err(msg),
+        E::Device { .. } => DeviceError::new_err(msg),
         E::Interrupted => PyKeyboardInterrupt::new_err("interrupted"),
         _ => DiffscopeError::new_err(msg),
     }

@@ -214,10 +214,16 @@ impl NativeScore {
 #[pymethods]
 impl NativeScore {
     /// The exact empirical score of a data set (fused flash-softmax kernel; precision "f32" or "f64";
-    /// `isa`: the f32 kernel's instruction set, "portable", "avx2" or "avx512", default the widest here).
+    /// `isa`: the f32 kernel's instruction set, "portable", "avx2" or "avx512", default the widest here;
+    /// `device`: "cpu", "cuda" or "cuda:N").
     #[staticmethod]
-    #[pyo3(signature = (data, precision="f32", isa=None))]
-    fn empirical(data: &NativeDataset, precision: &str, isa: Option<&str>) -> PyResult<Self> {
+    #[pyo3(signature = (data, precision="f32", isa=None, device="cpu"))]
+    fn empirical(
+        data: &NativeDataset,
+        precision: &str,
+        isa: Option<&str>,
+        device: &str,
+    ) -> PyResult<Self> {
         let p = match precision {
             "f32" => Precision::F32,
             "f64" => Precision::F64,
@@ -233,6 +239,8 @@ impl NativeScore {
         if let Some(isa) = isa {
             s.set_isa(Isa::parse("isa", isa).py()?).py()?;
         }
+        s.set_device(diffscope::score::Device::parse("device", device).py()?)
+            .py()?;
         Ok(NativeScore {
             imp: ScoreImpl::Native(Arc::new(s)),
             training: Some(data.inner.clone()),

@@ -60,6 +60,22 @@ def test_every_instruction_set_gives_the_same_bits(t):
         ds.EmpiricalScore(data, isa="sse9")
 
 
+def test_device_cuda_without_a_driver_is_a_device_error():
+    # CI has no GPU: device="cuda" names the device and what is missing, as a DeviceError (a RuntimeError),
+    # never a silent CPU score; a bad device string is a ParamError naming the keyword.
+    import ctypes.util
+
+    data = ds.two_class(50, d=4, seed=1)
+    if ctypes.util.find_library("cuda"):
+        pytest.skip("a CUDA driver is present here: scripts/gpu-check.sh covers the GPU")
+    with pytest.raises(ds.DeviceError, match="cuda:0.*libcuda") as e:
+        ds.EmpiricalScore(data, device="cuda")
+    assert isinstance(e.value, RuntimeError)
+    with pytest.raises(ds.ParamError, match="device"):
+        ds.EmpiricalScore(data, device="tpu")
+    assert ds.EmpiricalScore(data, device="cpu")(np.zeros((2, 4), np.float32), 0.5).shape == (2, 4)
+
+
 def two_class_score(d: int, mu_tilde: float = 1.0, sigma: float = 1.0):
     """NumPy score of the two-class GMM ±m + σz, m = μ̃(1, …, 1): S = (e^{-t} m tanh(e^{-t} m·x/Γ) − x)/Γ,
     Γ = e^{-2t} σ² + Δ_t."""

@@ -145,7 +145,9 @@ fn max_rel_row_error(a: &[f32], b: &[f32], d: usize) -> f64 {
 /// The GPU against the f64 reference on both plans and their edges: N below one tile, N not a multiple of
 /// 64, one point, many splits; B below, at and above a query tile; d = 1, odd d, d + 1 = 128 (fused edge)
 /// and 128 (cuBLAS), 784. Tolerances are the CPU kernel's (tests/score.rs): score relative error ≤ 1e-5
-/// per query, log p ≤ 1e-4 (1 + |log p|), the same top-2 indices and d1, d2 within 1e-6.
+/// per query, log p ≤ 1e-4 (1 + |log p|), the same top-2 indices and d1, d2 within 1e-6. At d = 1 a
+/// query's "row" is one number, whose relative error is unbounded where the score crosses 0 (the f32
+/// cancellation e^{-t} m − x): there the bound is on the batch's relative L2 error, as in gpu.md.
 #[test]
 #[ignore = "needs a CUDA GPU: scripts/gpu-check.sh"]
 fn gpu_matches_the_f64_reference() {
@@ -169,7 +171,11 @@ fn gpu_matches_the_f64_reference() {
         for (i, t) in [0.01, 0.1, 1.0, 6.0].into_iter().enumerate() {
             let x = queries(&data.x, d, b, t, i as u64);
             let (g, r) = (eval(&gpu, &x, t), eval(&exact, &x, t));
-            let err = max_rel_row_error(&g.s, &r.s, d);
+            let err = if d == 1 {
+                max_rel_row_error(&g.s, &r.s, g.s.len())
+            } else {
+                max_rel_row_error(&g.s, &r.s, d)
+            };
             worst = worst.max(err);
             assert!(err <= 1e-5, "N = {n}, d = {d}, B = {b}, t = {t}: relative error {err:e}");
             for q in 0..b {
@@ -229,4 +235,46 @@ fn a_missing_ordinal_is_a_clear_error() {
     let mut s = EmpiricalScore::from_rows(&x, 10, 4, Precision::F32).unwrap();
     let e = s.set_device(Device::Cuda(99)).unwrap_err().to_string();
     assert!(e.contains("cuda:99") && e.contains("no such GPU"), "{e}");
+}
+
+/// The device-resident Euler–Maruyama loop against the CPU loop, on a one-point training set, where the
+/// reverse SDE carries N(0, I) at T = 6 to p_{t_min} = N(e^{-t_min} a, Δ I) (up to e^{-T} a and O(dt)):
+/// B = 4000 trajectories, d = 16, t_min = 1 (Δ = 0.865), 200 uniform steps. Both loops share the
+/// discretisation, not the noise (the GPU draws its own, Philox): their end-point means and variances
+/// agree within sampling error (sd of a variance over B·d = 64000 values ≈ Δ·√(2/64000) = 0.005; of a mean
+/// √(Δ/64000) = 0.004; bounds 5 sd), and both sit near the exact law (discretisation ≲ 0.02 at dt = 0.025).
+/// A wrong noise amplitude, a non-normal draw or a noise reused across steps or coordinates fails it.
+#[test]
+#[ignore = "needs a CUDA GPU: scripts/gpu-check.sh"]
+fn device_loop_matches_the_host_loop_in_law() {
+    use diffscope::progress::Silent;
+    use diffscope::sampler::{self, NoObserver, NoiseKey, TimeGrid};
+    let d = 16;
+    let a: Vec<f32> = (0..d).map(|j| 0.5 + 0.1 * j as f32).collect();
+    let cpu = EmpiricalScore::from_rows(&a, 1, d, Precision::F32).unwrap();
+    let mut gpu = cpu.clone();
+    gpu.set_device(Device::Cuda(0)).unwrap();
+    let grid = TimeGrid::uniform(6.0, 1.0, 200).unwrap();
+    let key = NoiseKey { seed: 5, first: 0 };
+    let b = 4000;
+    let run = |s: &EmpiricalScore| {
+        let mut x = sampler::initial_noise(b, d, key);
+        sampler::euler_maruyama(s, &mut x, &grid, key, &mut NoObserver, &Silent, Par::rayon(0)).unwrap();
+        x
+    };
+    let (xg, xc) = (run(&gpu), run(&cpu));
+    let ou = OuTime::new(1.0);
+    let moments = |x: &[f32]| -> (f64, f64) {
+        // Mean offset from e^{-t} a and variance about it, over all coordinates.
+        let n = x.len() as f64;
+        let dev: Vec<f64> = x.iter().enumerate().map(|(i, &v)| v as f64 - ou.decay * a[i % d] as f64).collect();
+        let m = dev.iter().sum::<f64>() / n;
+        (m, dev.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n)
+    };
+    let ((mg, vg), (mc, vc)) = (moments(&xg), moments(&xc));
+    eprintln!("device loop: mean {mg:.4}, var {vg:.4}; host loop: mean {mc:.4}, var {vc:.4}; exact: 0, {:.4}", ou.delta);
+    assert!((mg - mc).abs() < 5.0 * 0.004 * 2f64.sqrt(), "means {mg} vs {mc}");
+    assert!((vg - vc).abs() < 5.0 * 0.005 * 2f64.sqrt(), "variances {vg} vs {vc}");
+    assert!((vg - ou.delta).abs() < 0.05 && mg.abs() < 0.05, "far from the exact law: {mg}, {vg}");
+    assert!(xg.iter().zip(&xc).any(|(p, q)| p != q), "the device loop did not run");
 }

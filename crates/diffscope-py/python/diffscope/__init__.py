@@ -34,6 +34,7 @@ from . import _diffscope as _core
 from . import theory
 from .errors import (
     ConfigError,
+    DeviceError,
     DiffscopeError,
     DiffscopeIOError,
     FormatError,
@@ -78,6 +79,7 @@ __all__ = [
     "NonFiniteError",
     "FormatError",
     "ConfigError",
+    "DeviceError",
     "ScoreCallError",
     "NumericalError",
     "DiffscopeIOError",
@@ -307,11 +309,16 @@ class EmpiricalScore(Score):
     S(x, t) = (e^{-t} Σ_μ w_μ a_μ - x) / Δ_t with w = softmax(-|x - e^{-t} a_μ|² / 2Δ_t).
     ``precision="f64"`` is the f64 reference path. ``isa`` pins the f32 kernel's instruction set
     (``"portable"``, ``"avx2"``, ``"avx512"``; default the widest this processor runs, see
-    ``instruction_sets()``): every one gives the same bits, only the speed differs."""
+    ``instruction_sets()``): every one gives the same bits, only the speed differs. ``device="cuda"``
+    (or ``"cuda:N"``) runs the f32 kernel on an NVIDIA GPU (README "GPU"); without a driver, GPU or
+    NVRTC it raises :class:`~diffscope.errors.DeviceError`, never falling back to the CPU. Arrays still
+    pass through host memory (NumPy in and out)."""
 
-    def __init__(self, data: Dataset, precision: str = "f32", isa: Optional[str] = None):
+    def __init__(
+        self, data: Dataset, precision: str = "f32", isa: Optional[str] = None, device: str = "cpu"
+    ):
         self.data = data
-        self._native = _core.NativeScore.empirical(data._native, precision, isa)
+        self._native = _core.NativeScore.empirical(data._native, precision, isa, device)
 
 
 def instruction_sets() -> list:

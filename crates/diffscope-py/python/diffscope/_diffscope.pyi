@@ -36,7 +36,9 @@ class NativeDataset:
 
 class NativeScore:
     @staticmethod
-    def empirical(data: NativeDataset, precision: str = "f32", isa: Optional[str] = None) -> NativeScore: ...
+    def empirical(
+        data: NativeDataset, precision: str = "f32", isa: Optional[str] = None, device: str = "cpu"
+    ) -> NativeScore: ...
     @staticmethod
     def gmm(model_json: str, seed: int) -> NativeScore: ...
     @staticmethod

@@ -6,7 +6,7 @@ Every error of the library is a :class:`DiffscopeError` and also an instance of 
 - :class:`ParamError`, :class:`ShapeError`, :class:`NonFiniteError`, :class:`FormatError`,
   :class:`ConfigError` and :class:`ScoreCallError` are ``ValueError``\\ s;
 - :class:`DiffscopeIOError` is an ``OSError`` (``errno`` and ``filename`` set when the system gave them);
-- :class:`NumericalError` is an ``ArithmeticError``;
+- :class:`NumericalError` is an ``ArithmeticError``; :class:`DeviceError` a ``RuntimeError``;
 - a stopped run raises ``KeyboardInterrupt`` (Ctrl-C), never a partial result.
 """
 
@@ -33,6 +33,11 @@ class FormatError(DiffscopeError, ValueError):
 
 class ConfigError(DiffscopeError, ValueError):
     """A config that does not parse or has unknown keys."""
+
+
+class DeviceError(DiffscopeError, RuntimeError):
+    """A compute device that is missing or failed: no CUDA driver, GPU or NVRTC, or out of device memory
+    (the message says what to install). Never a silent fall-back to the CPU."""
 
 
 class ScoreCallError(DiffscopeError, ValueError):

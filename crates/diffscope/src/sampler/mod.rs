@@ -138,6 +138,11 @@ pub trait Observer {
     }
     /// Called at every step; `Break` stops the run.
     fn on_step(&mut self, step: &Step<'_>) -> ControlFlow<()>;
+    /// Whether the observer looks at the steps at all: false lets a score with a device loop
+    /// ([`Score::euler_maruyama_on_device`]) keep the whole run on its device.
+    fn needs_steps(&self) -> bool {
+        true
+    }
 }
 
 /// Observes nothing.
@@ -146,6 +151,9 @@ pub struct NoObserver;
 impl Observer for NoObserver {
     fn on_step(&mut self, _: &Step<'_>) -> ControlFlow<()> {
         ControlFlow::Continue(())
+    }
+    fn needs_steps(&self) -> bool {
+        false
     }
 }
 
@@ -273,6 +281,17 @@ pub fn euler_maruyama(
     par: Par,
 ) -> Result<RunStats> {
     let d = score.dim();
+    if !obs.needs_steps() {
+        let noise_key = rng::derive(key.seed, &[rng::tag::STEP]);
+        if score.euler_maruyama_on_device(x, grid.times(), noise_key, key.first, monitor)? {
+            let n = grid.n_steps();
+            return Ok(RunStats {
+                steps: n,
+                score_evals: n,
+                stopped_early: false,
+            });
+        }
+    }
     let mut drv = Driver::new(score, x, grid, obs, monitor, par);
     for (k, (t_cur, t_next)) in grid.steps().enumerate() {
         if drv.observe(x, k, t_cur, t_next)?.is_break() {

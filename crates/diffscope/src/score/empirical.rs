@@ -500,6 +500,34 @@ impl Score for EmpiricalScore {
         true
     }
 
+    /// On a GPU: chunk by chunk, every step on the device (`super::cuda`).
+    #[cfg(feature = "cuda")]
+    fn euler_maruyama_on_device(
+        &self,
+        x: &mut [f32],
+        times: &[f64],
+        noise_key: u64,
+        first: u64,
+        monitor: &dyn crate::progress::Monitor,
+    ) -> Result<bool> {
+        let Some(g) = &self.gpu else {
+            return Ok(false);
+        };
+        let (d, q) = (self.d, g.chunk());
+        let steps = times.len().saturating_sub(1) as u64;
+        let chunks = x.len().div_ceil(q * d) as u64;
+        for (c, xc) in x.chunks_mut(q * d).enumerate() {
+            let mut check = |k: usize| -> Result<()> {
+                crate::progress::check(monitor)?;
+                monitor.advance(c as u64 * steps + k as u64, chunks * steps);
+                Ok(())
+            };
+            g.euler_maruyama_chunk(xc, times, noise_key, first + (c * q) as u64, &mut check)?;
+        }
+        monitor.advance(chunks * steps, chunks * steps);
+        Ok(true)
+    }
+
     fn eval_into(&self, x: &[f32], t: f64, out: &mut [f32], extras: Extras<'_>, par: Par) {
         check_shapes(self.d, x, t, out, &extras);
         let ou = OuTime::new(t);

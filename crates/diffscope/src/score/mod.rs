@@ -115,6 +115,22 @@ pub trait Score: Send + Sync {
         None
     }
 
+    /// Runs the reverse SDE by Euler–Maruyama over `times` (decreasing) in place on `x` (B × d, the
+    /// state at `times[0]`; row i is trajectory `first + i`, its step noise keyed by `noise_key`, the
+    /// trajectory and the step) with the state, the score and the noise on this score's device, and
+    /// returns true; or returns false without touching `x` when the score has no such loop (the CPU
+    /// scores: [`crate::sampler::euler_maruyama`] then runs its host loop). `monitor` sees every step.
+    fn euler_maruyama_on_device(
+        &self,
+        _x: &mut [f32],
+        _times: &[f64],
+        _noise_key: u64,
+        _first: u64,
+        _monitor: &dyn crate::progress::Monitor,
+    ) -> crate::error::Result<bool> {
+        Ok(false)
+    }
+
     /// Allocating convenience: the score of `x` at `t`.
     fn eval(&self, x: &[f32], t: f64, par: Par) -> Vec<f32> {
         let mut out = vec![0.0; x.len()];

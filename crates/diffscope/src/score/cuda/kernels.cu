@@ -82,6 +82,42 @@ extern "C" __global__ void prep_queries(const float *__restrict__ x, const doubl
     }
 }
 
+// Philox4x32-10 (Salmon et al., SC'11): a counter-based generator, 4 uint32 per (counter, key).
+__device__ __forceinline__ uint4 philox(uint4 c, uint2 k) {
+    #pragma unroll
+    for (int r = 0; r < 10; ++r) {
+        unsigned int hi0 = __umulhi(0xD2511F53u, c.x), lo0 = 0xD2511F53u * c.x;
+        unsigned int hi1 = __umulhi(0xCD9E8D57u, c.z), lo1 = 0xCD9E8D57u * c.z;
+        c = make_uint4(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+        k.x += 0x9E3779B9u; k.y += 0xBB67AE85u;
+    }
+    return c;
+}
+
+// One Euler-Maruyama step of the reverse SDE on the device, x <- x + h (x + 2 s) + amp xi, h = dt,
+// amp = sqrt(2 dt); xi standard normal from Philox keyed by `key` (the run's seed, derived on the host)
+// at counter (trajectory first + row, step k, coordinate j / 4): the noise of trajectory i at step k is a
+// function of (seed, i, k) alone, as the CPU's NoiseKey streams are (a different generator: GPU runs are
+// not bitwise the CPU's).
+extern "C" __global__ void em_step(float *__restrict__ x, const float *__restrict__ s, int b, float h,
+                                   float amp, unsigned long long key, unsigned long long first,
+                                   unsigned int k) {
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (long long)b * D) return;
+    unsigned long long row = first + (unsigned long long)(idx / D);
+    int j = (int)(idx % D);
+    uint4 r = philox(make_uint4((unsigned int)row, (unsigned int)(row >> 32), k, (unsigned int)(j >> 2)),
+                     make_uint2((unsigned int)key, (unsigned int)(key >> 32)));
+    // Box-Muller on the pair holding coordinate j: (x, y) for j % 4 < 2, (z, w) otherwise.
+    unsigned int u1 = (j & 2) ? r.z : r.x, u2 = (j & 2) ? r.w : r.y;
+    float f1 = ((float)(u1 >> 8) + 1.0f) * (1.0f / 16777216.0f); // (0, 1]
+    float f2 = (float)(u2 >> 8) * (1.0f / 16777216.0f);          // [0, 1)
+    float rad = sqrtf(-2.0f * logf(f1));
+    float z = (j & 1) ? rad * sinpif(2.0f * f2) : rad * cospif(2.0f * f2);
+    float xv = x[idx];
+    x[idx] = xv + h * (xv + 2.0f * s[idx]) + amp * z;
+}
+
 #if FUSED
 // Stage 2 (d + 1 <= 128): one fused pass per (query tile of BQ, split of the training points): the logits
 // of a BQ x BN tile by a register-blocked product from shared memory, the online softmax per query (warp
@@ -95,8 +131,10 @@ extern "C" __global__ void prep_queries(const float *__restrict__ x, const doubl
 #define PQ (NT / PC)
 #define TQ (BQ / PQ)
 #define CPT ((D + PC - 1) / PC)
-#define SX (BQ + 4)
-#define SA (BN + 4)
+// Row strides of the query and point tiles (row-major, KP floats a row): KP plus a pad that makes the
+// stride an odd number of 16-byte words, so that float4 reads of consecutive rows hit distinct banks.
+#define SX (KP + ((KP / 4) % 2 == 0 ? 4 : 8))
+#define SA SX
 #define SP (BN + 4)
 
 extern "C" __global__ void __launch_bounds__(NT) flash_partial(
@@ -104,9 +142,9 @@ extern "C" __global__ void __launch_bounds__(NT) flash_partial(
     float *__restrict__ part_m, float *__restrict__ part_l, float *__restrict__ part_o,
     float *__restrict__ part_y, int *__restrict__ part_i) {
     extern __shared__ __align__(16) float smem[];
-    float *xs = smem;                 // KP x SX: x~ transposed, coordinate-major
-    float *as = xs + KP * SX;         // KP x SA: the tile's points, coordinate-major
-    float *ps = as + KP * SA;         // BQ x SP: logits, then weights
+    float *xs = smem;                 // BQ x SX: the queries x~, row-major
+    float *as = xs + BQ * SX;         // BN x SA: the tile's points a~, row-major
+    float *ps = as + BN * SA;         // BQ x SP: logits, then weights
     float *row_m = ps + BQ * SP;      // BQ
     float *row_l = row_m + BQ;        // BQ
     float *row_alpha = row_l + BQ;    // BQ
@@ -117,13 +155,14 @@ extern "C" __global__ void __launch_bounds__(NT) flash_partial(
     const int ntiles = (n + BN - 1) / BN;
     const int t0 = split * tiles_per_split, t1 = min(t0 + tiles_per_split, ntiles);
 
-    for (int e = tid; e < BQ * KP; e += NT) {
-        int q = e / KP, k = e % KP;
-        xs[k * SX + q] = (q0 + q < b) ? xq[(size_t)(q0 + q) * KP + k] : 0.0f;
+    for (int e = tid; e < BQ * (KP / 4); e += NT) {
+        int q = e / (KP / 4), k = 4 * (e % (KP / 4));
+        *(float4 *)&xs[q * SX + k] = (q0 + q < b) ? *(const float4 *)&xq[(size_t)(q0 + q) * KP + k]
+                                                   : make_float4(0.f, 0.f, 0.f, 0.f);
     }
     for (int q = tid; q < BQ; q += NT) { row_m[q] = -INFINITY; row_l[q] = 0.0f; row_top[q] = top_empty(); }
 
-    const int lq = tid / LN, ln = tid % LN;   // logits: rows lq*TLQ.., columns ln*TLN..
+    const int lq = tid / LN, ln = tid % LN;   // logits: rows lq + LQ*i, points ln + LN*j
     const int pq = tid / PC, pc = tid % PC;   // weighted sum: rows pq*TQ.., columns pc + PC*j
     float o[TQ][CPT];
     #pragma unroll
@@ -134,35 +173,42 @@ extern "C" __global__ void __launch_bounds__(NT) flash_partial(
     for (int tile = t0; tile < t1; ++tile) {
         const int n0 = tile * BN;
         __syncthreads();
-        for (int e = tid; e < BN * KP; e += NT) {
-            int r = e / KP, k = e % KP;
-            as[k * SA + r] = (n0 + r < n) ? a[(size_t)(n0 + r) * KP + k] : 0.0f;
+        for (int e = tid; e < BN * (KP / 4); e += NT) {
+            int r = e / (KP / 4), k = 4 * (e % (KP / 4));
+            *(float4 *)&as[r * SA + k] = (n0 + r < n) ? *(const float4 *)&a[(size_t)(n0 + r) * KP + k]
+                                                       : make_float4(0.f, 0.f, 0.f, 0.f);
         }
         __syncthreads();
-        // Logits: TLQ x TLN per thread, float4 reads along the tile.
+        // Logits: TLQ x TLN per thread, float4 reads along the coordinates (k in order, one FMA chain
+        // per element).
         float acc[TLQ][TLN];
         #pragma unroll
         for (int i = 0; i < TLQ; ++i)
             #pragma unroll
             for (int j = 0; j < TLN; ++j) acc[i][j] = 0.0f;
-        #pragma unroll 4
-        for (int k = 0; k < KP; ++k) {
-            float xv[TLQ], av[TLN];
+        #pragma unroll 2
+        for (int k = 0; k < KP; k += 4) {
+            float4 xv[TLQ], av[TLN];
             #pragma unroll
-            for (int i = 0; i < TLQ; i += 4) *(float4 *)&xv[i] = *(const float4 *)&xs[k * SX + lq * TLQ + i];
+            for (int i = 0; i < TLQ; ++i) xv[i] = *(const float4 *)&xs[(lq + LQ * i) * SX + k];
             #pragma unroll
-            for (int j = 0; j < TLN; j += 4) *(float4 *)&av[j] = *(const float4 *)&as[k * SA + ln * TLN + j];
+            for (int j = 0; j < TLN; ++j) av[j] = *(const float4 *)&as[(ln + LN * j) * SA + k];
             #pragma unroll
             for (int i = 0; i < TLQ; ++i)
                 #pragma unroll
-                for (int j = 0; j < TLN; ++j) acc[i][j] = fmaf(xv[i], av[j], acc[i][j]);
+                for (int j = 0; j < TLN; ++j) {
+                    acc[i][j] = fmaf(xv[i].x, av[j].x, acc[i][j]);
+                    acc[i][j] = fmaf(xv[i].y, av[j].y, acc[i][j]);
+                    acc[i][j] = fmaf(xv[i].z, av[j].z, acc[i][j]);
+                    acc[i][j] = fmaf(xv[i].w, av[j].w, acc[i][j]);
+                }
         }
         #pragma unroll
         for (int i = 0; i < TLQ; ++i)
             #pragma unroll
             for (int j = 0; j < TLN; ++j) {
-                int c = ln * TLN + j;
-                ps[(lq * TLQ + i) * SP + c] = (n0 + c < n) ? acc[i][j] : -INFINITY;
+                int c = ln + LN * j;
+                ps[(lq + LQ * i) * SP + c] = (n0 + c < n) ? acc[i][j] : -INFINITY;
             }
         __syncthreads();
         // Online softmax: a warp per row.
@@ -200,7 +246,8 @@ extern "C" __global__ void __launch_bounds__(NT) flash_partial(
             #pragma unroll
             for (int j = 0; j < CPT; ++j) {
                 int c = pc + PC * j;
-                av[j] = (c < D) ? make_float4(as[c * SA + r], as[c * SA + r + 1], as[c * SA + r + 2], as[c * SA + r + 3])
+                av[j] = (c < D) ? make_float4(as[r * SA + c], as[(r + 1) * SA + c], as[(r + 2) * SA + c],
+                                              as[(r + 3) * SA + c])
                                 : make_float4(0.f, 0.f, 0.f, 0.f);
             }
             #pragma unroll
@@ -250,22 +297,21 @@ extern "C" __global__ void combine(const float *__restrict__ part_m, const float
                                    float *__restrict__ out, float *__restrict__ stat_m,
                                    double *__restrict__ stat_l, float *__restrict__ top_y,
                                    int *__restrict__ top_i) {
+    __shared__ double fac[MAX_SPLITS];
     int q = blockIdx.x;
     if (q >= b) return;
     float m = -INFINITY;
     for (int s = 0; s < splits; ++s) m = fmaxf(m, part_m[(size_t)s * b + q]);
-    double l = 0.0;
-    for (int s = 0; s < splits; ++s) {
-        float ls = part_l[(size_t)s * b + q];
-        if (ls > 0.0f) l += (double)ls * exp2((double)part_m[(size_t)s * b + q] - (double)m);
+    for (int s = threadIdx.x; s < splits; s += blockDim.x) {
+        size_t i = (size_t)s * b + q;
+        fac[s] = part_l[i] > 0.0f ? exp2((double)part_m[i] - (double)m) : 0.0;
     }
+    __syncthreads();
+    double l = 0.0;
+    for (int s = 0; s < splits; ++s) l += (double)part_l[(size_t)s * b + q] * fac[s];
     for (int c = threadIdx.x; c < D; c += blockDim.x) {
         double v = 0.0;
-        for (int s = 0; s < splits; ++s) {
-            size_t i = (size_t)s * b + q;
-            float ls = part_l[i];
-            if (ls > 0.0f) v += (double)part_o[i * D + c] * exp2((double)part_m[i] - (double)m);
-        }
+        for (int s = 0; s < splits; ++s) v += (double)part_o[((size_t)s * b + q) * D + c] * fac[s];
         out[(size_t)q * D + c] = (float)((decay * (v / l) - xsh[(size_t)q * D + c]) / delta);
     }
     if (threadIdx.x == 0) {

@@ -42,6 +42,9 @@ const MAX_CHUNK: usize = 4096;
 /// Bytes of scratch a plan may size its chunk to (partial states, or the b × N logits of the cuBLAS plan).
 const SCRATCH_BYTES: usize = 1 << 29;
 
+/// Query rows of every cuBLAS-plan product (a fixed shape: cuBLAS picks its algorithm by shape).
+const GEMM_ROWS: usize = 256;
+
 /// Padded augmented row length: d + 1 rounded up to a multiple of 4 (16-byte rows).
 pub fn padded_len(d: usize) -> usize {
     (d + 1).div_ceil(4) * 4
@@ -55,7 +58,7 @@ pub fn fused(d: usize) -> bool {
 /// The kernels' CUDA C source for dimension d, with or without the top-2 (the `WANT_TOP` variant).
 pub fn source(d: usize, want_top: bool) -> String {
     format!(
-        "#define D {d}\n#define KP {}\n#define FUSED {}\n#define BQ {BQ}\n#define BN {BN}\n#define NT {NT}\n#define WANT_TOP {}\n{SOURCE}",
+        "#define D {d}\n#define KP {}\n#define FUSED {}\n#define BQ {BQ}\n#define BN {BN}\n#define NT {NT}\n#define MAX_SPLITS {MAX_SPLITS}\n#define WANT_TOP {}\n{SOURCE}",
         padded_len(d),
         fused(d) as u8,
         want_top as u8
@@ -117,6 +120,7 @@ struct Module {
     prep: CudaFunction,
     main: CudaFunction,
     finish: CudaFunction,
+    em: CudaFunction,
 }
 
 /// Per-launch buffers, sized for [`GpuEmpirical::chunk`] queries at construction.
@@ -229,9 +233,9 @@ impl GpuEmpirical {
             let m = ctx.load_module(ptx).map_err(|e| dev_err(device, "loading the kernels", e))?;
             let f = |name: &str| m.load_function(name).map_err(|e| dev_err(device, name, e));
             Ok(if fused(d) {
-                Module { prep: f("prep_queries")?, main: f("flash_partial")?, finish: f("combine")? }
+                Module { prep: f("prep_queries")?, main: f("flash_partial")?, finish: f("combine")?, em: f("em_step")? }
             } else {
-                Module { prep: f("prep_queries")?, main: f("row_softmax")?, finish: f("finish_gemm")? }
+                Module { prep: f("prep_queries")?, main: f("row_softmax")?, finish: f("finish_gemm")?, em: f("em_step")? }
             })
         };
         let modules = [load(false)?, load(true)?];
@@ -239,7 +243,10 @@ impl GpuEmpirical {
         let tiles = n.div_ceil(BN);
         let tiles_per_split = MIN_TILES_PER_SPLIT.max(tiles.div_ceil(MAX_SPLITS));
         let splits = tiles.div_ceil(tiles_per_split);
-        let smem = 4 * (kp * (BQ + 4) + kp * (BN + 4) + BQ * (BN + 4) + 3 * BQ) + 16 * BQ;
+        // kernels.cu's shared tiles: queries BQ × SX, points BN × SX, weights BQ × (BN + 4), three
+        // per-row floats and a 16-byte top-2 per row.
+        let sx = kp + if (kp / 4) % 2 == 0 { 4 } else { 8 };
+        let smem = 4 * (BQ * sx + BN * sx + BQ * (BN + 4) + 3 * BQ) + 16 * BQ;
         let blas = if fused(d) {
             None
         } else {
@@ -261,10 +268,12 @@ impl GpuEmpirical {
                     .map_err(|e| dev_err(device, "raising the shared-memory limit", e))?;
             }
         }
+        // The cuBLAS plan always multiplies GEMM_ROWS query rows (zero-padded), so that cuBLAS sees one
+        // shape and a query's bits do not depend on its batch.
         let chunk = if fused(d) {
             (SCRATCH_BYTES / (4 * splits * d)).clamp(1, MAX_CHUNK)
         } else {
-            (SCRATCH_BYTES / (4 * n)).clamp(1, MAX_CHUNK)
+            GEMM_ROWS
         };
         let alloc_f = |len: usize| stream.alloc_zeros::<f32>(len.max(1)).map_err(|e| dev_err(device, "allocating scratch", e));
         let alloc_d = |len: usize| stream.alloc_zeros::<f64>(len.max(1)).map_err(|e| dev_err(device, "allocating scratch", e));
@@ -324,16 +333,39 @@ impl GpuEmpirical {
     }
 
     fn eval_inner(&self, x: &[f32], ou: OuTime, want_top: bool, out: &mut [f32]) -> Result<ChunkStats> {
-        let (d, n) = (self.d, self.n);
+        let d = self.d;
         let b = x.len() / d;
         assert!(b <= self.chunk && out.len() == x.len());
         let device = self.device;
         let err = |what: &'static str| move |e: DriverError| dev_err(device, what, e);
         let mut guard = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
         let s = &mut *guard;
-        let module = &self.modules[want_top as usize];
         let st = &self.stream;
         st.memcpy_htod(x, &mut s.x.slice_mut(0..x.len())).map_err(err("copying the queries"))?;
+        self.launch_score(s, b, ou, want_top)?;
+        st.memcpy_dtoh(&s.out.slice(0..b * d), out).map_err(err("copying the scores back"))?;
+        let mut stats = ChunkStats { max: vec![0.0; b], sum: vec![0.0; b], top: Vec::new() };
+        if want_top {
+            let mut y = vec![0.0f32; 2 * b];
+            let mut i = vec![0i32; 2 * b];
+            st.memcpy_dtoh(&s.stat_m.slice(0..b), &mut stats.max).map_err(err("copying back"))?;
+            st.memcpy_dtoh(&s.stat_l.slice(0..b), &mut stats.sum).map_err(err("copying back"))?;
+            st.memcpy_dtoh(&s.top_y.slice(0..2 * b), &mut y).map_err(err("copying back"))?;
+            st.memcpy_dtoh(&s.top_i.slice(0..2 * b), &mut i).map_err(err("copying back"))?;
+            stats.top = (0..b).map(|q| (y[2 * q], i[2 * q] as u32, y[2 * q + 1], i[2 * q + 1] as u32)).collect();
+        }
+        st.synchronize().map_err(err("the evaluation"))?;
+        Ok(stats)
+    }
+
+    /// Enqueues the score of the b queries in `s.x` at `ou` into `s.out` (and the statistics), without
+    /// waiting for it.
+    fn launch_score(&self, s: &mut Scratch, b: usize, ou: OuTime, want_top: bool) -> Result<()> {
+        let (d, n) = (self.d, self.n);
+        let device = self.device;
+        let err = |what: &'static str| move |e: DriverError| dev_err(device, what, e);
+        let module = &self.modules[want_top as usize];
+        let st = &self.stream;
         let (bi, ni) = (b as i32, n as i32);
         let scale = std::f64::consts::LOG2_E * ou.decay / ou.delta;
         let rows = LaunchConfig { grid_dim: (b as u32, 1, 1), block_dim: (128, 1, 1), shared_mem_bytes: 0 };
@@ -358,61 +390,108 @@ impl GpuEmpirical {
             l.arg(&s.xs).arg(&ou.decay).arg(&ou.delta).arg(&mut s.out).arg(&mut s.stat_m).arg(&mut s.stat_l);
             l.arg(&mut s.top_y).arg(&mut s.top_i);
             unsafe { l.launch(rows) }.map_err(err("combine"))?;
-        } else {
-            let kp = padded_len(d) as i32;
-            let blas = self.blas.as_ref().expect("cuBLAS plan has a handle");
-            // Y (b × N, row-major) = X~ (b × KP) A~ᵀ: column-major Yᵀ (N × b) = A~ᵀ-as-(KP × N)ᵀ · X~-as-(KP × b).
-            let g1 = GemmConfig {
-                transa: cublasOperation_t::CUBLAS_OP_T,
-                transb: cublasOperation_t::CUBLAS_OP_N,
-                m: ni,
-                n: bi,
-                k: kp,
-                alpha: 1.0f32,
-                lda: kp,
-                ldb: kp,
-                beta: 0.0f32,
-                ldc: ni,
-            };
-            // SAFETY: a is N × KP, xq ≥ b × KP, part_o ≥ b × N (chunk sized so).
-            unsafe { blas.gemm(g1, &self.a, &s.xq, &mut s.part_o) }
-                .map_err(|e| Error::device(self.device, format!("cuBLAS SGEMM (logits) failed: {e:?}")))?;
-            let cfg = LaunchConfig { grid_dim: (b as u32, 1, 1), block_dim: (NT as u32, 1, 1), shared_mem_bytes: 0 };
-            let mut l = st.launch_builder(&module.main);
-            l.arg(&mut s.part_o).arg(&ni).arg(&bi).arg(&mut s.stat_m).arg(&mut s.stat_l).arg(&mut s.top_y).arg(&mut s.top_i);
-            unsafe { l.launch(cfg) }.map_err(err("row_softmax"))?;
-            // V (b × KP, row-major) = W (b × N) A~ (N × KP): column-major Vᵀ (KP × b) = A~-as-(KP × N) · W-as-(N × b).
-            let g2 = GemmConfig {
-                transa: cublasOperation_t::CUBLAS_OP_N,
-                transb: cublasOperation_t::CUBLAS_OP_N,
-                m: kp,
-                n: bi,
-                k: ni,
-                alpha: 1.0f32,
-                lda: kp,
-                ldb: ni,
-                beta: 0.0f32,
-                ldc: kp,
-            };
-            // SAFETY: a is N × KP, part_o ≥ b × N, part_m ≥ b × KP.
-            unsafe { blas.gemm(g2, &self.a, &s.part_o, &mut s.part_m) }
-                .map_err(|e| Error::device(self.device, format!("cuBLAS SGEMM (weighted sum) failed: {e:?}")))?;
-            let mut l = st.launch_builder(&module.finish);
-            l.arg(&s.part_m).arg(&s.stat_l).arg(&s.xs).arg(&bi).arg(&ou.decay).arg(&ou.delta).arg(&mut s.out);
-            unsafe { l.launch(rows) }.map_err(err("finish_gemm"))?;
+            return Ok(());
         }
-        st.memcpy_dtoh(&s.out.slice(0..b * d), out).map_err(err("copying the scores back"))?;
-        let mut stats = ChunkStats { max: vec![0.0; b], sum: vec![0.0; b], top: Vec::new() };
-        if want_top {
-            let mut y = vec![0.0f32; 2 * b];
-            let mut i = vec![0i32; 2 * b];
-            st.memcpy_dtoh(&s.stat_m.slice(0..b), &mut stats.max).map_err(err("copying back"))?;
-            st.memcpy_dtoh(&s.stat_l.slice(0..b), &mut stats.sum).map_err(err("copying back"))?;
-            st.memcpy_dtoh(&s.top_y.slice(0..2 * b), &mut y).map_err(err("copying back"))?;
-            st.memcpy_dtoh(&s.top_i.slice(0..2 * b), &mut i).map_err(err("copying back"))?;
-            stats.top = (0..b).map(|q| (y[2 * q], i[2 * q] as u32, y[2 * q + 1], i[2 * q + 1] as u32)).collect();
+        let kp = padded_len(d) as i32;
+        let rows_g = GEMM_ROWS as i32;
+        let blas = self.blas.as_ref().expect("cuBLAS plan has a handle");
+        // Y (GEMM_ROWS × N, row-major) = X~ A~ᵀ: column-major Yᵀ (N × rows) = (A~ as KP × N)ᵀ · (X~ as KP × rows).
+        let g1 = GemmConfig {
+            transa: cublasOperation_t::CUBLAS_OP_T,
+            transb: cublasOperation_t::CUBLAS_OP_N,
+            m: ni,
+            n: rows_g,
+            k: kp,
+            alpha: 1.0f32,
+            lda: kp,
+            ldb: kp,
+            beta: 0.0f32,
+            ldc: ni,
+        };
+        // SAFETY: a is N × KP, xq is GEMM_ROWS × KP, part_o is GEMM_ROWS × N (sized so in `build`).
+        unsafe { blas.gemm(g1, &self.a, &s.xq, &mut s.part_o) }
+            .map_err(|e| Error::device(device, format!("cuBLAS SGEMM (logits) failed: {e:?}")))?;
+        let cfg = LaunchConfig { grid_dim: (b as u32, 1, 1), block_dim: (NT as u32, 1, 1), shared_mem_bytes: 0 };
+        let mut l = st.launch_builder(&module.main);
+        l.arg(&mut s.part_o).arg(&ni).arg(&bi).arg(&mut s.stat_m).arg(&mut s.stat_l).arg(&mut s.top_y).arg(&mut s.top_i);
+        unsafe { l.launch(cfg) }.map_err(err("row_softmax"))?;
+        // V (rows × KP, row-major) = W A~: column-major Vᵀ (KP × rows) = (A~ as KP × N) · (W as N × rows).
+        let g2 = GemmConfig {
+            transa: cublasOperation_t::CUBLAS_OP_N,
+            transb: cublasOperation_t::CUBLAS_OP_N,
+            m: kp,
+            n: rows_g,
+            k: ni,
+            alpha: 1.0f32,
+            lda: kp,
+            ldb: ni,
+            beta: 0.0f32,
+            ldc: kp,
+        };
+        // SAFETY: a is N × KP, part_o is GEMM_ROWS × N, part_m is GEMM_ROWS × KP.
+        unsafe { blas.gemm(g2, &self.a, &s.part_o, &mut s.part_m) }
+            .map_err(|e| Error::device(device, format!("cuBLAS SGEMM (weighted sum) failed: {e:?}")))?;
+        let mut l = st.launch_builder(&module.finish);
+        l.arg(&s.part_m).arg(&s.stat_l).arg(&s.xs).arg(&bi).arg(&ou.decay).arg(&ou.delta).arg(&mut s.out);
+        unsafe { l.launch(rows) }.map_err(err("finish_gemm"))?;
+        Ok(())
+    }
+
+    /// Euler–Maruyama over `times` (decreasing, t_0 = T … t_K) for the ≤ [`Self::chunk`] trajectories of
+    /// `x` (row-major b × d, the state at T; trajectory i has global index `first + i`), with the state,
+    /// the score and the noise on the device: one upload, the K steps enqueued without a host round
+    /// trip, one download. `check` runs before each step is enqueued (progress, Ctrl-C) and may stop the
+    /// run with its error.
+    pub(crate) fn euler_maruyama_chunk(
+        &self,
+        x: &mut [f32],
+        times: &[f64],
+        key: u64,
+        first: u64,
+        check: &mut dyn FnMut(usize) -> Result<()>,
+    ) -> Result<()> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.em_inner(x, times, key, first, check)))
+            .unwrap_or_else(|_| Err(Error::device(self.device, "the CUDA library panicked during a sampling run")))
+    }
+
+    fn em_inner(
+        &self,
+        x: &mut [f32],
+        times: &[f64],
+        key: u64,
+        first: u64,
+        check: &mut dyn FnMut(usize) -> Result<()>,
+    ) -> Result<()> {
+        let d = self.d;
+        let b = x.len() / d;
+        assert!(b <= self.chunk);
+        let device = self.device;
+        let err = |what: &'static str| move |e: DriverError| dev_err(device, what, e);
+        let mut guard = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        let s = &mut *guard;
+        let st = &self.stream;
+        st.memcpy_htod(&*x, &mut s.x.slice_mut(0..x.len())).map_err(err("copying the states"))?;
+        let total = (b * d) as u32;
+        let cfg = LaunchConfig { grid_dim: (total.div_ceil(256), 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+        let em = &self.modules[0].em;
+        let bi = b as i32;
+        for (k, w) in times.windows(2).enumerate() {
+            if let Err(e) = check(k) {
+                // Let the enqueued work finish before the buffers are reused.
+                let _ = st.synchronize();
+                return Err(e);
+            }
+            let (t_cur, t_next) = (w[0], w[1]);
+            let dt = t_cur - t_next;
+            self.launch_score(s, b, OuTime::new(t_cur), false)?;
+            let (h, amp, ku) = (dt as f32, (2.0 * dt).sqrt() as f32, k as u32);
+            let mut l = st.launch_builder(em);
+            l.arg(&mut s.x).arg(&s.out).arg(&bi).arg(&h).arg(&amp).arg(&key).arg(&first).arg(&ku);
+            // SAFETY: x and out hold b × d values; the arguments match em_step.
+            unsafe { l.launch(cfg) }.map_err(err("em_step"))?;
         }
-        st.synchronize().map_err(err("the evaluation"))?;
-        Ok(stats)
+        st.memcpy_dtoh(&s.x.slice(0..x.len()), x).map_err(err("copying the states back"))?;
+        st.synchronize().map_err(err("the sampling run"))?;
+        Ok(())
     }
 }
