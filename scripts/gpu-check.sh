@@ -5,7 +5,7 @@
 #      determinism and batch independence, a missing ordinal (`tests/cuda.rs`, the #[ignore]d ones);
 #   3. `diffscope bench --suite gpu` (accuracy table on the GMM and Fashion-MNIST, single evaluations,
 #      sampling loops) and, in the same call, bench/gpu_baselines.py (PyTorch and JAX);
-#   4. CPU vs GPU observables of the default `regimes` run, and `regimes` on two Fashion-MNIST classes on the GPU.
+#   4. CPU vs GPU observables of the default `regimes` run and of `sample` (f_mem), and `regimes` on two Fashion-MNIST classes on the GPU.
 # Outputs under $RESULTS (default runs/gpu-check): logs, JSON, run directories; a summary table last
 # (summary.txt). With $OUT set (the lent machine's return folder), the summary, the two JSON files, the
 # test log and a .tgz of everything but the figures are copied there.
@@ -53,6 +53,13 @@ fi
 step "CPU vs GPU: regimes (default)"
 timeout 100 "$BIN" regimes --quiet --out "$RESULTS/regimes-gpu" --device cuda >"$RESULTS/regimes-gpu.txt" 2>&1 || status=1
 timeout 100 "$BIN" regimes --quiet --out "$RESULTS/regimes-cpu" >"$RESULTS/regimes-cpu.txt" 2>&1 || status=1
+
+step "CPU vs GPU: sample (device-resident loop on the GPU)"
+for dev in cpu cuda; do
+    timeout 100 "$BIN" --verbose sample --device $dev --n 10000 --batch 1000 -o "$RESULTS/sample-$dev.npz" \
+        >"$RESULTS/sample-$dev.txt" 2>&1 || status=1
+    echo "$dev: $(tail -n 3 "$RESULTS/sample-$dev.txt" | tr '\n' ' ')"
+done
 
 step "regimes on Fashion-MNIST 0/1 (GPU)"
 timeout 100 "$BIN" regimes --quiet --data "$FASHION_MNIST/train-images-idx3-ubyte.gz" --classes 0,1 \
