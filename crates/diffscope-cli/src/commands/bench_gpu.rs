@@ -21,7 +21,8 @@ fn datasets(ctx: &Ctx) -> Result<Vec<(&'static str, Dataset)>> {
         .mixture(ctx.seed)?
         .sample(10_000, ctx.seed)?;
     let mut out = vec![("gmm d=100 N=1e4", gmm)];
-    let root = std::env::var("FASHION_MNIST").unwrap_or_else(|_| "../shared/data/fashion-mnist".into());
+    let root =
+        std::env::var("FASHION_MNIST").unwrap_or_else(|_| "../shared/data/fashion-mnist".into());
     let path = std::path::Path::new(&root).join("train-images-idx3-ubyte.gz");
     if path.exists() {
         let opts = LoadOptions {
@@ -29,9 +30,15 @@ fn datasets(ctx: &Ctx) -> Result<Vec<(&'static str, Dataset)>> {
             centre: true,
             ..LoadOptions::default()
         };
-        out.push(("fashion-mnist 0/1 d=784 N=12000", diffscope::data::load(&path, &opts)?));
+        out.push((
+            "fashion-mnist 0/1 d=784 N=12000",
+            diffscope::data::load(&path, &opts)?,
+        ));
     } else {
-        ctx.note(format!("{} not found: Fashion-MNIST rows skipped", path.display()));
+        ctx.note(format!(
+            "{} not found: Fashion-MNIST rows skipped",
+            path.display()
+        ));
     }
     Ok(out)
 }
@@ -46,7 +53,10 @@ fn noised(data: &Dataset, b: usize, t: f64, seed: u64) -> Vec<f32> {
     for i in 0..b {
         let mu = (i as u64).wrapping_mul(2_654_435_761).wrapping_add(seed) as usize % data.n;
         for j in 0..d {
-            x.push((ou.decay * data.x[mu * d + j] as f64 + ou.delta.sqrt() * z[i * d + j] as f64) as f32);
+            x.push(
+                (ou.decay * data.x[mu * d + j] as f64 + ou.delta.sqrt() * z[i * d + j] as f64)
+                    as f32,
+            );
         }
     }
     x
@@ -101,7 +111,11 @@ fn accuracy(device: Device, ctx: &Ctx) -> Result<Value> {
         let reference = EmpiricalScore::new(&data, Precision::F64)?;
         for (k, t) in [0.01, 0.1, 1.0, 6.0].into_iter().enumerate() {
             let x = noised(&data, 256, t, ctx.seed + k as u64);
-            let (g, c, r) = (eval(&gpu, &x, t), eval(&cpu, &x, t), eval(&reference, &x, t));
+            let (g, c, r) = (
+                eval(&gpu, &x, t),
+                eval(&cpu, &x, t),
+                eval(&reference, &x, t),
+            );
             let again = eval(&gpu, &x, t);
             let d = data.d;
             let part = eval(&gpu, &x[..37 * d], t);
@@ -114,8 +128,20 @@ fn accuracy(device: Device, ctx: &Ctx) -> Result<Value> {
                 };
                 bits(&e)
             };
-            let agree = |e: &Eval| e.nn.iter().zip(&r.nn).filter(|(a, b)| a.index == b.index).count() as f64 / r.nn.len() as f64;
-            let lp_err = |e: &Eval| e.log_p.iter().zip(&r.log_p).map(|(a, b)| (a - b).abs()).fold(0.0f64, f64::max);
+            let agree = |e: &Eval| {
+                e.nn.iter()
+                    .zip(&r.nn)
+                    .filter(|(a, b)| a.index == b.index)
+                    .count() as f64
+                    / r.nn.len() as f64
+            };
+            let lp_err = |e: &Eval| {
+                e.log_p
+                    .iter()
+                    .zip(&r.log_p)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f64, f64::max)
+            };
             rows.push(json!({
                 "data": name, "t": t, "b": 256,
                 "gpu_rel_err": rel_err(&g.s, &r.s),
@@ -153,14 +179,28 @@ fn time_eval(score: &dyn Score, b: usize, repeats: usize, seed: u64) -> f64 {
 
 /// Wall time of Euler–Maruyama over `grid` for B trajectories (median of `repeats`; the loop on the host,
 /// each step one device evaluation).
-fn time_loop(score: &dyn Score, grid: &TimeGrid, b: usize, repeats: usize, seed: u64) -> Result<f64> {
+fn time_loop(
+    score: &dyn Score,
+    grid: &TimeGrid,
+    b: usize,
+    repeats: usize,
+    seed: u64,
+) -> Result<f64> {
     let d = score.dim();
     let key = NoiseKey { seed, first: 0 };
     let mut walls = Vec::new();
     for _ in 0..repeats.max(1) {
         let mut x = sampler::initial_noise(b, d, key);
         let t0 = Instant::now();
-        sampler::euler_maruyama(score, &mut x, grid, key, &mut NoObserver, &Silent, Par::rayon(0))?;
+        sampler::euler_maruyama(
+            score,
+            &mut x,
+            grid,
+            key,
+            &mut NoObserver,
+            &Silent,
+            Par::rayon(0),
+        )?;
         walls.push(t0.elapsed().as_secs_f64());
     }
     Ok(median(walls))
@@ -176,7 +216,9 @@ fn speed(device: Device, repeats: usize, ctx: &Ctx) -> Result<Value> {
         (1_000_000, 100, vec![1000]),
     ] {
         ctx.note(format!("single evaluations: N = {n}, d = {d}"));
-        let data = TwoClassGmm::standard(d).mixture(ctx.seed)?.sample(n, ctx.seed)?;
+        let data = TwoClassGmm::standard(d)
+            .mixture(ctx.seed)?
+            .sample(n, ctx.seed)?;
         let gpu = EmpiricalScore::on_device(&data, Precision::F32, device)?;
         drop(data);
         for b in bs {
@@ -189,14 +231,18 @@ fn speed(device: Device, repeats: usize, ctx: &Ctx) -> Result<Value> {
         }
     }
     let mut loops = Vec::new();
-    let gmm = TwoClassGmm::standard(100).mixture(ctx.seed)?.sample(10_000, ctx.seed)?;
+    let gmm = TwoClassGmm::standard(100)
+        .mixture(ctx.seed)?
+        .sample(10_000, ctx.seed)?;
     let gpu = EmpiricalScore::on_device(&gmm, Precision::F32, device)?;
     let grid = TimeGrid::uniform(6.0, 0.01, 200)?;
     loops.push(json!({
         "workload": "standard: GMM d=100 N=1e4 B=1000, 200 EM steps, uniform grid",
         "wall_ms": time_loop(&gpu, &grid, 1000, repeats, ctx.seed)? * 1e3,
     }));
-    let fashion = datasets(ctx)?.into_iter().find(|(n, _)| n.starts_with("fashion"));
+    let fashion = datasets(ctx)?
+        .into_iter()
+        .find(|(n, _)| n.starts_with("fashion"));
     if let Some((_, data)) = fashion {
         let gpu = EmpiricalScore::on_device(&data, Precision::F32, device)?;
         let grid = TimeGrid::log(6.0, 0.01, 100)?;
@@ -218,7 +264,8 @@ pub fn bench_gpu(repeats: usize, ctx: &Ctx) -> Result<Value> {
     };
     let probe = TwoClassGmm::standard(4).mixture(0)?.sample(8, 0)?;
     let t0 = Instant::now();
-    let s = EmpiricalScore::on_device(&probe, Precision::F32, device).context("the gpu suite needs a CUDA device")?;
+    let s = EmpiricalScore::on_device(&probe, Precision::F32, device)
+        .context("the gpu suite needs a CUDA device")?;
     let setup_ms = t0.elapsed().as_secs_f64() * 1e3;
     Ok(json!({
         "device": s.describe(),

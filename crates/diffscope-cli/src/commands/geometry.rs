@@ -75,7 +75,11 @@ fn load_setup(a: &GeometryArgs, ctx: &Ctx) -> Result<Setup> {
         "empirical" | "population" => {
             let (data, model) = a.source.load(ctx.seed)?;
             let score: Box<dyn Score> = if a.score == "empirical" {
-                Box::new(EmpiricalScore::on_device(&data, Precision::F32, ctx.device())?)
+                Box::new(EmpiricalScore::on_device(
+                    &data,
+                    Precision::F32,
+                    ctx.device(),
+                )?)
             } else {
                 let m = model.as_ref().ok_or_else(|| {
                     UsageError("--score population needs a data model (--model or the built-in), not --data".into())

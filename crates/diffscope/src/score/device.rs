@@ -19,7 +19,13 @@ impl Device {
     /// Parses `cpu`, `cuda`, `cuda:N` (case-insensitive); `what` names the source in the error.
     pub fn parse(what: &str, s: &str) -> Result<Device> {
         let v = s.trim().to_ascii_lowercase();
-        let bad = || Error::param(what, s, "cpu, cuda or cuda:N (N a device ordinal, 0, 1, ...)");
+        let bad = || {
+            Error::param(
+                what,
+                s,
+                "cpu, cuda or cuda:N (N a device ordinal, 0, 1, ...)",
+            )
+        };
         match v.as_str() {
             "cpu" => Ok(Device::Cpu),
             "cuda" | "gpu" => Ok(Device::Cuda(0)),

@@ -377,7 +377,8 @@ fn finish_states(
         }
     }
     if want_top {
-        let exact_d2 = |i: usize, mu: u32| sc.exact_dist_sq(&x[i * d..(i + 1) * d], mu as usize, ou);
+        let exact_d2 =
+            |i: usize, mu: u32| sc.exact_dist_sq(&x[i * d..(i + 1) * d], mu as usize, ou);
         for i in 0..bq {
             let (y1, i1, y2, i2) = strips[i / NR].top[i % NR];
             let second = (sc.n > 1).then(|| exact_d2(i, i2));

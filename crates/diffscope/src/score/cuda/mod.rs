@@ -91,7 +91,12 @@ pub fn compile_source(src: &str, arch: &str) -> Result<String> {
     let src = src.to_string();
     let ptx = std::panic::catch_unwind(|| cudarc::nvrtc::compile_ptx_with_opts(src, opts))
         .map_err(|_| Error::device(dev, NVRTC_MISSING))?
-        .map_err(|e| Error::device(dev, format!("NVRTC could not compile for {arch}: {}", nvrtc_log(&e))))?;
+        .map_err(|e| {
+            Error::device(
+                dev,
+                format!("NVRTC could not compile for {arch}: {}", nvrtc_log(&e)),
+            )
+        })?;
     Ok(ptx.to_src())
 }
 
@@ -105,14 +110,19 @@ fn nvrtc_log(e: &cudarc::nvrtc::CompileError) -> String {
 /// Compiles both variants of the kernels (without and with the top-2) for dimension d and `arch` to PTX:
 /// the compile check that runs without a GPU.
 pub fn compile(d: usize, arch: &str) -> Result<[String; 2]> {
-    Ok([compile_source(&source(d, false), arch)?, compile_source(&source(d, true), arch)?])
+    Ok([
+        compile_source(&source(d, false), arch)?,
+        compile_source(&source(d, true), arch)?,
+    ])
 }
 
-const DRIVER_MISSING: &str = "no CUDA driver: libcuda.so.1 could not be loaded (install the NVIDIA driver, \
+const DRIVER_MISSING: &str =
+    "no CUDA driver: libcuda.so.1 could not be loaded (install the NVIDIA driver, \
      or run on the CPU with --device cpu)";
 const NVRTC_MISSING: &str = "NVRTC not found: libnvrtc.so.13 could not be loaded (install the CUDA 13 \
      toolkit, or `pip install nvidia-cuda-nvrtc==13.0.*` and put its nvidia/cu13/lib on LD_LIBRARY_PATH)";
-const CUBLAS_MISSING: &str = "cuBLAS not found: libcublas.so.13 could not be loaded (install the CUDA 13 \
+const CUBLAS_MISSING: &str =
+    "cuBLAS not found: libcublas.so.13 could not be loaded (install the CUDA 13 \
      toolkit, or `pip install nvidia-cublas` and put its nvidia/cu13/lib on LD_LIBRARY_PATH)";
 
 /// The compiled kernels of one variant.
@@ -172,7 +182,11 @@ pub(crate) struct GpuEmpirical {
 
 impl std::fmt::Debug for GpuEmpirical {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "GpuEmpirical({} {}, N = {}, d = {})", self.device, self.name, self.n, self.d)
+        write!(
+            f,
+            "GpuEmpirical({} {}, N = {}, d = {})",
+            self.device, self.name, self.n, self.d
+        )
     }
 }
 
@@ -188,7 +202,13 @@ fn dev_err(device: Device, what: &str, e: DriverError) -> Error {
 impl GpuEmpirical {
     /// Uploads the packed training set (`rows`: row-major n × KP, as [`padded_len`]) and the centre to
     /// CUDA device `ordinal`, compiles the kernels for it and allocates the scratch.
-    pub(crate) fn new(ordinal: usize, rows: &[f32], centre: &[f64], n: usize, d: usize) -> Result<Self> {
+    pub(crate) fn new(
+        ordinal: usize,
+        rows: &[f32],
+        centre: &[f64],
+        n: usize,
+        d: usize,
+    ) -> Result<Self> {
         let device = Device::Cuda(ordinal);
         // cudarc panics when a library is missing; every entry point is guarded.
         std::panic::catch_unwind(|| Self::build(device, rows, centre, n, d))
@@ -202,26 +222,36 @@ impl GpuEmpirical {
         if !driver_present() {
             return Err(Error::device(device, DRIVER_MISSING));
         }
-        let count = CudaContext::device_count().map_err(|e| dev_err(device, "counting CUDA devices", e))?;
+        let count =
+            CudaContext::device_count().map_err(|e| dev_err(device, "counting CUDA devices", e))?;
         if count <= 0 {
-            return Err(Error::device(device, "the CUDA driver sees no GPU (run with --device cpu)"));
+            return Err(Error::device(
+                device,
+                "the CUDA driver sees no GPU (run with --device cpu)",
+            ));
         }
         if ordinal >= count as usize {
             return Err(Error::device(
                 device,
-                format!("no such GPU: the driver sees {count} (ordinals 0 … {})", count - 1),
+                format!(
+                    "no such GPU: the driver sees {count} (ordinals 0 … {})",
+                    count - 1
+                ),
             ));
         }
         if !nvrtc_present() {
             return Err(Error::device(device, NVRTC_MISSING));
         }
-        let ctx = CudaContext::new(ordinal).map_err(|e| dev_err(device, "creating a context", e))?;
+        let ctx =
+            CudaContext::new(ordinal).map_err(|e| dev_err(device, "creating a context", e))?;
         let name = ctx.name().unwrap_or_else(|_| "GPU".into());
         let (major, minor) = ctx
             .compute_capability()
             .map_err(|e| dev_err(device, "reading the compute capability", e))?;
         let sms = ctx
-            .attribute(cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+            .attribute(
+                cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+            )
             .map_err(|e| dev_err(device, "reading the multiprocessor count", e))?;
         let _ = sms;
         let stream = ctx.default_stream();
@@ -230,12 +260,24 @@ impl GpuEmpirical {
             let ptx = compile_source(&source(d, want_top), &arch)
                 .map_err(|e| Error::device(device, format!("{e}")))?;
             let ptx = cudarc::nvrtc::Ptx::from_src(ptx);
-            let m = ctx.load_module(ptx).map_err(|e| dev_err(device, "loading the kernels", e))?;
+            let m = ctx
+                .load_module(ptx)
+                .map_err(|e| dev_err(device, "loading the kernels", e))?;
             let f = |name: &str| m.load_function(name).map_err(|e| dev_err(device, name, e));
             Ok(if fused(d) {
-                Module { prep: f("prep_queries")?, main: f("flash_partial")?, finish: f("combine")?, em: f("em_step")? }
+                Module {
+                    prep: f("prep_queries")?,
+                    main: f("flash_partial")?,
+                    finish: f("combine")?,
+                    em: f("em_step")?,
+                }
             } else {
-                Module { prep: f("prep_queries")?, main: f("row_softmax")?, finish: f("finish_gemm")?, em: f("em_step")? }
+                Module {
+                    prep: f("prep_queries")?,
+                    main: f("row_softmax")?,
+                    finish: f("finish_gemm")?,
+                    em: f("em_step")?,
+                }
             })
         };
         let modules = [load(false)?, load(true)?];
@@ -245,13 +287,15 @@ impl GpuEmpirical {
         let splits = tiles.div_ceil(tiles_per_split);
         // kernels.cu's shared tiles: queries BQ × SX, points BN × SX, weights BQ × (BN + 4), three
         // per-row floats and a 16-byte top-2 per row.
-        let sx = kp + if (kp / 4) % 2 == 0 { 4 } else { 8 };
+        let sx = kp + if (kp / 4).is_multiple_of(2) { 4 } else { 8 };
         let smem = 4 * (BQ * sx + BN * sx + BQ * (BN + 4) + 3 * BQ) + 16 * BQ;
         let blas = if fused(d) {
             None
         } else {
             // SAFETY: only tries to open the shared library.
-            if !std::panic::catch_unwind(|| unsafe { cudarc::cublas::sys::is_culib_present() }).unwrap_or(false) {
+            if !std::panic::catch_unwind(|| unsafe { cudarc::cublas::sys::is_culib_present() })
+                .unwrap_or(false)
+            {
                 return Err(Error::device(device, CUBLAS_MISSING));
             }
             Some(CudaBlas::new(stream.clone()).map_err(|e| {
@@ -275,11 +319,27 @@ impl GpuEmpirical {
         } else {
             GEMM_ROWS
         };
-        let alloc_f = |len: usize| stream.alloc_zeros::<f32>(len.max(1)).map_err(|e| dev_err(device, "allocating scratch", e));
-        let alloc_d = |len: usize| stream.alloc_zeros::<f64>(len.max(1)).map_err(|e| dev_err(device, "allocating scratch", e));
-        let alloc_i = |len: usize| stream.alloc_zeros::<i32>(len.max(1)).map_err(|e| dev_err(device, "allocating scratch", e));
-        let a = stream.clone_htod(rows).map_err(|e| dev_err(device, "uploading the training set", e))?;
-        let centre = stream.clone_htod(centre).map_err(|e| dev_err(device, "uploading the centre", e))?;
+        let alloc_f = |len: usize| {
+            stream
+                .alloc_zeros::<f32>(len.max(1))
+                .map_err(|e| dev_err(device, "allocating scratch", e))
+        };
+        let alloc_d = |len: usize| {
+            stream
+                .alloc_zeros::<f64>(len.max(1))
+                .map_err(|e| dev_err(device, "allocating scratch", e))
+        };
+        let alloc_i = |len: usize| {
+            stream
+                .alloc_zeros::<i32>(len.max(1))
+                .map_err(|e| dev_err(device, "allocating scratch", e))
+        };
+        let a = stream
+            .clone_htod(rows)
+            .map_err(|e| dev_err(device, "uploading the training set", e))?;
+        let centre = stream
+            .clone_htod(centre)
+            .map_err(|e| dev_err(device, "uploading the centre", e))?;
         let per = if fused(d) { splits } else { 0 };
         let scratch = Scratch {
             x: alloc_f(chunk * d)?,
@@ -296,7 +356,9 @@ impl GpuEmpirical {
             part_y: alloc_f(2 * per * chunk)?,
             part_i: alloc_i(2 * per * chunk)?,
         };
-        stream.synchronize().map_err(|e| dev_err(device, "uploading", e))?;
+        stream
+            .synchronize()
+            .map_err(|e| dev_err(device, "uploading", e))?;
         Ok(GpuEmpirical {
             device,
             name,
@@ -327,12 +389,31 @@ impl GpuEmpirical {
 
     /// The score of the ≤ [`Self::chunk`] queries of `x` (row-major b × d) into `out`, and their
     /// statistics (the top-2 when `want_top`).
-    pub(crate) fn eval_chunk(&self, x: &[f32], ou: OuTime, want_top: bool, out: &mut [f32]) -> Result<ChunkStats> {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.eval_inner(x, ou, want_top, out)))
-            .unwrap_or_else(|_| Err(Error::device(self.device, "the CUDA library panicked during an evaluation")))
+    pub(crate) fn eval_chunk(
+        &self,
+        x: &[f32],
+        ou: OuTime,
+        want_top: bool,
+        out: &mut [f32],
+    ) -> Result<ChunkStats> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.eval_inner(x, ou, want_top, out)
+        }))
+        .unwrap_or_else(|_| {
+            Err(Error::device(
+                self.device,
+                "the CUDA library panicked during an evaluation",
+            ))
+        })
     }
 
-    fn eval_inner(&self, x: &[f32], ou: OuTime, want_top: bool, out: &mut [f32]) -> Result<ChunkStats> {
+    fn eval_inner(
+        &self,
+        x: &[f32],
+        ou: OuTime,
+        want_top: bool,
+        out: &mut [f32],
+    ) -> Result<ChunkStats> {
         let d = self.d;
         let b = x.len() / d;
         assert!(b <= self.chunk && out.len() == x.len());
@@ -341,18 +422,30 @@ impl GpuEmpirical {
         let mut guard = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
         let s = &mut *guard;
         let st = &self.stream;
-        st.memcpy_htod(x, &mut s.x.slice_mut(0..x.len())).map_err(err("copying the queries"))?;
+        st.memcpy_htod(x, &mut s.x.slice_mut(0..x.len()))
+            .map_err(err("copying the queries"))?;
         self.launch_score(s, b, ou, want_top)?;
-        st.memcpy_dtoh(&s.out.slice(0..b * d), out).map_err(err("copying the scores back"))?;
-        let mut stats = ChunkStats { max: vec![0.0; b], sum: vec![0.0; b], top: Vec::new() };
+        st.memcpy_dtoh(&s.out.slice(0..b * d), out)
+            .map_err(err("copying the scores back"))?;
+        let mut stats = ChunkStats {
+            max: vec![0.0; b],
+            sum: vec![0.0; b],
+            top: Vec::new(),
+        };
         if want_top {
             let mut y = vec![0.0f32; 2 * b];
             let mut i = vec![0i32; 2 * b];
-            st.memcpy_dtoh(&s.stat_m.slice(0..b), &mut stats.max).map_err(err("copying back"))?;
-            st.memcpy_dtoh(&s.stat_l.slice(0..b), &mut stats.sum).map_err(err("copying back"))?;
-            st.memcpy_dtoh(&s.top_y.slice(0..2 * b), &mut y).map_err(err("copying back"))?;
-            st.memcpy_dtoh(&s.top_i.slice(0..2 * b), &mut i).map_err(err("copying back"))?;
-            stats.top = (0..b).map(|q| (y[2 * q], i[2 * q] as u32, y[2 * q + 1], i[2 * q + 1] as u32)).collect();
+            st.memcpy_dtoh(&s.stat_m.slice(0..b), &mut stats.max)
+                .map_err(err("copying back"))?;
+            st.memcpy_dtoh(&s.stat_l.slice(0..b), &mut stats.sum)
+                .map_err(err("copying back"))?;
+            st.memcpy_dtoh(&s.top_y.slice(0..2 * b), &mut y)
+                .map_err(err("copying back"))?;
+            st.memcpy_dtoh(&s.top_i.slice(0..2 * b), &mut i)
+                .map_err(err("copying back"))?;
+            stats.top = (0..b)
+                .map(|q| (y[2 * q], i[2 * q] as u32, y[2 * q + 1], i[2 * q + 1] as u32))
+                .collect();
         }
         st.synchronize().map_err(err("the evaluation"))?;
         Ok(stats)
@@ -368,9 +461,19 @@ impl GpuEmpirical {
         let st = &self.stream;
         let (bi, ni) = (b as i32, n as i32);
         let scale = std::f64::consts::LOG2_E * ou.decay / ou.delta;
-        let rows = LaunchConfig { grid_dim: (b as u32, 1, 1), block_dim: (128, 1, 1), shared_mem_bytes: 0 };
+        let rows = LaunchConfig {
+            grid_dim: (b as u32, 1, 1),
+            block_dim: (128, 1, 1),
+            shared_mem_bytes: 0,
+        };
         let mut l = st.launch_builder(&module.prep);
-        l.arg(&s.x).arg(&self.centre).arg(&bi).arg(&ou.decay).arg(&scale).arg(&mut s.xq).arg(&mut s.xs);
+        l.arg(&s.x)
+            .arg(&self.centre)
+            .arg(&bi)
+            .arg(&ou.decay)
+            .arg(&scale)
+            .arg(&mut s.xq)
+            .arg(&mut s.xs);
         // SAFETY (every launch): the buffers hold at least the lengths the kernel indexes for b ≤ chunk
         // queries (sized in `build`), and the argument list matches the kernel's signature.
         unsafe { l.launch(rows) }.map_err(err("prep_queries"))?;
@@ -383,11 +486,26 @@ impl GpuEmpirical {
             };
             let mut l = st.launch_builder(&module.main);
             l.arg(&self.a).arg(&s.xq).arg(&ni).arg(&bi).arg(&tps);
-            l.arg(&mut s.part_m).arg(&mut s.part_l).arg(&mut s.part_o).arg(&mut s.part_y).arg(&mut s.part_i);
+            l.arg(&mut s.part_m)
+                .arg(&mut s.part_l)
+                .arg(&mut s.part_o)
+                .arg(&mut s.part_y)
+                .arg(&mut s.part_i);
             unsafe { l.launch(cfg) }.map_err(err("flash_partial"))?;
             let mut l = st.launch_builder(&module.finish);
-            l.arg(&s.part_m).arg(&s.part_l).arg(&s.part_o).arg(&s.part_y).arg(&s.part_i).arg(&splits).arg(&bi);
-            l.arg(&s.xs).arg(&ou.decay).arg(&ou.delta).arg(&mut s.out).arg(&mut s.stat_m).arg(&mut s.stat_l);
+            l.arg(&s.part_m)
+                .arg(&s.part_l)
+                .arg(&s.part_o)
+                .arg(&s.part_y)
+                .arg(&s.part_i)
+                .arg(&splits)
+                .arg(&bi);
+            l.arg(&s.xs)
+                .arg(&ou.decay)
+                .arg(&ou.delta)
+                .arg(&mut s.out)
+                .arg(&mut s.stat_m)
+                .arg(&mut s.stat_l);
             l.arg(&mut s.top_y).arg(&mut s.top_i);
             unsafe { l.launch(rows) }.map_err(err("combine"))?;
             return Ok(());
@@ -411,9 +529,19 @@ impl GpuEmpirical {
         // SAFETY: a is N × KP, xq is GEMM_ROWS × KP, part_o is GEMM_ROWS × N (sized so in `build`).
         unsafe { blas.gemm(g1, &self.a, &s.xq, &mut s.part_o) }
             .map_err(|e| Error::device(device, format!("cuBLAS SGEMM (logits) failed: {e:?}")))?;
-        let cfg = LaunchConfig { grid_dim: (b as u32, 1, 1), block_dim: (NT as u32, 1, 1), shared_mem_bytes: 0 };
+        let cfg = LaunchConfig {
+            grid_dim: (b as u32, 1, 1),
+            block_dim: (NT as u32, 1, 1),
+            shared_mem_bytes: 0,
+        };
         let mut l = st.launch_builder(&module.main);
-        l.arg(&mut s.part_o).arg(&ni).arg(&bi).arg(&mut s.stat_m).arg(&mut s.stat_l).arg(&mut s.top_y).arg(&mut s.top_i);
+        l.arg(&mut s.part_o)
+            .arg(&ni)
+            .arg(&bi)
+            .arg(&mut s.stat_m)
+            .arg(&mut s.stat_l)
+            .arg(&mut s.top_y)
+            .arg(&mut s.top_i);
         unsafe { l.launch(cfg) }.map_err(err("row_softmax"))?;
         // V (rows × KP, row-major) = W A~: column-major Vᵀ (KP × rows) = (A~ as KP × N) · (W as N × rows).
         let g2 = GemmConfig {
@@ -429,10 +557,17 @@ impl GpuEmpirical {
             ldc: kp,
         };
         // SAFETY: a is N × KP, part_o is GEMM_ROWS × N, part_m is GEMM_ROWS × KP.
-        unsafe { blas.gemm(g2, &self.a, &s.part_o, &mut s.part_m) }
-            .map_err(|e| Error::device(device, format!("cuBLAS SGEMM (weighted sum) failed: {e:?}")))?;
+        unsafe { blas.gemm(g2, &self.a, &s.part_o, &mut s.part_m) }.map_err(|e| {
+            Error::device(device, format!("cuBLAS SGEMM (weighted sum) failed: {e:?}"))
+        })?;
         let mut l = st.launch_builder(&module.finish);
-        l.arg(&s.part_m).arg(&s.stat_l).arg(&s.xs).arg(&bi).arg(&ou.decay).arg(&ou.delta).arg(&mut s.out);
+        l.arg(&s.part_m)
+            .arg(&s.stat_l)
+            .arg(&s.xs)
+            .arg(&bi)
+            .arg(&ou.decay)
+            .arg(&ou.delta)
+            .arg(&mut s.out);
         unsafe { l.launch(rows) }.map_err(err("finish_gemm"))?;
         Ok(())
     }
@@ -450,8 +585,15 @@ impl GpuEmpirical {
         first: u64,
         check: &mut dyn FnMut(usize) -> Result<()>,
     ) -> Result<()> {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.em_inner(x, times, key, first, check)))
-            .unwrap_or_else(|_| Err(Error::device(self.device, "the CUDA library panicked during a sampling run")))
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.em_inner(x, times, key, first, check)
+        }))
+        .unwrap_or_else(|_| {
+            Err(Error::device(
+                self.device,
+                "the CUDA library panicked during a sampling run",
+            ))
+        })
     }
 
     fn em_inner(
@@ -470,9 +612,14 @@ impl GpuEmpirical {
         let mut guard = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
         let s = &mut *guard;
         let st = &self.stream;
-        st.memcpy_htod(&*x, &mut s.x.slice_mut(0..x.len())).map_err(err("copying the states"))?;
+        st.memcpy_htod(&*x, &mut s.x.slice_mut(0..x.len()))
+            .map_err(err("copying the states"))?;
         let total = (b * d) as u32;
-        let cfg = LaunchConfig { grid_dim: (total.div_ceil(256), 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+        let cfg = LaunchConfig {
+            grid_dim: (total.div_ceil(256), 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
         let em = &self.modules[0].em;
         let bi = b as i32;
         for (k, w) in times.windows(2).enumerate() {
@@ -486,11 +633,19 @@ impl GpuEmpirical {
             self.launch_score(s, b, OuTime::new(t_cur), false)?;
             let (h, amp, ku) = (dt as f32, (2.0 * dt).sqrt() as f32, k as u32);
             let mut l = st.launch_builder(em);
-            l.arg(&mut s.x).arg(&s.out).arg(&bi).arg(&h).arg(&amp).arg(&key).arg(&first).arg(&ku);
+            l.arg(&mut s.x)
+                .arg(&s.out)
+                .arg(&bi)
+                .arg(&h)
+                .arg(&amp)
+                .arg(&key)
+                .arg(&first)
+                .arg(&ku);
             // SAFETY: x and out hold b × d values; the arguments match em_step.
             unsafe { l.launch(cfg) }.map_err(err("em_step"))?;
         }
-        st.memcpy_dtoh(&s.x.slice(0..x.len()), x).map_err(err("copying the states back"))?;
+        st.memcpy_dtoh(&s.x.slice(0..x.len()), x)
+            .map_err(err("copying the states back"))?;
         st.synchronize().map_err(err("the sampling run"))?;
         Ok(())
     }
