@@ -65,6 +65,24 @@ step "regimes on Fashion-MNIST 0/1 (GPU)"
 timeout 100 "$BIN" regimes --quiet --data "$FASHION_MNIST/train-images-idx3-ubyte.gz" --classes 0,1 \
     --out "$RESULTS/regimes-fashion-gpu" --device cuda >"$RESULTS/regimes-fashion-gpu.txt" 2>&1 || status=1
 
+if [ -n "${GPU_CHECK_PROFILE:-}" ]; then
+    step "profile (ncu: the fused kernel at d = 100; the cuBLAS plan's kernels at d = 784)"
+    NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)
+    if [ -n "$NCU" ]; then
+        SECTIONS="--section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis"
+        timeout 120 "$NCU" --clock-control none $SECTIONS -k regex:'flash_partial|combine|em_step' -c 3 \
+            "$BIN" --quiet sample --device cuda --n 10000 --batch 1000 --steps 3 -o "$RESULTS/ncu-sample.npz" \
+            >"$RESULTS/ncu-fused.txt" 2>&1 || echo "ncu (fused) failed"
+        timeout 120 "$NCU" --clock-control none $SECTIONS -k regex:'gemm|row_softmax|finish_gemm' -c 4 \
+            "$BIN" --quiet sample --device cuda --data "$FASHION_MNIST/train-images-idx3-ubyte.gz" --classes 0,1 \
+            --batch 256 --steps 2 -o "$RESULTS/ncu-fashion.npz" >"$RESULTS/ncu-cublas.txt" 2>&1 || echo "ncu (cuBLAS) failed"
+        grep -E "^  [a-z_]+|Duration|Compute \(SM\) Throughput|Memory Throughput|Achieved Occupancy|Registers Per" \
+            "$RESULTS/ncu-fused.txt" "$RESULTS/ncu-cublas.txt" | head -60
+    else
+        echo "no ncu: profile skipped"
+    fi
+fi
+
 step "summary"
 python3 scripts/gpu_summary.py "$RESULTS" 2>&1 | tee "$RESULTS/summary.txt" || status=1
 if [ -n "${OUT:-}" ] && [ -d "${OUT}" ]; then

@@ -312,13 +312,15 @@ impl GpuEmpirical {
                     .map_err(|e| dev_err(device, "raising the shared-memory limit", e))?;
             }
         }
-        // The cuBLAS plan always multiplies GEMM_ROWS query rows (zero-padded), so that cuBLAS sees one
-        // shape and a query's bits do not depend on its batch.
+        // The cuBLAS plan multiplies GEMM_ROWS query rows at a time (the last block padded with stale
+        // finite rows), so that cuBLAS sees one shape and a query's bits do not depend on its batch; a
+        // chunk of up to MAX_CHUNK queries crosses the bus once.
         let chunk = if fused(d) {
             (SCRATCH_BYTES / (4 * splits * d)).clamp(1, MAX_CHUNK)
         } else {
-            GEMM_ROWS
+            (SCRATCH_BYTES / (16 * d) / GEMM_ROWS * GEMM_ROWS).clamp(GEMM_ROWS, MAX_CHUNK)
         };
+        let gemm_pad = if fused(d) { 0 } else { GEMM_ROWS };
         let alloc_f = |len: usize| {
             stream
                 .alloc_zeros::<f32>(len.max(1))
@@ -343,16 +345,24 @@ impl GpuEmpirical {
         let per = if fused(d) { splits } else { 0 };
         let scratch = Scratch {
             x: alloc_f(chunk * d)?,
-            xq: alloc_f(chunk * kp)?,
+            xq: alloc_f((chunk + gemm_pad) * kp)?,
             xs: alloc_d(chunk * d)?,
             out: alloc_f(chunk * d)?,
             stat_m: alloc_f(chunk)?,
             stat_l: alloc_d(chunk)?,
             top_y: alloc_f(2 * chunk)?,
             top_i: alloc_i(2 * chunk)?,
-            part_m: alloc_f(if fused(d) { per * chunk } else { chunk * kp })?,
+            part_m: alloc_f(if fused(d) {
+                per * chunk
+            } else {
+                GEMM_ROWS * kp
+            })?,
             part_l: alloc_f(per * chunk)?,
-            part_o: alloc_f(if fused(d) { per * chunk * d } else { chunk * n })?,
+            part_o: alloc_f(if fused(d) {
+                per * chunk * d
+            } else {
+                GEMM_ROWS * n
+            })?,
             part_y: alloc_f(2 * per * chunk)?,
             part_i: alloc_i(2 * per * chunk)?,
         };
@@ -510,8 +520,29 @@ impl GpuEmpirical {
             unsafe { l.launch(rows) }.map_err(err("combine"))?;
             return Ok(());
         }
-        let kp = padded_len(d) as i32;
-        let rows_g = GEMM_ROWS as i32;
+        for q0 in (0..b).step_by(GEMM_ROWS) {
+            self.launch_gemm_block(s, q0, GEMM_ROWS.min(b - q0), ou, module)?;
+        }
+        Ok(())
+    }
+
+    /// The cuBLAS plan for queries q0 … q0 + bq (bq ≤ GEMM_ROWS) of the chunk, whose augmented queries
+    /// `prep_queries` has written: the two products always over GEMM_ROWS rows.
+    fn launch_gemm_block(
+        &self,
+        s: &mut Scratch,
+        q0: usize,
+        bq: usize,
+        ou: OuTime,
+        module: &Module,
+    ) -> Result<()> {
+        let (d, n) = (self.d, self.n);
+        let device = self.device;
+        let err = |what: &'static str| move |e: DriverError| dev_err(device, what, e);
+        let st = &self.stream;
+        let (bi, ni) = (bq as i32, n as i32);
+        let kp = padded_len(d);
+        let (kpi, rows_g) = (kp as i32, GEMM_ROWS as i32);
         let blas = self.blas.as_ref().expect("cuBLAS plan has a handle");
         // Y (GEMM_ROWS × N, row-major) = X~ A~ᵀ: column-major Yᵀ (N × rows) = (A~ as KP × N)ᵀ · (X~ as KP × rows).
         let g1 = GemmConfig {
@@ -519,55 +550,70 @@ impl GpuEmpirical {
             transb: cublasOperation_t::CUBLAS_OP_N,
             m: ni,
             n: rows_g,
-            k: kp,
+            k: kpi,
             alpha: 1.0f32,
-            lda: kp,
-            ldb: kp,
+            lda: kpi,
+            ldb: kpi,
             beta: 0.0f32,
             ldc: ni,
         };
-        // SAFETY: a is N × KP, xq is GEMM_ROWS × KP, part_o is GEMM_ROWS × N (sized so in `build`).
-        unsafe { blas.gemm(g1, &self.a, &s.xq, &mut s.part_o) }
+        let xq = s.xq.slice(q0 * kp..(q0 + GEMM_ROWS) * kp);
+        // SAFETY: a is N × KP, xq holds chunk + GEMM_ROWS rows of KP, part_o GEMM_ROWS × N (`build`).
+        unsafe { blas.gemm(g1, &self.a, &xq, &mut s.part_o) }
             .map_err(|e| Error::device(device, format!("cuBLAS SGEMM (logits) failed: {e:?}")))?;
         let cfg = LaunchConfig {
-            grid_dim: (b as u32, 1, 1),
+            grid_dim: (bq as u32, 1, 1),
             block_dim: (NT as u32, 1, 1),
             shared_mem_bytes: 0,
         };
+        let mut stat_m = s.stat_m.slice_mut(q0..);
+        let mut stat_l = s.stat_l.slice_mut(q0..);
+        let mut top_y = s.top_y.slice_mut(2 * q0..);
+        let mut top_i = s.top_i.slice_mut(2 * q0..);
         let mut l = st.launch_builder(&module.main);
         l.arg(&mut s.part_o)
             .arg(&ni)
             .arg(&bi)
-            .arg(&mut s.stat_m)
-            .arg(&mut s.stat_l)
-            .arg(&mut s.top_y)
-            .arg(&mut s.top_i);
+            .arg(&mut stat_m)
+            .arg(&mut stat_l)
+            .arg(&mut top_y)
+            .arg(&mut top_i);
+        // SAFETY: part_o holds bq ≤ GEMM_ROWS rows of N; the statistics views hold ≥ bq entries.
         unsafe { l.launch(cfg) }.map_err(err("row_softmax"))?;
         // V (rows × KP, row-major) = W A~: column-major Vᵀ (KP × rows) = (A~ as KP × N) · (W as N × rows).
         let g2 = GemmConfig {
             transa: cublasOperation_t::CUBLAS_OP_N,
             transb: cublasOperation_t::CUBLAS_OP_N,
-            m: kp,
+            m: kpi,
             n: rows_g,
             k: ni,
             alpha: 1.0f32,
-            lda: kp,
+            lda: kpi,
             ldb: ni,
             beta: 0.0f32,
-            ldc: kp,
+            ldc: kpi,
         };
         // SAFETY: a is N × KP, part_o is GEMM_ROWS × N, part_m is GEMM_ROWS × KP.
         unsafe { blas.gemm(g2, &self.a, &s.part_o, &mut s.part_m) }.map_err(|e| {
             Error::device(device, format!("cuBLAS SGEMM (weighted sum) failed: {e:?}"))
         })?;
+        let rows = LaunchConfig {
+            grid_dim: (bq as u32, 1, 1),
+            block_dim: (128, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let stat_l = s.stat_l.slice(q0..);
+        let xs = s.xs.slice(q0 * d..);
+        let mut out = s.out.slice_mut(q0 * d..);
         let mut l = st.launch_builder(&module.finish);
         l.arg(&s.part_m)
-            .arg(&s.stat_l)
-            .arg(&s.xs)
+            .arg(&stat_l)
+            .arg(&xs)
             .arg(&bi)
             .arg(&ou.decay)
             .arg(&ou.delta)
-            .arg(&mut s.out);
+            .arg(&mut out);
+        // SAFETY: the views hold ≥ bq rows; part_m GEMM_ROWS × KP.
         unsafe { l.launch(rows) }.map_err(err("finish_gemm"))?;
         Ok(())
     }
