@@ -212,21 +212,27 @@ fn gpu_matches_the_f64_reference() {
                     g.lp[q],
                     r.lp[q]
                 );
-                if n > 1 {
-                    assert_eq!(
-                        (g.nn[q].index, g.nn[q].second),
-                        (r.nn[q].index, r.nn[q].second),
-                        "N = {n}, d = {d}, t = {t}, query {q}: top-2"
-                    );
-                }
-                // d1 from the packed (centred, f32) point: the round trip a − c → f32 → + c errs by
-                // ≤ 2^-24 |a − c| a coordinate, an absolute error ≲ 1e-7 |x| in d1 that dominates its
-                // relative error where d1 ≪ |x| (small d at t = 0.01).
                 let xn = x[q * d..(q + 1) * d]
                     .iter()
                     .map(|&v| (v as f64).powi(2))
                     .sum::<f64>()
                     .sqrt();
+                if n > 1 {
+                    // The same two points; in swapped order only where the reference's two distances tie
+                    // within f32 resolution of the logits (|d1 − d2| ≤ 1e-6 (d1 + |x|): seen at d = 1,
+                    // where 1000 points on a line leave near-equidistant pairs).
+                    let gi = (g.nn[q].index, g.nn[q].second);
+                    let ri = (r.nn[q].index, r.nn[q].second);
+                    let gap = ((r.nn[q].d2 - r.nn[q].d1) as f64).abs();
+                    let tie = gap <= 1e-6 * (r.nn[q].d1 as f64 + xn);
+                    assert!(
+                        gi == ri || (tie && gi == (ri.1, ri.0)),
+                        "N = {n}, d = {d}, t = {t}, query {q}: top-2 {gi:?} vs {ri:?}"
+                    );
+                }
+                // d1 from the packed (centred, f32) point: the round trip a − c → f32 → + c errs by
+                // ≤ 2^-24 |a − c| a coordinate, an absolute error ≲ 1e-7 |x| in d1 that dominates its
+                // relative error where d1 ≪ |x| (small d at t = 0.01).
                 let tol = 1e-6 * (r.nn[q].d1 as f64 + xn);
                 assert!(
                     ((g.nn[q].d1 - r.nn[q].d1) as f64).abs() <= tol,
