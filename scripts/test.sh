@@ -27,7 +27,8 @@ fi
 # compile fails here, on a machine without a GPU. Pinned to 13.0 (newer NVRTC emits PTX a CUDA 13.0 driver
 # may not load).
 "$VENV/bin/python" -m pip install --quiet "nvidia-cuda-nvrtc==13.0.*"
-NVRTC_LIB=$(dirname "$(find "$VENV" -name 'libnvrtc.so.13' | head -n 1)")
+# An absolute path: cargo runs each test binary from its crate's folder.
+NVRTC_LIB=$(cd "$(dirname "$(find "$VENV" -name 'libnvrtc.so.13' | head -n 1)")" && pwd)
 export LD_LIBRARY_PATH="$NVRTC_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export DIFFSCOPE_REQUIRE_NVRTC=1
 

@@ -218,13 +218,15 @@ fn gpu_matches_the_f64_reference() {
                     .sum::<f64>()
                     .sqrt();
                 if n > 1 {
-                    // The same two points; in swapped order only where the reference's two distances tie
-                    // within f32 resolution of the logits (|d1 − d2| ≤ 1e-6 (d1 + |x|): seen at d = 1,
-                    // where 1000 points on a line leave near-equidistant pairs).
+                    // The same two points; in swapped order only where their logits tie within f32
+                    // rounding. The logits' terms are of size |x|²/Δ, so f32 resolves them to ~1e-6 (|x|² + 1)/Δ,
+                    // and the logits differ by (d2² − d1²)/2Δ: a tie is |d2² − d1²| ≤ 2e-6 (|x|² + 1). Seen at
+                    // d = 1, where 1000 points on a line leave near-equidistant pairs (equal f32 logits,
+                    // the smaller index first, as on the CPU).
                     let gi = (g.nn[q].index, g.nn[q].second);
                     let ri = (r.nn[q].index, r.nn[q].second);
-                    let gap = ((r.nn[q].d2 - r.nn[q].d1) as f64).abs();
-                    let tie = gap <= 1e-6 * (r.nn[q].d1 as f64 + xn);
+                    let (d1, d2) = (r.nn[q].d1 as f64, r.nn[q].d2 as f64);
+                    let tie = (d2 * d2 - d1 * d1).abs() <= 2e-6 * (xn * xn + 1.0);
                     assert!(
                         gi == ri || (tie && gi == (ri.1, ri.0)),
                         "N = {n}, d = {d}, t = {t}, query {q}: top-2 {gi:?} vs {ri:?}"
