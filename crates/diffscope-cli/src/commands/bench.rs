@@ -154,7 +154,7 @@ fn processor_name() -> String {
 }
 
 /// Runs Euler–Maruyama with `score` from the keyed initial noise `repeats` times; the wall times.
-fn time_sampler(
+pub(super) fn time_sampler(
     score: &dyn Score,
     grid: &TimeGrid,
     b: usize,

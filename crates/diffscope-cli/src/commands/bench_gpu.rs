@@ -2,12 +2,11 @@
 //! (accuracy, top-2, log p), its determinism, and its speed (single evaluations and whole sampling loops),
 //! in one call, as JSON. `scripts/gpu-check.sh` runs it beside `bench/gpu_baselines.py`.
 
-use super::bench::median;
+use super::bench::{median, time_sampler};
 use crate::ui::Ctx;
 use anyhow::{Context, Result};
 use diffscope::data::{Dataset, LoadOptions, TwoClassGmm};
-use diffscope::progress::Silent;
-use diffscope::sampler::{self, NoObserver, NoiseKey, TimeGrid};
+use diffscope::sampler::{self, NoiseKey, TimeGrid};
 use diffscope::score::{Device, EmpiricalScore, Extras, Nearest, OuTime, Precision, Score};
 use faer::Par;
 use serde_json::{json, Value};
@@ -177,35 +176,6 @@ fn time_eval(score: &dyn Score, b: usize, repeats: usize, seed: u64) -> f64 {
     )
 }
 
-/// Wall time of Euler–Maruyama over `grid` for B trajectories (median of `repeats`; the loop on the host,
-/// each step one device evaluation).
-fn time_loop(
-    score: &dyn Score,
-    grid: &TimeGrid,
-    b: usize,
-    repeats: usize,
-    seed: u64,
-) -> Result<f64> {
-    let d = score.dim();
-    let key = NoiseKey { seed, first: 0 };
-    let mut walls = Vec::new();
-    for _ in 0..repeats.max(1) {
-        let mut x = sampler::initial_noise(b, d, key);
-        let t0 = Instant::now();
-        sampler::euler_maruyama(
-            score,
-            &mut x,
-            grid,
-            key,
-            &mut NoObserver,
-            &Silent,
-            Par::rayon(0),
-        )?;
-        walls.push(t0.elapsed().as_secs_f64());
-    }
-    Ok(median(walls))
-}
-
 fn speed(device: Device, repeats: usize, ctx: &Ctx) -> Result<Value> {
     let mut singles = Vec::new();
     for (n, d, bs) in [
@@ -238,7 +208,7 @@ fn speed(device: Device, repeats: usize, ctx: &Ctx) -> Result<Value> {
     let grid = TimeGrid::uniform(6.0, 0.01, 200)?;
     loops.push(json!({
         "workload": "standard: GMM d=100 N=1e4 B=1000, 200 EM steps, uniform grid",
-        "wall_ms": time_loop(&gpu, &grid, 1000, repeats, ctx.seed)? * 1e3,
+        "wall_ms": median(time_sampler(&gpu, &grid, 1000, repeats, ctx)?) * 1e3,
     }));
     let fashion = datasets(ctx)?
         .into_iter()
@@ -249,7 +219,7 @@ fn speed(device: Device, repeats: usize, ctx: &Ctx) -> Result<Value> {
         for b in [256usize, 1000] {
             loops.push(json!({
                 "workload": format!("fashion-mnist 0/1: d=784 N=12000 B={b}, 100 EM steps, log grid"),
-                "wall_ms": time_loop(&gpu, &grid, b, repeats, ctx.seed)? * 1e3,
+                "wall_ms": median(time_sampler(&gpu, &grid, b, repeats, ctx)?) * 1e3,
             }));
         }
     }

@@ -192,6 +192,17 @@ impl std::fmt::Debug for GpuEmpirical {
     }
 }
 
+/// Runs `f`, turning a panic inside the CUDA libraries (cudarc panics where a library or symbol is
+/// missing) into an [`Error::Device`] that says `what` was under way.
+fn guarded<T>(device: Device, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(Error::device(
+            device,
+            format!("the CUDA libraries panicked during {what} (a missing library or symbol?)"),
+        ))
+    })
+}
+
 fn dev_err(device: Device, what: &str, e: DriverError) -> Error {
     let detail = if e.0 == cudarc::driver::sys::CUresult::CUDA_ERROR_OUT_OF_MEMORY {
         format!("out of device memory while {what} (use a smaller training set or batch, or --device cpu)")
@@ -213,8 +224,9 @@ impl GpuEmpirical {
     ) -> Result<Self> {
         let device = Device::Cuda(ordinal);
         // cudarc panics when a library is missing; every entry point is guarded.
-        std::panic::catch_unwind(|| Self::build(device, rows, centre, n, d))
-            .unwrap_or_else(|_| Err(Error::device(device, DRIVER_MISSING)))
+        guarded(device, "the set-up", || {
+            Self::build(device, rows, centre, n, d)
+        })
     }
 
     fn build(device: Device, rows: &[f32], centre: &[f64], n: usize, d: usize) -> Result<Self> {
@@ -408,14 +420,8 @@ impl GpuEmpirical {
         want_top: bool,
         out: &mut [f32],
     ) -> Result<ChunkStats> {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        guarded(self.device, "an evaluation", || {
             self.eval_inner(x, ou, want_top, out)
-        }))
-        .unwrap_or_else(|_| {
-            Err(Error::device(
-                self.device,
-                "the CUDA library panicked during an evaluation",
-            ))
         })
     }
 
@@ -633,14 +639,8 @@ impl GpuEmpirical {
         first: u64,
         check: &mut dyn FnMut(usize) -> Result<()>,
     ) -> Result<()> {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        guarded(self.device, "a sampling run", || {
             self.em_inner(x, times, key, first, check)
-        }))
-        .unwrap_or_else(|_| {
-            Err(Error::device(
-                self.device,
-                "the CUDA library panicked during a sampling run",
-            ))
         })
     }
 
