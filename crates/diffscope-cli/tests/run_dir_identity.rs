@@ -7,6 +7,14 @@
 //! written with absolute paths, rewritten to these relative ones (a textual substitution, nothing else). PNGs are left out of the manifest (the SVG beside each carries the same figure as text;
 //! raster font hinting is the one output that could differ across machines), summary.json and
 //! sweep_d.csv are stored whole so that a difference shows the field.
+//!
+//! Re-recorded once since, on purpose (issue #24, named sub-seeds, `rng::sub`): the sub-seeds that were
+//! arithmetic on the run's seed (`seed ^ j`, `seed + 1`, `seed + r`, `seed ^ 0x7E57`) are now derived
+//! streams. What changed, and only that: regimes' bootstrap CIs and bands (two_class, sweep_d: φ's
+//! pointwise and simultaneous bands, the t_S and φ_C CIs and the count of branch times outside the
+//! bands; every point estimate is unchanged), universality's training splits, surrogate samples and CIs
+//! (uni), and memorise's replicate seeds (mem: losses and f_mem curves). Every other file is the same
+//! byte for byte.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -155,7 +155,7 @@ pub fn run(
     let mut done = 0u64;
     let mut out = Vec::new();
     for r in 0..p.seeds {
-        let seed_r = seed.wrapping_add(r as u64);
+        let seed_r = crate::rng::sub(seed, crate::rng::purpose::REPLICATE, r as u64);
         for &n in &p.n {
             let sub = Dataset::new(
                 data.x[..n * data.d].to_vec(),

@@ -53,12 +53,64 @@ pub mod tag {
     pub const CLONE: u64 = 7;
     /// Minibatches (rows, times, noise) of score-network training.
     pub const TRAIN: u64 = 8;
+    /// Named sub-seeds of a run's seed ([`super::sub`]).
+    pub const SUB: u64 = 9;
+}
+
+/// The named sub-seeds of one run's seed: each consumer that needs a seed of its own (a bootstrap, a
+/// replicate, a held-out sample) takes `sub(seed, purpose, index)`, a key path under [`derive`], so two
+/// consumers never coincide. (Arithmetic on the seed does: `seed + 1 == seed ^ 1` for even seeds, and
+/// replicate r of seed s under `seed + r` is replicate 0 of seed s + r.)
+pub mod purpose {
+    /// The pointwise bootstrap CI of φ at branch time j (regimes).
+    pub const PHI_POINTWISE: u64 = 1;
+    /// The simultaneous (Bonferroni) bootstrap band of φ at branch time j (regimes).
+    pub const PHI_SIMULTANEOUS: u64 = 2;
+    /// The bootstrap CI of t_S (regimes).
+    pub const T_S: u64 = 3;
+    /// The bootstrap CI of t_C from φ_C (regimes).
+    pub const PHI_C: u64 = 4;
+    /// The surrogate's held-out test sample (universality).
+    pub const SURROGATE_TEST: u64 = 5;
+    /// Training split, surrogate samples and classifier of size index i, seed s (universality).
+    pub const UNIVERSALITY_FIT: u64 = 6;
+    /// The bootstrap CI of the data's error at size index i (universality).
+    pub const CI_DATA: u64 = 7;
+    /// The bootstrap CI of the surrogate's error at size index i (universality).
+    pub const CI_SURROGATE: u64 = 8;
+    /// The draws that estimate a manifold model's class means.
+    pub const CLASS_MEANS: u64 = 9;
+    /// Replicate r of a memorisation study.
+    pub const REPLICATE: u64 = 10;
+}
+
+/// The sub-seed `index` of `purpose` ([`purpose`]) of a run's `seed`.
+#[inline]
+pub fn sub(seed: u64, purpose: u64, index: u64) -> u64 {
+    derive(seed, &[tag::SUB, purpose, index])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::Rng as _;
+
+    /// The sub-seeds of every purpose and index of nearby seeds are all distinct: the collisions of
+    /// seed arithmetic (`seed + 1 == seed ^ 1` for even seeds; replicate r of seed s = replicate 0 of seed
+    /// s + r) cannot happen.
+    #[test]
+    fn sub_seeds_never_collide() {
+        let mut seen = std::collections::HashSet::new();
+        for seed in 0..64u64 {
+            for p in 1..=10u64 {
+                for i in 0..64u64 {
+                    assert!(seen.insert(sub(seed, p, i)), "seed {seed}, purpose {p}, index {i}");
+                }
+            }
+        }
+        assert_ne!(sub(4, purpose::PHI_C, 0), sub(4, purpose::PHI_POINTWISE, 1));
+        assert_ne!(sub(7, purpose::REPLICATE, 3), sub(10, purpose::REPLICATE, 0));
+    }
 
     #[test]
     fn streams_differ_by_key_and_repeat_by_key() {

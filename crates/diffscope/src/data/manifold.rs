@@ -160,7 +160,10 @@ impl HiddenManifold {
     /// ±sqrt(κ/p) F μ̃ is *not* the class mean for non-linear φ, so the centres are estimated from
     /// `samples` draws per class instead (deterministic given the seed).
     pub fn class_means(&self, seed: u64, samples: usize) -> Result<Vec<Vec<f64>>> {
-        let ds = self.sample(samples, seed ^ 0xC1A55)?;
+        let ds = self.sample(
+            samples,
+            crate::rng::sub(seed, crate::rng::purpose::CLASS_MEANS, 0),
+        )?;
         crate::regimes::class_centroids(&ds)
     }
 

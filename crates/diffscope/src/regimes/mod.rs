@@ -12,6 +12,7 @@ pub mod observables;
 use crate::data::{DataModel, Dataset};
 use crate::error::{Error, Result};
 use crate::progress::{self, Monitor};
+use crate::rng;
 use crate::sampler::{self, FinalStep, NoiseKey, Spacing, TimeGrid};
 use crate::score::{Device, EmpiricalScore, Extras, GmmScore, Nearest, OuTime, Precision, Score};
 use crate::theory;
@@ -573,10 +574,9 @@ fn clone_statistics(
     let phi: Vec<f64> = agree_class.iter().map(|a| fraction(a)).collect();
     let ci_each: Vec<(f64, f64)> = (0..phi.len())
         .map(|j| {
-            bootstrap_ci(&agree_class[j..=j], p.bootstrap, seed ^ j as u64, &|f| {
-                Some(f[0])
-            })
-            .unwrap_or((phi[j], phi[j]))
+            let key = rng::sub(seed, rng::purpose::PHI_POINTWISE, j as u64);
+            bootstrap_ci(&agree_class[j..=j], p.bootstrap, key, &|f| Some(f[0]))
+                .unwrap_or((phi[j], phi[j]))
         })
         .collect();
     // Simultaneous bands over all m branch times (Bonferroni: level 1 − 0.05/m each), so that "the theory
@@ -587,7 +587,7 @@ fn clone_statistics(
             bootstrap_interval(
                 &agree_class[j..=j],
                 (p.bootstrap * 5).max(40 * phi.len()),
-                seed ^ (j as u64 + 1000),
+                rng::sub(seed, rng::purpose::PHI_SIMULTANEOUS, j as u64),
                 &|f| Some(f[0]),
                 1.0 - 0.05 / m_b,
             )
@@ -597,17 +597,23 @@ fn clone_statistics(
     let tb = t_branch.clone();
     let t_s = Measured {
         value: crossing(&t_branch, &phi, 0.775),
-        ci: bootstrap_ci(&agree_class, p.bootstrap, seed, &|f| {
-            crossing(&tb, f, 0.775)
-        }),
+        ci: bootstrap_ci(
+            &agree_class,
+            p.bootstrap,
+            rng::sub(seed, rng::purpose::T_S, 0),
+            &|f| crossing(&tb, f, 0.775),
+        ),
     };
     let (phi_c, t_c_phi_half) = if end_nearest {
         let pc: Vec<f64> = agree_point.iter().map(|a| fraction(a)).collect();
         let m = Measured {
             value: crossing(&t_branch, &pc, 0.5),
-            ci: bootstrap_ci(&agree_point, p.bootstrap, seed.wrapping_add(1), &|f| {
-                crossing(&tb, f, 0.5)
-            }),
+            ci: bootstrap_ci(
+                &agree_point,
+                p.bootstrap,
+                rng::sub(seed, rng::purpose::PHI_C, 0),
+                &|f| crossing(&tb, f, 0.5),
+            ),
         };
         (Some(pc), m)
     } else {

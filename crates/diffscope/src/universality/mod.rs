@@ -309,7 +309,10 @@ pub fn universality(
     // The surrogate is fitted on the training pool only (the test rows stay unseen).
     let pool_rows: Vec<usize> = train_pools.iter().flatten().copied().collect();
     let surrogate = Surrogate::fit(&subset(data, &pool_rows)?)?;
-    let sur_test = surrogate.sample(&vec![test.n / k + 1; k], seed ^ 0x7E57)?;
+    let sur_test = surrogate.sample(
+        &vec![test.n / k + 1; k],
+        rng::sub(seed, rng::purpose::SURROGATE_TEST, 0),
+    )?;
     let total = (p.ns.len() * p.seeds) as u64;
     let mut res = UniversalityResult {
         ns: p.ns.clone(),
@@ -337,7 +340,11 @@ pub fn universality(
         let (mut pcd, mut pcs) = (vec![0.0; k], vec![0.0; k]);
         for s in 0..p.seeds {
             crate::progress::check(monitor)?;
-            let key = seed ^ ((ni as u64) << 32 | s as u64);
+            let key = rng::sub(
+                seed,
+                rng::purpose::UNIVERSALITY_FIT,
+                (ni as u64) << 32 | s as u64,
+            );
             let mut g = rng::stream(key, &[rng::tag::DATA, 1]);
             let (mut tr, mut va) = (vec![], vec![]);
             for pool in &train_pools {
@@ -347,8 +354,8 @@ pub fn universality(
                 tr.extend_from_slice(&pl[n_val..n]);
             }
             let (dtr, dva) = (subset(data, &tr)?, subset(data, &va)?);
-            let str_ = surrogate.sample(&vec![n - n_val; k], key ^ 1)?;
-            let sva = surrogate.sample(&vec![n_val; k], key ^ 2)?;
+            let str_ = surrogate.sample(&vec![n - n_val; k], rng::derive(key, &[1]))?;
+            let sva = surrogate.sample(&vec![n_val; k], rng::derive(key, &[2]))?;
             let md = p.classifier.train(&dtr, &dva, key)?;
             let ms = p.classifier.train(&str_, &sva, key)?;
             ed.push(error_rate(&md, &test));
@@ -365,8 +372,16 @@ pub fn universality(
             }
             monitor.advance((ni * p.seeds + s + 1) as u64, total);
         }
-        let (md, cd) = mean_ci(&ed, p.bootstrap, seed ^ ni as u64);
-        let (ms, cs) = mean_ci(&es, p.bootstrap, seed ^ (ni as u64 + 500));
+        let (md, cd) = mean_ci(
+            &ed,
+            p.bootstrap,
+            rng::sub(seed, rng::purpose::CI_DATA, ni as u64),
+        );
+        let (ms, cs) = mean_ci(
+            &es,
+            p.bootstrap,
+            rng::sub(seed, rng::purpose::CI_SURROGATE, ni as u64),
+        );
         res.agree &= cd.0 <= cs.1 && cs.0 <= cd.1;
         res.err_data.push(md);
         res.ci_data.push(cd);
