@@ -104,12 +104,18 @@ mod tests {
         for seed in 0..64u64 {
             for p in 1..=10u64 {
                 for i in 0..64u64 {
-                    assert!(seen.insert(sub(seed, p, i)), "seed {seed}, purpose {p}, index {i}");
+                    assert!(
+                        seen.insert(sub(seed, p, i)),
+                        "seed {seed}, purpose {p}, index {i}"
+                    );
                 }
             }
         }
         assert_ne!(sub(4, purpose::PHI_C, 0), sub(4, purpose::PHI_POINTWISE, 1));
-        assert_ne!(sub(7, purpose::REPLICATE, 3), sub(10, purpose::REPLICATE, 0));
+        assert_ne!(
+            sub(7, purpose::REPLICATE, 3),
+            sub(10, purpose::REPLICATE, 0)
+        );
     }
 
     #[test]

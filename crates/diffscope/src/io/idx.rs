@@ -17,15 +17,38 @@ pub struct IdxArray {
 
 /// Reads an IDX file (gzip when the name ends in `.gz`). Errors name the file and what is wrong: a bad
 /// magic number, an unsupported type, or a file shorter than its header says (truncated).
+///
+/// Reading is bounded by the header: after the 4 + 4·ndim header bytes, at most the declared values
+/// plus one byte are read, so a decompression bomb behind a small declared shape stops there, and a
+/// header that declares more than the stream holds costs what the stream holds.
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut bytes = Vec::new();
-    let res = if path.extension().is_some_and(|e| e == "gz") {
-        flate2::read::MultiGzDecoder::new(file).read_to_end(&mut bytes)
+    let mut r: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(file))
     } else {
-        std::io::BufReader::new(file).read_to_end(&mut bytes)
+        Box::new(std::io::BufReader::new(file))
     };
-    res.map_err(|e| Error::format(path, format!("cannot decompress or read: {e}")))?;
+    let read_err =
+        |e: std::io::Error| Error::format(path, format!("cannot decompress or read: {e}"));
+    let mut bytes = Vec::new();
+    r.by_ref()
+        .take(4)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    let ndim = bytes.get(3).copied().unwrap_or(0) as u64;
+    r.by_ref()
+        .take(4 * ndim)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    let declared = (0..ndim as usize)
+        .filter_map(|i| bytes.get(4 + 4 * i..8 + 4 * i))
+        .try_fold(1u64, |a, s| {
+            a.checked_mul(u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as u64)
+        })
+        .unwrap_or(u64::MAX);
+    r.take(declared.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
     parse_idx(path, &bytes)
 }
 

@@ -107,13 +107,9 @@ pub fn read_npz(path: &Path) -> Result<Vec<(String, NpyArray)>> {
             .by_index(i)
             .map_err(|e| Error::format(path, format!("member {i}: {e}")))?;
         let name = member.name().to_string();
-        let mut bytes = Vec::with_capacity(member.size() as usize);
-        member.read_to_end(&mut bytes).map_err(|e| {
-            Error::format(
-                path,
-                format!("member `{name}`: cannot read ({e}); the file may be truncated"),
-            )
-        })?;
+        // Not `member.size()`: the archive's declared size is not trusted for an allocation.
+        let bytes = read_npy_bounded(&mut member)
+            .map_err(|msg| Error::format(path, format!("member `{name}`: {msg}")))?;
         let arr = parse_npy(&bytes)
             .map_err(|msg| Error::format(path, format!("member `{name}`: {msg}")))?;
         out.push((name.trim_end_matches(".npy").to_string(), arr));
@@ -258,6 +254,75 @@ fn parse_header(bytes: &[u8]) -> std::result::Result<Header, String> {
     })
 }
 
+/// The element count and data bytes a header declares, checked for overflow (a shape whose product
+/// exceeds the address space is an error, not a wrapped small number).
+fn declared_size(
+    shape: &[usize],
+    size: usize,
+    descr: &str,
+) -> std::result::Result<(usize, usize), String> {
+    shape
+        .iter()
+        .try_fold(1usize, |a, &s| a.checked_mul(s))
+        .and_then(|c| Some((c, c.checked_mul(size)?)))
+        .ok_or_else(|| {
+            format!("shape {shape:?} of dtype '{descr}' declares more bytes than can exist")
+        })
+}
+
+/// The bytes of a .npy stream read with a bound: the header first, then exactly the data its shape
+/// declares (plus one byte, to see trailing data), never more than the stream holds. A header that
+/// declares 2^40 elements in a small (or compressed) stream costs what the stream holds, not 2^40.
+fn read_npy_bounded(r: &mut dyn Read) -> std::result::Result<Vec<u8>, String> {
+    let mut bytes = vec![0u8; 12];
+    let got = read_up_to(r, &mut bytes)?;
+    bytes.truncate(got);
+    if got < 10 || &bytes[..6] != MAGIC {
+        return Err(if got == 0 {
+            "empty (0 bytes), expected a .npy array".into()
+        } else {
+            "not a .npy file (missing the \\x93NUMPY magic)".into()
+        });
+    }
+    let (hlen, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        _ if got >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        _ => return Err("truncated header".into()),
+    };
+    // The header is text of at most a few hundred bytes in practice; 1 MB bounds a hostile one.
+    if hlen > 1 << 20 {
+        return Err(format!("header length {hlen} bytes is not plausible"));
+    }
+    let mut rest = vec![0u8; (start + hlen).saturating_sub(got)];
+    let n = read_up_to(r, &mut rest)?;
+    bytes.extend_from_slice(&rest[..n]);
+    let h = parse_header(&bytes)?;
+    let (_, _, size) = parse_descr(h.descr.trim())?;
+    let (_, need) = declared_size(&h.shape, size, &h.descr)?;
+    let want = (h.data_start + need + 1).saturating_sub(bytes.len());
+    r.take(want as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read ({e}); the file may be truncated"))?;
+    Ok(bytes)
+}
+
+/// Reads until `buf` is full or the stream ends; the count read.
+fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> std::result::Result<usize, String> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("cannot read ({e}); the file may be truncated")),
+        }
+    }
+    Ok(n)
+}
+
 fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
     let Header {
         descr,
@@ -267,9 +332,8 @@ fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
     } = parse_header(bytes)?;
     let descr = descr.as_str();
     let (big, kind, size) = parse_descr(descr)?;
-    let count: usize = shape.iter().product();
+    let (count, need) = declared_size(&shape, size, descr)?;
     let payload = &bytes[data_start..];
-    let need = count * size;
     if payload.len() < need {
         return Err(format!(
             "truncated data: shape {shape:?} of dtype '{descr}' needs {need} bytes, the file has {}",

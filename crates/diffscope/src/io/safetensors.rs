@@ -142,8 +142,15 @@ impl SafeTensors {
                 .get("data_offsets")
                 .and_then(|s| serde_json::from_value(s.clone()).ok())
                 .ok_or_else(|| bad(format!("tensor `{name}` has no valid data_offsets")))?;
-            let numel: usize = shape.iter().product();
-            if range[1] < range[0] || range[1] - range[0] != numel * 4 || range[1] > data.len() {
+            let bytes_needed = shape
+                .iter()
+                .try_fold(4usize, |a, &s| a.checked_mul(s))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "tensor `{name}`: shape {shape:?} declares more bytes than can exist"
+                    ))
+                })?;
+            if range[1] < range[0] || range[1] - range[0] != bytes_needed || range[1] > data.len() {
                 return Err(bad(format!(
                     "tensor `{name}`: byte range {range:?} does not hold shape {shape:?} within {} data bytes (truncated?)",
                     data.len()
