@@ -1,6 +1,6 @@
 //! End-to-end tests of the `diffscope` binary: outputs, error messages and exit codes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn bin() -> Command {
@@ -63,6 +63,7 @@ fn data_info_on_digits_reports_the_published_class_counts() {
     assert_eq!(v["rank_bound"], 64);
     let top = v["top_eigenvalue"].as_f64().unwrap();
     assert!((v["half_log_top_eigenvalue"].as_f64().unwrap() - 0.5 * top.ln()).abs() < 1e-12);
+    assert_eq!(v["warnings"], serde_json::json!([]));
 }
 
 #[test]
@@ -905,4 +906,88 @@ fn every_pinned_instruction_set_writes_the_same_samples() {
         err.contains("DIFFSCOPE_ISA") && err.contains("avx9"),
         "{err}"
     );
+}
+
+/// Degenerate data (issue #27): constant data (0.1, 0.2, 0.3 in every row, two classes) have Λ = 0 up to
+/// rounding. `data info` says so (½ log Λ null, a warning) instead of printing −inf; `regimes` refuses them
+/// before running (exit 2, naming the file and why); a single point is refused with the reason; one class
+/// and d = 1 run.
+#[test]
+fn degenerate_data_are_named_not_minus_infinity() {
+    let dir = tmpdir("degenerate");
+    let flat = dir.join("flat.csv");
+    let rows: Vec<String> = (0..100).map(|i| format!("0.1,0.2,0.3,{}", i % 2)).collect();
+    std::fs::write(&flat, rows.join("\n")).unwrap();
+    let one = dir.join("one.csv");
+    std::fs::write(&one, "0.1,0.5,0\n").unwrap();
+    let line = dir.join("line.csv");
+    let rows: Vec<String> = (0..200)
+        .map(|i| {
+            format!(
+                "{},{}",
+                (i % 2) as f64 * 2.0 - 1.0 + 0.1 * (i % 7) as f64,
+                i % 2
+            )
+        })
+        .collect();
+    std::fs::write(&line, rows.join("\n")).unwrap();
+
+    let o = bin()
+        .args(["data", "info", "--json", "--label-col"])
+        .arg("3")
+        .arg(&flat)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["half_log_top_eigenvalue"].is_null(), "{out}");
+    assert!(
+        v["warnings"][0].as_str().unwrap().contains("zero variance"),
+        "{out}"
+    );
+    let o = bin()
+        .args(["data", "info", "--label-col", "3"])
+        .arg(&flat)
+        .output()
+        .unwrap();
+    let (out, _) = text(&o);
+    assert!(out.contains("undefined") && !out.contains("inf"), "{out}");
+
+    let run = |data: &Path, col: &str, out: &str| {
+        bin()
+            .args([
+                "regimes",
+                "--batch",
+                "20",
+                "--pairs",
+                "10",
+                "--label-col",
+                col,
+                "--data",
+            ])
+            .arg(data)
+            .arg("--out")
+            .arg(dir.join(out))
+            .output()
+            .unwrap()
+    };
+    let o = run(&flat, "3", "r_flat");
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("flat.csv") && err.contains("constant"),
+        "{err}"
+    );
+    assert!(
+        !dir.join("r_flat").exists(),
+        "a refused run left a directory"
+    );
+    let o = run(&one, "2", "r_one");
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("at least 2 samples"), "{err}");
+    let o = run(&line, "1", "r_line");
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "d = 1: {err}");
 }

@@ -84,11 +84,14 @@ fn info(a: InfoArgs) -> Result<()> {
         "top eig Λ  {:.6}   (of the unbiased sample covariance)",
         info.top_eigenvalue
     );
-    println!(
-        "½ log Λ    {:.6}   (predicted speciation time t_S)",
-        info.half_log_top_eigenvalue
-    );
+    match info.half_log_top_eigenvalue {
+        Some(h) => println!("½ log Λ    {h:.6}   (predicted speciation time t_S)"),
+        None => println!("½ log Λ    undefined   (Λ = 0)"),
+    }
     println!("rank bound {}   (min(n − 1, d))", info.rank_bound);
+    for w in &info.warnings {
+        println!("warning    {w}");
+    }
     Ok(())
 }
 

@@ -50,8 +50,12 @@ pub struct DataInfo {
     pub mean_norm: f64,
     /// Largest eigenvalue Λ of the unbiased sample covariance.
     pub top_eigenvalue: f64,
-    /// ½ log Λ: the predicted speciation time t_S in OU time (science.md §4).
-    pub half_log_top_eigenvalue: f64,
+    /// ½ log Λ: the predicted speciation time t_S in OU time (science.md §4); None (JSON null) when
+    /// Λ = 0 (data with zero variance, where it is undefined rather than −∞).
+    pub half_log_top_eigenvalue: Option<f64>,
+    /// What makes the data degenerate for diffscope's experiments (zero variance, a single point or
+    /// class, d = 1), one sentence each; empty when nothing does.
+    pub warnings: Vec<String>,
     /// Upper bound on the covariance rank, min(n − 1, d).
     pub rank_bound: usize,
     /// Provenance of the data.
@@ -396,6 +400,14 @@ impl Dataset {
         Ok(top)
     }
 
+    /// Whether a top covariance eigenvalue `lambda` of these data is zero up to rounding: at most 1e-10 of
+    /// the mean square coordinate (f32 data rounded in f64 sums leave ~1e-15 of it in a covariance of
+    /// constant data; any real spread is far above 1e-10).
+    pub fn variance_is_negligible(&self, lambda: f64) -> bool {
+        let mean_sq = self.x.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / self.x.len() as f64;
+        lambda <= 1e-10 * mean_sq.max(f64::MIN_POSITIVE)
+    }
+
     /// Summary statistics.
     pub fn info(&self) -> Result<DataInfo> {
         let mean_norm = self
@@ -409,14 +421,37 @@ impl Dataset {
             })
             .sum::<f64>()
             / self.n as f64;
-        let top = self.top_covariance_eigenvalue()?;
+        let top = if self.n < 2 {
+            0.0
+        } else {
+            self.top_covariance_eigenvalue()?
+        };
+        let classes = self.class_counts();
+        let mut warnings = Vec::new();
+        let flat = self.variance_is_negligible(top);
+        if flat {
+            warnings.push(
+                "zero variance: every coordinate is constant (Λ = 0), so t_S = ½ log Λ is undefined and regimes refuses the data"
+                    .to_string(),
+            );
+        }
+        if self.n < 2 {
+            warnings.push(
+                "a single point: no covariance; the exact score is the Gaussian score towards it"
+                    .into(),
+            );
+        }
+        if classes.len() == 1 {
+            warnings.push("a single class: no speciation to measure (φ is 1 throughout)".into());
+        }
         Ok(DataInfo {
             n: self.n,
             d: self.d,
-            classes: self.class_counts(),
+            classes,
             mean_norm,
             top_eigenvalue: top,
-            half_log_top_eigenvalue: 0.5 * top.ln(),
+            half_log_top_eigenvalue: (!flat).then(|| 0.5 * top.ln()),
+            warnings,
             rank_bound: (self.n - 1).min(self.d),
             provenance: self.provenance.clone(),
         })

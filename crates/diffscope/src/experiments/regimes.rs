@@ -324,11 +324,19 @@ fn run_inner(
         seed: cfg.seed,
         score,
     };
+    // Λ first: data without variance have nothing to speciate and no t_S (½ log 0), refused before the run.
+    let lambda = ds.top_covariance_eigenvalue()?;
+    if ds.variance_is_negligible(lambda) {
+        return Err(Error::param(
+            "data",
+            &ds.provenance,
+            "data that vary: every coordinate is constant (the top covariance eigenvalue Λ is 0), so t_S = ½ log Λ is undefined and there is nothing to speciate",
+        ));
+    }
     let t1 = Instant::now();
     let r = regimes::run(&input, &cfg.params, monitor)?;
     let t_run = t1.elapsed().as_secs_f64();
     // Phase 3: the theory beside the measurement.
-    let lambda = ds.top_covariance_eigenvalue()?;
     let (th, variants) = theory_for(cfg.model.as_ref(), lambda, alpha, n, &r, monitor)?;
     // Phase 4: the summary.
     let mut summary = summarise(cfg, ds, &r, &th, &variants, lambda, alpha);
