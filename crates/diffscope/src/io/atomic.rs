@@ -48,7 +48,9 @@ pub fn write_json<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Resul
 /// Writes a whole output directory atomically: `fill` writes into a fresh temporary directory beside
 /// `out`, which then replaces `out` (an existing run directory is removed only after `fill` succeeded).
 /// On error, or if `fill` returns `Err(Interrupted)` after Ctrl-C, the temporary directory is removed and
-/// `out` is left as it was.
+/// `out` is left as it was. On Linux the replacement is one atomic exchange of the two directories
+/// (`renameat2(RENAME_EXCHANGE)`), so a process killed at any moment leaves at `out` either the old run
+/// directory or the new one, never none and never a mix; elsewhere the old one is moved aside first.
 pub fn write_run_dir(out: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let name = out
         .file_name()
@@ -61,15 +63,90 @@ pub fn write_run_dir(out: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Resu
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
+    if out.is_dir() && exchange(&tmp, out).is_ok() {
+        // `tmp` now holds the old run directory.
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Ok(());
+    }
     if out.exists() {
-        std::fs::remove_dir_all(out).map_err(|e| Error::io(out, e))?;
+        let old = out.with_file_name(format!(".{name}.old-{}", std::process::id()));
+        std::fs::rename(out, &old).map_err(|e| Error::io(out, e))?;
+        std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
+        let _ = std::fs::remove_dir_all(&old);
+        return Ok(());
     }
     std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))
+}
+
+/// Swaps two directory entries in one atomic step (Linux, glibc: `renameat2(RENAME_EXCHANGE)`).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+    };
+    let (ca, cb) = (c(a)?, c(b)?);
+    // SAFETY: two valid NUL-terminated paths, relative to the working directory.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// No atomic exchange here: [`write_run_dir`] moves the old directory aside instead.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run directory replaced by a new one holds exactly the new files (none of the old left over); one
+    /// whose `fill` fails (a full disk, an interrupt) keeps the old files and leaves no partial directory.
+    #[test]
+    fn run_dir_is_replaced_whole_or_not_at_all() {
+        let dir = std::env::temp_dir().join(format!("diffscope-rundir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = dir.join("run");
+        write_run_dir(&out, |d| write_text(&d.join("a.txt"), "old")).unwrap();
+        write_run_dir(&out, |d| write_text(&d.join("b.txt"), "new")).unwrap();
+        assert!(!out.join("a.txt").exists());
+        assert_eq!(std::fs::read_to_string(out.join("b.txt")).unwrap(), "new");
+        let r = write_run_dir(&out, |d| {
+            write_text(&d.join("c.txt"), "half")?;
+            Err(Error::io(
+                d.join("d.txt"),
+                std::io::Error::other("No space left on device"),
+            ))
+        });
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("d.txt") && e.contains("No space"), "{e}");
+        assert_eq!(std::fs::read_to_string(out.join("b.txt")).unwrap(), "new");
+        assert!(!out.join("c.txt").exists());
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            vec!["run".to_string()],
+            "leftovers beside the run directory"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn failed_write_leaves_old_file_and_no_temp() {
