@@ -90,3 +90,79 @@ fn sigkill_at_random_points_leaves_the_old_or_the_new_run_directory() {
     assert!(t0.elapsed() < Duration::from_secs(120));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two shards that finish together both merge the sweep: 20 rounds of two `merge` processes started at
+/// once leave the sweep's tables complete and byte-identical to a lone merge's, and no temporary file
+/// behind (each table is written to a per-process temporary name and renamed over the old one).
+#[test]
+fn concurrent_merges_leave_complete_identical_tables() {
+    let dir = std::env::temp_dir().join(format!("ds-merge-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("sweep");
+    let bin = env!("CARGO_BIN_EXE_diffscope");
+    let sweep = Command::new(bin)
+        .args([
+            "--quiet",
+            "regimes",
+            "--sweep-d",
+            "8,16",
+            "--n",
+            "200",
+            "--batch",
+            "20",
+            "--pairs",
+            "10",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        sweep.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sweep.stderr)
+    );
+    let tables = ["sweep_d.csv", "t_s_vs_d.svg", "index.html"];
+    let read = |f: &str| std::fs::read(out.join(f)).unwrap();
+    let want: Vec<Vec<u8>> = tables.iter().map(|f| read(f)).collect();
+    let csv_without_wall = |b: &[u8]| -> Vec<String> {
+        // wall_s is a timing (the runs', re-read from their summaries: the same in every merge).
+        String::from_utf8_lossy(b)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    for round in 0..20 {
+        let merge = || {
+            Command::new(bin)
+                .args(["--quiet", "merge"])
+                .arg(&out)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        let (mut a, mut b) = (merge(), merge());
+        assert!(
+            a.wait().unwrap().success() && b.wait().unwrap().success(),
+            "round {round}"
+        );
+        for (f, w) in tables.iter().zip(&want) {
+            assert_eq!(
+                csv_without_wall(&read(f)),
+                csv_without_wall(w),
+                "round {round}: {f} differs"
+            );
+        }
+        let tmp: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(
+            tmp.is_empty(),
+            "round {round}: temporary files left: {tmp:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -77,13 +77,18 @@ impl Plot {
         let this = &this;
         let png = base.with_extension("png");
         let svg = base.with_extension("svg");
-        let tmp_png = base.with_extension("png.partial.png");
+        // A per-process temporary name: two processes rendering the same figure (two shards merging a
+        // sweep at once) must not rename each other's file away.
+        let tmp_png = base.with_extension(format!("png.{}.partial.png", std::process::id()));
         {
             let root = BitMapBackend::new(&tmp_png, (900, 560)).into_drawing_area();
             this.draw(root)
                 .map_err(|e| Error::format(&png, format!("cannot draw figure: {e}")))?;
         }
-        std::fs::rename(&tmp_png, &png).map_err(|e| Error::io(&png, e))?;
+        std::fs::rename(&tmp_png, &png).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp_png);
+            Error::io(&png, e)
+        })?;
         let mut text = String::new();
         {
             let root = SVGBackend::with_string(&mut text, (900, 560)).into_drawing_area();
