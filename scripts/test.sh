@@ -44,7 +44,7 @@ else
     echo "MPI tests skipped: no mpirun (apt-get install openmpi-bin libopenmpi-dev libclang-dev)" >&2
 fi
 
-"$VENV/bin/python" -m pip install --quiet --upgrade "maturin>=1.9.4,<2" "numpy>=1.21" "pytest>=7"
+"$VENV/bin/python" -m pip install --quiet --upgrade "maturin>=1.9.4,<2" "numpy>=1.21" "pytest>=7" "hypothesis>=6"
 # MATURIN_NO_INSTALL_RUST: never try to download a toolchain; use the cargo on PATH.
 (cd crates/diffscope-py && VIRTUAL_ENV="$PWD/../../$VENV" MATURIN_NO_INSTALL_RUST=1 \
     "../../$VENV/bin/maturin" develop --release --quiet)

@@ -91,7 +91,9 @@ def _matrix(x: Any, name: str = "x") -> np.ndarray:
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name}: expected a numpy.ndarray of shape (b, d), got {type(x).__name__}")
     if x.dtype == np.float64:
-        x = x.astype(np.float32)
+        # Values beyond float32 become inf here and are rejected as NonFiniteError by the library.
+        with np.errstate(over="ignore"):
+            x = x.astype(np.float32)
     elif x.dtype != np.float32:
         raise TypeError(
             f"{name}: expected dtype float32 (or float64, cast to float32), got {x.dtype} "
