@@ -23,6 +23,11 @@ pub struct TimeGrid {
     times: Vec<f64>,
 }
 
+/// The most steps a grid may have: 10⁷ (80 MB of times; a sampler needs a score evaluation per step, so
+/// no run comes near it). A config asking for more is refused before anything is allocated (found by
+/// the fuzzer: `steps = 4294967296` allocated 32 GB in `validate`).
+pub const MAX_STEPS: usize = 10_000_000;
+
 impl TimeGrid {
     /// A grid from explicit times; they must be finite, > 0 and strictly decreasing, at least two.
     pub fn from_times(times: Vec<f64>) -> Result<Self> {
@@ -58,6 +63,13 @@ impl TimeGrid {
         }
         if steps == 0 {
             return Err(Error::param("steps", 0, "at least 1 step"));
+        }
+        if steps > MAX_STEPS {
+            return Err(Error::param(
+                "steps",
+                steps,
+                format!("at most {MAX_STEPS} steps (a grid holds steps + 1 times)"),
+            ));
         }
         Ok(())
     }
@@ -135,6 +147,22 @@ impl TimeGrid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fuzzer finding (toml target): `steps = 4294967296` in a config allocated a 32 GB grid during
+    /// validation. Now refused, naming the field, before any allocation.
+    #[test]
+    fn absurd_step_counts_are_refused_before_allocating() {
+        for steps in [MAX_STEPS + 1, 4_294_967_296, usize::MAX] {
+            for grid in [
+                TimeGrid::uniform(6.0, 0.01, steps),
+                TimeGrid::log(6.0, 0.01, steps),
+            ] {
+                let e = grid.unwrap_err().to_string();
+                assert!(e.contains("steps") && e.contains("at most"), "{e}");
+            }
+        }
+        assert_eq!(TimeGrid::uniform(6.0, 0.01, 1000).unwrap().n_steps(), 1000);
+    }
 
     #[test]
     fn grids_have_exact_endpoints_and_decrease() {
