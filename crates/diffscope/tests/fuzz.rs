@@ -187,13 +187,13 @@ fn targets() -> Vec<Target> {
             name: "png",
             file: "imgs/a/x.png",
             text: false,
-            run: |p| load(&p.parent().unwrap().parent().unwrap(), None),
+            run: |p| load(p.parent().unwrap().parent().unwrap(), None),
         },
         Target {
             name: "jpeg",
             file: "imgs/a/x.jpg",
             text: false,
-            run: |p| load(&p.parent().unwrap().parent().unwrap(), None),
+            run: |p| load(p.parent().unwrap().parent().unwrap(), None),
         },
         Target {
             name: "safetensors",
@@ -217,7 +217,7 @@ fn targets() -> Vec<Target> {
             file: "sweep/d_8/summary.json",
             text: true,
             run: |p| {
-                diffscope::experiments::regimes::merge(&p.parent().unwrap().parent().unwrap())
+                diffscope::experiments::regimes::merge(p.parent().unwrap().parent().unwrap())
                     .is_ok()
             },
         },
@@ -225,7 +225,7 @@ fn targets() -> Vec<Target> {
             name: "sweep",
             file: "sweep/sweep.json",
             text: true,
-            run: |p| diffscope::experiments::regimes::merge(&p.parent().unwrap()).is_ok(),
+            run: |p| diffscope::experiments::regimes::merge(p.parent().unwrap()).is_ok(),
         },
     ]
 }
