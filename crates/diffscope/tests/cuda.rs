@@ -107,22 +107,11 @@ use faer::Par;
 
 const NEEDS_GPU: &str = "needs a CUDA GPU: scripts/gpu-check.sh";
 
-/// Forward-noised training points x = e^{-t} a + √Δ z (as a sampler near collapse sees them).
+mod common;
+
+/// Forward-noised training points (as a sampler near collapse sees them), stream key 0x6770.
 fn queries(data: &[f32], d: usize, b: usize, t: f64, seed: u64) -> Vec<f32> {
-    use rand::Rng as _;
-    use rand_distr::StandardNormal;
-    let n = data.len() / d;
-    let mut r = diffscope::rng::stream(seed, &[0x6770]);
-    let ou = OuTime::new(t);
-    let mut x = Vec::with_capacity(b * d);
-    for _ in 0..b {
-        let mu = r.random_range(0..n);
-        for j in 0..d {
-            let z: f64 = r.sample(StandardNormal);
-            x.push((ou.decay * data[mu * d + j] as f64 + ou.delta.sqrt() * z) as f32);
-        }
-    }
-    x
+    common::forward_queries(data, d, b, t, seed, 0x6770)
 }
 
 struct Out {

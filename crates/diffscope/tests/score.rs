@@ -3,23 +3,12 @@
 use diffscope::data::{Covariance, GaussianMixture, TwoClassGmm};
 use diffscope::score::{EmpiricalScore, Extras, GmmScore, Nearest, OuTime, Precision, Score};
 use faer::Par;
-use rand::Rng as _;
-use rand_distr::StandardNormal;
 
-/// Forward-noised queries x = e^{-t} a + sqrt(Δ_t) z with a drawn from `data` (rows), as a sampler sees them.
+mod common;
+
+/// The queries of these tests (stream key 99).
 fn forward_queries(data: &[f32], d: usize, b: usize, t: f64, seed: u64) -> Vec<f32> {
-    let n = data.len() / d;
-    let mut r = diffscope::rng::stream(seed, &[99]);
-    let ou = OuTime::new(t);
-    let mut x = Vec::with_capacity(b * d);
-    for _ in 0..b {
-        let mu = r.random_range(0..n);
-        for j in 0..d {
-            let z: f64 = r.sample(StandardNormal);
-            x.push((ou.decay * data[mu * d + j] as f64 + ou.delta.sqrt() * z) as f32);
-        }
-    }
-    x
+    common::forward_queries(data, d, b, t, seed, 99)
 }
 
 fn max_rel_row_error(a: &[f32], b: &[f32], d: usize) -> f64 {
