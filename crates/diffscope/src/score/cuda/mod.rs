@@ -262,12 +262,6 @@ impl GpuEmpirical {
         let (major, minor) = ctx
             .compute_capability()
             .map_err(|e| dev_err(device, "reading the compute capability", e))?;
-        let sms = ctx
-            .attribute(
-                cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
-            )
-            .map_err(|e| dev_err(device, "reading the multiprocessor count", e))?;
-        let _ = sms;
         let stream = ctx.default_stream();
         let arch = format!("sm_{major}{minor}");
         let load = |want_top: bool| -> Result<Module> {
