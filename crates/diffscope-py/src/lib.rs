@@ -14,7 +14,9 @@ mod run;
 use arrays::{matrix_f32, to_matrix, to_vector};
 use diffscope::data::{self, DataModel, Dataset};
 use diffscope::experiments;
-use diffscope::score::{EmpiricalScore, Extras, GmmScore, Isa, Nearest, Precision, Score};
+use diffscope::score::{
+    EmpiricalScore, Extras, GmmScore, Isa, Nearest, Posterior, Precision, Score,
+};
 use errors::{to_py, IntoPyResult};
 use numpy::PyArray1;
 use pyo3::exceptions::PyValueError;
@@ -337,8 +339,10 @@ impl NativeScore {
     }
 
     /// S(x, t) for a (b, d) float32 array; with `log_p` and/or `nearest` also log p_t(x) and the nearest
-    /// scaled training points (index, second index, d1, d2). Returns a dict of arrays.
-    #[pyo3(signature = (x, t, log_p=false, nearest=false, threads=None))]
+    /// scaled training points (index, second index, d1, d2); with `posterior` the entropy (nats) and the
+    /// effective number 1/Σw² of the softmax weights. Returns a dict of arrays.
+    #[pyo3(signature = (x, t, log_p=false, nearest=false, posterior=false, threads=None))]
+    #[allow(clippy::too_many_arguments)]
     fn eval<'py>(
         &self,
         py: Python<'py>,
@@ -346,6 +350,7 @@ impl NativeScore {
         t: f64,
         log_p: bool,
         nearest: bool,
+        posterior: bool,
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let (v, b, d) = matrix_f32(x, "x")?;
@@ -366,19 +371,22 @@ impl NativeScore {
             )));
         }
         diffscope::error::check_finite_f32("x", &v, d).py()?;
-        if nearest && !self.has_training_set() {
-            return Err(to_py(diffscope::Error::param(
-                "nearest",
-                "True",
-                "a score with a training set (EmpiricalScore)",
-            )));
+        for (name, asked) in [("nearest", nearest), ("posterior", posterior)] {
+            if asked && !self.has_training_set() {
+                return Err(to_py(diffscope::Error::param(
+                    name,
+                    "True",
+                    "a score with a training set (EmpiricalScore)",
+                )));
+            }
         }
         let ctl = run::Ctl::default();
-        let (s, lp, nn) = self.with(py, &ctl, |score| {
+        let (s, lp, nn, post) = self.with(py, &ctl, |score| {
             run::detached(py, threads, None, &ctl, || {
                 let mut s = vec![0.0f32; v.len()];
                 let mut lp = vec![0.0f64; if log_p { b } else { 0 }];
                 let mut nn = vec![Nearest::default(); if nearest { b } else { 0 }];
+                let mut post = vec![Posterior::default(); if posterior { b } else { 0 }];
                 score.eval_into(
                     &v,
                     t,
@@ -386,10 +394,11 @@ impl NativeScore {
                     Extras {
                         log_p: log_p.then_some(&mut lp[..]),
                         nearest: nearest.then_some(&mut nn[..]),
+                        posterior: posterior.then_some(&mut post[..]),
                     },
                     faer::Par::rayon(0),
                 );
-                Ok((s, lp, nn))
+                Ok((s, lp, nn, post))
             })
         })?;
         let out = PyDict::new(py);
@@ -402,6 +411,16 @@ impl NativeScore {
             out.set_item(
                 "second",
                 to_vector(py, nn.iter().map(|n| n.second as i64).collect()),
+            )?;
+        }
+        if posterior {
+            out.set_item(
+                "entropy",
+                to_vector(py, post.iter().map(|p| p.entropy).collect()),
+            )?;
+            out.set_item(
+                "effective_n",
+                to_vector(py, post.iter().map(|p| p.effective_n).collect()),
             )?;
         }
         Ok(out)

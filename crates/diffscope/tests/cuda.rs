@@ -131,6 +131,7 @@ fn eval(score: &dyn Score, x: &[f32], t: f64) -> Out {
     let extras = Extras {
         log_p: Some(&mut o.lp),
         nearest: Some(&mut o.nn),
+        posterior: None,
     };
     score.eval_into(x, t, &mut o.s, extras, Par::rayon(0));
     o

@@ -65,6 +65,7 @@ fn check_f32_against_f64(d: usize, n: usize, b: usize, ts: &[f64]) {
             Extras {
                 log_p: Some(&mut lp32),
                 nearest: Some(&mut nn32),
+                posterior: None,
             },
             Par::rayon(0),
         );
@@ -75,6 +76,7 @@ fn check_f32_against_f64(d: usize, n: usize, b: usize, ts: &[f64]) {
             Extras {
                 log_p: Some(&mut lp64),
                 nearest: Some(&mut nn64),
+                posterior: None,
             },
             Par::rayon(0),
         );
@@ -269,6 +271,7 @@ fn check_thread_independence(score: &EmpiricalScore, x: &[f32], b: usize) {
             Extras {
                 log_p: None,
                 nearest: Some(&mut nn),
+                posterior: None,
             },
             par,
         );

@@ -77,6 +77,7 @@ fn eval(score: &dyn Score, x: &[f32], t: f64) -> Eval {
     let extras = Extras {
         log_p: Some(&mut e.log_p),
         nearest: Some(&mut e.nn),
+        posterior: None,
     };
     score.eval_into(x, t, &mut e.s, extras, Par::rayon(0));
     e

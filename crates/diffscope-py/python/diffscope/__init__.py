@@ -296,11 +296,14 @@ class Score:
         return self._native.d
 
     def __call__(self, x: np.ndarray, t: float, log_p: bool = False, nearest: bool = False,
-                 threads: Optional[int] = None):
-        """S(x, t) as a (b, d) float32 array; with ``log_p=True`` and/or ``nearest=True`` a dict with
-        ``score`` and ``log_p`` (b,) and/or ``nearest``, ``second`` (indices), ``d1``, ``d2``."""
-        out = self._native.eval(_matrix(x), float(t), bool(log_p), bool(nearest), _threads(threads))
-        return out if (log_p or nearest) else out["score"]
+                 posterior: bool = False, threads: Optional[int] = None):
+        """S(x, t) as a (b, d) float32 array; with ``log_p=True``, ``nearest=True`` and/or
+        ``posterior=True`` a dict with ``score`` and ``log_p`` (b,), ``nearest``, ``second`` (indices),
+        ``d1``, ``d2``, and ``entropy`` (nats) and ``effective_n`` (1/Σw²) of the softmax weights over the
+        training points (scores with a training set)."""
+        out = self._native.eval(_matrix(x), float(t), bool(log_p), bool(nearest), bool(posterior),
+                                _threads(threads))
+        return out if (log_p or nearest or posterior) else out["score"]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._native.describe()})"

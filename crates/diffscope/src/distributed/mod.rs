@@ -19,7 +19,7 @@ pub use sharded::{ShardTimings, ShardedScore};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::score::{EmpiricalScore, Extras, Nearest, Precision, Score};
+    use crate::score::{EmpiricalScore, Extras, Nearest, Posterior, Precision, Score};
     use faer::Par;
 
     fn points(n: usize, d: usize) -> Vec<f32> {
@@ -34,14 +34,15 @@ mod tests {
             .collect()
     }
 
-    type Eval = (Vec<f32>, Vec<f64>, Vec<Nearest>);
+    type Eval = (Vec<f32>, Vec<f64>, Vec<Nearest>, Vec<Posterior>);
 
     fn eval(score: &dyn Score, x: &[f32], t: f64) -> Eval {
         let b = x.len() / score.dim();
-        let (mut out, mut lp, mut nn) = (
+        let (mut out, mut lp, mut nn, mut post) = (
             vec![0.0; x.len()],
             vec![0.0; b],
             vec![Nearest::default(); b],
+            vec![Posterior::default(); b],
         );
         score.eval_into(
             x,
@@ -50,16 +51,17 @@ mod tests {
             Extras {
                 log_p: Some(&mut lp),
                 nearest: Some(&mut nn),
+                posterior: Some(&mut post),
             },
             Par::rayon(0),
         );
-        (out, lp, nn)
+        (out, lp, nn, post)
     }
 
     /// The merge of 1, 2, 3 and 5 shards (empty shards at n = 3) against the f64 reference path, with log p
     /// and the nearest points. Tolerance: the f32 kernel's stated bound, 1e-5 · max|S| on the score (its
-    /// logits and weights are f32, sums f64; the fold adds only f64 rescalings), 1e-4 on log p. The nearest
-    /// indices are exact. Every rank returns the same bits, and R = 1 is bit-identical to EmpiricalScore.
+    /// logits and weights are f32, sums f64; the fold adds only f64 rescalings), 1e-4 on log p and on the
+    /// posterior's entropy (absolute) and effective number (relative). The nearest indices are exact. Every rank returns the same bits, and R = 1 is bit-identical to EmpiricalScore.
     #[test]
     fn sharded_merge_matches_the_unsharded_kernel_and_the_f64_reference() {
         for &(n, d) in &[(200usize, 13usize), (3, 4)] {
@@ -68,7 +70,7 @@ mod tests {
             let reference = EmpiricalScore::from_rows(&a, n, d, Precision::F64).unwrap();
             let single = EmpiricalScore::from_rows(&a, n, d, Precision::F32).unwrap();
             for &t in &[0.02, 0.3, 3.0] {
-                let (want, want_lp, want_nn) = eval(&reference, &x, t);
+                let (want, want_lp, want_nn, want_post) = eval(&reference, &x, t);
                 let fast = eval(&single, &x, t);
                 let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
                 for ranks in [1usize, 2, 3, 5] {
@@ -83,7 +85,7 @@ mod tests {
                             "ranks disagree (n = {n}, R = {ranks}, t = {t})"
                         );
                     }
-                    let (got, lp, nn) = &results[0];
+                    let (got, lp, nn, post) = &results[0];
                     if ranks == 1 {
                         assert_eq!(&results[0], &fast, "R = 1 differs from EmpiricalScore");
                     }
@@ -99,6 +101,11 @@ mod tests {
                     for (g, w) in nn.iter().zip(&want_nn) {
                         assert_eq!((g.index, g.second), (w.index, w.second));
                         assert!((g.d1 - w.d1).abs() <= 1e-5 * w.d1.max(1.0));
+                    }
+                    for (g, w) in post.iter().zip(&want_post) {
+                        assert!((g.entropy - w.entropy).abs() <= 1e-4, "H {g:?} vs {w:?}");
+                        let rel = (g.effective_n - w.effective_n).abs() / w.effective_n;
+                        assert!(rel <= 1e-4, "N_eff {g:?} vs {w:?}");
                     }
                 }
             }

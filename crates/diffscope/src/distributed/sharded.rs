@@ -4,8 +4,8 @@ use super::comm::{shard_bounds, Comm};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::score::{
-    check_shapes, column_sums, EmpiricalScore, Extras, Nearest, OuTime, Precision, Score, States,
-    Top,
+    check_shapes, column_sums, EmpiricalScore, Extras, Nearest, OuTime, Posterior, Precision,
+    Score, States, Top, Want,
 };
 use faer::Par;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -131,18 +131,19 @@ impl ShardedScore {
     }
 }
 
-/// f64 values per query of a packed state: m, l, the top-2 (6 values, when asked) and v (d values).
-fn state_width(d: usize, top: bool) -> usize {
-    2 + if top { 6 } else { 0 } + d
+/// f64 values per query of a packed state: m, l, the top-2 (6 values, when asked), the posterior sums
+/// h and q (when asked) and v (d values).
+fn state_width(d: usize, want: Want) -> usize {
+    2 + if want.top { 6 } else { 0 } + if want.posterior { 2 } else { 0 } + d
 }
 
-fn pack_states(st: &States, range: std::ops::Range<usize>, top: bool) -> Vec<f64> {
+fn pack_states(st: &States, range: std::ops::Range<usize>, want: Want) -> Vec<f64> {
     let d = st.d;
-    let mut buf = Vec::with_capacity(range.len() * state_width(d, top));
+    let mut buf = Vec::with_capacity(range.len() * state_width(d, want));
     for i in range {
         buf.push(st.max[i] as f64);
         buf.push(st.sum[i]);
-        if top {
+        if want.top {
             let t = &st.top[i];
             buf.extend([
                 t.y1 as f64,
@@ -153,13 +154,16 @@ fn pack_states(st: &States, range: std::ops::Range<usize>, top: bool) -> Vec<f64
                 t.d2sq,
             ]);
         }
+        if want.posterior {
+            buf.extend([st.ent[i], st.sq[i]]);
+        }
         buf.extend_from_slice(&st.acc[i * d..(i + 1) * d]);
     }
     buf
 }
 
-fn unpack_states(buf: &[f64], d: usize, top: bool) -> Result<States> {
-    let w = state_width(d, top);
+fn unpack_states(buf: &[f64], d: usize, want: Want) -> Result<States> {
+    let w = state_width(d, want);
     if !buf.len().is_multiple_of(w) {
         return Err(Error::Comm {
             what: "sharded score".into(),
@@ -170,23 +174,26 @@ fn unpack_states(buf: &[f64], d: usize, top: bool) -> Result<States> {
         });
     }
     let b = buf.len() / w;
-    let mut st = States::empty(b, d, top);
+    let mut st = States::empty(b, d, want);
     for (i, q) in buf.chunks_exact(w).enumerate() {
         st.max[i] = q[0] as f32;
         st.sum[i] = q[1];
-        let rest = if top {
+        let mut rest = &q[2..];
+        if want.top {
             st.top[i] = Top {
-                y1: q[2] as f32,
-                i1: q[3] as u64,
-                d1sq: q[4],
-                y2: q[5] as f32,
-                i2: q[6] as u64,
-                d2sq: q[7],
+                y1: rest[0] as f32,
+                i1: rest[1] as u64,
+                d1sq: rest[2],
+                y2: rest[3] as f32,
+                i2: rest[4] as u64,
+                d2sq: rest[5],
             };
-            &q[8..]
-        } else {
-            &q[2..]
-        };
+            rest = &rest[6..];
+        }
+        if want.posterior {
+            (st.ent[i], st.sq[i]) = (rest[0], rest[1]);
+            rest = &rest[2..];
+        }
         st.acc[i * d..(i + 1) * d].copy_from_slice(rest);
     }
     Ok(st)
@@ -204,13 +211,17 @@ impl ShardedScore {
         let b = check_shapes(self.d, x, t, out, &extras);
         let (d, size, rank) = (self.d, self.comm.size(), self.comm.rank());
         let ou = OuTime::new(t);
-        let Extras { log_p, nearest } = extras;
-        let top = log_p.is_some() || nearest.is_some();
+        let want = Want::of(&extras);
+        let Extras {
+            log_p,
+            nearest,
+            posterior,
+        } = extras;
         // 1. This shard's partial states of every query (global indices in the top-2).
         let t0 = Instant::now();
         let mut local = match &self.local {
-            Some(s) => s.states(x, ou, top, par),
-            None => States::empty(b, d, top),
+            Some(s) => s.states(x, ou, want, par),
+            None => States::empty(b, d, want),
         };
         for tp in &mut local.top {
             tp.i1 += self.lo as u64;
@@ -220,13 +231,13 @@ impl ShardedScore {
         // 2. Each query's states to its owner, folded there in rank order.
         let qb = shard_bounds(b, size);
         let send = (0..size)
-            .map(|q| pack_states(&local, qb[q]..qb[q + 1], top))
+            .map(|q| pack_states(&local, qb[q]..qb[q + 1], want))
             .collect();
         let recv = self.comm.all_to_all(send)?;
         let mine = qb[rank]..qb[rank + 1];
-        let mut st = States::empty(mine.len(), d, top);
+        let mut st = States::empty(mine.len(), d, want);
         for buf in &recv {
-            let other = unpack_states(buf, d, top)?;
+            let other = unpack_states(buf, d, want)?;
             if other.len() != mine.len() {
                 return Err(Error::Comm {
                     what: "sharded score".into(),
@@ -243,22 +254,28 @@ impl ShardedScore {
         let mut o = vec![0.0f32; m * d];
         let mut lp = vec![0.0f64; if log_p.is_some() { m } else { 0 }];
         let mut nn = vec![Nearest::default(); if nearest.is_some() { m } else { 0 }];
+        let mut post = vec![Posterior::default(); if posterior.is_some() { m } else { 0 }];
         st.finish(
             &x[mine.start * d..mine.end * d],
             ou,
             &self.centre,
             self.n,
             &mut o,
-            log_p.is_some().then_some(&mut lp[..]),
-            nearest.is_some().then_some(&mut nn[..]),
+            Extras {
+                log_p: log_p.is_some().then_some(&mut lp[..]),
+                nearest: nearest.is_some().then_some(&mut nn[..]),
+                posterior: posterior.is_some().then_some(&mut post[..]),
+            },
         );
-        let w = d + 5;
+        let w = d + 7;
         let mut buf = Vec::with_capacity(m * w);
         for i in 0..m {
             buf.extend(o[i * d..(i + 1) * d].iter().map(|&v| v as f64));
             buf.push(lp.get(i).copied().unwrap_or(0.0));
             let n = nn.get(i).copied().unwrap_or_default();
             buf.extend([n.index as f64, n.second as f64, n.d1 as f64, n.d2 as f64]);
+            let p = post.get(i).copied().unwrap_or_default();
+            buf.extend([p.entropy, p.effective_n]);
         }
         let all: Vec<f64> = self.comm.all_gather(&buf)?.concat();
         if all.len() != b * w {
@@ -267,7 +284,7 @@ impl ShardedScore {
                 detail: format!("{} result values for {b} queries", all.len()),
             });
         }
-        let (mut log_p, mut nearest) = (log_p, nearest);
+        let (mut log_p, mut nearest, mut posterior) = (log_p, nearest, posterior);
         for (i, row) in all.chunks_exact(w).enumerate() {
             out[i * d..(i + 1) * d]
                 .iter_mut()
@@ -282,6 +299,12 @@ impl ShardedScore {
                     second: row[d + 2] as u32,
                     d1: row[d + 3] as f32,
                     d2: row[d + 4] as f32,
+                };
+            }
+            if let Some(p) = posterior.as_deref_mut() {
+                p[i] = Posterior {
+                    entropy: row[d + 5],
+                    effective_n: row[d + 6],
                 };
             }
         }

@@ -136,6 +136,7 @@ pub fn run(
             Extras {
                 log_p: None,
                 nearest: kernel_nn.then_some(&mut nn[..]),
+                posterior: None,
             },
             Par::rayon(0),
         );

@@ -8,13 +8,16 @@
 //! nearest scaled training point, from which the collapse observables follow.
 
 pub mod observables;
+pub mod posterior;
 
 use crate::data::{DataModel, Dataset};
 use crate::error::{Error, Result};
 use crate::progress::{self, Monitor};
 use crate::rng;
 use crate::sampler::{self, FinalStep, NoiseKey, Spacing, TimeGrid};
-use crate::score::{Device, EmpiricalScore, Extras, GmmScore, Nearest, OuTime, Precision, Score};
+use crate::score::{
+    Device, EmpiricalScore, Extras, GmmScore, Nearest, OuTime, Posterior, Precision, Score,
+};
 use crate::theory;
 use faer::Par;
 use observables::*;
@@ -198,6 +201,9 @@ pub struct RegimesResult {
     pub t_c_phi_half: Measured,
     /// Per-trajectory last change of the nearest training point.
     pub last_change: Option<Vec<f64>>,
+    /// The posterior's entropy and effective number along the trunk, and the per-trajectory collapse
+    /// times N_eff < 2 (empirical score only).
+    pub posterior: Option<posterior::PosteriorCurves>,
     /// Fraction of trunk end points with d₁/d₂ < 1/3 (end points after the final step).
     pub f_mem: Option<f64>,
     /// The same for the states at t_min before the final step (equal to `f_mem` without one).
@@ -312,6 +318,7 @@ pub fn run(
     };
     let b = p.batch;
     let last_change = empirical.then(|| last_change_times(&sim.times, &sim.trunk_nearest));
+    let posterior = empirical.then(|| posterior::summarise(&sim.times, &sim.trunk_posterior));
     let f_mem = end_nearest.then(|| crate::memorisation::fraction_copies(&sim.nn[..b]));
     let (commit_t, commit_p) = commitment(&sim.trunk_class, &sim.times, p.t_min, b);
     let ent = if empirical {
@@ -332,6 +339,7 @@ pub fn run(
         t_s: clones.t_s,
         t_c_phi_half: clones.t_c_phi_half,
         last_change,
+        posterior,
         f_mem,
         f_mem_at_t_min: sim.f_mem_at_t_min,
         end_points: p.final_step.describe().into(),
@@ -432,6 +440,8 @@ struct Simulation {
     nn: Vec<Nearest>,
     /// Nearest training point of each trunk row at every grid time and at t_min (empirical scores).
     trunk_nearest: Vec<Vec<u32>>,
+    /// Posterior of each trunk row at every grid time and at t_min (empirical scores).
+    trunk_posterior: Vec<Vec<Posterior>>,
     /// Class of each trunk row at every grid time, then at the end.
     trunk_class: Vec<Vec<u16>>,
     /// Class of every row's end point.
@@ -470,11 +480,16 @@ fn simulate(
     let mut s = Vec::new();
     let mut trunk_nearest: Vec<Vec<u32>> = Vec::with_capacity(p.steps + 1);
     let mut trunk_class: Vec<Vec<u16>> = Vec::with_capacity(p.steps + 1);
+    let mut trunk_posterior: Vec<Vec<Posterior>> = Vec::with_capacity(p.steps + 1);
     let mut nn = Vec::new();
-    // One score pass over all rows at time t, with the nearest points when the score has them.
-    let evaluate = |x: &[f32], t: f64, s: &mut Vec<f32>, nn: &mut Vec<Nearest>| {
+    let mut post = Vec::new();
+    // One score pass over all rows at time t, with the nearest points and the posterior when the score
+    // has them.
+    let mut evaluate = |x: &[f32], t: f64, s: &mut Vec<f32>, nn: &mut Vec<Nearest>| {
         s.resize(x.len(), 0.0);
-        nn.resize(if empirical { x.len() / d } else { 0 }, Nearest::default());
+        let rows = if empirical { x.len() / d } else { 0 };
+        nn.resize(rows, Nearest::default());
+        post.resize(rows, Posterior::default());
         score.eval_into(
             x,
             t,
@@ -482,9 +497,13 @@ fn simulate(
             Extras {
                 log_p: None,
                 nearest: empirical.then_some(&mut nn[..]),
+                posterior: empirical.then_some(&mut post[..]),
             },
             Par::rayon(0),
         );
+        if empirical {
+            trunk_posterior.push(post[..b].to_vec());
+        }
     };
     for (k, (t_cur, t_next)) in grid.steps().enumerate() {
         progress::check(monitor)?;
@@ -523,6 +542,7 @@ fn simulate(
         x,
         nn,
         trunk_nearest,
+        trunk_posterior,
         trunk_class,
         end_class,
         f_mem_at_t_min,
@@ -812,6 +832,7 @@ pub fn excess_entropy_at(
         Extras {
             log_p: Some(&mut lp),
             nearest: None,
+            posterior: None,
         },
         Par::rayon(0),
     );

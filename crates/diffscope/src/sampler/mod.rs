@@ -15,7 +15,7 @@ pub use grid::{Spacing, TimeGrid};
 use crate::error::Result;
 use crate::progress::{self, Monitor};
 use crate::rng;
-use crate::score::{Extras, Nearest, Score};
+use crate::score::{Extras, Nearest, Posterior, Score};
 use faer::Par;
 use rand::Rng as _;
 use rand_distr::StandardNormal;
@@ -128,13 +128,27 @@ pub struct Step<'a> {
     pub log_p: Option<&'a [f64]>,
     /// Nearest training points, when requested.
     pub nearest: Option<&'a [Nearest]>,
+    /// Posterior entropy and effective number, when requested.
+    pub posterior: Option<&'a [Posterior]>,
+}
+
+/// The extras an observer asks of a step (each only from scores that provide it: log p from the exact
+/// and population scores, the others from scores with a training set).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wants {
+    /// log p_t(x).
+    pub log_p: bool,
+    /// Nearest training points.
+    pub nearest: bool,
+    /// Posterior entropy and effective number ([`Posterior`]).
+    pub posterior: bool,
 }
 
 /// Receives each step of a sampler.
 pub trait Observer {
-    /// Extras to compute at step k: `(log_p, nearest)`.
-    fn wants(&self, _k: usize) -> (bool, bool) {
-        (false, false)
+    /// Extras to compute at step k.
+    fn wants(&self, _k: usize) -> Wants {
+        Wants::default()
     }
     /// Called at every step; `Break` stops the run.
     fn on_step(&mut self, step: &Step<'_>) -> ControlFlow<()>;
@@ -207,6 +221,7 @@ struct Driver<'a> {
     s: Vec<f32>,
     log_p: Vec<f64>,
     nearest: Vec<Nearest>,
+    posterior: Vec<Posterior>,
     stats: RunStats,
     total: u64,
 }
@@ -231,6 +246,7 @@ impl<'a> Driver<'a> {
             s: vec![0.0; b * d],
             log_p: Vec::new(),
             nearest: Vec::new(),
+            posterior: Vec::new(),
             stats: RunStats::default(),
             total: grid.n_steps() as u64,
         }
@@ -240,13 +256,16 @@ impl<'a> Driver<'a> {
     fn observe(&mut self, x: &[f32], k: usize, t_cur: f64, t_next: f64) -> Result<ControlFlow<()>> {
         progress::check(self.monitor)?;
         let b = x.len() / self.score.dim();
-        let (want_lp, want_nn) = self.obs.wants(k);
-        self.log_p.resize(if want_lp { b } else { 0 }, 0.0);
+        let w = self.obs.wants(k);
+        self.log_p.resize(if w.log_p { b } else { 0 }, 0.0);
         self.nearest
-            .resize(if want_nn { b } else { 0 }, Nearest::default());
+            .resize(if w.nearest { b } else { 0 }, Nearest::default());
+        self.posterior
+            .resize(if w.posterior { b } else { 0 }, Posterior::default());
         let extras = Extras {
-            log_p: want_lp.then_some(&mut self.log_p[..]),
-            nearest: want_nn.then_some(&mut self.nearest[..]),
+            log_p: w.log_p.then_some(&mut self.log_p[..]),
+            nearest: w.nearest.then_some(&mut self.nearest[..]),
+            posterior: w.posterior.then_some(&mut self.posterior[..]),
         };
         self.score
             .eval_into(x, t_cur, &mut self.s, extras, self.par);
@@ -257,8 +276,9 @@ impl<'a> Driver<'a> {
             t_next,
             x,
             score: &self.s,
-            log_p: want_lp.then_some(&self.log_p[..]),
-            nearest: want_nn.then_some(&self.nearest[..]),
+            log_p: w.log_p.then_some(&self.log_p[..]),
+            nearest: w.nearest.then_some(&self.nearest[..]),
+            posterior: w.posterior.then_some(&self.posterior[..]),
         };
         let flow = self.obs.on_step(&step);
         self.stats.steps = k + 1;

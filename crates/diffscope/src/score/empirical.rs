@@ -1,7 +1,7 @@
 //! The exact empirical score of a training set, as a fused flash-softmax kernel (science.md §2).
 
 use super::microkernel::{packed_index, MR, NR};
-use super::{check_shapes, Device, Extras, Isa, Nearest, OuTime, Score};
+use super::{check_shapes, Device, Extras, Isa, Nearest, OuTime, Posterior, Score};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use faer::Par;
@@ -264,9 +264,9 @@ impl EmpiricalScore {
     }
 
     /// The flash-softmax states of one block of ≤ QUERY_BLOCK queries over this score's points, f32 fast
-    /// path (`super::flash`); the top-2 (with exact f64 distances) when `want_top`.
-    fn block_state(&self, x: &[f32], ou: OuTime, want_top: bool) -> States {
-        super::flash::block_state(self, self.isa, x, ou, want_top)
+    /// path (`super::flash`), tracking what `want` asks.
+    fn block_state(&self, x: &[f32], ou: OuTime, want: Want) -> States {
+        super::flash::block_state(self, self.isa, x, ou, want)
     }
 
     /// The partial states of all b queries of `x` over this score's points, in blocks of whole strips
@@ -277,20 +277,20 @@ impl EmpiricalScore {
     /// can follow the thread count without changing a bit: up to 16 strips per block (a tile is then
     /// reused by 16 strips while it is in cache), fewer when that leaves threads idle (B ≤ 256: one block
     /// would keep one core busy).
-    pub(crate) fn states(&self, x: &[f32], ou: OuTime, want_top: bool, par: Par) -> States {
+    pub(crate) fn states(&self, x: &[f32], ou: OuTime, want: Want, par: Par) -> States {
         let blocks: Vec<&[f32]> = x
             .chunks(block_len(x.len() / self.d, par) * self.d)
             .collect();
-        let state = |xb: &[f32]| self.block_state(xb, ou, want_top);
+        let state = |xb: &[f32]| self.block_state(xb, ou, want);
         let parts = match par {
             Par::Seq => blocks.into_iter().map(state).collect(),
             Par::Rayon(_) => blocks.into_par_iter().map(state).collect(),
         };
-        States::concat(parts, self.d, want_top)
+        States::concat(parts, self.d, want)
     }
 
     /// One query, f64 reference path: distances, log-sum-exp and weighted sum all in f64.
-    fn query_f64(&self, x: &[f32], ou: OuTime, out: &mut [f32]) -> (f64, Nearest) {
+    fn query_f64(&self, x: &[f32], ou: OuTime, out: &mut [f32]) -> QueryF64 {
         let d = self.d;
         let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
         let logit = |mu: usize| -> f64 {
@@ -312,11 +312,13 @@ impl EmpiricalScore {
             }
         }
         let max = logits[i1];
-        let mut sum = 0.0;
+        let (mut sum, mut ent, mut sq) = (0.0, 0.0, 0.0);
         let mut acc = vec![0.0f64; d];
         for (mu, &l) in logits.iter().enumerate() {
             let w = (l - max).exp();
             sum += w;
+            ent += w * (l - max);
+            sq += w * w;
             acc.iter_mut()
                 .zip(&self.a64[mu * d..(mu + 1) * d])
                 .for_each(|(s, &a)| *s += w * a);
@@ -328,7 +330,7 @@ impl EmpiricalScore {
             - (self.n as f64).ln()
             - 0.5 * d as f64 * (2.0 * std::f64::consts::PI * ou.delta).ln();
         let dist = |l: f64| (-2.0 * ou.delta * l).sqrt() as f32;
-        let nn = if i2 == usize::MAX {
+        let nearest = if i2 == usize::MAX {
             Nearest {
                 index: i1 as u32,
                 second: i1 as u32,
@@ -343,7 +345,15 @@ impl EmpiricalScore {
                 d2: dist(logits[i2]),
             }
         };
-        (log_p, nn)
+        QueryF64 {
+            log_p,
+            nearest,
+            // H = ln Σw − Σ w (ℓ − max) / Σw in nats; N_eff = (Σw)² / Σw².
+            posterior: Posterior {
+                entropy: (sum.ln() - ent / sum).max(0.0),
+                effective_n: (sum * sum / sq).max(1.0),
+            },
+        }
     }
 }
 
@@ -360,6 +370,8 @@ impl EmpiricalScore {
 
     /// The GPU path of `eval_into`: chunks of queries through the device kernels; log p and the nearest
     /// points finished on the host from the device's top-2 indices with exact f64 distances, as on the CPU.
+    /// The posterior statistics are not yet computed by the device kernels: when asked for, they come
+    /// from the CPU kernel's pass over the same queries (the score itself stays the device's).
     #[cfg(feature = "cuda")]
     fn eval_gpu(
         &self,
@@ -367,23 +379,49 @@ impl EmpiricalScore {
         x: &[f32],
         ou: OuTime,
         out: &mut [f32],
-        mut log_p: Option<&mut [f64]>,
-        mut nearest: Option<&mut [Nearest]>,
+        extras: Extras<'_>,
     ) {
         let d = self.d;
-        let want_top = log_p.is_some() || nearest.is_some();
+        let want = Want::of(&extras);
         let q = g.chunk();
-        for (c, (xc, oc)) in x.chunks(q * d).zip(out.chunks_mut(q * d)).enumerate() {
+        let blocks = x.chunks(q * d).zip(out.chunks_mut(q * d));
+        for ((xc, oc), ec) in blocks.zip(extras.chunks(q, x.len() / d)) {
             // A device fault after a successful set-up (the device lost, a launch refused) has no caller
             // to return to through `Score`: it stops the run with the device's message.
             let stats = g
-                .eval_chunk(xc, ou, want_top, oc)
+                .eval_chunk(xc, ou, want.top, oc)
                 .unwrap_or_else(|e| panic!("{e}"));
-            if !want_top {
+            let Extras {
+                log_p,
+                nearest,
+                posterior,
+            } = ec;
+            if let Some(post) = posterior {
+                let host = Want {
+                    top: false,
+                    posterior: true,
+                };
+                self.states(xc, ou, host, Par::rayon(0)).finish_extras(
+                    ou,
+                    self.n,
+                    Extras {
+                        posterior: Some(post),
+                        ..Extras::default()
+                    },
+                );
+            }
+            if !want.top {
                 continue;
             }
             let b = xc.len() / d;
-            let mut st = States::empty(b, d, true);
+            let mut st = States::empty(
+                b,
+                d,
+                Want {
+                    top: true,
+                    posterior: false,
+                },
+            );
             for (i, &(y1, i1, y2, i2)) in stats.top.iter().enumerate() {
                 let xi = &xc[i * d..(i + 1) * d];
                 st.max[i] = stats.max[i];
@@ -401,13 +439,12 @@ impl EmpiricalScore {
                     },
                 };
             }
-            let r = c * q..c * q + b;
-            st.finish_extras(
-                ou,
-                self.n,
-                log_p.as_deref_mut().map(|l| &mut l[r.clone()]),
-                nearest.as_deref_mut().map(|l| &mut l[r]),
-            );
+            let rest = Extras {
+                log_p,
+                nearest,
+                posterior: None,
+            };
+            st.finish_extras(ou, self.n, rest);
         }
     }
 }
@@ -532,39 +569,25 @@ impl Score for EmpiricalScore {
         check_shapes(self.d, x, t, out, &extras);
         let ou = OuTime::new(t);
         let d = self.d;
-        let Extras { log_p, nearest } = extras;
         #[cfg(feature = "cuda")]
         if let Some(g) = &self.gpu {
-            self.eval_gpu(g, x, ou, out, log_p, nearest);
+            self.eval_gpu(g, x, ou, out, extras);
             return;
         }
+        let want = Want::of(&extras);
         match self.precision {
             Precision::F32 => {
                 // Block by block, each block's states finished into its rows of the outputs: the
                 // temporary f64 states stay O(block · d) (the sharded score needs all of them, `states`).
-                let want_top = log_p.is_some() || nearest.is_some();
                 let q = block_len(x.len() / d, par);
-                let blocks = x.len().div_ceil(q * d);
-                let mut lp: Vec<Option<&mut [f64]>> = match log_p {
-                    Some(l) => l.chunks_mut(q).map(Some).collect(),
-                    None => (0..blocks).map(|_| None).collect(),
-                };
-                let mut nn: Vec<Option<&mut [Nearest]>> = match nearest {
-                    Some(l) => l.chunks_mut(q).map(Some).collect(),
-                    None => (0..blocks).map(|_| None).collect(),
-                };
                 let jobs: Vec<_> = x
                     .chunks(q * d)
                     .zip(out.chunks_mut(q * d))
-                    .zip(lp.iter_mut().map(Option::take))
-                    .zip(nn.iter_mut().map(Option::take))
+                    .zip(extras.chunks(q, x.len() / d))
                     .collect();
-                let run = |(((xb, ob), lpb), nnb): (
-                    ((&[f32], &mut [f32]), Option<&mut [f64]>),
-                    Option<&mut [Nearest]>,
-                )| {
-                    let st = self.block_state(xb, ou, want_top);
-                    st.finish(xb, ou, &self.centre, self.n, ob, lpb, nnb);
+                let run = |((xb, ob), eb): ((&[f32], &mut [f32]), Extras<'_>)| {
+                    let st = self.block_state(xb, ou, want);
+                    st.finish(xb, ou, &self.centre, self.n, ob, eb);
                 };
                 match par {
                     Par::Seq => jobs.into_iter().for_each(run),
@@ -572,31 +595,41 @@ impl Score for EmpiricalScore {
                 }
             }
             Precision::F64 => {
-                let mut lp = log_p;
-                let mut nn = nearest;
-                let results: Vec<(f64, Nearest)> = match par {
-                    Par::Seq => x
-                        .chunks(d)
-                        .zip(out.chunks_mut(d))
-                        .map(|(xi, oi)| self.query_f64(xi, ou, oi))
-                        .collect(),
+                let query = |(xi, oi): (&[f32], &mut [f32])| self.query_f64(xi, ou, oi);
+                let results: Vec<QueryF64> = match par {
+                    Par::Seq => x.chunks(d).zip(out.chunks_mut(d)).map(query).collect(),
                     Par::Rayon(_) => x
                         .par_chunks(d)
                         .zip(out.par_chunks_mut(d))
-                        .map(|(xi, oi)| self.query_f64(xi, ou, oi))
+                        .map(query)
                         .collect(),
                 };
-                for (i, (l, n)) in results.into_iter().enumerate() {
-                    if let Some(lp) = lp.as_deref_mut() {
-                        lp[i] = l;
+                let Extras {
+                    mut log_p,
+                    mut nearest,
+                    mut posterior,
+                } = extras;
+                for (i, r) in results.into_iter().enumerate() {
+                    if let Some(lp) = log_p.as_deref_mut() {
+                        lp[i] = r.log_p;
                     }
-                    if let Some(nn) = nn.as_deref_mut() {
-                        nn[i] = n;
+                    if let Some(nn) = nearest.as_deref_mut() {
+                        nn[i] = r.nearest;
+                    }
+                    if let Some(p) = posterior.as_deref_mut() {
+                        p[i] = r.posterior;
                     }
                 }
             }
         }
     }
+}
+
+/// The extras of one query by the f64 reference path.
+struct QueryF64 {
+    log_p: f64,
+    nearest: Nearest,
+    posterior: Posterior,
 }
 
 /// The exact empirical score in f64 at one point and its analytic Jacobian:
@@ -710,10 +743,30 @@ impl Top {
     }
 }
 
+/// What a kernel pass tracks beside the score's sums: the top-2 (for log p and the nearest points) and the
+/// posterior sums (for [`Posterior`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Want {
+    pub top: bool,
+    pub posterior: bool,
+}
+
+impl Want {
+    /// What the requested extras need.
+    pub(crate) fn of(extras: &Extras<'_>) -> Want {
+        Want {
+            top: extras.log_p.is_some() || extras.nearest.is_some(),
+            posterior: extras.posterior.is_some(),
+        }
+    }
+}
+
 /// Flash-softmax partial states of b queries over a set of training points (science.md §2; the
 /// flash-decoding split-K state): per query the running maximum m of the logits y in log2 units,
-/// $l = \sum_\mu 2^{y_\mu - m}$, $v = \sum_\mu 2^{y_\mu - m} (a_\mu - c)$ (centred frame, f64) and the top-2.
-/// An empty set of points is the state m = −∞, l = 0, v = 0.
+/// $l = \sum_\mu 2^{y_\mu - m}$, $v = \sum_\mu 2^{y_\mu - m} (a_\mu - c)$ (centred frame, f64), the top-2
+/// and, when asked, the posterior sums $h = \sum_\mu 2^{y_\mu - m} (y_\mu - m)$ and
+/// $q = \sum_\mu 2^{2(y_\mu - m)}$, from which $H = \ln l - h \ln 2 / l$ and $N_\text{eff} = l^2 / q$.
+/// An empty set of points is the state m = −∞, l = v = h = q = 0.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct States {
     pub d: usize,
@@ -723,27 +776,36 @@ pub(crate) struct States {
     pub acc: Vec<f64>,
     /// Empty unless the top-2 were asked for.
     pub top: Vec<Top>,
+    /// h per query; empty unless the posterior was asked for.
+    pub ent: Vec<f64>,
+    /// q per query; empty unless the posterior was asked for.
+    pub sq: Vec<f64>,
 }
 
 impl States {
     /// The empty state of b queries.
-    pub(crate) fn empty(b: usize, d: usize, want_top: bool) -> States {
+    pub(crate) fn empty(b: usize, d: usize, want: Want) -> States {
+        let post = if want.posterior { b } else { 0 };
         States {
             d,
             max: vec![f32::NEG_INFINITY; b],
             sum: vec![0.0; b],
             acc: vec![0.0; b * d],
-            top: vec![Top::EMPTY; if want_top { b } else { 0 }],
+            top: vec![Top::EMPTY; if want.top { b } else { 0 }],
+            ent: vec![0.0; post],
+            sq: vec![0.0; post],
         }
     }
 
-    fn concat(parts: Vec<States>, d: usize, want_top: bool) -> States {
-        let mut st = States::empty(0, d, want_top);
+    fn concat(parts: Vec<States>, d: usize, want: Want) -> States {
+        let mut st = States::empty(0, d, want);
         for p in parts {
             st.max.extend(p.max);
             st.sum.extend(p.sum);
             st.acc.extend(p.acc);
             st.top.extend(p.top);
+            st.ent.extend(p.ent);
+            st.sq.extend(p.sq);
         }
         st
     }
@@ -770,13 +832,19 @@ impl States {
             self.max[i] = other.max[j];
             self.sum[i] = other.sum[j];
             self.acc[i * d..(i + 1) * d].copy_from_slice(&other.acc[j * d..(j + 1) * d]);
+            if let (Some(h), Some(q)) = (self.ent.get_mut(i), self.sq.get_mut(i)) {
+                (*h, *q) = (other.ent[j], other.sq[j]);
+            }
             return;
         }
         let m = self.max[i].max(other.max[j]);
-        let (s1, s2) = (
-            ((self.max[i] - m) as f64).exp2(),
-            ((other.max[j] - m) as f64).exp2(),
-        );
+        let (dm1, dm2) = ((self.max[i] - m) as f64, (other.max[j] - m) as f64);
+        let (s1, s2) = (dm1.exp2(), dm2.exp2());
+        if let (Some(h), Some(q)) = (self.ent.get_mut(i), self.sq.get_mut(i)) {
+            // h is relative to the maximum: Σ 2^{y−m}(y − m) = 2^{m₁−m}(h₁ + (m₁ − m) l₁) + (2 likewise).
+            *h = s1 * (*h + dm1 * self.sum[i]) + s2 * (other.ent[j] + dm2 * other.sum[j]);
+            *q = *q * s1 * s1 + other.sq[j] * s2 * s2;
+        }
         self.max[i] = m;
         self.sum[i] = self.sum[i] * s1 + other.sum[j] * s2;
         let (a, b) = (
@@ -792,7 +860,6 @@ impl States {
     /// relative to `centre`): $S = (e^{-t} (c + v/l) - x)/\Delta$, and
     /// $\log p = -d_1^2/2\Delta + \log l - \log N - \tfrac d2 \log(2\pi\Delta)$ (the running max is the
     /// nearest point's logit, replaced by its exact f64 distance).
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn finish(
         &self,
         x: &[f32],
@@ -800,8 +867,7 @@ impl States {
         centre: &[f64],
         n: usize,
         out: &mut [f32],
-        log_p: Option<&mut [f64]>,
-        nearest: Option<&mut [Nearest]>,
+        extras: Extras<'_>,
     ) {
         let d = self.d;
         for i in 0..self.len() {
@@ -812,18 +878,28 @@ impl States {
                 out[i * d + j] = ((ou.decay * m - xs) / ou.delta) as f32;
             }
         }
-        self.finish_extras(ou, n, log_p, nearest);
+        self.finish_extras(ou, n, extras);
     }
 
     /// The extras of [`States::finish`]: $\log p = -d_1^2/2\Delta + \log l + (m - y_1)\ln 2 - \log N -
-    /// \tfrac d2 \log(2\pi\Delta)$ and the nearest points, from the top-2 with exact distances.
-    pub(crate) fn finish_extras(
-        &self,
-        ou: OuTime,
-        n: usize,
-        log_p: Option<&mut [f64]>,
-        nearest: Option<&mut [Nearest]>,
-    ) {
+    /// \tfrac d2 \log(2\pi\Delta)$ and the nearest points, from the top-2 with exact distances; the
+    /// posterior $H = \ln l - h \ln 2 / l$, $N_\text{eff} = l^2 / q$.
+    pub(crate) fn finish_extras(&self, ou: OuTime, n: usize, extras: Extras<'_>) {
+        let Extras {
+            log_p,
+            nearest,
+            posterior,
+        } = extras;
+        if let Some(post) = posterior {
+            for (i, p) in post.iter_mut().enumerate() {
+                let l = self.sum[i];
+                *p = Posterior {
+                    // Rounding can take H a few ulps below 0 or N_eff below 1 on one point.
+                    entropy: (l.ln() - self.ent[i] * std::f64::consts::LN_2 / l).max(0.0),
+                    effective_n: (l * l / self.sq[i]).max(1.0),
+                };
+            }
+        }
         let d = self.d;
         let norm_const =
             (n as f64).ln() + 0.5 * d as f64 * (2.0 * std::f64::consts::PI * ou.delta).ln();
@@ -893,10 +969,12 @@ mod isa_tests {
         let mut s = vec![0.0f32; x.len()];
         let mut lp = vec![0.0f64; b];
         let mut nn = vec![Nearest::default(); b];
+        let mut post = vec![Posterior::default(); b];
         let extras = if top {
             Extras {
                 log_p: Some(&mut lp),
                 nearest: Some(&mut nn),
+                posterior: Some(&mut post),
             }
         } else {
             Extras::default()
@@ -904,6 +982,10 @@ mod isa_tests {
         sc.eval_into(x, t, &mut s, extras, par);
         let mut bits: Vec<u64> = s.iter().map(|v| v.to_bits() as u64).collect();
         bits.extend(lp.iter().map(|v| v.to_bits()));
+        bits.extend(
+            post.iter()
+                .flat_map(|p| [p.entropy.to_bits(), p.effective_n.to_bits()]),
+        );
         for n in &nn {
             bits.extend([
                 n.index as u64,
@@ -912,12 +994,12 @@ mod isa_tests {
                 n.d2.to_bits() as u64,
             ]);
         }
-        assert_eq!(bits.len(), b * d + b + 4 * b);
+        assert_eq!(bits.len(), b * d + 3 * b + 4 * b);
         bits
     }
 
     /// Every instruction set this processor runs gives the same bits (score, log p, nearest points and
-    /// distances) as the portable loops, at every t (sparse and dense tiles), with and without the top-2,
+    /// distances, posterior entropy and effective number) as the portable loops, at every t (sparse and dense tiles), with and without the top-2,
     /// for 1 and 2 threads and a partial last strip. d = 100 (tiles of 1008, 84 blocks: AVX-512 pairs them),
     /// d = 784 (tiles of 162 points, 27 blocks: the last of each tile alone) and d = 13 (12 + 1 coordinates
     /// in the weighted sum). On a processor without AVX-512 it compares AVX2 with portable only; the test

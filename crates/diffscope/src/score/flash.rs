@@ -14,7 +14,7 @@
 //! exp, the maxima, the f64 flush) are vectorised 16 lanes wide too. Every element is computed by the same
 //! operations in the same order on every path: the instruction set changes no bit.
 
-use super::empirical::{EmpiricalScore, States, Top};
+use super::empirical::{EmpiricalScore, States, Top, Want};
 use super::fastexp::exp2_f32;
 use super::microkernel::{self, Blk, Kernels, MR, NR, ROWS_MAX};
 use super::{Isa, OuTime};
@@ -23,7 +23,8 @@ use super::{Isa, OuTime};
 const LIVE_LOG2: f32 = 64.0;
 
 /// The flash-softmax states of one block of queries `x` (row-major, whole strips but for the last) over
-/// `sc`'s points on instruction set `isa`; the top-2 (with exact f64 distances) when `want_top`.
+/// `sc`'s points on instruction set `isa`; the top-2 (with exact f64 distances) and the posterior sums when
+/// `want` asks.
 ///
 /// Panics if `isa` is not supported here ([`EmpiricalScore`] checks it when it is set).
 pub(super) fn block_state(
@@ -31,19 +32,19 @@ pub(super) fn block_state(
     isa: Isa,
     x: &[f32],
     ou: OuTime,
-    want_top: bool,
+    want: Want,
 ) -> States {
     assert!(isa.supported(), "instruction set {isa} not supported here");
     match isa {
         // SAFETY (all arms): `isa.supported()` checked that the processor runs the instruction set.
-        Isa::Portable => unsafe { run::<microkernel::Portable>(sc, x, ou, want_top) },
-        Isa::Avx2 => unsafe { run::<microkernel::Avx2>(sc, x, ou, want_top) },
+        Isa::Portable => unsafe { run::<microkernel::Portable>(sc, x, ou, want) },
+        Isa::Avx2 => unsafe { run::<microkernel::Avx2>(sc, x, ou, want) },
         #[cfg(all(
             target_arch = "x86_64",
             target_feature = "avx2",
             target_feature = "fma"
         ))]
-        Isa::Avx512 => unsafe { run_avx512(sc, x, ou, want_top) },
+        Isa::Avx512 => unsafe { run_avx512(sc, x, ou, want) },
         #[cfg(not(all(
             target_arch = "x86_64",
             target_feature = "avx2",
@@ -63,9 +64,9 @@ pub(super) fn block_state(
     target_feature = "fma"
 ))]
 #[target_feature(enable = "avx512f")]
-unsafe fn run_avx512(sc: &EmpiricalScore, x: &[f32], ou: OuTime, want_top: bool) -> States {
+unsafe fn run_avx512(sc: &EmpiricalScore, x: &[f32], ou: OuTime, want: Want) -> States {
     // SAFETY: the caller guarantees AVX-512F.
-    unsafe { run::<microkernel::Avx512>(sc, x, ou, want_top) }
+    unsafe { run::<microkernel::Avx512>(sc, x, ou, want) }
 }
 
 /// The stages over every tile and strip of one block.
@@ -73,13 +74,13 @@ unsafe fn run_avx512(sc: &EmpiricalScore, x: &[f32], ou: OuTime, want_top: bool)
 /// # Safety
 /// The processor must run K's instruction set.
 #[inline(always)]
-unsafe fn run<K: Kernels>(sc: &EmpiricalScore, x: &[f32], ou: OuTime, want_top: bool) -> States {
+unsafe fn run<K: Kernels>(sc: &EmpiricalScore, x: &[f32], ou: OuTime, want: Want) -> States {
     let (d, n6, tile_len) = (sc.d, sc.n6, sc.tile);
     let k1 = d + 1;
     let xp = pack_queries(x, d, ou, &sc.centre);
     let bq = x.len() / d;
     let mut strips: Vec<Strip> = (0..bq.div_ceil(NR))
-        .map(|s| Strip::new(d, bq - s * NR, want_top))
+        .map(|s| Strip::new(d, bq - s * NR, want))
         .collect();
     // Per strip and tile: logits, then weights, point-major (w[μ·16 + l]); the live points of a sparse tile.
     let mut w = vec![0.0f32; tile_len * NR];
@@ -95,7 +96,7 @@ unsafe fn run<K: Kernels>(sc: &EmpiricalScore, x: &[f32], ou: OuTime, want_top: 
             let xs = &xp[s * k1 * NR..(s + 1) * k1 * NR];
             // SAFETY: the caller's contract (K's instruction set is supported).
             let tmax = unsafe { logits_tile::<K>(&sc.rows6, k1, tile, xs, &mut w) };
-            if want_top {
+            if want.top {
                 st.track_top(&w, tile);
             }
             let new_max = st.raise_max(&tmax);
@@ -107,15 +108,19 @@ unsafe fn run<K: Kernels>(sc: &EmpiricalScore, x: &[f32], ou: OuTime, want_top: 
                 true
             };
             st.sparse = !dense;
-            let sums = exp_tile(&mut w, tile.len, &live, dense, &new_max);
-            for l in 0..NR {
-                st.sum[l] += (sums[0][l] + sums[1][l]) as f64;
-            }
+            // The posterior's sums only when asked: the plain instance computes exactly what it did
+            // before they existed.
+            let sums = if want.posterior {
+                exp_tile::<true>(&mut w, tile.len, &live, dense, &new_max)
+            } else {
+                exp_tile::<false>(&mut w, tile.len, &live, dense, &new_max)
+            };
+            st.add_sums(&sums);
             // SAFETY: as for the logits.
             unsafe { weighted_sum_tile::<K>(&sc.rows6, d, tile, dense, &w, &live, &mut st.acc) };
         }
     }
-    finish_states(sc, x, ou, &strips, want_top)
+    finish_states(sc, x, ou, &strips, want)
 }
 
 /// Training points `j0 … j0 + len` (a multiple of 6) of the packing, of which the first `real` are points
@@ -186,26 +191,47 @@ unsafe fn logits_tile<K: Kernels>(
     tmax
 }
 
-/// Stage 3c. Weights w = 2^(y − max) = e^(logit − max) and their sums (two interleaved partial sums per
-/// lane, by the parity of the point's row), over the whole tile (`dense`), or over the `live` rows
-/// compacted in place (row k ← row live[k], live[k] ≥ k) for a gathered weighted sum.
+/// Per-lane sums of one tile's weights (two interleaved partial sums per lane, by the parity of the
+/// point's row): Σw, and when the posterior is tracked Σ w·(y − max) and Σ w².
+struct TileSums {
+    w: [[f32; NR]; 2],
+    wy: [[f32; NR]; 2],
+    ww: [[f32; NR]; 2],
+}
+
+/// Stage 3c. Weights w = 2^(y − max) = e^(logit − max) and their [`TileSums`] (the posterior's only when
+/// `POST`), over the whole tile (`dense`), or over the `live` rows compacted in place (row k ← row
+/// live[k], live[k] ≥ k) for a gathered weighted sum.
 #[inline(always)]
-fn exp_tile(
+fn exp_tile<const POST: bool>(
     w: &mut [f32],
     len: usize,
     live: &[u32],
     dense: bool,
     new_max: &[f32; NR],
-) -> [[f32; NR]; 2] {
-    let mut sums = [[0.0f32; NR]; 2];
+) -> TileSums {
+    let zero = [[0.0f32; NR]; 2];
+    let mut sums = TileSums {
+        w: zero,
+        wy: zero,
+        ww: zero,
+    };
+    // One lane of one row: the weight, its sums; a skipped weight is exactly 0 (and adds 0, not 0·(−∞)).
+    let lane = |sums: &mut TileSums, parity: usize, l: usize, y: f32| -> f32 {
+        let y = y - new_max[l];
+        let live = y >= -LIVE_LOG2;
+        let e = if live { exp2_f32(y) } else { 0.0 };
+        sums.w[parity][l] += e;
+        if POST {
+            sums.wy[parity][l] += if live { e * y } else { 0.0 };
+            sums.ww[parity][l] += e * e;
+        }
+        e
+    };
     if dense {
         for (m, row) in w[..len * NR].chunks_exact_mut(NR).enumerate() {
-            let part = &mut sums[m & 1];
             for l in 0..NR {
-                let y = row[l] - new_max[l];
-                let e = if y >= -LIVE_LOG2 { exp2_f32(y) } else { 0.0 };
-                row[l] = e;
-                part[l] += e;
+                row[l] = lane(&mut sums, m & 1, l, row[l]);
             }
         }
     } else {
@@ -214,13 +240,9 @@ fn exp_tile(
             // A copy of the source row, so that the lane loop provably does not alias.
             let mut y = [0.0f32; NR];
             y.copy_from_slice(&w[src * NR..(src + 1) * NR]);
-            let part = &mut sums[src & 1];
             let row = &mut w[k * NR..(k + 1) * NR];
             for l in 0..NR {
-                let y = y[l] - new_max[l];
-                let e = if y >= -LIVE_LOG2 { exp2_f32(y) } else { 0.0 };
-                row[l] = e;
-                part[l] += e;
+                row[l] = lane(&mut sums, src & 1, l, y[l]);
             }
         }
     }
@@ -270,11 +292,14 @@ unsafe fn weighted_sum_tile<K: Kernels>(
 }
 
 /// The running state of one 16-query strip: maximum and Σw per lane (log2 units, f64 sums), Σ w·a'
-/// lane-major (`acc[j·16 + l]`, f64), the top-2 logits (logit, index, second logit, index) and whether
-/// its last tile was sparse.
+/// lane-major (`acc[j·16 + l]`, f64), the top-2 logits (logit, index, second logit, index), the
+/// posterior sums Σ w·(y − max) and Σ w² (f64; used only when tracked) and whether its last tile was
+/// sparse.
 struct Strip {
     max: [f32; NR],
     sum: [f64; NR],
+    ent: [f64; NR],
+    sq: [f64; NR],
     acc: Vec<f64>,
     top: Vec<(f32, u32, f32, u32)>,
     sparse: bool,
@@ -282,14 +307,26 @@ struct Strip {
 
 impl Strip {
     /// The empty state of a strip holding `queries` (≥ 1; only the first 16 count) real queries.
-    fn new(d: usize, queries: usize, want_top: bool) -> Strip {
+    fn new(d: usize, queries: usize, want: Want) -> Strip {
         let top = (f32::NEG_INFINITY, 0u32, f32::NEG_INFINITY, 0u32);
         Strip {
             max: [f32::NEG_INFINITY; NR],
             sum: [0.0; NR],
+            ent: [0.0; NR],
+            sq: [0.0; NR],
             acc: vec![0.0; d * NR],
-            top: vec![top; if want_top { queries.min(NR) } else { 0 }],
+            top: vec![top; if want.top { queries.min(NR) } else { 0 }],
             sparse: false,
+        }
+    }
+
+    /// Flushes a tile's f32 sums into the strip's f64 sums (same maximum).
+    #[inline(always)]
+    fn add_sums(&mut self, t: &TileSums) {
+        for l in 0..NR {
+            self.sum[l] += (t.w[0][l] + t.w[1][l]) as f64;
+            self.ent[l] += (t.wy[0][l] + t.wy[1][l]) as f64;
+            self.sq[l] += (t.ww[0][l] + t.ww[1][l]) as f64;
         }
     }
 
@@ -312,7 +349,8 @@ impl Strip {
     }
 
     /// Stage 3a. Raises the running maxima to `new` where it is larger, rescaling Σw and Σw·a' by
-    /// 2^(old − new) (lanes whose maximum did not change keep scale 1); returns the new maxima.
+    /// 2^(old − new) (lanes whose maximum did not change keep scale 1), Σw² by its square and
+    /// Σw·(y − max) to 2^(old − new)·(Σw·(y − old) + (old − new)·Σw); returns the new maxima.
     #[inline(always)]
     fn raise_max(&mut self, new: &[f32; NR]) -> [f32; NR] {
         let mut out = [0.0f32; NR];
@@ -322,7 +360,12 @@ impl Strip {
             let old = self.max[l];
             out[l] = if new[l] > old { new[l] } else { old };
             if out[l] > old {
-                scale[l] = ((old - out[l]) as f64).exp2();
+                let shift = (old - out[l]) as f64;
+                scale[l] = shift.exp2();
+                if self.sum[l] > 0.0 {
+                    self.ent[l] = scale[l] * (self.ent[l] + shift * self.sum[l]);
+                    self.sq[l] *= scale[l] * scale[l];
+                }
                 self.sum[l] *= scale[l];
                 self.max[l] = out[l];
                 rescale = true;
@@ -363,20 +406,24 @@ fn finish_states(
     x: &[f32],
     ou: OuTime,
     strips: &[Strip],
-    want_top: bool,
+    want: Want,
 ) -> States {
     let d = sc.d;
     let bq = x.len() / d;
-    let mut st = States::empty(bq, d, want_top);
+    let mut st = States::empty(bq, d, want);
     for i in 0..bq {
         let (strip, l) = (&strips[i / NR], i % NR);
         st.max[i] = strip.max[l];
         st.sum[i] = strip.sum[l];
+        if want.posterior {
+            st.ent[i] = strip.ent[l];
+            st.sq[i] = strip.sq[l];
+        }
         for j in 0..d {
             st.acc[i * d + j] = strip.acc[j * NR + l];
         }
     }
-    if want_top {
+    if want.top {
         let exact_d2 =
             |i: usize, mu: u32| sc.exact_dist_sq(&x[i * d..(i + 1) * d], mu as usize, ou);
         for i in 0..bq {

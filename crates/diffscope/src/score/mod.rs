@@ -19,13 +19,14 @@ mod microkernel;
 
 pub use convention::{delta, OuTime};
 pub use device::Device;
-pub(crate) use empirical::{column_sums, States, Top};
+pub(crate) use empirical::{column_sums, States, Top, Want};
 pub use empirical::{empirical_score_and_jacobian, EmpiricalScore, Precision};
 pub use fastexp::{exp2_f32, exp_f32};
 pub use gmm::GmmScore;
 pub use isa::{Isa, ISA_ENV};
 
 use faer::Par;
+use serde::{Deserialize, Serialize};
 
 /// Nearest and second-nearest scaled training points $e^{-t} a_\mu$ of a query, with their Euclidean
 /// distances ($d_1 \le d_2$).
@@ -41,6 +42,17 @@ pub struct Nearest {
     pub d2: f32,
 }
 
+/// Statistics of a query's posterior over the training points, the softmax weights
+/// $w_\mu = e^{\ell_\mu} / \sum_\nu e^{\ell_\nu}$ with $\ell_\mu = -|x - e^{-t} a_\mu|^2 / 2\Delta_t$
+/// (science.md §2): how many points the score is still averaging over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Posterior {
+    /// Entropy $H = -\sum_\mu w_\mu \ln w_\mu$ in nats: ln N for uniform weights, 0 on one point.
+    pub entropy: f64,
+    /// Effective number of contributing points $N_\text{eff} = 1 / \sum_\mu w_\mu^2 \in [1, N]$.
+    pub effective_n: f64,
+}
+
 /// Optional outputs filled by the same pass as the score. `None` fields cost nothing.
 #[derive(Default)]
 pub struct Extras<'a> {
@@ -48,12 +60,43 @@ pub struct Extras<'a> {
     pub log_p: Option<&'a mut [f64]>,
     /// Nearest training points per query (length b); only for scores with a training set.
     pub nearest: Option<&'a mut [Nearest]>,
+    /// Posterior entropy and effective number per query (length b); only for scores with a training
+    /// set, streamed with the same running maximum as the score (no second pass over the points).
+    pub posterior: Option<&'a mut [Posterior]>,
 }
 
-impl Extras<'_> {
+impl<'a> Extras<'a> {
     /// No extras.
     pub fn none() -> Extras<'static> {
         Extras::default()
+    }
+
+    /// The extras of queries `q·k … q·k + q − 1` for each block k of `b` queries (⌈b/q⌉ blocks; a field
+    /// that is `None` is `None` in every block).
+    pub(crate) fn chunks(self, q: usize, b: usize) -> Vec<Extras<'a>> {
+        fn split<'a, T>(
+            v: Option<&'a mut [T]>,
+            q: usize,
+            blocks: usize,
+        ) -> Vec<Option<&'a mut [T]>> {
+            match v {
+                Some(v) => v.chunks_mut(q).map(Some).collect(),
+                None => (0..blocks).map(|_| None).collect(),
+            }
+        }
+        let blocks = b.div_ceil(q);
+        let lp = split(self.log_p, q, blocks);
+        let nn = split(self.nearest, q, blocks);
+        let post = split(self.posterior, q, blocks);
+        lp.into_iter()
+            .zip(nn)
+            .zip(post)
+            .map(|((log_p, nearest), posterior)| Extras {
+                log_p,
+                nearest,
+                posterior,
+            })
+            .collect()
     }
 }
 
@@ -69,10 +112,10 @@ pub trait Score: Send + Sync {
     ///
     /// # Panics
     /// If `x.len()` is not a multiple of d, `out.len() != x.len()`, an extras slice is not of length b,
-    /// `t <= 0`, or `nearest` is asked of a score without a training set ([`Score::has_training_set`]).
+    /// `t <= 0`, or `nearest` or `posterior` is asked of a score without a training set ([`Score::has_training_set`]).
     fn eval_into(&self, x: &[f32], t: f64, out: &mut [f32], extras: Extras<'_>, par: Par);
 
-    /// Whether [`Extras::nearest`] is available.
+    /// Whether [`Extras::nearest`] and [`Extras::posterior`] are available.
     fn has_training_set(&self) -> bool {
         false
     }
@@ -157,6 +200,9 @@ pub(crate) fn check_shapes(d: usize, x: &[f32], t: f64, out: &[f32], extras: &Ex
     }
     if let Some(nn) = &extras.nearest {
         assert_eq!(nn.len(), b, "nearest must have one entry per query");
+    }
+    if let Some(p) = &extras.posterior {
+        assert_eq!(p.len(), b, "posterior must have one entry per query");
     }
     b
 }
