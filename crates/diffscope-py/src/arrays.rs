@@ -43,13 +43,13 @@ pub fn describe(obj: &Bound<'_, PyAny>) -> String {
     }
 }
 
-/// A row-major Vec as a (b, d) float32 array (moved, not copied).
-pub fn to_matrix<'py>(
+/// A row-major Vec as a (b, d) array (moved, not copied).
+pub fn to_matrix<'py, T: numpy::Element>(
     py: Python<'py>,
-    v: Vec<f32>,
+    v: Vec<T>,
     b: usize,
     d: usize,
-) -> PyResult<Bound<'py, PyArray2<f32>>> {
+) -> PyResult<Bound<'py, PyArray2<T>>> {
     PyArray1::from_vec(py, v).reshape([b, d])
 }
 

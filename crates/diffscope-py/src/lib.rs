@@ -462,12 +462,23 @@ fn sample<'py>(
     })?;
     let out = PyDict::new(py);
     let (n, d) = (p.n, s.d);
+    let curves = s.posterior_curves();
     out.set_item("x", to_matrix(py, s.x, n, d)?)?;
     out.set_item("times", to_vector(py, s.times.clone()))?;
     out.set_item("score_evals", s.score_evals)?;
     if let Some(nn) = s.nearest {
         set_nearest(&out, &nn)?;
         out.set_item("f_mem", diffscope::memorisation::fraction_copies(&nn))?;
+    }
+    if let (Some(tr), Some(c)) = (&s.posterior, curves) {
+        let (k, flat) = (tr.len(), tr.iter().flatten());
+        let entropy: Vec<f64> = flat.clone().map(|p| p.entropy).collect();
+        let eff: Vec<f64> = flat.map(|p| p.effective_n).collect();
+        out.set_item("entropy", to_matrix(py, entropy, k, n)?)?;
+        out.set_item("effective_n", to_matrix(py, eff, k, n)?)?;
+        let tau = c.collapse_t.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+        out.set_item("collapse_t", to_vector(py, tau))?;
+        out.set_item("t_collapse", (c.t_collapse.value, c.t_collapse.ci))?;
     }
     if let Some(tr) = s.trajectory {
         let k = tr.len() / (n * d);

@@ -74,3 +74,36 @@ fn measured_speciation_and_collapse_agree_with_theory() {
     );
     assert_eq!(num(&s, &["f_mem"]), 1.0, "f_mem of the end points");
 }
+
+/// The per-trajectory collapse time (the first time the exact score's posterior has N_eff < 2, median over
+/// the 400 trunk trajectories with its order-statistic 95 % CI, on the grid of spacing 0.03) and the
+/// clones' φ_C = ½ crossing measure the same event, one trajectory falling onto one training point, by
+/// independent observables (weights vs clone pairs' end points): their widened intervals, each grown by
+/// one grid step, must overlap, and the theory t_C must lie between the entropy criterion's low end and
+/// the N_eff estimate's widened high end (the finite-n side, as for φ_C). Measured on seeds 0–3: median
+/// 0.82–0.85, φ_C = ½ at 0.82–0.86.
+#[test]
+fn posterior_collapse_times_agree_with_the_clones_and_the_theory() {
+    let s = small_run(0);
+    let ci = |v: &serde_json::Value, i: usize| v[i].as_f64().expect("a CI bound");
+    let step = 6.0 / 200.0;
+    let neff = num(&s, &["t_c", "effective_n_below_2"]);
+    let neff_ci = &s["t_c"]["effective_n_below_2_ci"];
+    let (n_lo, n_hi) = widened(ci(neff_ci, 0), neff, ci(neff_ci, 1));
+    let phi = num(&s, &["t_c", "phi_c_half"]);
+    let phi_ci = &s["t_c"]["phi_c_half_ci"];
+    let (p_lo, p_hi) = widened(ci(phi_ci, 0), phi, ci(phi_ci, 1));
+    assert!(
+        n_lo - step <= p_hi + step && p_lo - step <= n_hi + step,
+        "N_eff < 2 median {neff} [{n_lo}, {n_hi}] vs φ_C = ½ {phi} [{p_lo}, {p_hi}]"
+    );
+    let ent = num(&s, &["t_c", "entropy_below_0_05"]);
+    let ent_ci = &s["t_c"]["entropy_below_0_05_ci"];
+    let low = widened(ci(ent_ci, 0), ent, ci(ent_ci, 1)).0;
+    let tc_th = num(&s, &["t_c", "theory"]);
+    assert!(
+        low <= tc_th && tc_th <= n_hi + step,
+        "t_C theory {tc_th} outside [{low}, {}]",
+        n_hi + step
+    );
+}

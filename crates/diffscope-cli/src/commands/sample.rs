@@ -48,6 +48,12 @@ pub struct SampleArgs {
     /// from the kernel at t_min (no labels, no image grid).
     #[arg(long, requires = "data")]
     pub mmap: bool,
+    /// Record the exact score's posterior along the trajectories: the entropy (nats) and the effective
+    /// number 1/Σw² of its softmax weights at every grid time and at t_min, written to the .npz as
+    /// `entropy` and `effective_n` ((K + 1) × B) with `collapse_t` (B: the first time N_eff < 2, NaN when
+    /// not before t_min). Exact empirical score only.
+    #[arg(long)]
+    pub posterior: bool,
     /// Output .npz: x (B × d end points) and, for empirical scores, nearest / d1 / d2.
     #[arg(long, short)]
     pub out: PathBuf,
@@ -104,6 +110,7 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
         seed: ctx.seed,
         final_step: FinalStep::from(a.final_step),
         record: false,
+        posterior: a.posterior,
     };
     ctx.note(format!(
         "sampling {} trajectories with {} ({:?}, {} steps)",
@@ -151,6 +158,31 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
     }
     if let Some((l, names)) = &labels {
         members.push(("y", diffscope::data::label_array(l, names)));
+    }
+    if let (Some(tr), Some(c)) = (&out.posterior, out.posterior_curves()) {
+        let rows = tr.len();
+        let column = |f: fn(&diffscope::score::Posterior) -> f64| {
+            tr.iter().flatten().map(f).collect::<Vec<f64>>()
+        };
+        members.push((
+            "entropy",
+            NpyArray::f64(rows, a.batch, column(|p| p.entropy)),
+        ));
+        members.push((
+            "effective_n",
+            NpyArray::f64(rows, a.batch, column(|p| p.effective_n)),
+        ));
+        let tau = c.collapse_t.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+        members.push(("collapse_t", NpyArray::f64_1d(tau)));
+        ctx.note(format!(
+            "collapse (posterior N_eff < 2): median t = {} {}",
+            c.t_collapse
+                .value
+                .map_or("below t_min".into(), |v| format!("{v:.3}")),
+            c.t_collapse.ci.map_or(String::new(), |(lo, hi)| format!(
+                "(95% CI [{lo:.3}, {hi:.3}])"
+            ))
+        ));
     }
     members.push(("times", NpyArray::f64_1d(grid.times().to_vec())));
     let refs: Vec<(&str, &NpyArray)> = members.iter().map(|(k, v)| (*k, v)).collect();

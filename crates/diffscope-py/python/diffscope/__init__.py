@@ -412,7 +412,7 @@ _SAMPLERS = {"em": "euler-maruyama", "euler-maruyama": "euler-maruyama", "ode-eu
 def sample(score: Any, n: int, sampler: str = "em", steps: int = 200, t_max: float = 6.0, t_min: float = 0.01,
            spacing: str = "uniform", seed: int = 0, record: bool = False, final_step: str = "denoise",
            d: Optional[int] = None, data: Optional[Any] = None, threads: Optional[int] = None,
-           progress: Any = None) -> dict:
+           progress: Any = None, posterior: bool = False) -> dict:
     """Reverse-time sampling of n trajectories from N(0, I) at t_max down to t_min.
 
     ``sampler``: "em" (Euler-Maruyama on the reverse SDE), "ode-euler" or "ode-heun" (probability-flow
@@ -422,14 +422,16 @@ def sample(score: Any, n: int, sampler: str = "em", steps: int = 200, t_max: flo
     Returns a dict: ``x`` (n, d) end points, ``times`` the grid, ``score_evals``; ``nearest``, ``d1``,
     ``d2``, ``f_mem`` for an :class:`EmpiricalScore`, or for any score given its training ``data`` (the
     exact nearest training points of the denoised end points); ``trajectory`` (K + 1, n, d) with
-    ``record=True``.
+    ``record=True``; with ``posterior=True`` (an :class:`EmpiricalScore`) the posterior along the
+    trajectories: ``entropy`` and ``effective_n`` (K + 1, n) at the grid times and t_min, ``collapse_t`` (n,
+    the first time N_eff < 2, NaN when not before t_min) and ``t_collapse`` (median, (lo, hi) 95 % CI).
     The same seed gives bit-identical samples here and from ``diffscope sample``."""
     s = _as_score(score, d)
     if sampler not in _SAMPLERS:
         raise ParamError(f"invalid parameter `sampler` = {sampler!r}: expected one of {sorted(_SAMPLERS)}")
     params = {"n": int(n), "sampler": _SAMPLERS[sampler], "steps": int(steps), "t_max": float(t_max),
               "t_min": float(t_min), "spacing": spacing, "seed": int(seed), "final_step": final_step,
-              "record": bool(record)}
+              "record": bool(record), "posterior": bool(posterior)}
     native_data = None if data is None else _dataset(data)._native
     return _core.sample(s._native, json.dumps(params), native_data, _threads(threads), _progress(progress))
 

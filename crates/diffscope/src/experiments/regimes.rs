@@ -475,6 +475,8 @@ fn summarise(
             "mean_last_change": lc.map(|x| x.0), "sd_last_change": lc.map(|x| x.1), "median_last_change": lc.map(|x| x.2),
             "entropy_zero": entropy_zero, "entropy_zero_ci": r.t_c_entropy.ci,
             "entropy_below_0_05": entropy_005, "entropy_below_0_05_ci": r.t_c_entropy_005.ci,
+            "effective_n_below_2": r.posterior.as_ref().map(|p| p.t_collapse.value),
+            "effective_n_below_2_ci": r.posterior.as_ref().map(|p| p.t_collapse.ci),
         },
         "theory_variants": variants,
         "phi_vs_theory": r.phi_theory.as_ref().map(|th| {
@@ -971,6 +973,15 @@ pub fn table_rows(s: &serde_json::Value) -> Vec<[String; 4]> {
             ),
         ],
         [
+            "t_C (N_eff < 2, median)".into(),
+            fmt(&s["t_c"]["theory"]),
+            fmt(&s["t_c"]["effective_n_below_2"]),
+            format!(
+                "95% CI {}; per trajectory, first time the posterior's effective number < 2",
+                fmt_ci(&s["t_c"]["effective_n_below_2_ci"])
+            ),
+        ],
+        [
             "f_mem (d₁/d₂ < 1/3 at the end points)".into(),
             "1 (n = e^{αd}, t → 0)".into(),
             fmt(&s["f_mem"]),
@@ -1167,6 +1178,9 @@ fn write_outputs(
             "Excess entropy f^e/α from forward samples (band: ±1.96 standard errors), with the theory curve".into(),
         ));
     }
+    if let Some(p) = &r.posterior {
+        figures.push(write_posterior(dir, p, s["n"].as_f64(), t_c)?);
+    }
     Plot {
         title: "Commitment along the trunk".into(),
         x_label: "t (OU time)".into(),
@@ -1194,6 +1208,69 @@ fn write_outputs(
         &html_report("diffscope regimes", &intro, &table_rows(s), &figures),
     )?;
     Ok(())
+}
+
+/// posterior.csv (entropy quantiles, median N_eff and the fraction collapsed per trunk time),
+/// collapse_times.csv (per trajectory; empty when not before t_min) and the figure of the entropy's
+/// distribution over t; returns the figure's entry for index.html.
+fn write_posterior(
+    dir: &Path,
+    p: &regimes::posterior::PosteriorCurves,
+    n: Option<f64>,
+    t_c: Option<f64>,
+) -> Result<(String, String)> {
+    io::write_csv(
+        &dir.join("posterior.csv"),
+        &[
+            "t",
+            "entropy_q10",
+            "entropy_q50",
+            "entropy_q90",
+            "effective_n_q50",
+            "collapsed",
+        ],
+        &[
+            &p.t,
+            &p.entropy_q10,
+            &p.entropy_q50,
+            &p.entropy_q90,
+            &p.effective_n_q50,
+            &p.collapsed,
+        ],
+    )?;
+    let tau: Vec<f64> = p.collapse_t.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+    io::write_csv(&dir.join("collapse_times.csv"), &["t_collapse"], &[&tau])?;
+    let mut vlines = Vec::new();
+    if let Some(tc) = t_c {
+        vlines.push((tc, "t_C theory".to_string()));
+    }
+    if let Some(m) = p.t_collapse.value {
+        vlines.push((m, "median N_eff < 2".to_string()));
+    }
+    let hlines = n
+        .map(|n| vec![(n.ln(), "ln N".to_string()), (2f64.ln(), "ln 2".into())])
+        .unwrap_or_default();
+    Plot {
+        title: "Posterior entropy over the training points along the trunk".into(),
+        x_label: "t (OU time)".into(),
+        y_label: "H = −Σ w ln w (nats)".into(),
+        series: vec![Series {
+            name: "median H over trajectories (band: 10–90 %)".into(),
+            x: p.t.clone(),
+            y: p.entropy_q50.clone(),
+            band: Some((p.entropy_q10.clone(), p.entropy_q90.clone())),
+            markers: false,
+        }],
+        vlines,
+        hlines,
+        log_x: true,
+        ..Default::default()
+    }
+    .render(&dir.join("posterior"))?;
+    Ok((
+        "posterior.png".into(),
+        "Entropy of the exact score's softmax weights along the trunk (median, 10–90 % band), ln N and ln 2 marked, with t_C and the median per-trajectory collapse time (N_eff < 2)".into(),
+    ))
 }
 
 /// φ at t = 2.5, 3.0, …, 5.0 (Biroli et al.'s table), linearly interpolated between the branch times,

@@ -5,8 +5,11 @@
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::progress::Monitor;
-use crate::sampler::{self, FinalStep, NoiseKey, Observer, SamplerKind, Spacing, Step, TimeGrid};
-use crate::score::{Device, Extras, Nearest, Score};
+use crate::regimes::posterior::{self, PosteriorCurves};
+use crate::sampler::{
+    self, FinalStep, NoiseKey, Observer, SamplerKind, Spacing, Step, TimeGrid, Wants,
+};
+use crate::score::{Device, Extras, Nearest, Posterior, Score};
 use faer::Par;
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
@@ -33,6 +36,9 @@ pub struct SampleParams {
     pub final_step: FinalStep,
     /// Keep the states at every grid time (B·(K+1)·d floats).
     pub record: bool,
+    /// Record the posterior's entropy and effective number at every grid time and at t_min (scores with a
+    /// training set; it makes a GPU score run its steps through the host loop).
+    pub posterior: bool,
 }
 
 impl Default for SampleParams {
@@ -47,6 +53,7 @@ impl Default for SampleParams {
             seed: 0,
             final_step: FinalStep::Denoise,
             record: false,
+            posterior: false,
         }
     }
 }
@@ -68,14 +75,43 @@ pub struct Samples {
     pub trajectory: Option<Vec<f32>>,
     /// Score evaluations made.
     pub score_evals: usize,
+    /// The posterior at t_0 … t_{K-1} and t_min (`posterior[k][i]` for trajectory i), when recorded.
+    pub posterior: Option<Vec<Vec<Posterior>>>,
 }
 
-struct Recorder(Vec<f32>);
+impl Samples {
+    /// The posterior curves and per-trajectory collapse times (N_eff < 2) of a run that recorded them.
+    pub fn posterior_curves(&self) -> Option<PosteriorCurves> {
+        self.posterior
+            .as_ref()
+            .map(|tr| posterior::summarise(&self.times, tr))
+    }
+}
+
+/// Keeps what a run records: the states and the posterior, at every step.
+struct Recorder {
+    states: Option<Vec<f32>>,
+    posterior: Option<Vec<Vec<Posterior>>>,
+}
 
 impl Observer for Recorder {
+    fn wants(&self, _k: usize) -> Wants {
+        Wants {
+            posterior: self.posterior.is_some(),
+            ..Wants::default()
+        }
+    }
     fn on_step(&mut self, step: &Step<'_>) -> ControlFlow<()> {
-        self.0.extend_from_slice(step.x);
+        if let Some(s) = self.states.as_mut() {
+            s.extend_from_slice(step.x);
+        }
+        if let (Some(tr), Some(p)) = (self.posterior.as_mut(), step.posterior) {
+            tr.push(p.to_vec());
+        }
         ControlFlow::Continue(())
+    }
+    fn needs_steps(&self) -> bool {
+        self.states.is_some() || self.posterior.is_some()
     }
 }
 
@@ -97,22 +133,30 @@ pub fn run(
         seed: p.seed,
         first: 0,
     };
+    if p.posterior && !score.has_training_set() {
+        return Err(Error::param(
+            "posterior",
+            true,
+            "a score with a training set (the exact empirical score)",
+        ));
+    }
     let mut x = sampler::initial_noise(p.n, d, key);
-    let mut rec = Recorder(Vec::new());
-    let mut none = sampler::NoObserver;
-    let obs: &mut dyn Observer = if p.record { &mut rec } else { &mut none };
+    let mut rec = Recorder {
+        states: p.record.then(Vec::new),
+        posterior: p.posterior.then(Vec::new),
+    };
     let stats = sampler::sample(
         p.sampler,
         score,
         &mut x,
         &grid,
         key,
-        obs,
+        &mut rec,
         monitor,
         Par::rayon(0),
     )?;
     crate::progress::check(monitor)?;
-    let mut trajectory = p.record.then_some(rec.0);
+    let mut trajectory = rec.states;
     if let Some(tr) = trajectory.as_mut() {
         tr.extend_from_slice(&x);
     }
@@ -125,9 +169,10 @@ pub fn run(
     let exact_nn = !kernel_nn && training.is_some() && p.final_step == FinalStep::Denoise;
     let want_nn = kernel_nn || exact_nn;
     let mut nn = vec![Nearest::default(); if kernel_nn { p.n } else { 0 }];
+    let mut post = vec![Posterior::default(); if p.posterior { p.n } else { 0 }];
     let mut decay = (-grid.t_min()).exp();
     let mut evals = stats.score_evals;
-    if want_nn || p.final_step == FinalStep::Denoise {
+    if want_nn || p.posterior || p.final_step == FinalStep::Denoise {
         let mut s = vec![0.0; x.len()];
         score.eval_into(
             &x,
@@ -136,10 +181,13 @@ pub fn run(
             Extras {
                 log_p: None,
                 nearest: kernel_nn.then_some(&mut nn[..]),
-                posterior: None,
+                posterior: p.posterior.then_some(&mut post[..]),
             },
             Par::rayon(0),
         );
+        if let Some(tr) = rec.posterior.as_mut() {
+            tr.push(post);
+        }
         evals += 1;
         let train = training.filter(|_| want_nn);
         decay = sampler::finish_evaluated(p.final_step, &mut x, &s, grid.t_min(), train, &mut nn);
@@ -153,6 +201,7 @@ pub fn run(
         decay,
         trajectory,
         score_evals: evals,
+        posterior: rec.posterior,
     })
 }
 
