@@ -55,6 +55,8 @@ pub mod tag {
     pub const TRAIN: u64 = 8;
     /// Named sub-seeds of a run's seed ([`super::sub`]).
     pub const SUB: u64 = 9;
+    /// The churn noise of EDM's stochastic sampler ([`crate::sampler::edm`]).
+    pub const CHURN: u64 = 10;
 }
 
 /// The named sub-seeds of one run's seed: each consumer that needs a seed of its own (a bootstrap, a

@@ -2,7 +2,7 @@
 
 use diffscope::data::TwoClassGmm;
 use diffscope::progress::Silent;
-use diffscope::sampler::{self, NoObserver, NoiseKey, SamplerKind, TimeGrid};
+use diffscope::sampler::{self, EdmChurn, NoObserver, NoiseKey, SamplerKind, TimeGrid};
 use diffscope::score::{EmpiricalScore, GmmScore, Precision};
 use faer::Par;
 
@@ -47,7 +47,15 @@ fn em_and_heun_with_the_exact_gmm_score_reproduce_the_model_moments() {
     let t = 0.01f64;
     let (decay2, delta) = ((-2.0 * t).exp(), 1.0 - (-2.0 * t).exp());
     let m_hat: Vec<f64> = vec![1.0 / (d as f64).sqrt(); d];
-    for kind in [SamplerKind::EulerMaruyama, SamplerKind::OdeHeun] {
+    // EDM's stochastic sampler with churn (γ = 40/400 = 0.1 per step for σ in [0.05, 50], s_noise 1 so the
+    // added noise is exactly the variance the churn removes): the same law.
+    let edm = SamplerKind::Edm(EdmChurn {
+        churn: 40.0,
+        s_tmin: 0.05,
+        s_tmax: Some(50.0),
+        s_noise: 1.0,
+    });
+    for kind in [SamplerKind::EulerMaruyama, SamplerKind::OdeHeun, edm] {
         let b = 4000;
         let x = sample_with(kind, &score, b, &grid, 11);
         let proj: Vec<f64> = x
@@ -217,12 +225,24 @@ const STEPS: [usize; 4] = [16, 32, 64, 128];
 /// catches a wrong time index or a dropped term at any step size; (2) the order: the slope of the runs'
 /// log |g_h − G| over h = (T − t_min)/K, K = 16 … 128, is 1 for Euler and 2 for Heun (the schemes' f64
 /// values give 1.04 and 2.01; ±0.15 leaves room for f32, and a first-order "Heun" has slope 1).
+///
+/// EDM's sampler without churn is Heun in y = e^t x over σ = sqrt(e^{2t} − 1): with S = −x/v its direction
+/// is d = c(t) y, c = sqrt(Δ_t) e^{-t}/v(t), each step multiplies y by 1 + h/2 (c(t) + c(t')(1 + h c(t))),
+/// h = σ' − σ, and x's gain is e^{T − t_min} times their product. It is a different scheme from the
+/// (x, t) Heun on the same ODE, of the same order 2.
 #[test]
 fn ode_samplers_converge_at_their_order_to_the_exact_gaussian_flow() {
+    use diffscope::score::convention::sigma_from_t;
     let sc = GaussianScore { d: 4, s2: 0.25 };
     let exact = (sc.v(T_MIN) / sc.v(T_MAX)).sqrt();
     let f = |t: f64| 1.0 - 1.0 / sc.v(t);
-    for (kind, order) in [(SamplerKind::OdeEuler, 1.0), (SamplerKind::OdeHeun, 2.0)] {
+    let c = |t: f64| (1.0 - (-2.0 * t).exp()).sqrt() * (-t).exp() / sc.v(t);
+    let edm = SamplerKind::Edm(EdmChurn::default());
+    for (kind, order) in [
+        (SamplerKind::OdeEuler, 1.0),
+        (SamplerKind::OdeHeun, 2.0),
+        (edm, 2.0),
+    ] {
         let mut errors = Vec::new();
         for &k in &STEPS {
             let grid = TimeGrid::uniform(T_MAX, T_MIN, k).unwrap();
@@ -232,6 +252,10 @@ fn ode_samplers_converge_at_their_order_to_the_exact_gaussian_flow() {
                     let h = t - tn;
                     match kind {
                         SamplerKind::OdeEuler => 1.0 + h * f(t),
+                        SamplerKind::Edm(_) => {
+                            let h = sigma_from_t(tn) - sigma_from_t(t);
+                            (1.0 + 0.5 * h * (c(t) + c(tn) * (1.0 + h * c(t)))) * (t - tn).exp()
+                        }
                         _ => 1.0 + 0.5 * h * (f(t) + f(tn) * (1.0 + h * f(t))),
                     }
                 })
@@ -294,4 +318,34 @@ fn euler_maruyama_has_weak_order_one_on_gaussian_data() {
     let p = slope(&STEPS, &errors);
     eprintln!("EM: weak errors {errors:?}, order {p:.3}");
     assert!((p - 1.0).abs() < 0.2, "EM weak order {p}");
+}
+
+/// EDM's sampler adds churn only where σ ∈ [s_tmin, s_tmax]: with the window above the grid's largest σ
+/// it gives the bits of the deterministic sampler (S_churn = 0), and with churn it differs, is seeded
+/// (the same bits twice) and independent of the batch split (noise keyed by the global trajectory).
+#[test]
+fn edm_churn_is_gated_by_its_window_and_keyed_by_trajectory() {
+    let sc = GaussianScore { d: 6, s2: 0.25 };
+    let grid = TimeGrid::edm(4.0, 0.02, 24, 7.0).unwrap();
+    let plain = sample_with(SamplerKind::Edm(EdmChurn::default()), &sc, 32, &grid, 9);
+    let outside = EdmChurn {
+        churn: 30.0,
+        s_tmin: 1e4,
+        s_tmax: Some(2e4),
+        s_noise: 1.0,
+    };
+    assert_eq!(plain, sample_with(SamplerKind::Edm(outside), &sc, 32, &grid, 9));
+    let churned = SamplerKind::Edm(EdmChurn {
+        churn: 30.0,
+        s_tmin: 0.05,
+        s_tmax: Some(50.0),
+        s_noise: 1.003,
+    });
+    let a = sample_with(churned, &sc, 32, &grid, 9);
+    assert_ne!(a, plain);
+    assert_eq!(a, sample_with(churned, &sc, 32, &grid, 9));
+    let key = NoiseKey { seed: 9, first: 16 };
+    let mut tail = sampler::initial_noise(16, sc.d, key);
+    sampler::sample(churned, &sc, &mut tail, &grid, key, &mut NoObserver, &Silent, Par::Seq).unwrap();
+    assert_eq!(&a[16 * sc.d..], &tail[..]);
 }

@@ -1,15 +1,18 @@
 //! Reverse-time samplers over any [`Score`] and any decreasing [`TimeGrid`] (science.md §1).
 //!
 //! - reverse SDE, Euler–Maruyama: $x \leftarrow x + \delta t\,(x + 2S(x,t)) + \sqrt{2\,\delta t}\,\xi$;
-//! - probability-flow ODE: $\dot x = -(x + S(x, t))$ backwards, Euler or Heun.
+//! - probability-flow ODE: $\dot x = -(x + S(x, t))$ backwards, Euler or Heun;
+//! - EDM's stochastic sampler (Heun with churn, in EDM's σ; [`edm`]).
 //!
 //! Each sampler is a short loop over `grid.steps()`. The noise of trajectory i at step k comes from the
 //! stream `(seed, STEP, i, k)` and the start $x_T \sim \mathcal N(0, I)$ from `(seed, INIT, i)`, where i is
 //! the trajectory's *global* index, so a run is identical for any thread count and any batch split.
 //! Observers receive each step (state, score, extras) and may stop the run.
 
+pub mod edm;
 mod grid;
 
+pub use edm::EdmChurn;
 pub use grid::{Spacing, TimeGrid};
 
 use crate::error::Result;
@@ -24,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
 
 /// Which sampler.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SamplerKind {
     /// Reverse SDE, Euler–Maruyama.
@@ -34,6 +37,9 @@ pub enum SamplerKind {
     OdeEuler,
     /// Probability-flow ODE, Heun (2nd order; two score evaluations per step).
     OdeHeun,
+    /// EDM's stochastic sampler (Karras et al. 2022, Algorithm 2) with its churn; Heun in EDM's σ, two
+    /// score evaluations per step ([`edm::edm`]).
+    Edm(EdmChurn),
 }
 
 /// What a backward run does after its last step, at t_min.
@@ -395,6 +401,7 @@ pub fn sample(
         SamplerKind::EulerMaruyama => euler_maruyama(score, x, grid, key, obs, monitor, par),
         SamplerKind::OdeEuler => ode_euler(score, x, grid, obs, monitor, par),
         SamplerKind::OdeHeun => ode_heun(score, x, grid, obs, monitor, par),
+        SamplerKind::Edm(c) => edm::edm(score, x, grid, key, &c, obs, monitor, par),
     }
 }
 
