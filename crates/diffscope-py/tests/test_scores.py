@@ -91,7 +91,7 @@ def two_class_score(d: int, mu_tilde: float = 1.0, sigma: float = 1.0):
     return f
 
 
-@pytest.mark.parametrize("sampler", ["em", "ode-euler", "ode-heun"])
+@pytest.mark.parametrize("sampler", ["em", "ode-euler", "ode-heun", "edm"])
 @pytest.mark.parametrize("spacing", ["uniform", "log"])
 def test_a_numpy_callable_gives_the_samples_of_the_builtin_gmm_score(sampler, spacing):
     d = 12
@@ -132,6 +132,57 @@ def test_samples_do_not_depend_on_the_thread_count():
     two = ds.sample(s, 40, steps=30, seed=4, threads=2)
     np.testing.assert_array_equal(one["x"], two["x"])
     np.testing.assert_array_equal(one["nearest"], two["nearest"])
+
+
+@pytest.mark.parametrize("t", [0.01, 0.3, 3.0])
+def test_posterior_entropy_and_effective_number_match_numpy(t):
+    data = ds.two_class(600, d=12, seed=4)
+    a = data.x.astype(np.float64)
+    x = np.random.default_rng(2).standard_normal((29, 12)).astype(np.float32)
+    out = ds.EmpiricalScore(data)(x, t, posterior=True)
+    decay, delta = np.exp(-t), 1.0 - np.exp(-2.0 * t)
+    logits = -((x[:, None, :].astype(np.float64) - decay * a[None]) ** 2).sum(-1) / (2.0 * delta)
+    w = np.exp(logits - logits.max(1, keepdims=True))
+    w /= w.sum(1, keepdims=True)
+    h = -(w * np.log(np.where(w > 0, w, 1.0))).sum(1)
+    # f32 logits: the Rust oracle test states 2e-4 (absolute on H, relative on N_eff).
+    np.testing.assert_allclose(out["entropy"], h, rtol=0, atol=2e-4)
+    np.testing.assert_allclose(out["effective_n"], 1.0 / (w ** 2).sum(1), rtol=2e-4)
+    with pytest.raises(ds.ParamError, match="posterior"):
+        ds.GmmScore(ds.Model({"kind": "two-class", "d": 12}))(x, t, posterior=True)
+
+
+def test_sample_records_the_posterior_and_collapse_times():
+    data = ds.two_class(300, d=6, seed=2)
+    r = ds.sample(ds.EmpiricalScore(data), 40, steps=50, seed=3, posterior=True)
+    assert r["entropy"].shape == r["effective_n"].shape == (51, 40)
+    assert r["collapse_t"].shape == (40,)
+    # Noise regime at T = 6: every weight ≈ 1/N; at t_min = 0.01 with N = 300 points in d = 6 every
+    # trajectory has collapsed (N_eff < 2), and its collapse time is the first grid time below 2.
+    np.testing.assert_allclose(r["effective_n"][0], 300, rtol=1e-3)
+    assert np.all(r["effective_n"][-1] < 2)
+    for i in range(40):
+        k = np.argmax(r["effective_n"][:, i] < 2)
+        assert r["collapse_t"][i] == r["times"][k]
+    med, (lo, hi) = r["t_collapse"]
+    assert lo <= med <= hi
+    with pytest.raises(ds.ParamError, match="posterior"):
+        ds.sample(ds.GmmScore(ds.Model({"kind": "two-class", "d": 6})), 4, posterior=True)
+
+
+def test_edm_churn_is_seeded_and_refused_off_edm():
+    data = ds.two_class(300, d=6, seed=2)
+    s = ds.EmpiricalScore(data)
+    kw = dict(sampler="edm", spacing="edm", steps=30, seed=3, churn=20, s_tmin=0.05, s_tmax=50, s_noise=1.003)
+    a, b = ds.sample(s, 16, **kw), ds.sample(s, 16, **kw)
+    np.testing.assert_array_equal(a["x"], b["x"])
+    assert a["score_evals"] == 2 * 30 + 1
+    plain = ds.sample(s, 16, sampler="edm", spacing="edm", steps=30, seed=3)
+    assert not np.array_equal(a["x"], plain["x"])
+    with pytest.raises(ds.ParamError, match="churn"):
+        ds.sample(s, 4, churn=5)
+    with pytest.raises(ds.ParamError, match="s_noise"):
+        ds.sample(s, 4, sampler="edm", s_noise=0.0)
 
 
 def test_record_keeps_every_state():

@@ -334,7 +334,10 @@ fn edm_churn_is_gated_by_its_window_and_keyed_by_trajectory() {
         s_tmax: Some(2e4),
         s_noise: 1.0,
     };
-    assert_eq!(plain, sample_with(SamplerKind::Edm(outside), &sc, 32, &grid, 9));
+    assert_eq!(
+        plain,
+        sample_with(SamplerKind::Edm(outside), &sc, 32, &grid, 9)
+    );
     let churned = SamplerKind::Edm(EdmChurn {
         churn: 30.0,
         s_tmin: 0.05,
@@ -346,6 +349,16 @@ fn edm_churn_is_gated_by_its_window_and_keyed_by_trajectory() {
     assert_eq!(a, sample_with(churned, &sc, 32, &grid, 9));
     let key = NoiseKey { seed: 9, first: 16 };
     let mut tail = sampler::initial_noise(16, sc.d, key);
-    sampler::sample(churned, &sc, &mut tail, &grid, key, &mut NoObserver, &Silent, Par::Seq).unwrap();
+    sampler::sample(
+        churned,
+        &sc,
+        &mut tail,
+        &grid,
+        key,
+        &mut NoObserver,
+        &Silent,
+        Par::Seq,
+    )
+    .unwrap();
     assert_eq!(&a[16 * sc.d..], &tail[..]);
 }

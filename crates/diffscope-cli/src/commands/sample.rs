@@ -1,6 +1,6 @@
 //! `diffscope sample`: run a reverse-time sampler with a chosen score and write the end points.
 
-use crate::commands::args::{DataFlags, FinalStepArg, GridArgs, SamplerArg, TwoClassArgs};
+use crate::commands::args::{DataFlags, EdmArgs, FinalStepArg, GridArgs, SamplerArg, TwoClassArgs};
 use crate::ui::Ctx;
 use anyhow::{bail, Result};
 use clap::Args;
@@ -9,7 +9,7 @@ use diffscope::experiments::{
     sample::{SampleParams, ScoreSource},
 };
 use diffscope::io::NpyArray;
-use diffscope::sampler::{FinalStep, SamplerKind};
+use diffscope::sampler::FinalStep;
 use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone)]
@@ -35,6 +35,8 @@ pub struct SampleArgs {
     /// Which sampler.
     #[arg(long, value_enum, default_value = "em")]
     pub sampler: SamplerArg,
+    #[command(flatten)]
+    pub edm: EdmArgs,
     /// Number of trajectories B.
     #[arg(long, short = 'b', default_value_t = 1000)]
     pub batch: usize,
@@ -98,11 +100,7 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
     let d = score.dim();
     let params = SampleParams {
         n: a.batch,
-        sampler: match a.sampler {
-            SamplerArg::Em => SamplerKind::EulerMaruyama,
-            SamplerArg::OdeEuler => SamplerKind::OdeEuler,
-            SamplerArg::OdeHeun => SamplerKind::OdeHeun,
-        },
+        sampler: a.sampler.kind(&a.edm)?,
         steps: a.grid.steps,
         t_max: a.grid.t_max,
         t_min: a.grid.t_min,

@@ -406,17 +406,19 @@ def _as_score(score: Any, d: Optional[int] = None) -> Score:
 # Samplers and experiments
 
 _SAMPLERS = {"em": "euler-maruyama", "euler-maruyama": "euler-maruyama", "ode-euler": "ode-euler",
-             "ode": "ode-heun", "ode-heun": "ode-heun", "heun": "ode-heun"}
+             "ode": "ode-heun", "ode-heun": "ode-heun", "heun": "ode-heun", "edm": "edm"}
 
 
 def sample(score: Any, n: int, sampler: str = "em", steps: int = 200, t_max: float = 6.0, t_min: float = 0.01,
            spacing: str = "uniform", seed: int = 0, record: bool = False, final_step: str = "denoise",
            d: Optional[int] = None, data: Optional[Any] = None, threads: Optional[int] = None,
-           progress: Any = None, posterior: bool = False) -> dict:
+           progress: Any = None, posterior: bool = False, churn: float = 0.0, s_tmin: float = 0.0,
+           s_tmax: Optional[float] = None, s_noise: float = 1.0) -> dict:
     """Reverse-time sampling of n trajectories from N(0, I) at t_max down to t_min.
 
     ``sampler``: "em" (Euler-Maruyama on the reverse SDE), "ode-euler" or "ode-heun" (probability-flow
-    ODE); ``spacing``: "uniform", "log" or "edm"; ``final_step``: "denoise" (Tweedie at t_min, as EDM) or
+    ODE), or "edm" (EDM's stochastic sampler, Karras et al. 2022 Algorithm 2: Heun in σ with ``churn``
+    S_churn, ``s_tmin``, ``s_tmax``, ``s_noise`` in EDM's σ units; ``churn=0`` is EDM's deterministic Heun); ``spacing``: "uniform", "log" or "edm"; ``final_step``: "denoise" (Tweedie at t_min, as EDM) or
     "none". ``score`` is a :class:`Score` or a callable (then ``d=`` is needed).
 
     Returns a dict: ``x`` (n, d) end points, ``times`` the grid, ``score_evals``; ``nearest``, ``d1``,
@@ -429,7 +431,14 @@ def sample(score: Any, n: int, sampler: str = "em", steps: int = 200, t_max: flo
     s = _as_score(score, d)
     if sampler not in _SAMPLERS:
         raise ParamError(f"invalid parameter `sampler` = {sampler!r}: expected one of {sorted(_SAMPLERS)}")
-    params = {"n": int(n), "sampler": _SAMPLERS[sampler], "steps": int(steps), "t_max": float(t_max),
+    kind: Any = _SAMPLERS[sampler]
+    churn_set = (churn, s_tmin, s_tmax, s_noise) != (0.0, 0.0, None, 1.0)
+    if kind == "edm":
+        kind = {"edm": {"churn": float(churn), "s_tmin": float(s_tmin), "s_noise": float(s_noise),
+                        "s_tmax": None if s_tmax is None else float(s_tmax)}}
+    elif churn_set:
+        raise ParamError("invalid parameter `churn`: churn, s_tmin, s_tmax and s_noise belong to sampler='edm'")
+    params = {"n": int(n), "sampler": kind, "steps": int(steps), "t_max": float(t_max),
               "t_min": float(t_min), "spacing": spacing, "seed": int(seed), "final_step": final_step,
               "record": bool(record), "posterior": bool(posterior)}
     native_data = None if data is None else _dataset(data)._native

@@ -175,9 +175,15 @@ mod tests {
         assert_eq!(EdmChurn::default().gamma(1.0, 100), 0.0);
         for bad in [
             EdmChurn { churn: -1.0, ..c },
-            EdmChurn { s_tmax: Some(0.01), ..c },
+            EdmChurn {
+                s_tmax: Some(0.01),
+                ..c
+            },
             EdmChurn { s_noise: 0.0, ..c },
-            EdmChurn { s_tmin: f64::NAN, ..c },
+            EdmChurn {
+                s_tmin: f64::NAN,
+                ..c
+            },
         ] {
             assert!(bad.validate().is_err(), "{bad:?}");
         }
