@@ -25,6 +25,7 @@ pub mod data;
 pub mod distributed;
 pub mod error;
 pub mod experiments;
+pub mod family;
 pub mod geometry;
 pub mod io;
 pub mod linalg;

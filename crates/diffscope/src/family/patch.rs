@@ -1,0 +1,293 @@
+//! The patch machines of Kamb & Ganguli (arXiv 2412.20292): the local score (LS) and the equivariant local
+//! score (ELS), the closed-form scores of a denoiser that sees only a P × P patch around each pixel
+//! (locality) and, for ELS, may match it to a patch anywhere in a training image (equivariance).
+//!
+//! For images of shape C × H × W, pixel p's denoised value (all channels) is a softmax posterior mean of
+//! training-patch centres:
+//! $D(x)_{\cdot p} = \sum_{\mu, q} w_{\mu q}(p)\, a_\mu(\cdot, q)$,
+//! $w_{\mu q}(p) \propto \exp(-\| x_{P(p)} - e^{-t} a_{\mu, P(q)} \|^2 / 2\Delta_t)$, with $x_{P(p)}$ the C × P × P
+//! patch centred at p (zero or circular padding); LS takes q = p, ELS every q of the image. The score is
+//! $S = (e^{-t} D - x)/\Delta_t$. One global softmax per pixel over all candidates, streamed with a
+//! running maximum in f64.
+//!
+//! Cost: every patch distance comes from one map of squared differences per (image, shift) and its
+//! window sums by 2-D prefix sums, so it does not grow with P: LS costs O(N · (H + P)(W + P) · C) per
+//! query, like the exact score; ELS multiplies that by the number of shifts (H W circular, (2H − 1)(2W − 1)
+//! zero-padded).
+
+use crate::error::{Error, Result};
+use crate::score::{check_shapes, Extras, OuTime, Score};
+use faer::Par;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// How patches see beyond the image border.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Padding {
+    /// Zeros outside the image.
+    #[default]
+    Zero,
+    /// The image wraps around (a torus).
+    Circular,
+}
+
+/// Which patches a pixel is matched against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PatchKind {
+    /// LS: the training patches at the same location.
+    Local,
+    /// ELS: the training patches at every location.
+    Equivariant,
+}
+
+/// The patch size (odd) as a step function of t: `steps[i] = (t_i, P_i)` with t_i increasing; P(t) is the
+/// P_i of the first t_i ≥ t, and the last P beyond.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PatchSchedule {
+    /// (t upper bound, patch size) pairs.
+    pub steps: Vec<(f64, usize)>,
+}
+
+impl PatchSchedule {
+    /// One patch size at every t.
+    pub fn fixed(p: usize) -> Self {
+        PatchSchedule {
+            steps: vec![(f64::INFINITY, p)],
+        }
+    }
+
+    /// P(t).
+    pub fn at(&self, t: f64) -> usize {
+        self.steps
+            .iter()
+            .find(|(tu, _)| t <= *tu)
+            .or(self.steps.last())
+            .map_or(1, |s| s.1)
+    }
+
+    /// Odd sizes ≥ 1, strictly increasing times.
+    pub fn validate(&self) -> Result<()> {
+        if self.steps.is_empty() {
+            return Err(Error::param("patch", "[]", "at least one patch size"));
+        }
+        for (i, &(t, p)) in self.steps.iter().enumerate() {
+            if p == 0 || p % 2 == 0 {
+                return Err(Error::param("patch", p, "an odd patch size ≥ 1"));
+            }
+            if t.is_nan() || (i > 0 && t <= self.steps[i - 1].0) {
+                return Err(Error::param(
+                    "patch schedule time",
+                    t,
+                    "strictly increasing times",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The LS / ELS score of a set of images (module doc).
+pub struct PatchScore {
+    a: Vec<f32>,
+    n: usize,
+    shape: (usize, usize, usize),
+    kind: PatchKind,
+    padding: Padding,
+    schedule: PatchSchedule,
+}
+
+/// Per-pixel online softmax: running maximum, Σw and Σw·a (C values per pixel), f64.
+struct Softmax {
+    max: Vec<f64>,
+    sum: Vec<f64>,
+    acc: Vec<f64>,
+}
+
+impl PatchScore {
+    /// The patch machine of `data` (rows of C·H·W, channel-major) for images of `shape` (C, H, W).
+    pub fn new(
+        data: &crate::data::Dataset,
+        shape: (usize, usize, usize),
+        kind: PatchKind,
+        padding: Padding,
+        schedule: PatchSchedule,
+    ) -> Result<Self> {
+        let (c, h, w) = shape;
+        if c * h * w != data.d || data.d == 0 {
+            return Err(Error::shape(
+                "patch score",
+                format!("image shape {c}×{h}×{w} does not match d = {}", data.d),
+            ));
+        }
+        schedule.validate()?;
+        Ok(PatchScore {
+            a: data.x.clone(),
+            n: data.n,
+            shape,
+            kind,
+            padding,
+            schedule,
+        })
+    }
+
+    /// The shifts s = q − p a pixel is matched over.
+    fn shifts(&self) -> Vec<(isize, isize)> {
+        let (_, h, w) = self.shape;
+        let (h, w) = (h as isize, w as isize);
+        match (self.kind, self.padding) {
+            (PatchKind::Local, _) => vec![(0, 0)],
+            (PatchKind::Equivariant, Padding::Circular) => {
+                (0..h).flat_map(|i| (0..w).map(move |j| (i, j))).collect()
+            }
+            (PatchKind::Equivariant, Padding::Zero) => (1 - h..h)
+                .flat_map(|i| (1 - w..w).map(move |j| (i, j)))
+                .collect(),
+        }
+    }
+
+    /// Value of image `img` (channel-major C·H·W) at channel c, row i, column j, padded.
+    #[inline]
+    fn pixel(&self, img: &[f32], c: usize, i: isize, j: isize) -> f64 {
+        let (_, h, w) = self.shape;
+        let (h, w) = (h as isize, w as isize);
+        let (i, j) = match self.padding {
+            Padding::Circular => (i.rem_euclid(h), j.rem_euclid(w)),
+            Padding::Zero => {
+                if i < 0 || i >= h || j < 0 || j >= w {
+                    return 0.0;
+                }
+                (i, j)
+            }
+        };
+        img[(c * h as usize + i as usize) * w as usize + j as usize] as f64
+    }
+
+    /// The denoised image D(x) of one query (module doc) at patch size p.
+    fn denoise(&self, x: &[f32], ou: OuTime, p: usize) -> Vec<f64> {
+        let (ch, h, w) = self.shape;
+        let r = (p / 2) as isize;
+        let (eh, ew) = (h + 2 * r as usize, w + 2 * r as usize);
+        let hw = h * w;
+        let mut sm = Softmax {
+            max: vec![f64::NEG_INFINITY; hw],
+            sum: vec![0.0; hw],
+            acc: vec![0.0; hw * ch],
+        };
+        // Prefix sums of the squared-difference map over the extended grid (rows −r … h − 1 + r).
+        let mut pre = vec![0.0f64; (eh + 1) * (ew + 1)];
+        let shifts = self.shifts();
+        for img in self.a.chunks_exact(ch * hw) {
+            for &(si, sj) in &shifts {
+                for ei in 0..eh {
+                    let mut row = 0.0;
+                    for ej in 0..ew {
+                        let (i, j) = (ei as isize - r, ej as isize - r);
+                        let mut v = 0.0;
+                        for c in 0..ch {
+                            let diff = self.pixel(x, c, i, j)
+                                - ou.decay * self.pixel(img, c, i + si, j + sj);
+                            v += diff * diff;
+                        }
+                        row += v;
+                        pre[(ei + 1) * (ew + 1) + ej + 1] = pre[ei * (ew + 1) + ej + 1] + row;
+                    }
+                }
+                self.offer(&mut sm, &pre, ew, img, (si, sj), p, ou);
+            }
+        }
+        (0..hw * ch).map(|k| sm.acc[k] / sm.sum[k % hw]).collect()
+    }
+
+    /// Offers every pixel its candidate for one (image, shift): the window sum of the map around it, as a
+    /// logit, and the training pixel q = p + s (valid only inside the image under zero padding).
+    #[allow(clippy::too_many_arguments)]
+    fn offer(
+        &self,
+        sm: &mut Softmax,
+        pre: &[f64],
+        ew: usize,
+        img: &[f32],
+        (si, sj): (isize, isize),
+        p: usize,
+        ou: OuTime,
+    ) {
+        let (ch, h, w) = self.shape;
+        let hw = h * w;
+        let at = |i: usize, j: usize| pre[i * (ew + 1) + j];
+        for i in 0..h {
+            let qi = i as isize + si;
+            if self.padding == Padding::Zero && (qi < 0 || qi >= h as isize) {
+                continue;
+            }
+            for j in 0..w {
+                let qj = j as isize + sj;
+                if self.padding == Padding::Zero && (qj < 0 || qj >= w as isize) {
+                    continue;
+                }
+                // Window rows i … i + p − 1 of the extended grid (= image rows i − r … i + r).
+                let d2 = at(i + p, j + p) - at(i, j + p) - at(i + p, j) + at(i, j);
+                let logit = -d2.max(0.0) / (2.0 * ou.delta);
+                let k = i * w + j;
+                if logit > sm.max[k] {
+                    let scale = (sm.max[k] - logit).exp();
+                    sm.sum[k] *= scale;
+                    for c in 0..ch {
+                        sm.acc[c * hw + k] *= scale;
+                    }
+                    sm.max[k] = logit;
+                }
+                let e = (logit - sm.max[k]).exp();
+                sm.sum[k] += e;
+                for c in 0..ch {
+                    sm.acc[c * hw + k] += e * self.pixel(img, c, qi, qj);
+                }
+            }
+        }
+    }
+}
+
+impl Score for PatchScore {
+    fn dim(&self) -> usize {
+        self.shape.0 * self.shape.1 * self.shape.2
+    }
+    fn describe(&self) -> String {
+        let (c, h, w) = self.shape;
+        let kind = match self.kind {
+            PatchKind::Local => "LS",
+            PatchKind::Equivariant => "ELS",
+        };
+        let sizes: Vec<String> = self
+            .schedule
+            .steps
+            .iter()
+            .map(|s| s.1.to_string())
+            .collect();
+        format!(
+            "{kind} patch score, patch {} ({:?} padding), N = {} images of {c}×{h}×{w}",
+            sizes.join("/"),
+            self.padding,
+            self.n
+        )
+    }
+    fn eval_into(&self, x: &[f32], t: f64, out: &mut [f32], extras: Extras<'_>, par: Par) {
+        check_shapes(self.dim(), x, t, out, &extras);
+        assert!(
+            extras.log_p.is_none() && extras.nearest.is_none() && extras.posterior.is_none(),
+            "a patch score provides no log p, nearest points or posterior"
+        );
+        let (d, ou) = (self.dim(), OuTime::new(t));
+        let p = self.schedule.at(t);
+        let one = |(q, o): (&[f32], &mut [f32])| {
+            let den = self.denoise(q, ou, p);
+            for ((o, &xv), dv) in o.iter_mut().zip(q).zip(den) {
+                *o = ((ou.decay * dv - xv as f64) / ou.delta) as f32;
+            }
+        };
+        match par {
+            Par::Seq => x.chunks(d).zip(out.chunks_mut(d)).for_each(one),
+            Par::Rayon(_) => x.par_chunks(d).zip(out.par_chunks_mut(d)).for_each(one),
+        }
+    }
+}

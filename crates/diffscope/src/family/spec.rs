@@ -1,0 +1,242 @@
+//! Names of the family's scores with their parameters, as the CLI, configs and Python give them.
+
+use super::{wiener, KnnScore, Padding, PatchKind, PatchSchedule, PatchScore, SmoothedScore};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::score::{EmpiricalScore, Precision, Score};
+use std::fmt;
+
+/// A score of the family by name: `exact`, `wiener`, `smoothed:sigma=S`, `knn:k=K`,
+/// `ls:patch=P[,padding=zero|circular][,shape=CxHxW]` and `els:…` likewise. A patch schedule is
+/// `patch=3@0.2/7@1/15` (P = 3 for t ≤ 0.2, 7 for t ≤ 1, 15 beyond). Without `shape`, a square d is taken
+/// as one 1 × √d × √d image.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FamilySpec {
+    /// The exact empirical score (f32 kernel).
+    Exact,
+    /// The Wiener (linear) denoiser of the data's mean and covariance.
+    Wiener,
+    /// The σ-smoothed exact score.
+    Smoothed {
+        /// Smoothing width σ.
+        sigma: f64,
+    },
+    /// The softmax over the k nearest points.
+    Knn {
+        /// Points kept.
+        k: usize,
+    },
+    /// LS or ELS.
+    Patch {
+        /// Local or equivariant.
+        kind: PatchKind,
+        /// Border handling.
+        padding: Padding,
+        /// Patch size per t.
+        schedule: PatchSchedule,
+        /// Image shape (C, H, W), or None for a square single-channel image.
+        shape: Option<(usize, usize, usize)>,
+    },
+}
+
+fn bad(spec: &str, why: &str) -> Error {
+    Error::param(
+        "score",
+        spec,
+        format!("{why} (exact, wiener, smoothed:sigma=S, knn:k=K, ls:patch=P[,padding=zero|circular][,shape=CxHxW], els:…)"),
+    )
+}
+
+fn parse_schedule(spec: &str, v: &str) -> Result<PatchSchedule> {
+    let parts: Vec<&str> = v.split('/').collect();
+    let mut steps = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let (p, t) = match part.split_once('@') {
+            Some((p, t)) => (
+                p,
+                t.parse::<f64>().map_err(|_| bad(spec, "a time after @"))?,
+            ),
+            None if i + 1 == parts.len() => (*part, f64::INFINITY),
+            None => return Err(bad(spec, "every patch size but the last needs @t")),
+        };
+        steps.push((
+            t,
+            p.parse::<usize>()
+                .map_err(|_| bad(spec, "an odd patch size"))?,
+        ));
+    }
+    let s = PatchSchedule { steps };
+    s.validate()?;
+    Ok(s)
+}
+
+impl std::str::FromStr for FamilySpec {
+    type Err = Error;
+    fn from_str(spec: &str) -> Result<Self> {
+        let (name, rest) = spec.split_once(':').unwrap_or((spec, ""));
+        let mut keys: Vec<(&str, &str)> = Vec::new();
+        for kv in rest.split(',').filter(|s| !s.is_empty()) {
+            keys.push(
+                kv.split_once('=')
+                    .ok_or_else(|| bad(spec, "key=value pairs"))?,
+            );
+        }
+        let get = |k: &str| keys.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+        let allowed: &[&str] = match name {
+            "exact" | "wiener" => &[],
+            "smoothed" => &["sigma"],
+            "knn" => &["k"],
+            "ls" | "els" => &["patch", "padding", "shape"],
+            _ => return Err(bad(spec, "an unknown score")),
+        };
+        if let Some((k, _)) = keys.iter().find(|(k, _)| !allowed.contains(k)) {
+            return Err(bad(spec, &format!("`{k}` is not a parameter of {name}")));
+        }
+        let need = |k: &str| get(k).ok_or_else(|| bad(spec, &format!("{name} needs {k}=…")));
+        Ok(match name {
+            "exact" => FamilySpec::Exact,
+            "wiener" => FamilySpec::Wiener,
+            "smoothed" => FamilySpec::Smoothed {
+                sigma: need("sigma")?
+                    .parse()
+                    .map_err(|_| bad(spec, "a number σ"))?,
+            },
+            "knn" => FamilySpec::Knn {
+                k: need("k")?.parse().map_err(|_| bad(spec, "an integer k"))?,
+            },
+            _ => FamilySpec::Patch {
+                kind: if name == "ls" {
+                    PatchKind::Local
+                } else {
+                    PatchKind::Equivariant
+                },
+                padding: match get("padding").unwrap_or("zero") {
+                    "zero" => Padding::Zero,
+                    "circular" => Padding::Circular,
+                    _ => return Err(bad(spec, "padding=zero or padding=circular")),
+                },
+                schedule: parse_schedule(spec, need("patch")?)?,
+                shape: match get("shape") {
+                    None => None,
+                    Some(v) => {
+                        let dims: Vec<usize> = v
+                            .split('x')
+                            .map(|p| p.parse().map_err(|_| bad(spec, "shape=CxHxW")))
+                            .collect::<Result<_>>()?;
+                        match dims[..] {
+                            [c, h, w] => Some((c, h, w)),
+                            _ => return Err(bad(spec, "shape=CxHxW")),
+                        }
+                    }
+                },
+            },
+        })
+    }
+}
+
+impl fmt::Display for FamilySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FamilySpec::Exact => write!(f, "exact"),
+            FamilySpec::Wiener => write!(f, "wiener"),
+            FamilySpec::Smoothed { sigma } => write!(f, "smoothed:sigma={sigma}"),
+            FamilySpec::Knn { k } => write!(f, "knn:k={k}"),
+            FamilySpec::Patch {
+                kind,
+                padding,
+                schedule,
+                shape,
+            } => {
+                let name = if *kind == PatchKind::Local {
+                    "ls"
+                } else {
+                    "els"
+                };
+                let sizes: Vec<String> = schedule
+                    .steps
+                    .iter()
+                    .map(|(t, p)| {
+                        if t.is_finite() {
+                            format!("{p}@{t}")
+                        } else {
+                            p.to_string()
+                        }
+                    })
+                    .collect();
+                let pad = if *padding == Padding::Zero {
+                    "zero"
+                } else {
+                    "circular"
+                };
+                write!(f, "{name}:patch={},padding={pad}", sizes.join("/"))?;
+                if let Some((c, h, w)) = shape {
+                    write!(f, ",shape={c}x{h}x{w}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl FamilySpec {
+    /// Whether the score is a patch machine (its patch size can be calibrated).
+    pub fn is_patch(&self) -> bool {
+        matches!(self, FamilySpec::Patch { .. })
+    }
+
+    /// The same patch machine with one patch size at every t (other scores unchanged).
+    pub fn with_patch(&self, p: usize) -> FamilySpec {
+        match self {
+            FamilySpec::Patch {
+                kind,
+                padding,
+                shape,
+                ..
+            } => FamilySpec::Patch {
+                kind: *kind,
+                padding: *padding,
+                schedule: PatchSchedule::fixed(p),
+                shape: *shape,
+            },
+            other => other.clone(),
+        }
+    }
+
+    /// The score of `data`.
+    pub fn build(&self, data: &Dataset) -> Result<Box<dyn Score>> {
+        Ok(match self {
+            FamilySpec::Exact => Box::new(EmpiricalScore::new(data, Precision::F32)?),
+            FamilySpec::Wiener => Box::new(wiener(data)?),
+            FamilySpec::Smoothed { sigma } => Box::new(SmoothedScore::new(data, *sigma)?),
+            FamilySpec::Knn { k } => Box::new(KnnScore::new(data, *k)?),
+            FamilySpec::Patch {
+                kind,
+                padding,
+                schedule,
+                shape,
+            } => {
+                let shape = match shape {
+                    Some(s) => *s,
+                    None => {
+                        let side = (data.d as f64).sqrt().round() as usize;
+                        if side * side != data.d {
+                            return Err(Error::param(
+                                "shape",
+                                "none",
+                                format!("shape=CxHxW for d = {}, not a square image", data.d),
+                            ));
+                        }
+                        (1, side, side)
+                    }
+                };
+                Box::new(PatchScore::new(
+                    data,
+                    shape,
+                    *kind,
+                    *padding,
+                    schedule.clone(),
+                )?)
+            }
+        })
+    }
+}

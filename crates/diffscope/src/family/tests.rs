@@ -1,0 +1,404 @@
+//! The family against brute-force f64 references and its known limits.
+
+use super::*;
+use crate::data::TwoClassGmm;
+use crate::score::Posterior;
+
+fn queries(a: &[f32], d: usize, b: usize, t: f64, seed: u64) -> Vec<f32> {
+    use rand::Rng;
+    use rand_distr::StandardNormal;
+    let mut r = crate::rng::stream(seed, &[3]);
+    let (ou, n) = (OuTime::new(t), a.len() / d);
+    let mut x = Vec::new();
+    for _ in 0..b {
+        let mu = r.random_range(0..n);
+        for j in 0..d {
+            let z: f64 = r.sample(StandardNormal);
+            x.push((ou.decay * a[mu * d + j] as f64 + ou.delta.sqrt() * z) as f32);
+        }
+    }
+    x
+}
+
+fn gmm(d: usize, n: usize, seed: u64) -> Dataset {
+    TwoClassGmm::standard(d)
+        .mixture(0)
+        .unwrap()
+        .sample(n, seed)
+        .unwrap()
+}
+
+/// Max over entries of |got − want| relative to the largest |want| (the score's scale).
+fn rel_err(got: &[f32], want: &[f64]) -> f64 {
+    let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    got.iter()
+        .zip(want)
+        .map(|(&g, &w)| (g as f64 - w).abs())
+        .fold(0.0, f64::max)
+        / scale
+}
+
+/// σ-smoothed score against the brute-force mixture score with variance Δ' = e^{-2t}σ² + Δ (f64), and σ = 0
+/// bit for bit the exact score. Tolerance 1e-5 of the score's scale: the f32 kernel's bound (the map
+/// x/c adds one f32 rounding).
+#[test]
+fn smoothed_score_matches_the_brute_force_kernel_density_score() {
+    let (d, n) = (10, 400);
+    let data = gmm(d, n, 1);
+    for &sigma in &[0.3, 1.0] {
+        let sc = SmoothedScore::new(&data, sigma).unwrap();
+        for &t in &[0.01, 0.2, 1.5] {
+            let x = queries(&data.x, d, 23, t, 2);
+            let got = sc.eval(&x, t, Par::rayon(0));
+            let ou = OuTime::new(t);
+            let dp = ou.decay * ou.decay * sigma * sigma + ou.delta;
+            let mut want = Vec::new();
+            for q in x.chunks(d) {
+                let l: Vec<f64> = data
+                    .x
+                    .chunks(d)
+                    .map(|r| {
+                        -r.iter()
+                            .zip(q)
+                            .map(|(&a, &v)| (v as f64 - ou.decay * a as f64).powi(2))
+                            .sum::<f64>()
+                            / (2.0 * dp)
+                    })
+                    .collect();
+                let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let w: Vec<f64> = l.iter().map(|v| (v - m).exp()).collect();
+                let z: f64 = w.iter().sum();
+                for j in 0..d {
+                    let mean: f64 = data
+                        .x
+                        .chunks(d)
+                        .zip(&w)
+                        .map(|(r, w)| w * r[j] as f64)
+                        .sum::<f64>()
+                        / z;
+                    want.push((ou.decay * mean - q[j] as f64) / dp);
+                }
+            }
+            let e = rel_err(&got, &want);
+            assert!(e < 1e-5, "σ {sigma} t {t}: {e:e}");
+        }
+    }
+    let exact = EmpiricalScore::new(&data, Precision::F32).unwrap();
+    let zero = SmoothedScore::new(&data, 0.0).unwrap();
+    let x = queries(&data.x, d, 16, 0.1, 4);
+    assert_eq!(zero.eval(&x, 0.1, Par::Seq), exact.eval(&x, 0.1, Par::Seq));
+    assert!(SmoothedScore::new(&data, -1.0).is_err());
+}
+
+/// kNN: k = N is the exact score (f64 reference to 1e-9 of the scale: both in f64, different order of
+/// sums), k < N matches a brute-force top-k softmax, its posterior is over the k points (N_eff ≤ k), and
+/// the certified tail bound bounds the true omitted mass.
+#[test]
+fn knn_matches_brute_force_and_k_equal_n_is_exact() {
+    let (d, n) = (8, 300);
+    let data = gmm(d, n, 5);
+    for &t in &[0.02, 0.3, 2.0] {
+        let x = queries(&data.x, d, 17, t, 6);
+        let all = KnnScore::new(&data, n).unwrap();
+        let e = rel_err(
+            &all.eval(&x, t, Par::rayon(0)),
+            &exact_f64(&data.x, d, &x, t),
+        );
+        // f32 output: 2^-24 relative rounding of each entry.
+        assert!(e < 1e-6, "k = N, t {t}: {e:e}");
+        let k = 12;
+        let sc = KnnScore::new(&data, k).unwrap();
+        let mut post = vec![Posterior::default(); 17];
+        let mut got = vec![0.0f32; x.len()];
+        let ex = Extras {
+            posterior: Some(&mut post),
+            ..Extras::default()
+        };
+        sc.eval_into(&x, t, &mut got, ex, Par::Seq);
+        let ou = OuTime::new(t);
+        let bounds = sc.tail_bound(&x, t);
+        for (qi, q) in x.chunks(d).enumerate() {
+            let mut l: Vec<(f64, usize)> = data
+                .x
+                .chunks(d)
+                .enumerate()
+                .map(|(mu, r)| {
+                    let d2: f64 = r
+                        .iter()
+                        .zip(q)
+                        .map(|(&a, &v)| (v as f64 - ou.decay * a as f64).powi(2))
+                        .sum();
+                    (-d2 / (2.0 * ou.delta), mu)
+                })
+                .collect();
+            l.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let kept = &l[..k];
+            let top = kept.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+            let z: f64 = kept.iter().map(|p| (p.0 - top).exp()).sum();
+            let omitted: f64 = l[k..].iter().map(|p| (p.0 - top).exp()).sum::<f64>() / z;
+            assert!(
+                omitted <= bounds[qi] * (1.0 + 1e-12),
+                "tail {omitted} > bound {}",
+                bounds[qi]
+            );
+            for j in 0..d {
+                let mean: f64 = kept
+                    .iter()
+                    .map(|&(lv, mu)| (lv - top).exp() * data.x[mu * d + j] as f64)
+                    .sum::<f64>()
+                    / z;
+                let want = (ou.decay * mean - q[j] as f64) / ou.delta;
+                let g = got[qi * d + j] as f64;
+                assert!(
+                    (g - want).abs() <= 1e-6 * want.abs().max(1.0),
+                    "t {t}: {g} vs {want}"
+                );
+            }
+            assert!(post[qi].effective_n <= k as f64 + 1e-9);
+        }
+    }
+    assert!(KnnScore::new(&data, 0).is_err());
+}
+
+/// Wiener: −(e^{-2t}C + Δ I)^{-1}(x − e^{-t} m) with the data's mean and covariance, solved here by
+/// Gauss–Jordan elimination in f64 (independent of the eigendecomposition the score uses); 1e-6 of the
+/// scale (f32 output).
+#[test]
+fn wiener_is_the_gaussian_linear_denoiser_of_the_data_moments() {
+    let (d, n) = (6, 500);
+    let data = gmm(d, n, 7);
+    let sc = wiener(&data).unwrap();
+    let mean: Vec<f64> = (0..d)
+        .map(|j| data.x.chunks(d).map(|r| r[j] as f64).sum::<f64>() / n as f64)
+        .collect();
+    let cov = |i: usize, j: usize| {
+        data.x
+            .chunks(d)
+            .map(|r| (r[i] as f64 - mean[i]) * (r[j] as f64 - mean[j]))
+            .sum::<f64>()
+            / (n as f64 - 1.0)
+    };
+    for &t in &[0.05, 0.7, 3.0] {
+        let ou = OuTime::new(t);
+        let x = queries(&data.x, d, 5, t, 8);
+        let got = sc.eval(&x, t, Par::Seq);
+        let mut want = Vec::new();
+        for q in x.chunks(d) {
+            // Augmented system [A | b], A = e^{-2t} C + Δ I, b = −(x − e^{-t} m).
+            let mut m: Vec<Vec<f64>> = (0..d)
+                .map(|i| {
+                    let mut row: Vec<f64> = (0..d)
+                        .map(|j| {
+                            ou.decay * ou.decay * cov(i, j) + if i == j { ou.delta } else { 0.0 }
+                        })
+                        .collect();
+                    row.push(-(q[i] as f64 - ou.decay * mean[i]));
+                    row
+                })
+                .collect();
+            for c in 0..d {
+                let piv = (c..d)
+                    .max_by(|&a, &b| m[a][c].abs().total_cmp(&m[b][c].abs()))
+                    .unwrap();
+                m.swap(c, piv);
+                let p = m[c][c];
+                m[c].iter_mut().for_each(|v| *v /= p);
+                for r in 0..d {
+                    if r != c {
+                        let f = m[r][c];
+                        let pivot_row = m[c].clone();
+                        m[r].iter_mut()
+                            .zip(&pivot_row)
+                            .for_each(|(v, &pv)| *v -= f * pv);
+                    }
+                }
+            }
+            want.extend(m.iter().map(|r| r[d]));
+        }
+        let e = rel_err(&got, &want);
+        assert!(e < 1e-6, "t {t}: {e:e}");
+    }
+}
+
+/// Brute-force patch machine, written from the definition: for each pixel p and candidate (μ, q), the
+/// squared distance of the padded C × P × P patches around p in x and around q in e^{-t} a_μ, one softmax
+/// per pixel in f64, D_p = Σ w a_μ(·, q).
+fn patch_brute(
+    a: &[f32],
+    shape: (usize, usize, usize),
+    kind: PatchKind,
+    pad: Padding,
+    p: usize,
+    x: &[f32],
+    t: f64,
+) -> Vec<f64> {
+    let (ch, h, w) = shape;
+    let ou = OuTime::new(t);
+    let px = |img: &[f32], c: usize, i: isize, j: isize| -> f64 {
+        let (hi, wi) = (h as isize, w as isize);
+        let (i, j) = match pad {
+            Padding::Circular => (i.rem_euclid(hi), j.rem_euclid(wi)),
+            Padding::Zero if i < 0 || j < 0 || i >= hi || j >= wi => return 0.0,
+            Padding::Zero => (i, j),
+        };
+        img[(c * h + i as usize) * w + j as usize] as f64
+    };
+    let r = (p / 2) as isize;
+    let d = ch * h * w;
+    let mut out = Vec::new();
+    for q in x.chunks(d) {
+        let mut den = vec![0.0; d];
+        for i in 0..h as isize {
+            for j in 0..w as isize {
+                let mut cands: Vec<(f64, &[f32], isize, isize)> = Vec::new();
+                for img in a.chunks(d) {
+                    let centres: Vec<(isize, isize)> = match kind {
+                        PatchKind::Local => vec![(i, j)],
+                        PatchKind::Equivariant => (0..h as isize)
+                            .flat_map(|qi| (0..w as isize).map(move |qj| (qi, qj)))
+                            .collect(),
+                    };
+                    for (qi, qj) in centres {
+                        let mut d2 = 0.0;
+                        for c in 0..ch {
+                            for u in -r..=r {
+                                for v in -r..=r {
+                                    let diff = px(q, c, i + u, j + v)
+                                        - ou.decay * px(img, c, qi + u, qj + v);
+                                    d2 += diff * diff;
+                                }
+                            }
+                        }
+                        cands.push((-d2 / (2.0 * ou.delta), img, qi, qj));
+                    }
+                }
+                let m = cands.iter().map(|c| c.0).fold(f64::NEG_INFINITY, f64::max);
+                let z: f64 = cands.iter().map(|c| (c.0 - m).exp()).sum();
+                for c in 0..ch {
+                    let v: f64 = cands
+                        .iter()
+                        .map(|cd| (cd.0 - m).exp() * px(cd.1, c, cd.2, cd.3))
+                        .sum::<f64>()
+                        / z;
+                    den[(c * h + i as usize) * w + j as usize] = v;
+                }
+            }
+        }
+        out.extend(
+            den.iter()
+                .zip(q)
+                .map(|(&dv, &xv)| (ou.decay * dv - xv as f64) / ou.delta),
+        );
+    }
+    out
+}
+
+/// LS and ELS, zero and circular padding, patch sizes 1, 3 and 5, on 2-channel 5 × 6 images, against the
+/// brute force; 1e-9 of the scale (both f64; the prefix sums reorder the sums, then f32 output rounding
+/// of 2^-24 dominates: 1e-6).
+#[test]
+fn patch_machines_match_the_brute_force_definition() {
+    let shape = (2, 5, 6);
+    let d = 60;
+    let data = gmm(d, 7, 9);
+    for kind in [PatchKind::Local, PatchKind::Equivariant] {
+        for pad in [Padding::Zero, Padding::Circular] {
+            for p in [1, 3, 5] {
+                let sc = PatchScore::new(&data, shape, kind, pad, PatchSchedule::fixed(p)).unwrap();
+                for &t in &[0.05, 0.5, 2.0] {
+                    let x = queries(&data.x, d, 3, t, 10);
+                    let got = sc.eval(&x, t, Par::rayon(0));
+                    let want = patch_brute(&data.x, shape, kind, pad, p, &x, t);
+                    let e = rel_err(&got, &want);
+                    assert!(e < 1e-6, "{kind:?} {pad:?} P {p} t {t}: {e:e}");
+                }
+            }
+        }
+    }
+}
+
+/// Known limits. LS with a patch that covers the whole image from every pixel (zero padding, P = 2H − 1;
+/// circular, P = H for odd H = W) is the exact score; ELS with circular padding and P = H is the exact
+/// score of the training set augmented by all circular shifts of each image.
+#[test]
+fn full_patches_recover_the_exact_score() {
+    let (h, d) = (5, 25);
+    let data = gmm(d, 9, 11);
+    let shape = (1, h, h);
+    for (pad, p) in [(Padding::Zero, 2 * h - 1), (Padding::Circular, h)] {
+        let ls =
+            PatchScore::new(&data, shape, PatchKind::Local, pad, PatchSchedule::fixed(p)).unwrap();
+        for &t in &[0.05, 0.5] {
+            let x = queries(&data.x, d, 4, t, 12);
+            let e = rel_err(&ls.eval(&x, t, Par::Seq), &exact_f64(&data.x, d, &x, t));
+            assert!(e < 1e-6, "LS {pad:?}: {e:e}");
+        }
+    }
+    let mut shifted = Vec::new();
+    for img in data.x.chunks(d) {
+        for si in 0..h {
+            for sj in 0..h {
+                for i in 0..h {
+                    for j in 0..h {
+                        shifted.push(img[((i + si) % h) * h + (j + sj) % h]);
+                    }
+                }
+            }
+        }
+    }
+    let els = PatchScore::new(
+        &data,
+        shape,
+        PatchKind::Equivariant,
+        Padding::Circular,
+        PatchSchedule::fixed(h),
+    )
+    .unwrap();
+    for &t in &[0.05, 0.5] {
+        let x = queries(&data.x, d, 4, t, 13);
+        let e = rel_err(&els.eval(&x, t, Par::Seq), &exact_f64(&shifted, d, &x, t));
+        assert!(e < 1e-6, "ELS circular: {e:e}");
+    }
+}
+
+#[test]
+fn patch_schedules_and_specs_parse_and_are_checked() {
+    let s: FamilySpec = "els:patch=3@0.2/7@1/15,padding=circular".parse().unwrap();
+    let FamilySpec::Patch { schedule, .. } = &s else {
+        panic!("{s:?}")
+    };
+    assert_eq!(
+        (
+            schedule.at(0.1),
+            schedule.at(0.2),
+            schedule.at(0.5),
+            schedule.at(9.0)
+        ),
+        (3, 3, 7, 15)
+    );
+    assert_eq!(s.to_string(), "els:patch=3@0.2/7@1/15,padding=circular");
+    assert_eq!(
+        "knn:k=5".parse::<FamilySpec>().unwrap(),
+        FamilySpec::Knn { k: 5 }
+    );
+    for bad in [
+        "ls:patch=4",
+        "ls",
+        "knn:k=x",
+        "els:patch=3@1/5@0.5/7",
+        "foo",
+        "knn:k=3,sigma=1",
+        "ls:patch=3,shape=2x2",
+    ] {
+        assert!(bad.parse::<FamilySpec>().is_err(), "{bad}");
+    }
+    let data = gmm(10, 5, 1);
+    assert!(FamilySpec::Patch {
+        kind: PatchKind::Local,
+        padding: Padding::Zero,
+        schedule: PatchSchedule::fixed(3),
+        shape: None
+    }
+    .build(&data)
+    .is_err());
+}
