@@ -83,6 +83,12 @@ pub enum Command {
     ///
     /// Example: diffscope geometry --score runs/train/model.safetensors -o runs/geometry
     Geometry(commands::geometry::GeometryArgs),
+    /// A score held against the closed-form denoiser family (exact, Wiener, σ-smoothed, kNN, LS/ELS patch
+    /// machines) along its own reverse trajectories: cosine and r² of the denoiser outputs per t, the
+    /// calibrated patch size; a run directory with figures and index.html.
+    ///
+    /// Example: diffscope compare --score runs/train/model.safetensors --against exact,wiener,knn:k=64,ls:patch=5 -o runs/compare
+    Compare(commands::compare::CompareArgs),
     /// Memorisation study: train on n points for growing n; f_mem of the learned sampler vs training time.
     ///
     /// Example: diffscope memorise --sizes 8,16,32,64 --steps 8000 -o runs/memorise
@@ -160,6 +166,7 @@ fn main() -> ExitCode {
         Command::Train(a) => commands::train::run(a, &ctx),
         Command::Geometry(a) => commands::geometry::run(a, &ctx),
         Command::Memorise(a) => commands::memorise::run(a, &ctx),
+        Command::Compare(a) => commands::compare::run(a, &ctx),
         Command::Merge(a) => commands::regimes::merge(a, &ctx),
         Command::Bench(a) => commands::bench::run(a, &ctx),
     };

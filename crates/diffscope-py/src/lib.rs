@@ -261,6 +261,18 @@ impl NativeScore {
         })
     }
 
+    /// A score of the closed-form family on a data set, by name (`wiener`, `smoothed:sigma=S`, `knn:k=K`,
+    /// `ls:patch=P[,padding=zero|circular][,shape=CxHxW]`, `els:…`, `exact`).
+    #[staticmethod]
+    fn family(data: &NativeDataset, spec: &str) -> PyResult<Self> {
+        let spec: diffscope::family::FamilySpec = spec.parse().py()?;
+        let score = spec.build(&data.inner).py()?;
+        Ok(NativeScore {
+            imp: ScoreImpl::Native(Arc::from(score)),
+            training: Some(data.inner.clone()),
+        })
+    }
+
     /// The population score of the per-class Gaussian mixture fitted to a labelled data set.
     #[staticmethod]
     fn gmm_fit(data: &NativeDataset) -> PyResult<Self> {
@@ -525,6 +537,34 @@ fn regimes(
         None => go(None)?,
     };
     to_json(&summary)
+}
+
+/// The harness (`experiments::compare`): `score` against the family on `data` (`params_json`:
+/// `CompareParams`); writes the run directory when `out` is given. Returns the curves as JSON.
+#[pyfunction]
+#[pyo3(signature = (score, data, params_json, out=None, threads=None, progress=None))]
+fn compare(
+    py: Python<'_>,
+    score: &NativeScore,
+    data: &NativeDataset,
+    params_json: &str,
+    out: Option<PathBuf>,
+    threads: Option<usize>,
+    progress: Option<&Bound<'_, PyAny>>,
+) -> PyResult<String> {
+    let p: experiments::compare::CompareParams = from_json(params_json, "compare parameters")?;
+    let ds = data.inner.clone();
+    let ctl = run::Ctl::default();
+    let r = score.with(py, &ctl, |sc| {
+        run::detached(py, threads, progress, &ctl, || {
+            written(
+                experiments::compare::run(sc, &ds, &p, &ctl),
+                out.as_deref(),
+                |r, dir| experiments::compare::write_run_dir(r, &p, &ds, dir),
+            )
+        })
+    })?;
+    to_json(&r)
 }
 
 /// t_S = ½ log(Λ / v∞) (science.md §4).
@@ -809,6 +849,7 @@ fn _diffscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeScore>()?;
     m.add_function(wrap_pyfunction!(sample, m)?)?;
     m.add_function(wrap_pyfunction!(regimes, m)?)?;
+    m.add_function(wrap_pyfunction!(compare, m)?)?;
     m.add_function(wrap_pyfunction!(t_speciation, m)?)?;
     m.add_function(wrap_pyfunction!(t_collapse_gmm, m)?)?;
     m.add_function(wrap_pyfunction!(speciation_curve, m)?)?;

@@ -241,3 +241,35 @@ def test_torch_helper_moves_the_batch_and_the_times_and_returns_numpy(monkeypatc
     # As a sampler's score: one call per step with the whole batch.
     r = ds.sample(score, 5, d=3, steps=7, seed=1, sampler="ode-euler")
     assert r["x"].shape == (5, 3) and len(seen) == 1 + r["score_evals"]
+
+
+def test_family_scores_from_python_match_their_limits():
+    data = ds.two_class(200, d=9, seed=6)
+    x = np.random.default_rng(3).standard_normal((11, 9)).astype(np.float32)
+    exact = ds.EmpiricalScore(data)(x, 0.2)
+    # kNN with k = N and smoothing σ = 0 are the exact score (f64 vs f32 kernel: 1e-5 of the scale).
+    for spec in ["knn:k=200", "smoothed:sigma=0"]:
+        got = ds.FamilyScore(data, spec)(x, 0.2)
+        np.testing.assert_allclose(got, exact, rtol=0, atol=1e-5 * np.abs(exact).max())
+    # LS with a 5x5 patch covering a 3x3 image from every pixel (zero padding) is the exact score too.
+    img = ds.Dataset.from_numpy(data.x[:, :9])
+    np.testing.assert_allclose(ds.FamilyScore(img, "ls:patch=5")(x, 0.2), ds.EmpiricalScore(img)(x, 0.2),
+                               rtol=0, atol=1e-5 * np.abs(exact).max())
+    for bad in ["knn", "ls:patch=4", "nope", "knn:k=3,sigma=2"]:
+        with pytest.raises(ds.ParamError):
+            ds.FamilyScore(data, bad)
+
+
+def test_compare_of_the_exact_score_against_itself_and_its_run_directory(tmp_path):
+    data = ds.two_class(150, d=9, seed=6)
+    r = ds.compare(ds.EmpiricalScore(data), data, against=["exact", "wiener", "ls:patch=3"], batch=6, steps=5,
+                   out=tmp_path / "cmp", patch_sizes=[1, 3])
+    names = [c["name"] for c in r["candidates"]]
+    assert names == ["exact", "wiener", "ls:patch=3,padding=zero"]
+    assert len(r["t"]) == 6
+    assert all(a["mean"] > 1 - 1e-6 for a in r["candidates"][0]["cosine"])
+    assert all(p in (1, 3) for p in r["candidates"][2]["patch"])
+    for f in ["compare.csv", "curves.json", "params.json", "cosine.png", "r2.png", "patch.png", "index.html"]:
+        assert (tmp_path / "cmp" / f).exists(), f
+    with pytest.raises(ds.ParamError):
+        ds.compare(ds.EmpiricalScore(data), data, against=["knn:k=0"], batch=4, steps=3)

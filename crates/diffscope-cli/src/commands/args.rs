@@ -34,6 +34,9 @@ pub struct DataFileArgs {
     /// The image layout H,W or C,H,W of rows read from a non-image file (for sample grids).
     #[arg(long)]
     pub image_shape: Option<String>,
+    /// Keep the first N rows of each class (a seed-free subset).
+    #[arg(long)]
+    pub per_class: Option<usize>,
 }
 
 impl DataFileArgs {
@@ -46,6 +49,7 @@ impl DataFileArgs {
             centre: self.centre,
             symmetric_pixels: self.symmetric_pixels,
             image_shape: self.image_shape.clone(),
+            per_class: self.per_class,
             ..DataFileSpec::new(&self.file)
         }
     }
@@ -74,6 +78,9 @@ pub struct DataFlags {
     /// The image layout H,W or C,H,W of rows read from a non-image --data file (for sample grids).
     #[arg(long)]
     pub image_shape: Option<String>,
+    /// Keep the first N rows of each class of --data (a seed-free subset).
+    #[arg(long)]
+    pub per_class: Option<usize>,
 }
 
 impl DataFlags {
@@ -87,6 +94,7 @@ impl DataFlags {
             centre,
             symmetric_pixels: self.symmetric_pixels,
             image_shape: self.image_shape.clone(),
+            per_class: self.per_class,
         })
     }
 }

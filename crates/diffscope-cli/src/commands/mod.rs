@@ -1,6 +1,7 @@
 pub mod args;
 pub mod bench;
 pub mod bench_gpu;
+pub mod compare;
 pub mod data;
 pub mod geometry;
 pub mod memorise;

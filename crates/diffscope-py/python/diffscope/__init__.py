@@ -61,10 +61,12 @@ __all__ = [
     "EmpiricalScore",
     "instruction_sets",
     "GmmScore",
+    "FamilyScore",
     "MlpScore",
     "CallableScore",
     "sample",
     "regimes",
+    "compare",
     "read_run",
     "spectrum",
     "concentration",
@@ -351,6 +353,19 @@ class GmmScore(Score):
         self._native = _core.NativeScore.gmm(json.dumps(spec), int(seed))
 
 
+class FamilyScore(Score):
+    """A training-free score of the closed-form denoiser family on a data set, by name: ``"wiener"`` (the
+    linear denoiser of the data's mean and covariance), ``"smoothed:sigma=S"`` (the exact score of the data
+    smoothed by a Gaussian of width S), ``"knn:k=K"`` (the softmax over the K nearest points),
+    ``"ls:patch=P"`` / ``"els:patch=P"`` (Kamb & Ganguli's local and equivariant-local patch machines for
+    images; ``padding=zero|circular``, ``shape=CxHxW``, a schedule ``patch=3@0.2/7@1/15``), ``"exact"``."""
+
+    def __init__(self, data: "Dataset", spec: str):
+        self.data = data
+        self.spec = str(spec)
+        self._native = _core.NativeScore.family(_dataset(data)._native, self.spec)
+
+
 class MlpScore(Score):
     """A trained MLP score network (``model.safetensors`` from :func:`train` or ``diffscope train``).
 
@@ -443,6 +458,27 @@ def sample(score: Any, n: int, sampler: str = "em", steps: int = 200, t_max: flo
               "record": bool(record), "posterior": bool(posterior)}
     native_data = None if data is None else _dataset(data)._native
     return _core.sample(s._native, json.dumps(params), native_data, _threads(threads), _progress(progress))
+
+
+def compare(score: Any, data: Any, against: Sequence[str] = ("exact", "wiener", "knn:k=64", "ls:patch=5"),
+            out: Optional[PathLike] = None, batch: int = 32, steps: int = 20, t_max: float = 6.0,
+            t_min: float = 0.01, spacing: str = "log", seed: int = 0,
+            patch_sizes: Sequence[int] = (1, 3, 5, 7, 9, 13, 17, 21, 27), d: Optional[int] = None,
+            threads: Optional[int] = None, progress: Any = None) -> dict:
+    """The harness: ``score`` (any :class:`Score`, a trained :class:`MlpScore`, or a callable with ``d=``)
+    runs ``batch`` reverse trajectories; at each grid time its denoiser output e^t (x + Δ_t S) is compared
+    per query with each candidate's (:class:`FamilyScore` names, built on ``data``) by cosine and r², with
+    95 % intervals over queries; patch machines are calibrated per t over ``patch_sizes``. Writes a run
+    directory (compare.csv, figures, index.html) when ``out`` is given. Returns a dict: ``score``, ``t``,
+    ``patch_sizes`` and ``candidates`` (per candidate: ``name``, ``cosine`` and ``r2`` as lists of
+    {mean, lo, hi}, ``patch`` the calibrated sizes)."""
+    s = _as_score(score, d)
+    params = {"batch": int(batch), "steps": int(steps), "t_max": float(t_max), "t_min": float(t_min),
+              "spacing": spacing, "seed": int(seed), "against": [str(a) for a in against],
+              "patch_sizes": [int(p) for p in patch_sizes]}
+    text = _core.compare(s._native, _dataset(data)._native, json.dumps(params),
+                         None if out is None else os.fspath(out), _threads(threads), _progress(progress))
+    return json.loads(text)
 
 
 def regimes(data_or_model: Any = None, score: Any = None, out: Optional[PathLike] = None, seed: int = 0,

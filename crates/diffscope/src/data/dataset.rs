@@ -235,6 +235,34 @@ impl Dataset {
         Ok(ds)
     }
 
+    /// The first k rows of each class, in their order (every row of a class with fewer).
+    pub fn first_per_class(&self, k: usize) -> Result<Dataset> {
+        let Some(labels) = &self.labels else {
+            return Err(Error::param("per_class", k, "a labelled data set"));
+        };
+        if k == 0 {
+            return Err(Error::param("per_class", k, "at least 1 row per class"));
+        }
+        let mut seen = vec![0usize; self.class_names.len()];
+        let keep: Vec<usize> = (0..self.n)
+            .filter(|&i| {
+                let c = &mut seen[labels[i] as usize];
+                *c += 1;
+                *c <= k
+            })
+            .collect();
+        let mut x = Vec::with_capacity(keep.len() * self.d);
+        keep.iter().for_each(|&i| x.extend_from_slice(self.row(i)));
+        let prov = format!("{}; first {k} per class", self.provenance);
+        let mut ds = Dataset::new(x, keep.len(), self.d, prov)?.with_labels(
+            keep.iter().map(|&i| labels[i]).collect(),
+            self.class_names.clone(),
+        )?;
+        ds.image = self.image.clone();
+        ds.centred_mean = self.centred_mean.clone();
+        Ok(ds)
+    }
+
     /// Subtracts the per-feature mean (computed in f64) in place and records it in the provenance.
     pub fn centre(&mut self) {
         let mean = self.mean();

@@ -2,6 +2,7 @@
 //! [`crate::progress::Monitor`] and returns a report; a second function writes the run directory
 //! atomically. The CLI and the Python package are thin doors over these.
 
+pub mod compare;
 pub mod geometry;
 pub mod memorise;
 pub mod regimes;

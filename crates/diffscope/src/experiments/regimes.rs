@@ -47,6 +47,10 @@ pub struct DataFileSpec {
     /// CSV: whether the first line is a header (None: detected).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<bool>,
+    /// Keep only the first this many rows of each class (after the class selection; a subset that does
+    /// not depend on a seed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_class: Option<usize>,
 }
 
 impl DataFileSpec {
@@ -60,10 +64,11 @@ impl DataFileSpec {
             symmetric_pixels: false,
             image_shape: None,
             header: None,
+            per_class: None,
         }
     }
 
-    /// Loads the file, selects the classes, then applies the image layout, the [−1, 1] pixel map and
+    /// Loads the file, selects the classes (and the first `per_class` rows of each), then applies the image layout, the [−1, 1] pixel map and
     /// the centring, in that order.
     pub fn load(&self) -> Result<Dataset> {
         let opts = LoadOptions {
@@ -73,6 +78,9 @@ impl DataFileSpec {
             centre: false,
         };
         let mut ds = data::load(&self.path, &opts)?;
+        if let Some(k) = self.per_class {
+            ds = ds.first_per_class(k)?;
+        }
         if let Some(shape) = &self.image_shape {
             let mut info = crate::data::ImageInfo::parse_shape(shape)?;
             // Declared images keep their own value range (e.g. 0–16 pixel counts) for display.

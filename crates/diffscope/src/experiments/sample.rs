@@ -218,6 +218,9 @@ pub enum ScoreSource {
     GmmFit,
     /// A trained network (`model.safetensors` from `train`).
     Model(std::path::PathBuf),
+    /// A score of the closed-form family on the training data ([`crate::family::FamilySpec`]: `wiener`,
+    /// `smoothed:sigma=…`, `knn:k=…`, `ls:patch=…`, `els:patch=…`).
+    Family(crate::family::FamilySpec),
 }
 
 impl std::str::FromStr for ScoreSource {
@@ -229,13 +232,19 @@ impl std::str::FromStr for ScoreSource {
             "gmm" => ScoreSource::Gmm,
             "gmm-fit" => ScoreSource::GmmFit,
             p if p.ends_with(".safetensors") => ScoreSource::Model(p.into()),
-            other => {
-                return Err(Error::param(
-                    "score",
-                    other,
-                    "empirical, empirical-f64, gmm, gmm-fit or a model.safetensors file",
-                ))
-            }
+            other => match other.parse::<crate::family::FamilySpec>() {
+                Ok(crate::family::FamilySpec::Exact) => ScoreSource::Empirical,
+                Ok(f) => ScoreSource::Family(f),
+                Err(_) if !other.contains(':') && other != "wiener" => {
+                    return Err(Error::param(
+                        "score",
+                        other,
+                        "empirical, empirical-f64, gmm, gmm-fit, a model.safetensors file, or a family \
+                         score (wiener, smoothed:sigma=S, knn:k=K, ls:patch=P, els:patch=P)",
+                    ))
+                }
+                Err(e) => return Err(e),
+            },
         })
     }
 }
@@ -317,6 +326,13 @@ pub fn build_placed(
             let mix = model()?.mixture(seed)?;
             let centroids = (mix.means().to_vec(), mix.class_names().to_vec());
             Sampling::new(Box::new(GmmScore::new(mix)), None, Some(centroids))
+        }
+        ScoreSource::Family(spec) => {
+            let ds = match data {
+                Some(ds) => ds,
+                None => model()?.sample(n, seed)?,
+            };
+            Sampling::new(spec.build(&ds)?, Some(ds), None)
         }
         ScoreSource::GmmFit => {
             let ds = data.ok_or_else(|| need("gmm-fit"))?;

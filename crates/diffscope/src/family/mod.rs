@@ -25,7 +25,7 @@ pub use spec::FamilySpec;
 
 use crate::data::{Covariance, Dataset, GaussianMixture};
 use crate::error::{Error, Result};
-use crate::score::{check_shapes, EmpiricalScore, Extras, GmmScore, OuTime, Precision, Score};
+use crate::score::{check_shapes, EmpiricalScore, Extras, GmmScore, Precision, Score};
 use faer::Par;
 
 /// The Wiener (linear) denoiser of a data set: the population score of $\mathcal N(m, C)$ with the data's
@@ -120,7 +120,7 @@ impl Score for SmoothedScore {
 /// The exact empirical score in f64 by brute force, for the family's tests: $S = (e^{-t}\sum w a - x)/\Delta$.
 #[cfg(test)]
 pub(crate) fn exact_f64(a: &[f32], d: usize, x: &[f32], t: f64) -> Vec<f64> {
-    let ou = OuTime::new(t);
+    let ou = crate::score::OuTime::new(t);
     let mut out = Vec::with_capacity(x.len());
     for q in x.chunks(d) {
         let l: Vec<f64> = a

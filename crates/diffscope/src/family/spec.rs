@@ -8,8 +8,8 @@ use std::fmt;
 
 /// A score of the family by name: `exact`, `wiener`, `smoothed:sigma=S`, `knn:k=K`,
 /// `ls:patch=P[,padding=zero|circular][,shape=CxHxW]` and `els:…` likewise. A patch schedule is
-/// `patch=3@0.2/7@1/15` (P = 3 for t ≤ 0.2, 7 for t ≤ 1, 15 beyond). Without `shape`, a square d is taken
-/// as one 1 × √d × √d image.
+/// `patch=3@0.2/7@1/15` (P = 3 for t ≤ 0.2, 7 for t ≤ 1, 15 beyond). Without `shape`, image data keep
+/// their own layout and a square d is taken as one 1 × √d × √d image.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FamilySpec {
     /// The exact empirical score (f32 kernel).
@@ -215,9 +215,10 @@ impl FamilySpec {
                 schedule,
                 shape,
             } => {
-                let shape = match shape {
-                    Some(s) => *s,
-                    None => {
+                let shape = match (shape, &data.image) {
+                    (Some(s), _) => *s,
+                    (None, Some(im)) => (im.channels, im.height, im.width),
+                    (None, None) => {
                         let side = (data.d as f64).sqrt().round() as usize;
                         if side * side != data.d {
                             return Err(Error::param(

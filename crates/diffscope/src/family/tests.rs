@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::data::TwoClassGmm;
-use crate::score::Posterior;
+use crate::score::{OuTime, Posterior};
 
 fn queries(a: &[f32], d: usize, b: usize, t: f64, seed: u64) -> Vec<f32> {
     use rand::Rng;

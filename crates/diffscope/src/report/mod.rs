@@ -374,9 +374,27 @@ pub fn html_report(
     table: &[[String; 4]],
     figures: &[(String, String)],
 ) -> String {
+    let header = ["quantity", "theory", "measured", "note"];
+    html_report_with(title, intro, header, table, figures)
+}
+
+/// [`html_report`] with the table's four column names given.
+pub fn html_report_with(
+    title: &str,
+    intro: &str,
+    header: [&str; 4],
+    table: &[[String; 4]],
+    figures: &[(String, String)],
+) -> String {
     let mut h = String::new();
     h.push_str(&format!("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{0}</title>\n<style>body{{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}th{{background:#f3f3f3}}figure{{margin:1.5em 0}}img{{max-width:100%}}</style></head><body>\n<h1>{0}</h1>\n<p>{1}</p>\n", html_escape(title), html_escape(intro)));
-    h.push_str("<table><tr><th>quantity</th><th>theory</th><th>measured</th><th>note</th></tr>\n");
+    h.push_str(&format!(
+        "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>\n",
+        html_escape(header[0]),
+        html_escape(header[1]),
+        html_escape(header[2]),
+        html_escape(header[3])
+    ));
     for row in table {
         h.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",

@@ -74,11 +74,7 @@ impl<'a> Extras<'a> {
     /// The extras of queries `q·k … q·k + q − 1` for each block k of `b` queries (⌈b/q⌉ blocks; a field
     /// that is `None` is `None` in every block).
     pub(crate) fn chunks(self, q: usize, b: usize) -> Vec<Extras<'a>> {
-        fn split<'a, T>(
-            v: Option<&'a mut [T]>,
-            q: usize,
-            blocks: usize,
-        ) -> Vec<Option<&'a mut [T]>> {
+        fn split<T>(v: Option<&mut [T]>, q: usize, blocks: usize) -> Vec<Option<&mut [T]>> {
             match v {
                 Some(v) => v.chunks_mut(q).map(Some).collect(),
                 None => (0..blocks).map(|_| None).collect(),

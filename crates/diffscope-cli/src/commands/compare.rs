@@ -1,0 +1,139 @@
+//! `diffscope compare`: a score held against the closed-form denoiser family along its own trajectories.
+
+use crate::commands::args::{DataFlags, SpacingArg, TwoClassArgs};
+use crate::ui::Ctx;
+use anyhow::Result;
+use clap::Args;
+use diffscope::experiments::{compare, sample::ScoreSource};
+use std::path::PathBuf;
+
+#[derive(Args, Debug, Clone)]
+pub struct CompareArgs {
+    /// Training data of the candidates (without --data: --n points of the two-class model; a trained
+    /// model without --data uses the data.npz written beside it).
+    #[command(flatten)]
+    pub data: DataFlags,
+    /// Centre --data per feature.
+    #[arg(long)]
+    pub centre: bool,
+    /// The two-class GMM used when no --data is given.
+    #[command(flatten)]
+    pub two_class: TwoClassArgs,
+    /// Training points drawn from the model (when no --data).
+    #[arg(long, default_value_t = 2000)]
+    pub n: usize,
+    /// The score A whose trajectories are followed: a model.safetensors from `diffscope train`,
+    /// empirical, gmm-fit, or any family score (wiener, smoothed:sigma=S, knn:k=K, ls:patch=P, els:…).
+    #[arg(long)]
+    pub score: ScoreSource,
+    /// The candidates: family scores separated by commas or given one per flag (exact, wiener,
+    /// smoothed:sigma=S, knn:k=K, ls:patch=P[,padding=circular], els:patch=P); a patch machine's size is
+    /// calibrated per t over --patch-sizes.
+    #[arg(long, num_args = 1.., default_value = "exact,wiener,knn:k=64,ls:patch=5")]
+    pub against: Vec<String>,
+    /// Patch sizes (odd) tried per t for patch machines.
+    #[arg(long, value_delimiter = ',', default_value = "1,3,5,7,9,13,17,21,27")]
+    pub patch_sizes: Vec<usize>,
+    /// Queries (trajectories of the score).
+    #[arg(long, short = 'b', default_value_t = 32)]
+    pub batch: usize,
+    /// Grid steps.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Start time T.
+    #[arg(long = "t-max", default_value_t = 6.0)]
+    pub t_max: f64,
+    /// End time t_min.
+    #[arg(long = "t-min", default_value_t = 0.01)]
+    pub t_min: f64,
+    /// Grid spacing.
+    #[arg(long, value_enum, default_value = "log")]
+    pub spacing: SpacingArg,
+    /// Output run directory.
+    #[arg(long, short)]
+    pub out: PathBuf,
+}
+
+/// Splits the candidate list on commas, keeping a family score's own `key=value` parameters with it
+/// (`ls:patch=5,padding=circular,knn:k=8` is two candidates).
+fn split_candidates(raw: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in raw.iter().flat_map(|r| r.split(',')) {
+        match out.last_mut() {
+            Some(last) if part.contains('=') && !part.contains(':') => {
+                last.push(',');
+                last.push_str(part);
+            }
+            _ => out.push(part.to_string()),
+        }
+    }
+    out
+}
+
+pub fn run(a: CompareArgs, ctx: &Ctx) -> Result<()> {
+    let data = match a.data.file_args(a.centre) {
+        Some(f) => Some(f.load()?),
+        None => None,
+    };
+    let model = a.two_class.model();
+    let sampling =
+        diffscope::experiments::sample::build(&a.score, data, Some(&model), a.n, ctx.seed)?;
+    let Some(training) = sampling.training.as_ref() else {
+        anyhow::bail!(crate::ui::UsageError(
+            "compare needs the training data of the candidates: give --data".into()
+        ));
+    };
+    let params = compare::CompareParams {
+        batch: a.batch,
+        steps: a.steps,
+        t_max: a.t_max,
+        t_min: a.t_min,
+        spacing: a.spacing.into(),
+        seed: ctx.seed,
+        against: split_candidates(&a.against),
+        patch_sizes: a.patch_sizes.clone(),
+    };
+    params.candidates()?;
+    ctx.note(format!(
+        "{} against {} on {} (n = {})",
+        sampling.score.describe(),
+        params.against.join(" | "),
+        training.provenance,
+        training.n
+    ));
+    let bar = ctx.bar(0, "comparing");
+    let start = std::time::Instant::now();
+    let r = compare::run(
+        sampling.score.as_ref(),
+        training,
+        &params,
+        &ctx.monitor(&bar),
+    )?;
+    bar.finish_and_clear();
+    compare::write_run_dir(&r, &params, training, &a.out)?;
+    println!(
+        "{:<44} {:>10} {:>26}   note",
+        "candidate", "mean cos", "cos at t_min (95% CI)"
+    );
+    for row in compare::table_rows(&r) {
+        println!("{:<44} {:>10} {:>26}   {}", row[0], row[1], row[2], row[3]);
+    }
+    println!("time: {:.1} s", start.elapsed().as_secs_f64());
+    println!("run directory: {}", a.out.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn candidates_split_on_commas_but_keep_their_parameters() {
+        let raw = vec![
+            "exact,ls:patch=5,padding=circular,knn:k=8".to_string(),
+            "wiener".into(),
+        ];
+        assert_eq!(
+            super::split_candidates(&raw),
+            ["exact", "ls:patch=5,padding=circular", "knn:k=8", "wiener"]
+        );
+    }
+}
