@@ -164,34 +164,72 @@ impl PatchScore {
         img[(c * h as usize + i as usize) * w as usize + j as usize] as f64
     }
 
+    /// Image `img` padded onto a canvas with `margin` (rows, columns) beyond the extended grid of radius
+    /// r on each side: `canvas[(c·ch + ci)·cw + cj]` = img(c, ci − r − margin.0, cj − r − margin.1), padded.
+    fn canvas(&self, img: &[f32], r: usize, margin: (usize, usize)) -> (Vec<f64>, usize, usize) {
+        let (chn, h, w) = self.shape;
+        let (cht, cwt) = (h + 2 * r + 2 * margin.0, w + 2 * r + 2 * margin.1);
+        let mut cv = vec![0.0f64; chn * cht * cwt];
+        let (oi, oj) = ((r + margin.0) as isize, (r + margin.1) as isize);
+        for c in 0..chn {
+            for ci in 0..cht {
+                for cj in 0..cwt {
+                    cv[(c * cht + ci) * cwt + cj] =
+                        self.pixel(img, c, ci as isize - oi, cj as isize - oj);
+                }
+            }
+        }
+        (cv, cht, cwt)
+    }
+
     /// The denoised image D(x) of one query (module doc) at patch size p.
     fn denoise(&self, x: &[f32], ou: OuTime, p: usize) -> Vec<f64> {
         let (ch, h, w) = self.shape;
-        let r = (p / 2) as isize;
-        let (eh, ew) = (h + 2 * r as usize, w + 2 * r as usize);
+        let r = p / 2;
+        let (eh, ew) = (h + 2 * r, w + 2 * r);
         let hw = h * w;
         let mut sm = Softmax {
             max: vec![f64::NEG_INFINITY; hw],
             sum: vec![0.0; hw],
             acc: vec![0.0; hw * ch],
         };
-        // Prefix sums of the squared-difference map over the extended grid (rows −r … h − 1 + r).
-        let mut pre = vec![0.0f64; (eh + 1) * (ew + 1)];
+        // The query on the extended grid (rows −r … h − 1 + r), and each training image on a canvas wide
+        // enough for every shift: s ∈ [0, h) (circular: the canvas wraps) or s ∈ (−h, h) (zero).
+        let (xe, _, _) = self.canvas(x, r, (0, 0));
+        let margin = match self.padding {
+            Padding::Circular => (0, 0),
+            Padding::Zero => (h - 1, w - 1),
+        };
         let shifts = self.shifts();
+        // Circular shifts run to h − 1 past the extended grid: a canvas of h more rows and columns.
+        let extra = match self.padding {
+            Padding::Circular => (h, w),
+            Padding::Zero => (0, 0),
+        };
+        let mut pre = vec![0.0f64; (eh + 1) * (ew + 1)];
+        let mut row = vec![0.0f64; ew];
         for img in self.a.chunks_exact(ch * hw) {
+            let (cv, cht, cwt) = self.canvas(img, r, (margin.0 + extra.0, margin.1 + extra.1));
+            // Canvas row of extended row ei under shift si: ei + si + margin + extra (the canvas starts
+            // margin + extra rows before the extended grid).
+            let (oi, oj) = ((margin.0 + extra.0) as isize, (margin.1 + extra.1) as isize);
             for &(si, sj) in &shifts {
                 for ei in 0..eh {
-                    let mut row = 0.0;
-                    for ej in 0..ew {
-                        let (i, j) = (ei as isize - r, ej as isize - r);
-                        let mut v = 0.0;
-                        for c in 0..ch {
-                            let diff = self.pixel(x, c, i, j)
-                                - ou.decay * self.pixel(img, c, i + si, j + sj);
-                            v += diff * diff;
+                    row.fill(0.0);
+                    let ci = (ei as isize + si + oi) as usize;
+                    let cj = (sj + oj) as usize;
+                    for c in 0..ch {
+                        let xr = &xe[(c * eh + ei) * ew..(c * eh + ei + 1) * ew];
+                        let ar = &cv[(c * cht + ci) * cwt + cj..(c * cht + ci) * cwt + cj + ew];
+                        for ((v, &xv), &av) in row.iter_mut().zip(xr).zip(ar) {
+                            let diff = xv - ou.decay * av;
+                            *v += diff * diff;
                         }
-                        row += v;
-                        pre[(ei + 1) * (ew + 1) + ej + 1] = pre[ei * (ew + 1) + ej + 1] + row;
+                    }
+                    let mut run = 0.0;
+                    for ej in 0..ew {
+                        run += row[ej];
+                        pre[(ei + 1) * (ew + 1) + ej + 1] = pre[ei * (ew + 1) + ej + 1] + run;
                     }
                 }
                 self.offer(&mut sm, &pre, ew, img, (si, sj), p, ou);
