@@ -991,3 +991,111 @@ fn degenerate_data_are_named_not_minus_infinity() {
     let (_, err) = text(&o);
     assert!(o.status.success(), "d = 1: {err}");
 }
+
+/// Every closed-form family score drives `sample` from the CLI on real data (digits 0/1, 20 per class,
+/// 8 × 8 images): finite end points of the right shape with their nearest training images. A score that
+/// claimed the kernel's extras (`has_training_set`) without providing them would abort here.
+#[test]
+fn every_family_score_samples_from_the_cli() {
+    let dir = tmpdir("family");
+    for spec in [
+        "wiener",
+        "smoothed:sigma=0.1",
+        "knn:k=8",
+        "mask:k=5",
+        "mask:tau=0.3",
+        "ls:patch=3@0.2/5",
+        "els:patch=3,padding=circular",
+    ] {
+        let out = dir.join("s.npz");
+        let o = bin()
+            .args(["sample", "--data"])
+            .arg(digits())
+            .args([
+                "--label-col",
+                "64",
+                "--classes",
+                "0,1",
+                "--per-class",
+                "20",
+                "--score",
+                spec,
+                "-b",
+                "4",
+                "--steps",
+                "5",
+                "-o",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{spec}: {}", text(&o).1);
+        let z = diffscope::io::read_npz(&out).unwrap();
+        let x = z.iter().find(|e| e.0 == "x").unwrap().1.to_f64();
+        assert_eq!(x.len(), 4 * 64, "{spec}");
+        assert!(x.iter().all(|v| v.is_finite()), "{spec}");
+        // Every score's denoised end points get their nearest training images (f_mem for any score).
+        assert!(z.iter().any(|e| e.0 == "nearest"), "{spec}");
+    }
+    let o = bin()
+        .args(["sample", "--data"])
+        .arg(digits())
+        .args(["--label-col", "64", "--score", "mask:k=0", "-o"])
+        .arg(dir.join("bad.npz"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o).1);
+    assert!(text(&o).1.contains("k"), "{}", text(&o).1);
+}
+
+/// `regimes` on a data file runs the log grid unless told otherwise, and says so (the summary, the printed
+/// lines and the config it writes); `--spacing uniform` restores the uniform grid without the note, and a
+/// generated model keeps the uniform grid.
+#[test]
+fn regimes_on_a_data_file_defaults_to_the_log_grid_and_says_so() {
+    let dir = tmpdir("log-grid");
+    let run = |extra: &[&str], out: &str| {
+        let o = bin()
+            .args(["regimes", "--data"])
+            .arg(digits())
+            .args([
+                "--label-col",
+                "64",
+                "--classes",
+                "0,1",
+                "--batch",
+                "20",
+                "--pairs",
+                "10",
+            ])
+            .args(extra)
+            .arg("-o")
+            .arg(dir.join(out))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o).1);
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(out).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        let config = std::fs::read_to_string(dir.join(out).join("config.toml")).unwrap();
+        (summary, config, text(&o).0)
+    };
+    let (s, c, printed) = run(&[], "default");
+    assert!(c.contains("spacing = \"log\""), "{c}");
+    assert!(s["grid_spacing"].as_str().unwrap().starts_with("log"));
+    assert!(printed.contains("grid: log"), "{printed}");
+    let (s, c, _) = run(&["--spacing", "uniform"], "uniform");
+    assert!(c.contains("spacing = \"uniform\""), "{c}");
+    assert!(s.get("grid_spacing").is_none());
+    let o = bin()
+        .args([
+            "regimes", "--d", "10", "--n", "200", "--batch", "20", "--pairs", "10", "-o",
+        ])
+        .arg(dir.join("model"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    let c = std::fs::read_to_string(dir.join("model/config.toml")).unwrap();
+    assert!(c.contains("spacing = \"uniform\""), "{c}");
+}

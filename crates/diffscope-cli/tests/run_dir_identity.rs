@@ -20,6 +20,10 @@
 //! sweep_d/d_8, sweep_d/d_16) gains posterior.csv, collapse_times.csv and posterior.svg (9 files), and its
 //! curves.json (the `posterior` curves), summary.json (`t_c.effective_n_below_2` and its CI) and
 //! index.html (a table row and the figure) gain the new fields. No other byte changed.
+//!
+//! Re-recorded on purpose (issue #26): posterior.svg's legend moved to the upper left, off the curve
+//! (three files). The log-grid default for data files (issue #24) changes no fixture: every regimes run
+//! here is on a generated model, which keeps the uniform grid.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

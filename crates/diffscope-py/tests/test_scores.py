@@ -247,15 +247,18 @@ def test_family_scores_from_python_match_their_limits():
     data = ds.two_class(200, d=9, seed=6)
     x = np.random.default_rng(3).standard_normal((11, 9)).astype(np.float32)
     exact = ds.EmpiricalScore(data)(x, 0.2)
-    # kNN with k = N and smoothing σ = 0 are the exact score (f64 vs f32 kernel: 1e-5 of the scale).
-    for spec in ["knn:k=200", "smoothed:sigma=0"]:
+    # kNN with k = N, smoothing σ = 0 and locality masks holding every coordinate are the exact score
+    # (f64 vs f32 kernel: 1e-5 of the scale).
+    for spec in ["knn:k=200", "smoothed:sigma=0", "mask:k=9", "mask:tau=0"]:
         got = ds.FamilyScore(data, spec)(x, 0.2)
         np.testing.assert_allclose(got, exact, rtol=0, atol=1e-5 * np.abs(exact).max())
     # LS with a 5x5 patch covering a 3x3 image from every pixel (zero padding) is the exact score too.
     img = ds.Dataset.from_numpy(data.x[:, :9])
     np.testing.assert_allclose(ds.FamilyScore(img, "ls:patch=5")(x, 0.2), ds.EmpiricalScore(img)(x, 0.2),
                                rtol=0, atol=1e-5 * np.abs(exact).max())
-    for bad in ["knn", "ls:patch=4", "nope", "knn:k=3,sigma=2"]:
+    # A mask of 3 coordinates is a different, local denoiser.
+    assert np.abs(ds.FamilyScore(data, "mask:k=3")(x, 0.2) - exact).max() > 1e-3 * np.abs(exact).max()
+    for bad in ["knn", "ls:patch=4", "nope", "knn:k=3,sigma=2", "mask:k=0", "mask:tau=2"]:
         with pytest.raises(ds.ParamError):
             ds.FamilyScore(data, bad)
 

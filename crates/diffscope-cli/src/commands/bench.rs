@@ -29,7 +29,10 @@ pub enum Suite {
     /// reference at t ∈ {0.01, 0.1, 1, 6} on the GMM and Fashion-MNIST, determinism, single evaluations
     /// and sampling loops. Not part of `all`.
     Gpu,
-    /// All of them (but `grid` and `gpu`).
+    /// The closed-form denoiser family (issue #26): per-step cost of exact, Wiener, σ-smoothed, kNN, LS and
+    /// ELS on Fashion-MNIST 0/1 (N = 12 000, d = 784, B = 16). Not part of `all` (minutes).
+    Family,
+    /// All of them (but `grid`, `gpu` and `family`).
     All,
 }
 
@@ -260,6 +263,12 @@ pub fn run(a: BenchArgs, ctx: &Ctx) -> Result<()> {
     }
     if a.suite == Suite::Gpu {
         report.insert("gpu".into(), super::bench_gpu::bench_gpu(a.repeats, ctx)?);
+    }
+    if a.suite == Suite::Family {
+        report.insert(
+            "family".into(),
+            super::bench_family::bench_family(a.repeats, ctx)?,
+        );
     }
     if a.suite == Suite::Grid {
         report.insert("grid".into(), bench_grid(a.repeats, ctx)?);

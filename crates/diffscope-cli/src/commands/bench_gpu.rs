@@ -12,39 +12,43 @@ use faer::Par;
 use serde_json::{json, Value};
 use std::time::Instant;
 
-/// The two accuracy data sets: the standard GMM (d = 100, N = 10⁴) and Fashion-MNIST classes 0 and 1,
-/// centred (d = 784, N = 12 000), from `$FASHION_MNIST` or ../shared/data/fashion-mnist (skipped with a
-/// note when absent).
+/// The two accuracy data sets: the standard GMM (d = 100, N = 10⁴) and Fashion-MNIST classes 0 and 1
+/// ([`fashion_pair`], skipped with a note when absent).
 fn datasets(ctx: &Ctx) -> Result<Vec<(&'static str, Dataset)>> {
     let gmm = TwoClassGmm::standard(100)
         .mixture(ctx.seed)?
         .sample(10_000, ctx.seed)?;
     let mut out = vec![("gmm d=100 N=1e4", gmm)];
-    let root =
-        std::env::var("FASHION_MNIST").unwrap_or_else(|_| "../shared/data/fashion-mnist".into());
-    let path = std::path::Path::new(&root).join("train-images-idx3-ubyte.gz");
-    if path.exists() {
-        let opts = LoadOptions {
-            classes: Some(vec!["0".into(), "1".into()]),
-            centre: true,
-            ..LoadOptions::default()
-        };
-        out.push((
-            "fashion-mnist 0/1 d=784 N=12000",
-            diffscope::data::load(&path, &opts)?,
-        ));
-    } else {
-        ctx.note(format!(
-            "{} not found: Fashion-MNIST rows skipped",
-            path.display()
-        ));
+    if let Some(fashion) = fashion_pair(ctx)? {
+        out.push(("fashion-mnist 0/1 d=784 N=12000", fashion));
     }
     Ok(out)
 }
 
+/// Fashion-MNIST classes 0 and 1, centred (d = 784, N = 12 000, images 1×28×28), from `$FASHION_MNIST` or
+/// ../shared/data/fashion-mnist; None (with a note) when the file is absent.
+pub(super) fn fashion_pair(ctx: &Ctx) -> Result<Option<Dataset>> {
+    let root =
+        std::env::var("FASHION_MNIST").unwrap_or_else(|_| "../shared/data/fashion-mnist".into());
+    let path = std::path::Path::new(&root).join("train-images-idx3-ubyte.gz");
+    if !path.exists() {
+        ctx.note(format!(
+            "{} not found: Fashion-MNIST rows skipped",
+            path.display()
+        ));
+        return Ok(None);
+    }
+    let opts = LoadOptions {
+        classes: Some(vec!["0".into(), "1".into()]),
+        centre: true,
+        ..LoadOptions::default()
+    };
+    Ok(Some(diffscope::data::load(&path, &opts)?))
+}
+
 /// `b` training points noised to time t: e^{-t} a_μ + √Δ_t z (the states of collapsing trajectories),
 /// μ spread over the set by a multiplicative hash, z the sampler's keyed noise.
-fn noised(data: &Dataset, b: usize, t: f64, seed: u64) -> Vec<f32> {
+pub(super) fn noised(data: &Dataset, b: usize, t: f64, seed: u64) -> Vec<f32> {
     let ou = OuTime::new(t);
     let d = data.d;
     let z = sampler::initial_noise(b, d, NoiseKey { seed, first: 0 });

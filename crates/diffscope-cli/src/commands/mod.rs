@@ -1,5 +1,6 @@
 pub mod args;
 pub mod bench;
+mod bench_family;
 pub mod bench_gpu;
 pub mod compare;
 pub mod data;

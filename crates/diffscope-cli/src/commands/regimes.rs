@@ -44,8 +44,8 @@ pub struct RegimesArgs {
     /// Latent fraction β of --manifold.
     #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
     pub beta: f64,
-    /// Time-grid spacing: uniform (default), log (resolves the collapse phase: branch times reach down
-    /// towards t_min) or edm.
+    /// Time-grid spacing: uniform, log (resolves the collapse phase: branch times reach down towards
+    /// t_min) or edm [default: log for a data file, uniform for a generated model, or the config file's].
     #[arg(long, value_enum)]
     pub spacing: Option<crate::commands::args::SpacingArg>,
     /// Class rule: `centroid` (nearest class centroid, the default) or `ridge` (a ridge classifier
@@ -133,7 +133,7 @@ fn resolve(a: &RegimesArgs, ctx: &Ctx) -> Result<RegimesConfig> {
         ))),
     }
     if let Some(sp) = a.spacing {
-        cfg.params.spacing = sp.into();
+        cfg.params.spacing = Some(sp.into());
     }
     if let Some(r) = &a.class_rule {
         cfg.params.class_rule = if r == "ridge" {

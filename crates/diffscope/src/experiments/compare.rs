@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::family::FamilySpec;
 use crate::io;
 use crate::progress::{self, Monitor};
-use crate::report::{html_report_with, Plot, Series};
+use crate::report::{html_report_with, LegendAt, Plot, Series};
 use crate::sampler::{FinalStep, SamplerKind, Spacing};
 use crate::score::{OuTime, Score};
 use faer::Par;
@@ -392,31 +392,42 @@ fn write_figures(dir: &Path, r: &CompareResult) -> Result<Vec<(String, String)>>
             .collect()
     };
     let mut figs = Vec::new();
+    // r² is unbounded below where A's denoiser is far from every candidate (large t, where it is e^t
+    // times A's score error): the axis stops at −1, as the cosine's.
     for (name, label, f) in [
         (
             "cosine",
             "cosine(D_A, D_candidate)",
             (|c: &CandidateCurve| &c.cosine) as fn(&CandidateCurve) -> &Vec<Agreement>,
         ),
-        ("r2", "r² of D_A by D_candidate", |c: &CandidateCurve| {
-            &c.r2
-        }),
+        (
+            "r2",
+            "r² of D_A by D_candidate (axis from −1)",
+            |c: &CandidateCurve| &c.r2,
+        ),
     ] {
         Plot {
+            // A's description goes in the page caption: a network's is longer than the figure is wide.
             title: format!(
-                "{}: agreement of denoiser outputs along its trajectories",
-                r.score
+                "{}: the candidates' denoisers against A's, on A's trajectories",
+                if name == "r2" { "r²" } else { "Cosine" }
             ),
             x_label: "t (OU time)".into(),
             y_label: label.into(),
             series: series(f),
             log_x: true,
+            // The curves meet near 1 at mid t and part at both ends: the bottom middle is free.
+            legend: LegendAt::LowerMiddle,
+            y_range: Some((-1.0, 1.02)),
             ..Default::default()
         }
         .render(&dir.join(name))?;
         figs.push((
             format!("{name}.png"),
-            format!("{label} per time, mean over queries with 95 % intervals"),
+            format!(
+                "{label} per time for A = {}, mean over queries with 95 % intervals",
+                r.score
+            ),
         ));
     }
     let patch: Vec<Series> = r
@@ -439,6 +450,7 @@ fn write_figures(dir: &Path, r: &CompareResult) -> Result<Vec<(String, String)>>
             y_label: "patch size P".into(),
             series: patch,
             log_x: true,
+            legend: LegendAt::LowerMiddle,
             ..Default::default()
         }
         .render(&dir.join("patch"))?;

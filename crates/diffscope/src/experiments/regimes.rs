@@ -15,6 +15,7 @@ use crate::io::{self, NpyArray};
 use crate::progress::Monitor;
 use crate::regimes::{self, RegimesInput, RegimesParams, RegimesResult};
 use crate::report::{html_report, Plot, Series};
+use crate::sampler::Spacing;
 use crate::score::Score;
 use crate::theory::{self, manifold};
 use serde::{Deserialize, Serialize};
@@ -179,6 +180,21 @@ impl RegimesConfig {
         }
     }
 
+    /// The config with the grid spacing filled in when it is not set: log for real data (a data file, or
+    /// `supplied_data`: on Fashion-MNIST the uniform grid's branch times stop at 0.3, above the collapse),
+    /// uniform for a generated model (the reference experiment's grid).
+    pub fn with_resolved_spacing(&self, supplied_data: bool) -> RegimesConfig {
+        let mut cfg = self.clone();
+        if cfg.params.spacing.is_none() {
+            cfg.params.spacing = Some(if supplied_data || cfg.data.is_some() {
+                Spacing::Log
+            } else {
+                Spacing::Uniform
+            });
+        }
+        cfg
+    }
+
     /// Checks that the run is well posed: a source of data and valid parameters.
     pub fn validate(&self) -> Result<()> {
         if self.model.is_none() && self.data.is_none() {
@@ -286,6 +302,9 @@ fn run_inner(
     monitor: &dyn Monitor,
 ) -> Result<RegimesReport> {
     let t0 = Instant::now();
+    // The report's config states the spacing used.
+    let log_by_default = cfg.params.spacing.is_none() && (data.is_some() || cfg.data.is_some());
+    let cfg = &cfg.with_resolved_spacing(data.is_some());
     if data.is_none() {
         cfg.validate()?;
     } else {
@@ -355,6 +374,10 @@ fn run_inner(
     }
     if let Some(c) = &comm {
         summary["ranks"] = json!(c.size());
+    }
+    if log_by_default {
+        summary["grid_spacing"] =
+            json!("log: the default for real data (branch times reach down towards t_min)");
     }
     // Phase 5: the sample grid (image data only).
     let sample_grid = if r.samples.is_empty() {
@@ -590,6 +613,8 @@ struct SweepManifest {
 }
 
 fn sweep_runs(cfg: &RegimesConfig, over: &SweepOver) -> Result<Vec<(SweepRun, RegimesConfig)>> {
+    // Each run's config as its run directory records it (spacing resolved), the identity of skip-if-done.
+    let cfg = &cfg.with_resolved_spacing(false);
     let configs: Vec<(String, RegimesConfig)> = match over {
         SweepOver::Beta(betas) => {
             let Some(DataModel::Manifold(spec)) = &cfg.model else {
@@ -899,11 +924,14 @@ pub fn summary_lines(s: &serde_json::Value) -> Vec<String> {
     let mut v = vec![
         s["data"].as_str().unwrap_or("").to_string(),
         format!("n = {}, d = {}, α = {}", s["n"], s["d"], fmt(&s["alpha"])),
-        format!(
-            "{:<30} {:>8} {:>9}   note",
-            "quantity", "theory", "measured"
-        ),
     ];
+    if let Some(g) = s["grid_spacing"].as_str() {
+        v.push(format!("grid: {g}"));
+    }
+    v.extend([format!(
+        "{:<30} {:>8} {:>9}   note",
+        "quantity", "theory", "measured"
+    )]);
     v.extend(
         table_rows(s)
             .into_iter()
@@ -1272,6 +1300,8 @@ fn write_posterior(
         vlines,
         hlines,
         log_x: true,
+        // The entropy rises from 0 at small t to ln N at large t: the upper left is free.
+        legend: crate::report::LegendAt::UpperLeft,
         ..Default::default()
     }
     .render(&dir.join("posterior"))?;

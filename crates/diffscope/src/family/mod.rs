@@ -9,6 +9,8 @@
 //!   with a certified bound on the omitted mass;
 //! - [`wiener`]: the linear (Wiener) denoiser, the population score of the Gaussian with the data's mean
 //!   and covariance;
+//! - [`MaskScore`]: the local score with the data's own receptive fields, masks read off the Wiener
+//!   denoiser's sensitivity in the data's principal axes (after Lukoianov et al., arXiv 2509.09672);
 //! - [`PatchScore`]: the patch-local (LS) and equivariant-local (ELS) machines of Kamb & Ganguli
 //!   (arXiv 2412.20292) for images, with zero or circular padding and a patch-size schedule in t.
 //!
@@ -16,10 +18,12 @@
 //! configs and Python.
 
 mod knn;
+mod mask;
 mod patch;
 mod spec;
 
 pub use knn::KnnScore;
+pub use mask::{MaskRule, MaskScore, MASK_CACHE};
 pub use patch::{Padding, PatchKind, PatchSchedule, PatchScore};
 pub use spec::FamilySpec;
 

@@ -13,7 +13,7 @@
 //! Cost: every patch distance comes from one map of squared differences per (image, shift) and its
 //! window sums by 2-D prefix sums, so it does not grow with P: LS costs O(N · (H + P)(W + P) · C) per
 //! query, like the exact score; ELS multiplies that by the number of shifts (H W circular, (2H − 1)(2W − 1)
-//! zero-padded).
+//! zero-padded, where each shift maps only the pixels whose training pixel exists): N · (H W)² logits.
 
 use crate::error::{Error, Result};
 use crate::score::{check_shapes, Extras, OuTime, Score};
@@ -209,30 +209,43 @@ impl PatchScore {
         let mut pre = vec![0.0f64; (eh + 1) * (ew + 1)];
         let mut row = vec![0.0f64; ew];
         for img in self.a.chunks_exact(ch * hw) {
-            let (cv, cht, cwt) = self.canvas(img, r, (margin.0 + extra.0, margin.1 + extra.1));
+            let (mut cv, cht, cwt) = self.canvas(img, r, (margin.0 + extra.0, margin.1 + extra.1));
+            // The decay is the same for every shift: scale the canvas once.
+            cv.iter_mut().for_each(|v| *v *= ou.decay);
             // Canvas row of extended row ei under shift si: ei + si + margin + extra (the canvas starts
             // margin + extra rows before the extended grid).
             let (oi, oj) = ((margin.0 + extra.0) as isize, (margin.1 + extra.1) as isize);
             for &(si, sj) in &shifts {
-                for ei in 0..eh {
+                // The pixels whose training pixel q = p + s exists (all of them under circular padding),
+                // and the extended rows and columns their windows cover: only those are mapped.
+                let win = self.window((si, sj));
+                let (mh, mw) = (win.rows.len() + 2 * r, win.cols.len() + 2 * r);
+                // The prefix grid's stride changes with the window: clear its first row and column.
+                pre[..=mw].fill(0.0);
+                for mi in 0..mh {
+                    pre[(mi + 1) * (mw + 1)] = 0.0;
+                    let ei = win.rows.start + mi;
+                    let row = &mut row[..mw];
                     row.fill(0.0);
                     let ci = (ei as isize + si + oi) as usize;
-                    let cj = (sj + oj) as usize;
+                    let cj = (win.cols.start as isize + sj + oj) as usize;
                     for c in 0..ch {
-                        let xr = &xe[(c * eh + ei) * ew..(c * eh + ei + 1) * ew];
-                        let ar = &cv[(c * cht + ci) * cwt + cj..(c * cht + ci) * cwt + cj + ew];
-                        for ((v, &xv), &av) in row.iter_mut().zip(xr).zip(ar) {
-                            let diff = xv - ou.decay * av;
+                        let xo = (c * eh + ei) * ew + win.cols.start;
+                        let co = (c * cht + ci) * cwt + cj;
+                        for ((v, &xv), &av) in
+                            row.iter_mut().zip(&xe[xo..xo + mw]).zip(&cv[co..co + mw])
+                        {
+                            let diff = xv - av;
                             *v += diff * diff;
                         }
                     }
                     let mut run = 0.0;
-                    for ej in 0..ew {
-                        run += row[ej];
-                        pre[(ei + 1) * (ew + 1) + ej + 1] = pre[ei * (ew + 1) + ej + 1] + run;
+                    for (mj, &v) in row.iter().enumerate() {
+                        run += v;
+                        pre[(mi + 1) * (mw + 1) + mj + 1] = pre[mi * (mw + 1) + mj + 1] + run;
                     }
                 }
-                self.offer(&mut sm, &pre, ew, img, (si, sj), p, ou);
+                self.offer(&mut sm, &pre, &win, img, (si, sj), p, ou);
             }
         }
         (0..hw * ch).map(|k| sm.acc[k] / sm.sum[k % hw]).collect()
@@ -240,12 +253,29 @@ impl PatchScore {
 
     /// Offers every pixel its candidate for one (image, shift): the window sum of the map around it, as a
     /// logit, and the training pixel q = p + s (valid only inside the image under zero padding).
+    /// The pixels of the image whose training pixel q = p + s lies inside it (every pixel under circular
+    /// padding): rows `rows`, columns `cols`.
+    fn window(&self, (si, sj): (isize, isize)) -> Window {
+        let (_, h, w) = self.shape;
+        let span = |s: isize, n: usize| match self.padding {
+            Padding::Circular => 0..n,
+            Padding::Zero => (-s).max(0) as usize..(n as isize - s).min(n as isize) as usize,
+        };
+        Window {
+            rows: span(si, h),
+            cols: span(sj, w),
+        }
+    }
+
+    /// Offers every pixel of `win` its candidate for one (image, shift): the window sum of the map around
+    /// it (`pre`: 2-D prefix sums of the map over the window's extended rows and columns), as a logit,
+    /// and the training pixel q = p + s.
     #[allow(clippy::too_many_arguments)]
     fn offer(
         &self,
         sm: &mut Softmax,
         pre: &[f64],
-        ew: usize,
+        win: &Window,
         img: &[f32],
         (si, sj): (isize, isize),
         p: usize,
@@ -253,19 +283,14 @@ impl PatchScore {
     ) {
         let (ch, h, w) = self.shape;
         let hw = h * w;
-        let at = |i: usize, j: usize| pre[i * (ew + 1) + j];
-        for i in 0..h {
+        let pw = win.cols.len() + p;
+        let at = |i: usize, j: usize| pre[i * pw + j];
+        for (mi, i) in win.rows.clone().enumerate() {
             let qi = i as isize + si;
-            if self.padding == Padding::Zero && (qi < 0 || qi >= h as isize) {
-                continue;
-            }
-            for j in 0..w {
+            for (mj, j) in win.cols.clone().enumerate() {
                 let qj = j as isize + sj;
-                if self.padding == Padding::Zero && (qj < 0 || qj >= w as isize) {
-                    continue;
-                }
-                // Window rows i … i + p − 1 of the extended grid (= image rows i − r … i + r).
-                let d2 = at(i + p, j + p) - at(i, j + p) - at(i + p, j) + at(i, j);
+                // Window rows mi … mi + p − 1 of the mapped grid (= image rows i − r … i + r).
+                let d2 = at(mi + p, mj + p) - at(mi, mj + p) - at(mi + p, mj) + at(mi, mj);
                 let logit = -d2.max(0.0) / (2.0 * ou.delta);
                 let k = i * w + j;
                 if logit > sm.max[k] {
@@ -284,6 +309,12 @@ impl PatchScore {
             }
         }
     }
+}
+
+/// A rectangle of image pixels: rows × columns.
+struct Window {
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
 }
 
 impl Score for PatchScore {

@@ -1,13 +1,16 @@
 //! Names of the family's scores with their parameters, as the CLI, configs and Python give them.
 
-use super::{wiener, KnnScore, Padding, PatchKind, PatchSchedule, PatchScore, SmoothedScore};
+use super::{
+    wiener, KnnScore, MaskRule, MaskScore, Padding, PatchKind, PatchSchedule, PatchScore,
+    SmoothedScore,
+};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::score::{EmpiricalScore, Precision, Score};
 use std::fmt;
 
 /// A score of the family by name: `exact`, `wiener`, `smoothed:sigma=S`, `knn:k=K`,
-/// `ls:patch=P[,padding=zero|circular][,shape=CxHxW]` and `els:…` likewise. A patch schedule is
+/// `mask:k=K` or `mask:tau=T` (the Wiener-sensitivity locality mask), `ls:patch=P[,padding=zero|circular][,shape=CxHxW]` and `els:…` likewise. A patch schedule is
 /// `patch=3@0.2/7@1/15` (P = 3 for t ≤ 0.2, 7 for t ≤ 1, 15 beyond). Without `shape`, image data keep
 /// their own layout and a square d is taken as one 1 × √d × √d image.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,6 +29,11 @@ pub enum FamilySpec {
         /// Points kept.
         k: usize,
     },
+    /// The masked local score (data-derived locality masks).
+    Mask {
+        /// Which coordinates each mask keeps.
+        rule: MaskRule,
+    },
     /// LS or ELS.
     Patch {
         /// Local or equivariant.
@@ -43,7 +51,7 @@ fn bad(spec: &str, why: &str) -> Error {
     Error::param(
         "score",
         spec,
-        format!("{why} (exact, wiener, smoothed:sigma=S, knn:k=K, ls:patch=P[,padding=zero|circular][,shape=CxHxW], els:…)"),
+        format!("{why} (exact, wiener, smoothed:sigma=S, knn:k=K, mask:k=K|tau=T, ls:patch=P[,padding=zero|circular][,shape=CxHxW], els:…)"),
     )
 }
 
@@ -86,6 +94,7 @@ impl std::str::FromStr for FamilySpec {
             "exact" | "wiener" => &[],
             "smoothed" => &["sigma"],
             "knn" => &["k"],
+            "mask" => &["k", "tau"],
             "ls" | "els" => &["patch", "padding", "shape"],
             _ => return Err(bad(spec, "an unknown score")),
         };
@@ -103,6 +112,17 @@ impl std::str::FromStr for FamilySpec {
             },
             "knn" => FamilySpec::Knn {
                 k: need("k")?.parse().map_err(|_| bad(spec, "an integer k"))?,
+            },
+            "mask" => FamilySpec::Mask {
+                rule: match (get("k"), get("tau")) {
+                    (Some(k), None) => {
+                        MaskRule::K(k.parse().map_err(|_| bad(spec, "an integer k"))?)
+                    }
+                    (None, Some(t)) => {
+                        MaskRule::Tau(t.parse().map_err(|_| bad(spec, "a number τ"))?)
+                    }
+                    _ => return Err(bad(spec, "mask needs one of k=… or tau=…")),
+                },
             },
             _ => FamilySpec::Patch {
                 kind: if name == "ls" {
@@ -141,6 +161,12 @@ impl fmt::Display for FamilySpec {
             FamilySpec::Wiener => write!(f, "wiener"),
             FamilySpec::Smoothed { sigma } => write!(f, "smoothed:sigma={sigma}"),
             FamilySpec::Knn { k } => write!(f, "knn:k={k}"),
+            FamilySpec::Mask {
+                rule: MaskRule::K(k),
+            } => write!(f, "mask:k={k}"),
+            FamilySpec::Mask {
+                rule: MaskRule::Tau(tau),
+            } => write!(f, "mask:tau={tau}"),
             FamilySpec::Patch {
                 kind,
                 padding,
@@ -209,6 +235,7 @@ impl FamilySpec {
             FamilySpec::Wiener => Box::new(wiener(data)?),
             FamilySpec::Smoothed { sigma } => Box::new(SmoothedScore::new(data, *sigma)?),
             FamilySpec::Knn { k } => Box::new(KnnScore::new(data, *k)?),
+            FamilySpec::Mask { rule } => Box::new(MaskScore::new(data, *rule)?),
             FamilySpec::Patch {
                 kind,
                 padding,

@@ -381,6 +381,9 @@ fn patch_schedules_and_specs_parse_and_are_checked() {
         "knn:k=5".parse::<FamilySpec>().unwrap(),
         FamilySpec::Knn { k: 5 }
     );
+    for name in ["mask:k=7", "mask:tau=0.25"] {
+        assert_eq!(name.parse::<FamilySpec>().unwrap().to_string(), name);
+    }
     for bad in [
         "ls:patch=4",
         "ls",
@@ -389,6 +392,8 @@ fn patch_schedules_and_specs_parse_and_are_checked() {
         "foo",
         "knn:k=3,sigma=1",
         "ls:patch=3,shape=2x2",
+        "mask",
+        "mask:k=3,tau=0.1",
     ] {
         assert!(bad.parse::<FamilySpec>().is_err(), "{bad}");
     }
@@ -401,4 +406,141 @@ fn patch_schedules_and_specs_parse_and_are_checked() {
     }
     .build(&data)
     .is_err());
+}
+
+/// The Wiener sensitivity by an independent route: $W_t = e^{-t} C (e^{-2t} C + \Delta_t I)^{-1}$ by
+/// Gauss–Jordan elimination in f64 (the score takes the eigendecomposition), C the unbiased covariance.
+fn sensitivity_brute(a: &[f32], d: usize, t: f64) -> Vec<Vec<f64>> {
+    let (ou, n) = (OuTime::new(t), a.len() / d);
+    let mean: Vec<f64> = (0..d)
+        .map(|j| a.chunks(d).map(|r| r[j] as f64).sum::<f64>() / n as f64)
+        .collect();
+    let c: Vec<Vec<f64>> = (0..d)
+        .map(|i| {
+            (0..d)
+                .map(|j| {
+                    a.chunks(d)
+                        .map(|r| (r[i] as f64 - mean[i]) * (r[j] as f64 - mean[j]))
+                        .sum::<f64>()
+                        / (n as f64 - 1.0)
+                })
+                .collect()
+        })
+        .collect();
+    // Solve (e^{-2t} C + Δ I) Y = C; then W = e^{-t} Yᵀ (C and the system matrix commute, symmetric).
+    let mut m: Vec<Vec<f64>> = (0..d)
+        .map(|i| {
+            let mut row: Vec<f64> = (0..d)
+                .map(|j| ou.decay * ou.decay * c[i][j] + if i == j { ou.delta } else { 0.0 })
+                .collect();
+            row.extend_from_slice(&c[i]);
+            row
+        })
+        .collect();
+    for col in 0..d {
+        let piv = (col..d)
+            .max_by(|&x, &y| m[x][col].abs().total_cmp(&m[y][col].abs()))
+            .unwrap();
+        m.swap(col, piv);
+        let pv = m[col][col];
+        m[col].iter_mut().for_each(|v| *v /= pv);
+        for r in 0..d {
+            if r != col {
+                let f = m[r][col];
+                let pivot_row = m[col].clone();
+                m[r].iter_mut()
+                    .zip(&pivot_row)
+                    .for_each(|(v, p)| *v -= f * p);
+            }
+        }
+    }
+    (0..d)
+        .map(|p| (0..d).map(|q| ou.decay * m[q][d + p]).collect())
+        .collect()
+}
+
+/// The masked local score by its definition (module doc of `mask`), every softmax in f64 by brute force.
+fn mask_brute(a: &[f32], d: usize, x: &[f32], t: f64, rule: MaskRule) -> Vec<f64> {
+    let ou = OuTime::new(t);
+    let w = sensitivity_brute(a, d, t);
+    let masks: Vec<Vec<usize>> = (0..d)
+        .map(|p| {
+            let top = w[p].iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let mut order: Vec<usize> = (0..d).collect();
+            order.sort_by(|&i, &j| w[p][j].abs().total_cmp(&w[p][i].abs()).then(i.cmp(&j)));
+            let mut m: Vec<usize> = match rule {
+                MaskRule::K(k) => order[..k].to_vec(),
+                MaskRule::Tau(tau) => (0..d).filter(|&q| w[p][q].abs() >= tau * top).collect(),
+            };
+            if !m.contains(&p) {
+                if matches!(rule, MaskRule::K(_)) {
+                    m.pop();
+                }
+                m.push(p);
+            }
+            m
+        })
+        .collect();
+    let mut out = Vec::new();
+    for q in x.chunks(d) {
+        for p in 0..d {
+            let l: Vec<f64> = a
+                .chunks(d)
+                .map(|r| {
+                    -masks[p]
+                        .iter()
+                        .map(|&j| (q[j] as f64 - ou.decay * r[j] as f64).powi(2))
+                        .sum::<f64>()
+                        / (2.0 * ou.delta)
+                })
+                .collect();
+            let mx = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = l.iter().map(|v| (v - mx).exp()).collect();
+            let z: f64 = e.iter().sum();
+            let den: f64 = a
+                .chunks(d)
+                .zip(&e)
+                .map(|(r, e)| e * r[p] as f64)
+                .sum::<f64>()
+                / z;
+            out.push((ou.decay * den - q[p] as f64) / ou.delta);
+        }
+    }
+    out
+}
+
+/// The masked score against its brute-force definition (W_t by elimination, not by eigenvectors) for the
+/// k and τ rules at small, middle and large t, within 1e-6 of the scale (both f64 up to the output's f32
+/// rounding, 2^-24 ≈ 6e-8, amplified by the 1/Δ_t of the score at t = 0.05: 1e-6); and its known limit:
+/// with every coordinate in every mask (k = d, or τ = 0) it is the exact score.
+#[test]
+fn masked_score_matches_the_brute_force_definition_and_full_masks_are_exact() {
+    let d = 12;
+    let data = gmm(d, 40, 21);
+    for rule in [MaskRule::K(3), MaskRule::K(6), MaskRule::Tau(0.3)] {
+        let sc = MaskScore::new(&data, rule).unwrap();
+        for &t in &[0.05, 0.5, 2.0] {
+            let x = queries(&data.x, d, 3, t, 22);
+            let e = rel_err(
+                &sc.eval(&x, t, Par::rayon(0)),
+                &mask_brute(&data.x, d, &x, t, rule),
+            );
+            assert!(e < 1e-6, "{rule:?} t {t}: {e:e}");
+        }
+    }
+    // The masks themselves are local where the data are: the mean size under τ = 0.3 is between 1 and d.
+    let tau = MaskScore::new(&data, MaskRule::Tau(0.3)).unwrap();
+    let size = tau.mean_mask_size(0.5);
+    assert!((1.0..d as f64).contains(&size), "{size}");
+    for rule in [MaskRule::K(d), MaskRule::Tau(0.0)] {
+        let full = MaskScore::new(&data, rule).unwrap();
+        for &t in &[0.05, 0.5] {
+            let x = queries(&data.x, d, 4, t, 23);
+            let e = rel_err(&full.eval(&x, t, Par::Seq), &exact_f64(&data.x, d, &x, t));
+            assert!(e < 1e-6, "{rule:?}: {e:e}");
+        }
+    }
+    assert!(MaskScore::new(&data, MaskRule::K(0)).is_err());
+    assert!(MaskScore::new(&data, MaskRule::K(d + 1)).is_err());
+    assert!(MaskScore::new(&data, MaskRule::Tau(1.5)).is_err());
 }

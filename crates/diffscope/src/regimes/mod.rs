@@ -92,9 +92,11 @@ pub struct RegimesParams {
     pub t_max: f64,
     /// End time t_min.
     pub t_min: f64,
-    /// Grid spacing (uniform as in the reference experiment; `log` resolves the collapse phase better).
-    #[serde(default)]
-    pub spacing: Spacing,
+    /// Grid spacing (`log` resolves the collapse phase: its branch times reach down towards t_min). None:
+    /// the experiment's default, log for real data (a data file or a supplied data set) and uniform, as in
+    /// the reference experiment, for a generated model; [`RegimesParams::spacing`] reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spacing: Option<Spacing>,
     /// Score.
     pub score: ScoreChoice,
     /// Forward samples per time for the excess entropy.
@@ -123,7 +125,7 @@ impl Default for RegimesParams {
             steps: 200,
             t_max: 6.0,
             t_min: 0.01,
-            spacing: Spacing::Uniform,
+            spacing: None,
             score: ScoreChoice::Empirical,
             entropy_samples: 400,
             entropy_times: 40,
@@ -136,6 +138,11 @@ impl Default for RegimesParams {
 }
 
 impl RegimesParams {
+    /// The grid spacing: the one set, or uniform (the experiment layer sets log for real data first).
+    pub fn spacing(&self) -> Spacing {
+        self.spacing.unwrap_or(Spacing::Uniform)
+    }
+
     /// Checks ranges; errors name the field.
     pub fn validate(&self) -> Result<()> {
         if self.batch < 2 {
@@ -162,7 +169,7 @@ impl RegimesParams {
                 "at least 2 each",
             ));
         }
-        TimeGrid::new(self.spacing, self.t_max, self.t_min, self.steps)?;
+        TimeGrid::new(self.spacing(), self.t_max, self.t_min, self.steps)?;
         Ok(())
     }
 }
@@ -467,7 +474,7 @@ fn simulate(
 ) -> Result<Simulation> {
     let d = input.data.d;
     let empirical = score.has_training_set();
-    let grid = TimeGrid::new(p.spacing, p.t_max, p.t_min, p.steps)?;
+    let grid = TimeGrid::new(p.spacing(), p.t_max, p.t_min, p.steps)?;
     let times = grid.times().to_vec();
     let branch_steps: Vec<usize> = (1..p.steps).filter(|k| k % p.branch_every == 0).collect();
     let total = (p.steps + p.entropy_times) as u64;
@@ -938,7 +945,7 @@ mod tests {
             steps: 40,
             t_max: 5.0,
             t_min: 0.01,
-            spacing: Spacing::Uniform,
+            spacing: Some(Spacing::Uniform),
             score: ScoreChoice::Empirical,
             entropy_samples: 50,
             entropy_times: 8,
@@ -1009,7 +1016,7 @@ mod tests {
             steps: 60,
             t_max: 4.0,
             t_min: 0.01,
-            spacing: Spacing::Log,
+            spacing: Some(Spacing::Log),
             entropy_samples: 20,
             entropy_times: 3,
             bootstrap: 20,

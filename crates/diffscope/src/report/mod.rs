@@ -46,6 +46,20 @@ pub struct Plot {
     pub log_x: bool,
     /// Logarithmic y axis, as `log_x`.
     pub log_y: bool,
+    /// Where the legend sits (upper right unless the curves need that corner).
+    pub legend: LegendAt,
+}
+
+/// A legend's corner of the plotting area.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LegendAt {
+    /// Upper right.
+    #[default]
+    UpperRight,
+    /// Lower middle.
+    LowerMiddle,
+    /// Upper left.
+    UpperLeft,
 }
 
 const COLORS: [RGBColor; 6] = [
@@ -313,7 +327,11 @@ impl Plot {
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
             .label_font(("sans-serif", 15))
-            .position(SeriesLabelPosition::UpperRight)
+            .position(match self.legend {
+                LegendAt::UpperRight => SeriesLabelPosition::UpperRight,
+                LegendAt::LowerMiddle => SeriesLabelPosition::LowerMiddle,
+                LegendAt::UpperLeft => SeriesLabelPosition::UpperLeft,
+            })
             .draw()
             .map_err(|x| e(&x))?;
         root.present().map_err(|x| e(&x))?;

@@ -1,0 +1,75 @@
+//! `diffscope bench --suite family`: per-step cost of every closed-form denoiser on Fashion-MNIST.
+
+use super::bench::median;
+use super::bench_gpu::{fashion_pair, noised};
+use crate::ui::Ctx;
+use anyhow::Result;
+use diffscope::family::FamilySpec;
+use diffscope::score::Score;
+use faer::Par;
+use serde_json::{json, Value};
+use std::time::Instant;
+
+/// Queries per step: the batch of issue #26's speed target (a 20-step batch of 16).
+const B: usize = 16;
+
+/// Per-step cost (one evaluation of a batch of 16 noised training images) of each family denoiser on
+/// Fashion-MNIST classes 0/1 (N = 12 000, d = 784, centred) at t ∈ {0.1, 1}, median of `repeats`. The
+/// ELS machine costs N · (H W)² logits per query, so it runs on the first 100 images per
+/// class and its figure is also given per (image, shift, pixel) and scaled to N = 12 000 and 2000.
+pub(super) fn bench_family(repeats: usize, ctx: &Ctx) -> Result<Value> {
+    let Some(full) = fashion_pair(ctx)? else {
+        return Ok(json!({"skipped": "Fashion-MNIST not found"}));
+    };
+    let els_data = full.first_per_class(100)?;
+    let specs: [(&str, &diffscope::data::Dataset); 8] = [
+        ("exact", &full),
+        ("wiener", &full),
+        ("smoothed:sigma=0.1", &full),
+        ("knn:k=32", &full),
+        ("ls:patch=5", &full),
+        ("ls:patch=15", &full),
+        ("els:patch=5", &els_data),
+        ("els:patch=5,padding=circular", &els_data),
+    ];
+    let mut rows = Vec::new();
+    for (name, data) in specs {
+        let spec: FamilySpec = name.parse()?;
+        let score = spec.build(data)?;
+        for t in [0.1, 1.0] {
+            ctx.note(format!("family: {name} at t = {t}, N = {}", data.n));
+            let x = noised(data, B, t, ctx.seed);
+            let walls = time_step(score.as_ref(), &x, t, repeats);
+            let wall = median(walls.clone());
+            let mut row = json!({
+                "denoiser": name, "n": data.n, "d": data.d, "b": B, "t": t,
+                "ms_per_step": wall * 1e3, "wall_s_runs": walls,
+            });
+            if name.starts_with("els") {
+                // Logits per query: N · (H W)², every (pixel, training pixel) pair of every image
+                // (zero padding has more shifts, each with fewer valid pixels: the same pairs).
+                let per_query = data.n as f64 * (28.0f64 * 28.0).powi(2);
+                row["ns_per_logit"] = json!(wall * 1e9 / (B as f64 * per_query));
+                row["scaled_ms_per_step_n12000"] = json!(wall * 1e3 * 12_000.0 / data.n as f64);
+                row["scaled_ms_per_step_n2000"] = json!(wall * 1e3 * 2_000.0 / data.n as f64);
+            }
+            rows.push(row);
+        }
+    }
+    Ok(json!({
+        "workload": "Fashion-MNIST 0/1 centred, d=784; one evaluation of B=16 noised training images per step",
+        "points": rows,
+    }))
+}
+
+/// Wall times of `repeats` evaluations of `score` on `x` at time t.
+fn time_step(score: &dyn Score, x: &[f32], t: f64, repeats: usize) -> Vec<f64> {
+    let mut out = vec![0.0f32; x.len()];
+    (0..repeats.max(1))
+        .map(|_| {
+            let t0 = Instant::now();
+            score.eval_into(x, t, &mut out, Default::default(), Par::rayon(0));
+            t0.elapsed().as_secs_f64()
+        })
+        .collect()
+}
