@@ -22,11 +22,12 @@ pub(super) fn bench_family(repeats: usize, ctx: &Ctx) -> Result<Value> {
         return Ok(json!({"skipped": "Fashion-MNIST not found"}));
     };
     let els_data = full.first_per_class(100)?;
-    let specs: [(&str, &diffscope::data::Dataset); 8] = [
+    let specs: [(&str, &diffscope::data::Dataset); 9] = [
         ("exact", &full),
         ("wiener", &full),
         ("smoothed:sigma=0.1", &full),
         ("knn:k=32", &full),
+        ("mask:k=25", &full),
         ("ls:patch=5", &full),
         ("ls:patch=15", &full),
         ("els:patch=5", &els_data),
