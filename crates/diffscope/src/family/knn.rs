@@ -135,14 +135,7 @@ impl Score for KnnScore {
                 - 0.5 * d as f64 * (2.0 * std::f64::consts::PI * ou.delta).ln();
             (log_p, nearest, post)
         };
-        let res: Vec<_> = match par {
-            Par::Seq => x.chunks(d).zip(out.chunks_mut(d)).map(one).collect(),
-            Par::Rayon(_) => x
-                .par_chunks(d)
-                .zip(out.par_chunks_mut(d))
-                .map(one)
-                .collect(),
-        };
+        let res = crate::score::map_queries(x, out, d, par, one);
         let Extras {
             mut log_p,
             mut nearest,

@@ -121,6 +121,24 @@ impl Score for SmoothedScore {
     }
 }
 
+/// The score of a denoiser that maps one query to its denoised point D(x) (f64):
+/// $S = (e^{-t} D(x) - x)/\Delta_t$ for every query row of `x`, written to `out`.
+pub(crate) fn score_from_denoiser(
+    x: &[f32],
+    t: f64,
+    out: &mut [f32],
+    d: usize,
+    par: Par,
+    denoise: impl Fn(&[f32]) -> Vec<f64> + Sync + Send,
+) {
+    let ou = crate::score::OuTime::new(t);
+    crate::score::map_queries(x, out, d, par, |(q, o)| {
+        for ((o, &xv), dv) in o.iter_mut().zip(q).zip(denoise(q)) {
+            *o = ((ou.decay * dv - xv as f64) / ou.delta) as f32;
+        }
+    });
+}
+
 /// The exact empirical score in f64 by brute force, for the family's tests: $S = (e^{-t}\sum w a - x)/\Delta$.
 #[cfg(test)]
 pub(crate) fn exact_f64(a: &[f32], d: usize, x: &[f32], t: f64) -> Vec<f64> {

@@ -18,7 +18,6 @@
 use crate::error::{Error, Result};
 use crate::score::{check_shapes, Extras, OuTime, Score};
 use faer::Par;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// How patches see beyond the image border.
@@ -348,15 +347,6 @@ impl Score for PatchScore {
         );
         let (d, ou) = (self.dim(), OuTime::new(t));
         let p = self.schedule.at(t);
-        let one = |(q, o): (&[f32], &mut [f32])| {
-            let den = self.denoise(q, ou, p);
-            for ((o, &xv), dv) in o.iter_mut().zip(q).zip(den) {
-                *o = ((ou.decay * dv - xv as f64) / ou.delta) as f32;
-            }
-        };
-        match par {
-            Par::Seq => x.chunks(d).zip(out.chunks_mut(d)).for_each(one),
-            Par::Rayon(_) => x.par_chunks(d).zip(out.par_chunks_mut(d)).for_each(one),
-        }
+        super::score_from_denoiser(x, t, out, d, par, |q| self.denoise(q, ou, p));
     }
 }

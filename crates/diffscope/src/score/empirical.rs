@@ -596,14 +596,7 @@ impl Score for EmpiricalScore {
             }
             Precision::F64 => {
                 let query = |(xi, oi): (&[f32], &mut [f32])| self.query_f64(xi, ou, oi);
-                let results: Vec<QueryF64> = match par {
-                    Par::Seq => x.chunks(d).zip(out.chunks_mut(d)).map(query).collect(),
-                    Par::Rayon(_) => x
-                        .par_chunks(d)
-                        .zip(out.par_chunks_mut(d))
-                        .map(query)
-                        .collect(),
-                };
+                let results: Vec<QueryF64> = super::map_queries(x, out, d, par, query);
                 let Extras {
                     mut log_p,
                     mut nearest,

@@ -178,6 +178,23 @@ pub trait Score: Send + Sync {
     }
 }
 
+/// Applies `f` to each query row of `x` with its output row of `out` (d values each), on rayon's threads
+/// for `Par::Rayon`, and returns the results in row order: the loop of every score that evaluates one
+/// query at a time.
+pub(crate) fn map_queries<R: Send>(
+    x: &[f32],
+    out: &mut [f32],
+    d: usize,
+    par: Par,
+    f: impl Fn((&[f32], &mut [f32])) -> R + Sync + Send,
+) -> Vec<R> {
+    use rayon::prelude::*;
+    match par {
+        Par::Seq => x.chunks(d).zip(out.chunks_mut(d)).map(f).collect(),
+        Par::Rayon(_) => x.par_chunks(d).zip(out.par_chunks_mut(d)).map(f).collect(),
+    }
+}
+
 #[track_caller]
 pub(crate) fn check_shapes(d: usize, x: &[f32], t: f64, out: &[f32], extras: &Extras<'_>) -> usize {
     assert!(
