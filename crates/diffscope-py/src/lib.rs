@@ -623,52 +623,51 @@ fn manifold_draw<'py>(
 }
 
 /// Covariance spectra of a data set (`per_class`: also each class); writes the run directory when `out`
-/// is given. Returns summary.json as text.
+/// is given. Returns summary.json as text. Runs through the one detached runner (`threads=`, Ctrl-C).
 #[pyfunction]
-#[pyo3(signature = (data, per_class=false, seed=0, out=None))]
+#[pyo3(signature = (data, per_class=false, seed=0, out=None, threads=None))]
 fn spectrum(
     py: Python<'_>,
     data: &NativeDataset,
     per_class: bool,
     seed: u64,
     out: Option<PathBuf>,
+    threads: Option<usize>,
 ) -> PyResult<String> {
     let ds = data.inner.clone();
-    let summary = py
-        .detach(move || {
-            let r = written(
-                experiments::stats::run_spectrum(&ds, per_class, seed),
-                out.as_deref(),
-                experiments::stats::write_spectrum,
-            )?;
-            Ok::<_, diffscope::Error>(r.summary)
-        })
-        .py()?;
+    let ctl = run::Ctl::default();
+    let summary = run::detached(py, threads, None, &ctl, || {
+        let r = written(
+            experiments::stats::run_spectrum(&ds, per_class, seed),
+            out.as_deref(),
+            experiments::stats::write_spectrum,
+        )?;
+        Ok(r.summary)
+    })?;
     to_json(&summary)
 }
 
 /// Tails of |x| and of random 1-Lipschitz functionals vs sub-Gaussian bounds; returns summary.json as
-/// text and the functionals (their tails) as JSON.
+/// text and the functionals (their tails) as JSON. Runs through the one detached runner.
 #[pyfunction]
-#[pyo3(signature = (data, functionals=16, seed=0, out=None))]
+#[pyo3(signature = (data, functionals=16, seed=0, out=None, threads=None))]
 fn concentration(
     py: Python<'_>,
     data: &NativeDataset,
     functionals: usize,
     seed: u64,
     out: Option<PathBuf>,
+    threads: Option<usize>,
 ) -> PyResult<(String, String)> {
     let ds = data.inner.clone();
-    let rep = py
-        .detach(move || {
-            let r = written(
-                experiments::stats::run_concentration(&ds, functionals, seed),
-                out.as_deref(),
-                experiments::stats::write_concentration,
-            )?;
-            Ok::<_, diffscope::Error>(r)
-        })
-        .py()?;
+    let ctl = run::Ctl::default();
+    let rep = run::detached(py, threads, None, &ctl, || {
+        written(
+            experiments::stats::run_concentration(&ds, functionals, seed),
+            out.as_deref(),
+            experiments::stats::write_concentration,
+        )
+    })?;
     Ok((to_json(&rep.summary)?, to_json(&rep.result)?))
 }
 

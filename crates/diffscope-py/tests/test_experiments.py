@@ -103,6 +103,16 @@ def test_concentration_of_gaussian_data_is_sub_gaussian():
     s = ds.concentration(x, functionals=4, seed=1)
     assert s["sub_gaussian"] is True
     assert s["n"] == 4000 and len(s["functionals"]) >= 4
+    # Through the one detached runner: a private pool of one thread gives the same result (the run is a
+    # function of its data and seed, not of the thread count), and a bad thread count is refused.
+    s1 = ds.concentration(x, functionals=4, seed=1, threads=1)
+    s1.pop("timings_s", None), s.pop("timings_s", None)
+    assert s1 == s
+    sp = ds.spectrum(x, threads=1)
+    sp.pop("timings_s", None)
+    sp2 = ds.spectrum(x)
+    sp2.pop("timings_s", None)
+    assert sp == sp2
 
 
 def test_universality_of_a_gaussian_mixture_agrees_with_its_surrogate():

@@ -532,22 +532,25 @@ def _dataset(data: Any) -> Dataset:
     raise TypeError(f"data: expected a Dataset, a path or an (n, d) array, got {type(data).__name__}")
 
 
-def spectrum(data: Any, per_class: bool = False, seed: int = 0, out: Optional[PathLike] = None) -> dict:
+def spectrum(data: Any, per_class: bool = False, seed: int = 0, out: Optional[PathLike] = None,
+             threads: Optional[int] = None) -> dict:
     """Covariance spectrum of the data (and of each class with ``per_class``): eigenvalues by rank with the
     Marchenko-Pastur reference, rank bound min(n - 1, d), numerical rank, participation ratio, entropy
     rank, and the smallest non-zero eigenvalue vs the number of samples. Returns summary.json as a dict;
     writes the CLI's run directory when ``out`` is given."""
     ds = _dataset(data)
-    text = _core.spectrum(ds._native, bool(per_class), int(seed), None if out is None else os.fspath(out))
+    text = _core.spectrum(ds._native, bool(per_class), int(seed), None if out is None else os.fspath(out),
+                          threads)
     return json.loads(text)
 
 
-def concentration(data: Any, functionals: int = 16, seed: int = 0, out: Optional[PathLike] = None) -> dict:
+def concentration(data: Any, functionals: int = 16, seed: int = 0, out: Optional[PathLike] = None,
+                  threads: Optional[int] = None) -> dict:
     """Tails of |x| and of random 1-Lipschitz functionals (projections, |projections|, distances) against
     sub-Gaussian bounds. Returns summary.json as a dict with the ``functionals`` (tails) added."""
     ds = _dataset(data)
     summary, funcs = _core.concentration(ds._native, int(functionals), int(seed),
-                                         None if out is None else os.fspath(out))
+                                         None if out is None else os.fspath(out), threads)
     s = json.loads(summary)
     s["functionals"] = json.loads(funcs)["functionals"]
     return s
