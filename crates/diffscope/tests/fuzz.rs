@@ -8,6 +8,9 @@
 //! it and calls the public loader. A finding is a panic, a call slower than 1 s, or an allocation over
 //! 256 MB for an input under 64 KB (a counting global allocator); each is printed with its input saved.
 //!
+//! The targets themselves (`fuzz/targets.rs`) are shared with the coverage-guided AFL++ binaries of
+//! `fuzz/` (`scripts/fuzz-afl.sh`), which run the long campaigns.
+//!
 //! CI runs every target for `DIFFSCOPE_FUZZ_SECONDS` (default 2) and fails on any finding;
 //! `scripts/fuzz.sh SECONDS` runs the long campaign and prints executions per target.
 
@@ -128,140 +131,21 @@ fn mutate(seed: &[u8], r: &mut Rng, text: bool) -> Vec<u8> {
     b
 }
 
-/// A fuzz target: its corpus folder, where the input is written (relative to the work folder), whether
-/// it is text, and the call under test.
-struct Target {
-    name: &'static str,
-    file: &'static str,
-    text: bool,
-    run: fn(&Path) -> bool,
-}
-
-fn load(p: &Path, label_col: Option<i64>) -> bool {
-    let opts = diffscope::data::LoadOptions {
-        label_col,
-        ..Default::default()
-    };
-    diffscope::data::load(p, &opts).is_ok()
-}
-
-fn targets() -> Vec<Target> {
-    vec![
-        Target {
-            name: "csv",
-            file: "in.csv",
-            text: true,
-            run: |p| load(p, Some(-1)),
-        },
-        Target {
-            name: "csv_gz",
-            file: "in.csv.gz",
-            text: false,
-            run: |p| load(p, Some(64)),
-        },
-        Target {
-            name: "npy",
-            file: "in.npy",
-            text: false,
-            run: |p| load(p, None),
-        },
-        Target {
-            name: "npz",
-            file: "in.npz",
-            text: false,
-            run: |p| load(p, None),
-        },
-        Target {
-            name: "idx",
-            file: "train-images-idx3-ubyte",
-            text: false,
-            run: |p| load(p, None),
-        },
-        Target {
-            name: "idx_gz",
-            file: "train-images-idx3-ubyte.gz",
-            text: false,
-            run: |p| load(p, None),
-        },
-        Target {
-            name: "png",
-            file: "imgs/a/x.png",
-            text: false,
-            run: |p| load(p.parent().unwrap().parent().unwrap(), None),
-        },
-        Target {
-            name: "jpeg",
-            file: "imgs/a/x.jpg",
-            text: false,
-            run: |p| load(p.parent().unwrap().parent().unwrap(), None),
-        },
-        Target {
-            name: "safetensors",
-            file: "model.safetensors",
-            text: false,
-            run: |p| diffscope::experiments::train::load_trained(p).is_ok(),
-        },
-        Target {
-            name: "toml",
-            file: "config.toml",
-            text: true,
-            run: |p| {
-                let s = std::fs::read_to_string(p).unwrap_or_default();
-                toml::from_str::<diffscope::experiments::regimes::RegimesConfig>(&s)
-                    .map(|c| c.params.validate().is_ok())
-                    .unwrap_or(false)
-            },
-        },
-        Target {
-            name: "summary",
-            file: "sweep/d_8/summary.json",
-            text: true,
-            run: |p| {
-                diffscope::experiments::regimes::merge(p.parent().unwrap().parent().unwrap())
-                    .is_ok()
-            },
-        },
-        Target {
-            name: "sweep",
-            file: "sweep/sweep.json",
-            text: true,
-            run: |p| diffscope::experiments::regimes::merge(p.parent().unwrap()).is_ok(),
-        },
-    ]
-}
+include!("../../../fuzz/targets.rs");
 
 fn corpus_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus")
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), dst).unwrap();
-        }
-    }
-}
-
 /// Fuzzes one target for `budget`; returns (executions, accepted inputs, findings).
 fn fuzz(t: &Target, budget: Duration, work: &Path, seed: u64) -> (u64, u64, Vec<String>) {
     let dir = work.join(t.name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    if t.name == "summary" || t.name == "sweep" {
-        copy_dir(&corpus_root().join("sweep_template"), &dir.join("sweep"));
-    }
+    let path = prepare(t, &dir, &corpus_root());
     let seeds: Vec<Vec<u8>> = std::fs::read_dir(corpus_root().join(t.name))
         .unwrap_or_else(|e| panic!("corpus of {}: {e}", t.name))
         .map(|e| std::fs::read(e.unwrap().path()).unwrap())
         .collect();
     assert!(!seeds.is_empty(), "{}: empty corpus", t.name);
-    let path = dir.join(t.file);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     // Every seed must load: a corpus of rejected files would fuzz only the error paths.
     for (i, s) in seeds.iter().enumerate() {
         std::fs::write(&path, s).unwrap();

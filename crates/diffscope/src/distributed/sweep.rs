@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::progress::{self, Monitor};
+use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 
 /// Which runs of a sweep this process does: run k when `k % count == index`.
@@ -102,8 +103,8 @@ pub struct SweepRun {
 }
 
 /// What one shard of a sweep found and did.
-#[derive(Clone, Debug, Default)]
-pub struct ShardOutcome {
+#[derive(Clone, Debug)]
+pub struct ShardOutcome<S> {
     /// Runs this shard ran.
     pub ran: Vec<String>,
     /// Runs this shard owns that were already complete.
@@ -111,11 +112,23 @@ pub struct ShardOutcome {
     /// Runs of other shards not complete yet.
     pub waiting: Vec<String>,
     /// Every run's summary, in sweep order, once all runs are complete.
-    pub summaries: Option<Vec<serde_json::Value>>,
+    pub summaries: Option<Vec<S>>,
 }
 
-/// The summary of a complete run directory with this config, or None.
-pub fn completed(dir: &Path, config_text: &str) -> Option<serde_json::Value> {
+impl<S> Default for ShardOutcome<S> {
+    fn default() -> Self {
+        ShardOutcome {
+            ran: Vec::new(),
+            skipped: Vec::new(),
+            waiting: Vec::new(),
+            summaries: None,
+        }
+    }
+}
+
+/// The summary of a complete run directory with this config, read as the experiment's typed summary
+/// `S`, or None (missing, another config, or a summary that does not parse).
+pub fn completed<S: DeserializeOwned>(dir: &Path, config_text: &str) -> Option<S> {
     let cfg = std::fs::read_to_string(dir.join("config.toml")).ok()?;
     if cfg != config_text {
         return None;
@@ -126,13 +139,13 @@ pub fn completed(dir: &Path, config_text: &str) -> Option<serde_json::Value> {
 
 /// Runs this shard's runs of `runs` under `out` (skipping complete ones) with `run_one(k, dir)`, which
 /// writes the run directory `dir` atomically; then collects every run's summary when all are complete.
-pub fn run_shard(
+pub fn run_shard<S: DeserializeOwned>(
     runs: &[SweepRun],
     out: &Path,
     shard: Shard,
     monitor: &dyn Monitor,
     mut run_one: impl FnMut(usize, &Path) -> Result<()>,
-) -> Result<ShardOutcome> {
+) -> Result<ShardOutcome<S>> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut o = ShardOutcome::default();
     for (k, run) in runs.iter().enumerate() {
@@ -140,7 +153,7 @@ pub fn run_shard(
         if !shard.owns(k) {
             continue;
         }
-        if completed(&dir, &run.config_text).is_some() {
+        if completed::<S>(&dir, &run.config_text).is_some() {
             monitor.note(&format!("{}: complete, skipped", run.name));
             o.skipped.push(run.name.clone());
             continue;
@@ -155,7 +168,10 @@ pub fn run_shard(
 
 /// Every run's summary in sweep order when all runs under `out` are complete (else None), and the names
 /// of the runs that are not.
-pub fn collect(runs: &[SweepRun], out: &Path) -> (Option<Vec<serde_json::Value>>, Vec<String>) {
+pub fn collect<S: DeserializeOwned>(
+    runs: &[SweepRun],
+    out: &Path,
+) -> (Option<Vec<S>>, Vec<String>) {
     let mut all = Vec::new();
     let mut waiting = Vec::new();
     for run in runs {

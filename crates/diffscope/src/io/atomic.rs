@@ -45,6 +45,14 @@ pub fn write_json<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Resul
     write_text(path, &(text + "\n"))
 }
 
+/// Writes `value` as pretty JSON with every object's keys in sorted order (through a `serde_json::Value`,
+/// whose maps are sorted): how summary.json files are written, whatever the order of a struct's fields.
+pub fn write_json_sorted<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+    let v = serde_json::to_value(value)
+        .map_err(|e| Error::format(path, format!("cannot serialise JSON: {e}")))?;
+    write_json(path, &v)
+}
+
 /// Writes a whole output directory atomically: `fill` writes into a fresh temporary directory beside
 /// `out`, which then replaces `out` (an existing run directory is removed only after `fill` succeeded).
 /// On error, or if `fill` returns `Err(Interrupted)` after Ctrl-C, the temporary directory is removed and

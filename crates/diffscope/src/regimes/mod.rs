@@ -45,6 +45,17 @@ pub enum ScoreChoice {
     GmmProjected,
 }
 
+impl ScoreChoice {
+    /// The name a config, the CLI and summary.json use.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScoreChoice::Empirical => "empirical",
+            ScoreChoice::Gmm => "gmm",
+            ScoreChoice::GmmProjected => "gmm-projected",
+        }
+    }
+}
+
 /// How the class of a state is decided.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -17,12 +17,18 @@ use crate::regimes::{self, RegimesInput, RegimesParams, RegimesResult};
 use crate::report::{html_report, Plot, Series};
 use crate::sampler::Spacing;
 use crate::score::Score;
-use crate::theory::{self, manifold};
+use crate::theory;
+use crate::theory::manifold::{self, ManifoldTheory};
+
+mod summary;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
+pub use summary::{
+    fmt, fmt_ci, CollapseSummary, PhiAtT, PhiVsTheory, RegimesSummary, RegimesTimings,
+    SpeciationSummary,
+};
 
 /// A data file for the regimes run.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -231,7 +237,7 @@ pub struct RegimesReport {
     /// The resolved configuration.
     pub config: RegimesConfig,
     /// summary.json: t_S and t_C (theory and measured, CIs), f_mem, n, d, α, seed, version, timings.
-    pub summary: serde_json::Value,
+    pub summary: RegimesSummary,
     /// The measured curves (curves.json).
     pub result: RegimesResult,
     /// The theory values and curves.
@@ -366,18 +372,16 @@ fn run_inner(
     // Phase 3: the theory beside the measurement.
     let (th, variants) = theory_for(cfg.model.as_ref(), lambda, alpha, n, &r, monitor)?;
     // Phase 4: the summary.
-    let mut summary = summarise(cfg, ds, &r, &th, &variants, lambda, alpha);
+    let mut summary = summarise(cfg, ds, &r, &th, variants, lambda, alpha);
     if let (Some(path), Some(_)) = (&cfg.score_model, &trained) {
-        summary["score"] = json!(format!("model {}", path.display()));
+        summary.score = format!("model {}", path.display());
     } else if supplied {
-        summary["score"] = json!("supplied");
+        summary.score = "supplied".into();
     }
-    if let Some(c) = &comm {
-        summary["ranks"] = json!(c.size());
-    }
+    summary.ranks = comm.as_ref().map(|c| c.size());
     if log_by_default {
-        summary["grid_spacing"] =
-            json!("log: the default for real data (branch times reach down towards t_min)");
+        summary.grid_spacing =
+            Some("log: the default for real data (branch times reach down towards t_min)".into());
     }
     // Phase 5: the sample grid (image data only).
     let sample_grid = if r.samples.is_empty() {
@@ -391,8 +395,11 @@ fn run_inner(
             SAMPLES_PER_CLASS,
         )?
     };
-    summary["timings_s"] =
-        json!({"data": t_data, "experiment": t_run, "total": t0.elapsed().as_secs_f64()});
+    summary.timings_s = RegimesTimings {
+        data: t_data,
+        experiment: t_run,
+        total: t0.elapsed().as_secs_f64(),
+    };
     Ok(RegimesReport {
         config: cfg.clone(),
         summary,
@@ -401,17 +408,6 @@ fn run_inner(
         alpha,
         sample_grid,
     })
-}
-
-/// Runs one configuration and writes its run directory; returns the summary.
-pub fn run_to_dir(
-    cfg: &RegimesConfig,
-    out: &Path,
-    monitor: &dyn Monitor,
-) -> Result<serde_json::Value> {
-    let report = run(cfg, monitor)?;
-    write_run_dir(&report, out)?;
-    Ok(report.summary)
 }
 
 /// The predicted t_S, t_C and f/α curve for the data model (two-class GMM: closed forms; manifold: the
@@ -424,7 +420,7 @@ fn theory_for(
     n: usize,
     r: &RegimesResult,
     monitor: &dyn Monitor,
-) -> Result<(RegimesTheory, serde_json::Value)> {
+) -> Result<(RegimesTheory, Option<ManifoldTheory>)> {
     let t_s_data = theory::t_speciation(lambda, theory::V_INF)?;
     Ok(match model {
         Some(DataModel::TwoClass(m)) => {
@@ -441,7 +437,7 @@ fn theory_for(
                 t_c: Some(theory::t_collapse_gmm(n, m.d, s2)?),
                 entropy: Some(curve),
             };
-            (th, serde_json::Value::Null)
+            (th, None)
         }
         Some(DataModel::Manifold(spec)) => {
             monitor.note(
@@ -464,10 +460,7 @@ fn theory_for(
                 t_c: mt.t_c_glm,
                 entropy: Some(curve),
             };
-            (
-                th,
-                serde_json::to_value(&mt).map_err(|e| Error::format("theory", e.to_string()))?,
-            )
+            (th, Some(mt))
         }
         _ => (
             RegimesTheory {
@@ -476,21 +469,22 @@ fn theory_for(
                 t_c: None,
                 entropy: None,
             },
-            serde_json::Value::Null,
+            None,
         ),
     })
 }
 
-/// summary.json without the timings (added by [`run_on`]).
+/// summary.json without the timings and the facts only the run knows (score override, ranks, grid
+/// note: set by `run_inner`).
 fn summarise(
     cfg: &RegimesConfig,
     ds: &Dataset,
     r: &RegimesResult,
     th: &RegimesTheory,
-    variants: &serde_json::Value,
+    variants: Option<ManifoldTheory>,
     lambda: f64,
     alpha: f64,
-) -> serde_json::Value {
+) -> RegimesSummary {
     let lc = r
         .last_change
         .as_ref()
@@ -498,34 +492,60 @@ fn summarise(
     // f^e/α is ≈ 0 below t_C and rises to 1 at large t: the library scans from T downwards for the first
     // time it reaches 0 (resp. 0.05), with a 95 % interval from the standard-error bands.
     let (entropy_zero, entropy_005) = (r.t_c_entropy.value, r.t_c_entropy_005.value);
-    json!({
-        "t_s": {"theory": th.t_s, "theory_from_data_lambda": th.t_s_data, "lambda_data": lambda, "measured": r.t_s.value, "ci": r.t_s.ci},
-        "t_c": {
-            "theory": th.t_c,
-            "phi_c_half": r.t_c_phi_half.value, "phi_c_half_ci": r.t_c_phi_half.ci,
-            "mean_last_change": lc.map(|x| x.0), "sd_last_change": lc.map(|x| x.1), "median_last_change": lc.map(|x| x.2),
-            "entropy_zero": entropy_zero, "entropy_zero_ci": r.t_c_entropy.ci,
-            "entropy_below_0_05": entropy_005, "entropy_below_0_05_ci": r.t_c_entropy_005.ci,
-            "effective_n_below_2": r.posterior.as_ref().map(|p| p.t_collapse.value),
-            "effective_n_below_2_ci": r.posterior.as_ref().map(|p| p.t_collapse.ci),
-        },
-        "theory_variants": variants,
-        "phi_vs_theory": r.phi_theory.as_ref().map(|th| {
-            // A fraction of `pairs` pairs moves in steps of 1/pairs: a band that collapsed to a point (all
-            // pairs agree) is widened by that resolution before comparing.
-            let res = 1.0 / cfg.params.pairs as f64;
-            let outside = |lo: &[f64], hi: &[f64]| th.iter().zip(lo).zip(hi).filter(|((t, l), h)| **t < **l - res || **t > **h + res).count();
-            json!({"branch_times": th.len(), "outside_pointwise_95": outside(&r.phi_lo, &r.phi_hi), "outside_simultaneous_95": outside(&r.phi_sim_lo, &r.phi_sim_hi)})
+    // A fraction of `pairs` pairs moves in steps of 1/pairs: a band that collapsed to a point (all pairs
+    // agree) is widened by that resolution before comparing.
+    let res = 1.0 / cfg.params.pairs as f64;
+    let outside = |th: &[f64], lo: &[f64], hi: &[f64]| {
+        th.iter()
+            .zip(lo)
+            .zip(hi)
+            .filter(|((t, l), h)| **t < **l - res || **t > **h + res)
+            .count()
+    };
+    RegimesSummary {
+        alpha,
+        class_rule: cfg.params.class_rule.describe().into(),
+        d: ds.d,
+        data: ds.provenance.clone(),
+        end_points: r.end_points.clone(),
+        f_mem: r.f_mem,
+        f_mem_at_t_min: r.f_mem_at_t_min,
+        grid_spacing: None,
+        n: ds.n,
+        phi_at_t: phi_at_t(r),
+        phi_vs_theory: r.phi_theory.as_ref().map(|th| PhiVsTheory {
+            branch_times: th.len(),
+            outside_pointwise_95: outside(th, &r.phi_lo, &r.phi_hi),
+            outside_simultaneous_95: outside(th, &r.phi_sim_lo, &r.phi_sim_hi),
         }),
-        "phi_at_t": phi_at_t(r),
-        "f_mem": r.f_mem,
-        "f_mem_at_t_min": r.f_mem_at_t_min,
-        "end_points": r.end_points,
-        "n": ds.n, "d": ds.d, "alpha": alpha, "seed": cfg.seed, "version": crate::VERSION,
-        "data": ds.provenance,
-        "score": cfg.params.score,
-        "class_rule": cfg.params.class_rule.describe(),
-    })
+        ranks: None,
+        score: cfg.params.score.name().into(),
+        seed: cfg.seed,
+        t_c: CollapseSummary {
+            effective_n_below_2: r.posterior.as_ref().and_then(|p| p.t_collapse.value),
+            effective_n_below_2_ci: r.posterior.as_ref().and_then(|p| p.t_collapse.ci),
+            entropy_below_0_05: entropy_005,
+            entropy_below_0_05_ci: r.t_c_entropy_005.ci,
+            entropy_zero,
+            entropy_zero_ci: r.t_c_entropy.ci,
+            mean_last_change: lc.map(|x| x.0),
+            median_last_change: lc.map(|x| x.2),
+            phi_c_half: r.t_c_phi_half.value,
+            phi_c_half_ci: r.t_c_phi_half.ci,
+            sd_last_change: lc.map(|x| x.1),
+            theory: th.t_c,
+        },
+        t_s: SpeciationSummary {
+            ci: r.t_s.ci,
+            lambda_data: lambda,
+            measured: r.t_s.value,
+            theory: th.t_s,
+            theory_from_data_lambda: th.t_s_data,
+        },
+        theory_variants: variants,
+        timings_s: RegimesTimings::default(),
+        version: crate::VERSION.into(),
+    }
 }
 
 /// Writes the run directory of `report` atomically (built beside `out`, then renamed over it):
@@ -539,7 +559,7 @@ pub fn write_run_dir(report: &RegimesReport, out: &Path) -> Result<()> {
             &toml::to_string(&report.config)
                 .map_err(|e| Error::format(tmp.join("config.toml"), e.to_string()))?,
         )?;
-        io::write_json(&tmp.join("summary.json"), &report.summary)?;
+        io::write_json_sorted(&tmp.join("summary.json"), &report.summary)?;
         io::write_json(&tmp.join("curves.json"), &report.result)?;
         let mut extra = Vec::new();
         if let Some(png) = &report.sample_grid {
@@ -598,7 +618,7 @@ impl Default for SweepPlacement {
 /// sweep (its printed lines; the tables, figures and index.html are in the sweep folder).
 pub struct SweepReport {
     /// Runs run, skipped and still missing.
-    pub outcome: ShardOutcome,
+    pub outcome: ShardOutcome<RegimesSummary>,
     /// The sweep's lines as `diffscope regimes` prints them (empty until complete).
     pub lines: Vec<String>,
 }
@@ -734,17 +754,17 @@ pub fn merge(out: &Path) -> Result<SweepReport> {
     assemble(&m.config, &m.over, out, outcome, true)
 }
 
-fn run_line(over: &SweepOver, k: usize, s: &serde_json::Value) -> String {
+fn run_line(over: &SweepOver, k: usize, s: &RegimesSummary) -> String {
     match over {
         SweepOver::Beta(b) => sweep_beta_line(b[k], s),
         SweepOver::D(dims) => format!(
             "d = {}: t_S measured {} {} (theory {}, ½ log Λ_data {}), {:.1} s",
             dims[k],
-            fmt(&s["t_s"]["measured"]),
-            fmt_ci(&s["t_s"]["ci"]),
-            fmt(&s["t_s"]["theory"]),
-            fmt(&s["t_s"]["theory_from_data_lambda"]),
-            s["timings_s"]["total"].as_f64().unwrap_or(f64::NAN)
+            fmt(s.t_s.measured),
+            fmt_ci(s.t_s.ci),
+            fmt(Some(s.t_s.theory)),
+            fmt(Some(s.t_s.theory_from_data_lambda)),
+            s.timings_s.total
         ),
     }
 }
@@ -753,7 +773,7 @@ fn assemble(
     cfg: &RegimesConfig,
     over: &SweepOver,
     out: &Path,
-    outcome: ShardOutcome,
+    outcome: ShardOutcome<RegimesSummary>,
     writer: bool,
 ) -> Result<SweepReport> {
     let lines = match (&outcome.summaries, writer) {
@@ -785,46 +805,43 @@ fn assemble(
 fn assemble_beta(
     cfg: &RegimesConfig,
     betas: &[f64],
-    rows: &[serde_json::Value],
+    rows: &[RegimesSummary],
     out: &Path,
 ) -> Result<()> {
     let Some(DataModel::Manifold(spec)) = &cfg.model else {
         return Err(Error::param("sweep_beta", "", "the manifold model"));
     };
-    let get = |f: &dyn Fn(&serde_json::Value) -> &serde_json::Value| {
+    let get = |f: &dyn Fn(&RegimesSummary) -> Option<f64>| {
         rows.iter()
-            .map(|r| f(r).as_f64().unwrap_or(f64::NAN))
+            .map(|r| f(r).unwrap_or(f64::NAN))
             .collect::<Vec<f64>>()
     };
     let cols: Vec<(&str, Vec<f64>)> = vec![
         ("beta", betas.to_vec()),
-        ("t_s_measured", get(&|r| &r["t_s"]["measured"])),
-        ("t_s_theory", get(&|r| &r["t_s"]["theory"])),
+        ("t_s_measured", get(&|r| r.t_s.measured)),
+        ("t_s_theory", get(&|r| Some(r.t_s.theory))),
         (
             "t_s_printed",
-            get(&|r| &r["theory_variants"]["t_s_printed"]),
+            get(&|r| Some(r.variant(|v| Some(v.t_s_printed)))),
         ),
         (
             "t_s_data_lambda",
-            get(&|r| &r["t_s"]["theory_from_data_lambda"]),
+            get(&|r| Some(r.t_s.theory_from_data_lambda)),
         ),
-        ("t_c_phi_c_half", get(&|r| &r["t_c"]["phi_c_half"])),
-        (
-            "t_c_mean_last_change",
-            get(&|r| &r["t_c"]["mean_last_change"]),
-        ),
-        ("t_c_entropy_zero", get(&|r| &r["t_c"]["entropy_zero"])),
-        ("t_c_glm", get(&|r| &r["theory_variants"]["t_c_glm"])),
+        ("t_c_phi_c_half", get(&|r| r.t_c.phi_c_half)),
+        ("t_c_mean_last_change", get(&|r| r.t_c.mean_last_change)),
+        ("t_c_entropy_zero", get(&|r| r.t_c.entropy_zero)),
+        ("t_c_glm", get(&|r| Some(r.variant(|v| v.t_c_glm)))),
         (
             "t_c_glm_centres",
-            get(&|r| &r["theory_variants"]["t_c_glm_centres"]),
+            get(&|r| Some(r.variant(|v| v.t_c_glm_centres))),
         ),
-        ("t_c_linear", get(&|r| &r["theory_variants"]["t_c_linear"])),
+        ("t_c_linear", get(&|r| Some(r.variant(|v| v.t_c_linear)))),
         (
             "t_c_linear_mp",
-            get(&|r| &r["theory_variants"]["t_c_linear_mp"]),
+            get(&|r| Some(r.variant(|v| v.t_c_linear_mp))),
         ),
-        ("f_mem", get(&|r| &r["f_mem"])),
+        ("f_mem", get(&|r| r.f_mem)),
     ];
     let names: Vec<&str> = cols.iter().map(|c| c.0).collect();
     let refs: Vec<&[f64]> = cols.iter().map(|c| &c.1[..]).collect();
@@ -883,20 +900,20 @@ fn assemble_beta(
             [
                 [
                     format!("t_S, β = {b}"),
-                    fmt(&r["t_s"]["theory"]),
-                    fmt(&r["t_s"]["measured"]),
-                    format!("printed {}", fmt(&r["theory_variants"]["t_s_printed"])),
+                    fmt(Some(r.t_s.theory)),
+                    fmt(r.t_s.measured),
+                    format!("printed {}", fmt(Some(r.variant(|v| Some(v.t_s_printed))))),
                 ],
                 [
                     format!("t_C, β = {b}"),
-                    fmt(&r["t_c"]["theory"]),
-                    fmt(&r["t_c"]["phi_c_half"]),
+                    fmt(r.t_c.theory),
+                    fmt(r.t_c.phi_c_half),
                     format!(
                         "mean t̂_C {}; +centres {}; linear {}; MP {}",
-                        fmt(&r["t_c"]["mean_last_change"]),
-                        fmt(&r["theory_variants"]["t_c_glm_centres"]),
-                        fmt(&r["theory_variants"]["t_c_linear"]),
-                        fmt(&r["theory_variants"]["t_c_linear_mp"])
+                        fmt(r.t_c.mean_last_change),
+                        fmt(Some(r.variant(|v| v.t_c_glm_centres))),
+                        fmt(Some(r.variant(|v| v.t_c_linear))),
+                        fmt(Some(r.variant(|v| v.t_c_linear_mp)))
                     ),
                 ],
             ]
@@ -919,13 +936,13 @@ fn assemble_beta(
 }
 
 /// A run's summary as the lines `diffscope regimes` prints: the data, n, d, α, the table of
-/// [`table_rows`] and the wall time.
-pub fn summary_lines(s: &serde_json::Value) -> Vec<String> {
+/// [`RegimesSummary::table_rows`] and the wall time.
+pub fn summary_lines(s: &RegimesSummary) -> Vec<String> {
     let mut v = vec![
-        s["data"].as_str().unwrap_or("").to_string(),
-        format!("n = {}, d = {}, α = {}", s["n"], s["d"], fmt(&s["alpha"])),
+        s.data.clone(),
+        format!("n = {}, d = {}, α = {}", s.n, s.d, fmt(Some(s.alpha))),
     ];
-    if let Some(g) = s["grid_spacing"].as_str() {
+    if let Some(g) = &s.grid_spacing {
         v.push(format!("grid: {g}"));
     }
     v.extend([format!(
@@ -933,146 +950,30 @@ pub fn summary_lines(s: &serde_json::Value) -> Vec<String> {
         "quantity", "theory", "measured"
     )]);
     v.extend(
-        table_rows(s)
+        s.table_rows()
             .into_iter()
             .map(|r| format!("{:<30} {:>8} {:>9}   {}", r[0], r[1], r[2], r[3])),
     );
-    v.push(format!("time: {} s", fmt(&s["timings_s"]["total"])));
+    v.push(format!("time: {} s", fmt(Some(s.timings_s.total))));
     v
 }
 
 /// One line of a β sweep: t_S and t_C measured beside the theory.
-pub fn sweep_beta_line(beta: f64, s: &serde_json::Value) -> String {
+pub fn sweep_beta_line(beta: f64, s: &RegimesSummary) -> String {
     format!(
         "β = {beta}: t_S measured {} (theory {}), t_C φ_C=½ {} / mean t̂_C {} (GLM {})",
-        fmt(&s["t_s"]["measured"]),
-        fmt(&s["t_s"]["theory"]),
-        fmt(&s["t_c"]["phi_c_half"]),
-        fmt(&s["t_c"]["mean_last_change"]),
-        fmt(&s["t_c"]["theory"])
+        fmt(s.t_s.measured),
+        fmt(Some(s.t_s.theory)),
+        fmt(s.t_c.phi_c_half),
+        fmt(s.t_c.mean_last_change),
+        fmt(s.t_c.theory)
     )
-}
-
-/// A number with three decimals, or "—" for null.
-pub fn fmt(v: &serde_json::Value) -> String {
-    match v.as_f64() {
-        Some(x) => format!("{x:.3}"),
-        None => "—".into(),
-    }
-}
-
-/// A `[lo, hi]` interval with three decimals, or "—".
-pub fn fmt_ci(v: &serde_json::Value) -> String {
-    match v.as_array() {
-        Some(a) if a.len() == 2 => format!("[{}, {}]", fmt(&a[0]), fmt(&a[1])),
-        _ => "—".into(),
-    }
-}
-
-/// The rows (quantity, theory, measured, note) of a run's summary table, as printed and in index.html.
-pub fn table_rows(s: &serde_json::Value) -> Vec<[String; 4]> {
-    let mut rows = vec![
-        [
-            "t_S (φ = 0.775)".into(),
-            fmt(&s["t_s"]["theory"]),
-            fmt(&s["t_s"]["measured"]),
-            format!(
-                "95% CI {}; ½ log Λ_data = {}",
-                fmt_ci(&s["t_s"]["ci"]),
-                fmt(&s["t_s"]["theory_from_data_lambda"])
-            ),
-        ],
-        [
-            "t_C (φ_C = 0.5)".into(),
-            fmt(&s["t_c"]["theory"]),
-            fmt(&s["t_c"]["phi_c_half"]),
-            format!("95% CI {}", fmt_ci(&s["t_c"]["phi_c_half_ci"])),
-        ],
-        [
-            "t_C (mean last change)".into(),
-            fmt(&s["t_c"]["theory"]),
-            fmt(&s["t_c"]["mean_last_change"]),
-            format!(
-                "sd {}, median {}",
-                fmt(&s["t_c"]["sd_last_change"]),
-                fmt(&s["t_c"]["median_last_change"])
-            ),
-        ],
-        [
-            "t_C (f^e/α = 0)".into(),
-            fmt(&s["t_c"]["theory"]),
-            fmt(&s["t_c"]["entropy_zero"]),
-            format!(
-                "95% CI {}; f^e/α < 0.05 from t = {}",
-                fmt_ci(&s["t_c"]["entropy_zero_ci"]),
-                fmt(&s["t_c"]["entropy_below_0_05"])
-            ),
-        ],
-        [
-            "t_C (N_eff < 2, median)".into(),
-            fmt(&s["t_c"]["theory"]),
-            fmt(&s["t_c"]["effective_n_below_2"]),
-            format!(
-                "95% CI {}; per trajectory, first time the posterior's effective number < 2",
-                fmt_ci(&s["t_c"]["effective_n_below_2_ci"])
-            ),
-        ],
-        [
-            "f_mem (d₁/d₂ < 1/3 at the end points)".into(),
-            "1 (n = e^{αd}, t → 0)".into(),
-            fmt(&s["f_mem"]),
-            format!(
-                "{}; at t_min before it: {}",
-                s["end_points"].as_str().unwrap_or(""),
-                fmt(&s["f_mem_at_t_min"])
-            ),
-        ],
-    ];
-    if let Some(c) = s["phi_vs_theory"].as_object() {
-        rows.push([
-            "φ(t_b) vs theory curve".into(),
-            format!("{} branch times", c["branch_times"]),
-            format!(
-                "{} outside (simultaneous 95%)",
-                c["outside_simultaneous_95"]
-            ),
-            format!(
-                "{} outside the pointwise 95% CIs",
-                c["outside_pointwise_95"]
-            ),
-        ]);
-    }
-    let v = &s["theory_variants"];
-    if v.is_object() {
-        rows.push([
-            "t_S variants (manifold)".into(),
-            fmt(&v["t_s"]),
-            fmt(&s["t_s"]["measured"]),
-            format!(
-                "printed form (v∞ = ½) {}, bulk edge {}",
-                fmt(&v["t_s_printed"]),
-                fmt(&v["t_s_bulk_edge"])
-            ),
-        ]);
-        rows.push([
-            "t_C variants (manifold)".into(),
-            fmt(&v["t_c_glm"]),
-            fmt(&s["t_c"]["phi_c_half"]),
-            format!(
-                "GLM + centres {}, linear {}, linear MP {}",
-                fmt(&v["t_c_glm_centres"]),
-                fmt(&v["t_c_linear"]),
-                fmt(&v["t_c_linear_mp"])
-            ),
-        ]);
-    }
-    rows
 }
 
 fn write_outputs(
     dir: &Path,
     r: &regimes::RegimesResult,
-    s: &serde_json::Value,
+    s: &RegimesSummary,
     t_s: f64,
     t_c: Option<f64>,
     entropy_theory: Option<&[f64]>,
@@ -1151,7 +1052,7 @@ fn write_outputs(
         if let Some(tc) = t_c {
             v.push((tc, "t_C theory".to_string()));
         }
-        if let Some(m) = s["t_c"]["mean_last_change"].as_f64() {
+        if let Some(m) = s.t_c.mean_last_change {
             v.push((m, "mean t̂_C".into()));
         }
         Plot {
@@ -1215,7 +1116,7 @@ fn write_outputs(
         ));
     }
     if let Some(p) = &r.posterior {
-        figures.push(write_posterior(dir, p, s["n"].as_f64(), t_c)?);
+        figures.push(write_posterior(dir, p, Some(s.n as f64), t_c)?);
     }
     Plot {
         title: "Commitment along the trunk".into(),
@@ -1238,10 +1139,10 @@ fn write_outputs(
         "Probability that the class at time t equals the final class".into(),
     ));
     figures.extend(extra_figures);
-    let intro = format!("{} — n = {}, d = {}, α = {:.4}, seed {}, diffscope {}. Times are OU times (x_t = e^(-t) x_0 + sqrt(1 - e^(-2t)) z).", s["data"].as_str().unwrap_or(""), s["n"], s["d"], alpha, s["seed"], crate::VERSION);
+    let intro = format!("{} — n = {}, d = {}, α = {:.4}, seed {}, diffscope {}. Times are OU times (x_t = e^(-t) x_0 + sqrt(1 - e^(-2t)) z).", s.data, s.n, s.d, alpha, s.seed, crate::VERSION);
     io::write_text(
         &dir.join("index.html"),
-        &html_report("diffscope regimes", &intro, &table_rows(s), &figures),
+        &html_report("diffscope regimes", &intro, &s.table_rows(), &figures),
     )?;
     Ok(())
 }
@@ -1313,7 +1214,7 @@ fn write_posterior(
 
 /// φ at t = 2.5, 3.0, …, 5.0 (Biroli et al.'s table), linearly interpolated between the branch times,
 /// with the interpolated pointwise 95 % CIs and the theory; null outside the branch range.
-fn phi_at_t(r: &regimes::RegimesResult) -> serde_json::Value {
+fn phi_at_t(r: &regimes::RegimesResult) -> PhiAtT {
     let at = |y: &[f64], t: f64| -> Option<f64> {
         let tb = &r.t_branch;
         let j = tb.windows(2).position(|w| w[0] <= t && t <= w[1])?;
@@ -1322,10 +1223,13 @@ fn phi_at_t(r: &regimes::RegimesResult) -> serde_json::Value {
     };
     let ts: Vec<f64> = (0..6).map(|k| 2.5 + 0.5 * k as f64).collect();
     let col = |y: &[f64]| ts.iter().map(|&t| at(y, t)).collect::<Vec<Option<f64>>>();
-    json!({
-        "t": ts, "phi": col(&r.phi), "lo": col(&r.phi_lo), "hi": col(&r.phi_hi),
-        "theory": r.phi_theory.as_deref().map(col),
-    })
+    PhiAtT {
+        hi: col(&r.phi_hi),
+        lo: col(&r.phi_lo),
+        phi: col(&r.phi),
+        theory: r.phi_theory.as_deref().map(col),
+        t: ts,
+    }
 }
 
 /// The d sweep's sweep_d.csv, the figure of the measured t_S with its CI vs d beside ½ log Λ of the data
@@ -1333,46 +1237,41 @@ fn phi_at_t(r: &regimes::RegimesResult) -> serde_json::Value {
 fn assemble_d(
     cfg: &RegimesConfig,
     dims: &[usize],
-    rows: &[serde_json::Value],
+    rows: &[RegimesSummary],
     out: &Path,
 ) -> Result<Vec<[String; 4]>> {
-    let num = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
-    let get = |f: &dyn Fn(&serde_json::Value) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+    let num = |v: Option<f64>| v.unwrap_or(f64::NAN);
+    let at = |v: &[Option<f64>], k: usize| v.get(k).copied().flatten();
+    let get = |f: &dyn Fn(&RegimesSummary) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
     let mut cols: Vec<(String, Vec<f64>)> = vec![
         ("d".into(), dims.iter().map(|&d| d as f64).collect()),
-        ("t_s_measured".into(), get(&|r| num(&r["t_s"]["measured"]))),
-        ("t_s_ci_lo".into(), get(&|r| num(&r["t_s"]["ci"][0]))),
-        ("t_s_ci_hi".into(), get(&|r| num(&r["t_s"]["ci"][1]))),
-        ("t_s_theory".into(), get(&|r| num(&r["t_s"]["theory"]))),
+        ("t_s_measured".into(), get(&|r| num(r.t_s.measured))),
+        ("t_s_ci_lo".into(), get(&|r| num(r.t_s.ci.map(|c| c.0)))),
+        ("t_s_ci_hi".into(), get(&|r| num(r.t_s.ci.map(|c| c.1)))),
+        ("t_s_theory".into(), get(&|r| r.t_s.theory)),
         (
             "t_s_printed".into(),
-            get(&|r| num(&r["theory_variants"]["t_s_printed"])),
+            get(&|r| r.variant(|v| Some(v.t_s_printed))),
         ),
         (
             "t_s_data_lambda".into(),
-            get(&|r| num(&r["t_s"]["theory_from_data_lambda"])),
+            get(&|r| r.t_s.theory_from_data_lambda),
         ),
         (
             "t_s_total_var".into(),
-            get(&|r| num(&r["theory_variants"]["t_s_total_var"])),
+            get(&|r| r.variant(|v| Some(v.t_s_total_var))),
         ),
-        ("f_mem".into(), get(&|r| num(&r["f_mem"]))),
-        ("wall_s".into(), get(&|r| num(&r["timings_s"]["total"]))),
+        ("f_mem".into(), get(&|r| num(r.f_mem))),
+        ("wall_s".into(), get(&|r| r.timings_s.total)),
     ];
     for k in 0..6 {
         let t = 2.5 + 0.5 * k as f64;
-        cols.push((format!("phi_t{t}"), get(&|r| num(&r["phi_at_t"]["phi"][k]))));
-        cols.push((
-            format!("phi_t{t}_lo"),
-            get(&|r| num(&r["phi_at_t"]["lo"][k])),
-        ));
-        cols.push((
-            format!("phi_t{t}_hi"),
-            get(&|r| num(&r["phi_at_t"]["hi"][k])),
-        ));
+        cols.push((format!("phi_t{t}"), get(&|r| num(at(&r.phi_at_t.phi, k)))));
+        cols.push((format!("phi_t{t}_lo"), get(&|r| num(at(&r.phi_at_t.lo, k)))));
+        cols.push((format!("phi_t{t}_hi"), get(&|r| num(at(&r.phi_at_t.hi, k)))));
         cols.push((
             format!("phi_t{t}_theory"),
-            get(&|r| num(&r["phi_at_t"]["theory"][k])),
+            get(&|r| num(r.phi_at_t.theory.as_deref().and_then(|th| at(th, k)))),
         ));
     }
     let names: Vec<&str> = cols.iter().map(|c| c.0.as_str()).collect();
@@ -1425,15 +1324,15 @@ fn assemble_d(
         .map(|(r, d)| {
             [
                 format!("t_S, d = {d}"),
-                fmt(&r["t_s"]["theory"]),
-                format!("{} {}", fmt(&r["t_s"]["measured"]), fmt_ci(&r["t_s"]["ci"])),
+                fmt(Some(r.t_s.theory)),
+                format!("{} {}", fmt(r.t_s.measured), fmt_ci(r.t_s.ci)),
                 format!(
                     "½ log Λ_data {}; printed {}; GE at κ(1 + ‖μ̃‖²) {}; φ(2.5…5.0) = {}",
-                    fmt(&r["t_s"]["theory_from_data_lambda"]),
-                    fmt(&r["theory_variants"]["t_s_printed"]),
-                    fmt(&r["theory_variants"]["t_s_total_var"]),
+                    fmt(Some(r.t_s.theory_from_data_lambda)),
+                    fmt(Some(r.variant(|v| Some(v.t_s_printed)))),
+                    fmt(Some(r.variant(|v| Some(v.t_s_total_var)))),
                     (0..6)
-                        .map(|k| fmt(&r["phi_at_t"]["phi"][k]))
+                        .map(|k| fmt(at(&r.phi_at_t.phi, k)))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),

@@ -1,0 +1,3 @@
+fn main() {
+    diffscope_fuzz::fuzz_target("sweep");
+}
