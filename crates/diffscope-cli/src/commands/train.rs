@@ -119,9 +119,9 @@ pub fn run(a: TrainArgs, ctx: &Ctx) -> Result<()> {
     };
     println!(
         "trained {} steps in {:.1} s, final loss {:.4}; model: {}",
-        summary["steps_done"],
+        summary.steps_done,
         t0.elapsed().as_secs_f64(),
-        summary["final_loss"].as_f64().unwrap_or(f64::NAN),
+        summary.final_loss.unwrap_or(f64::NAN),
         a.out.join("model.safetensors").display()
     );
     Ok(())

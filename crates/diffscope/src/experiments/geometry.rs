@@ -12,7 +12,6 @@ use crate::sampler::{SamplerKind, TimeGrid};
 use crate::score::{EmpiricalScore, Precision, Score};
 use faer::Par;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::path::Path;
 use std::time::Instant;
 
@@ -74,11 +73,88 @@ pub struct GeometryInput<'a> {
     pub model_seed: u64,
 }
 
+/// summary.json of `geometry`: the score, the data, the run's settings and the quartiles of every
+/// per-point quantity at each probed time.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GeometrySummary {
+    /// Quartiles per probed time.
+    pub by_time: Vec<TimeQuartiles>,
+    /// The trajectories and the probe.
+    pub config: GeometryRunConfig,
+    /// Dimension.
+    pub d: usize,
+    /// The data's provenance.
+    pub data: String,
+    /// The data model, when known.
+    pub data_model: Option<DataModel>,
+    /// Number of reference points.
+    pub n: usize,
+    /// The score probed.
+    pub score: String,
+    /// The seed.
+    pub seed: u64,
+    /// Wall time of the probing.
+    pub timings: ProbeTimings,
+    /// diffscope's version.
+    pub version: String,
+}
+
+/// The settings of a geometry run as summary.json records them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GeometryRunConfig {
+    /// Always "log": the trajectories' time grid.
+    pub grid: String,
+    /// The probe's options.
+    pub probe: ProbeOptions,
+    /// Grid steps probed.
+    pub probe_steps: Vec<usize>,
+    /// The sampler of the trajectories.
+    pub sampler: SamplerKind,
+    /// Grid steps.
+    pub steps: usize,
+    /// Last time.
+    pub t_max: f64,
+    /// First time.
+    pub t_min: f64,
+    /// Number of trajectories.
+    pub trajectories: usize,
+}
+
+/// Quartiles of one quantity over the probed points (null where not finite).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Quartiles {
+    /// Median.
+    pub median: Option<f64>,
+    /// Lower quartile.
+    pub q25: Option<f64>,
+    /// Upper quartile.
+    pub q75: Option<f64>,
+}
+
+/// Every column's quartiles at one probed step (keys: the names of [`COLUMNS`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TimeQuartiles {
+    /// The grid step.
+    pub step: usize,
+    /// Its time.
+    pub t: f64,
+    /// Per column name.
+    #[serde(flatten)]
+    pub columns: std::collections::BTreeMap<String, Quartiles>,
+}
+
+/// Wall time of a geometry run.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct ProbeTimings {
+    /// Seconds spent probing.
+    pub probe_wall_s: f64,
+}
+
 /// Per-point geometry, its summary per probed time, and summary.json.
 #[derive(Clone, Debug)]
 pub struct GeometryReport {
     /// summary.json.
-    pub summary: serde_json::Value,
+    pub summary: GeometrySummary,
     /// One row per probed point.
     pub rows: Vec<PointGeometry>,
     /// Quartiles per probed time.
@@ -161,27 +237,40 @@ pub fn run(
     )?;
     let wall = t0.elapsed().as_secs_f64();
     let bt = by_time(&rows);
-    let summary = json!({
-        "version": crate::VERSION,
-        "seed": seed,
-        "score": input.what,
-        "data": input.data.provenance, "n": input.data.n, "d": d,
-        "data_model": input.model,
-        "config": {
-            "trajectories": p.trajectories, "steps": p.steps, "t_max": p.t_max, "t_min": p.t_min,
-            "grid": "log", "sampler": p.sampler, "probe_steps": bt.steps, "probe": opts,
+    let finite = |v: f64| v.is_finite().then_some(v);
+    let summary = GeometrySummary {
+        by_time: (bt.t.iter().enumerate())
+            .map(|(i, &t)| TimeQuartiles {
+                step: bt.steps[i],
+                t,
+                columns: (COLUMNS.iter().enumerate())
+                    .map(|(c, (n, _))| {
+                        let q = bt.q[i][c];
+                        let (q25, median, q75) = (finite(q[0]), finite(q[1]), finite(q[2]));
+                        ((*n).to_string(), Quartiles { median, q25, q75 })
+                    })
+                    .collect(),
+            })
+            .collect(),
+        config: GeometryRunConfig {
+            grid: "log".into(),
+            probe: opts.clone(),
+            probe_steps: bt.steps.clone(),
+            sampler: p.sampler,
+            steps: p.steps,
+            t_max: p.t_max,
+            t_min: p.t_min,
+            trajectories: p.trajectories,
         },
-        "by_time": bt.t.iter().enumerate().map(|(i, t)| {
-            let mut m = serde_json::Map::new();
-            m.insert("step".into(), json!(bt.steps[i]));
-            m.insert("t".into(), json!(t));
-            for (c, (n, _)) in COLUMNS.iter().enumerate() {
-                m.insert((*n).into(), json!({"q25": nan_null(bt.q[i][c][0]), "median": nan_null(bt.q[i][c][1]), "q75": nan_null(bt.q[i][c][2])}));
-            }
-            serde_json::Value::Object(m)
-        }).collect::<Vec<_>>(),
-        "timings": {"probe_wall_s": wall},
-    });
+        d,
+        data: input.data.provenance.clone(),
+        data_model: input.model.cloned(),
+        n: input.data.n,
+        score: input.what.clone(),
+        seed,
+        timings: ProbeTimings { probe_wall_s: wall },
+        version: crate::VERSION.into(),
+    };
     Ok(GeometryReport {
         summary,
         rows,
@@ -452,7 +541,7 @@ fn write_into(dir: &Path, r: &GeometryReport) -> Result<()> {
     let last = bt.t.len() - 1;
     let idx = |n: &str| COLUMNS.iter().position(|(c, _)| *c == n).expect("column");
     let med = |i: usize, n: &str| bt.q[i][idx(n)][1];
-    io::write_json(&dir.join("summary.json"), &r.summary)?;
+    io::write_json_sorted(&dir.join("summary.json"), &r.summary)?;
     let f = |v: f64| {
         if v.is_nan() {
             "—".to_string()
@@ -540,13 +629,4 @@ fn write_into(dir: &Path, r: &GeometryReport) -> Result<()> {
             ],
         ),
     )
-}
-
-/// A finite number, or null.
-pub fn nan_null(v: f64) -> serde_json::Value {
-    if v.is_finite() {
-        json!(v)
-    } else {
-        serde_json::Value::Null
-    }
 }

@@ -8,15 +8,60 @@ use crate::memorisation::{self, MemorisationCurve, MemorisationParams, TauFit, T
 use crate::progress::Monitor;
 use crate::report::{html_report, Plot, Series};
 use faer::Par;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
+
+/// summary.json of `memorise`: the parameters, every curve, τ_mem per size and the τ_mem ∝ n fit.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MemoriseSummary {
+    /// f_mem and loss along training, per size and replicate.
+    pub curves: Vec<MemorisationCurve>,
+    /// Dimension.
+    pub d: usize,
+    /// The data's provenance.
+    pub data: String,
+    /// The data model, when known.
+    pub data_model: Option<DataModel>,
+    /// What the end points are.
+    pub end_points: String,
+    /// The study's parameters.
+    pub params: MemorisationParams,
+    /// The seed.
+    pub seed: u64,
+    /// τ_mem per size.
+    pub tau: Vec<TauStat>,
+    /// The τ_mem ∝ n fit.
+    pub tau_fit: Option<TauFit>,
+    /// Its slope in steps per training point and the points it used.
+    pub tau_slope: Option<TauSlope>,
+    /// Wall time.
+    pub timings: WallTime,
+    /// diffscope's version.
+    pub version: String,
+}
+
+/// The slope of τ_mem against n.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct TauSlope {
+    /// Training steps per training point.
+    pub steps_per_point: f64,
+    /// Sizes used by the fit.
+    pub points_used: usize,
+}
+
+/// A run's wall time in seconds.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct WallTime {
+    /// Seconds.
+    pub wall_s: f64,
+}
 
 /// The study's curves, τ statistics, fit, and summary.json.
 #[derive(Clone, Debug)]
 pub struct MemoriseReport {
     /// summary.json.
-    pub summary: serde_json::Value,
+    pub summary: MemoriseSummary,
     /// f_mem and loss along training, per size and replicate.
     pub curves: Vec<MemorisationCurve>,
     /// τ_mem per size (mean and 95 % interval over replicates).
@@ -43,14 +88,23 @@ pub fn run(
     let fit = memorisation::tau_fit(&curves);
     let stats = memorisation::tau_stats(&curves);
     let slope = fit.as_ref().map(|f| (f.slope, f.points));
-    let summary = json!({
-        "version": crate::VERSION, "seed": seed,
-        "data": data.provenance, "d": data.d, "data_model": model,
-        "params": p, "end_points": p.final_step.describe(), "curves": curves,
-        "tau_slope": slope.map(|(s, k)| json!({"steps_per_point": s, "points_used": k})),
-        "tau_fit": fit, "tau": stats,
-        "timings": {"wall_s": wall},
-    });
+    let summary = MemoriseSummary {
+        curves: curves.clone(),
+        d: data.d,
+        data: data.provenance.clone(),
+        data_model: model.cloned(),
+        end_points: p.final_step.describe().into(),
+        params: p.clone(),
+        seed,
+        tau: stats.clone(),
+        tau_fit: fit.clone(),
+        tau_slope: slope.map(|(s, k)| TauSlope {
+            steps_per_point: s,
+            points_used: k,
+        }),
+        timings: WallTime { wall_s: wall },
+        version: crate::VERSION.into(),
+    };
     Ok(MemoriseReport {
         summary,
         curves,
@@ -137,7 +191,7 @@ pub fn write_run_dir(r: &MemoriseReport, out: &Path) -> Result<()> {
             ..Plot::default()
         }
         .render(&dir.join("tau_mem"))?;
-        io::write_json(&dir.join("summary.json"), &r.summary)?;
+        io::write_json_sorted(&dir.join("summary.json"), &r.summary)?;
         let table: Vec<[String; 4]> = stats
             .iter()
             .map(|st| {

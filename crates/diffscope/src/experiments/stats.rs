@@ -10,14 +10,53 @@ use crate::progress::Monitor;
 use crate::report::{html_report, Plot, Series};
 use crate::spectrum::{self, MarchenkoPastur, Spectrum};
 use crate::universality::{self, UniversalityParams, UniversalityResult};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
+
+/// summary.json of `spectrum`: the data and, per part (all, then each class), the spectrum's ranks and
+/// extremes with the smallest non-zero eigenvalue against the number of samples m.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SpectrumSummary {
+    /// The data's provenance.
+    pub data: String,
+    /// Dimension.
+    pub d: usize,
+    /// Number of points.
+    pub n: usize,
+    /// The seed.
+    pub seed: u64,
+    /// One entry per part.
+    pub spectra: Vec<SpectrumEntry>,
+    /// diffscope's version.
+    pub version: String,
+}
+
+/// One part's spectrum in [`SpectrumSummary`] (see [`Spectrum`] for each quantity).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SpectrumEntry {
+    /// Participation-ratio-like entropy rank exp(H(λ/Σλ)).
+    pub entropy_rank: f64,
+    /// Smallest non-zero eigenvalue.
+    pub min_nonzero: f64,
+    /// (m, smallest non-zero eigenvalue, numerical rank) at m = n/10 … n.
+    pub min_nonzero_vs_n: Vec<(usize, f64, usize)>,
+    /// "all" or "class <name>".
+    pub name: String,
+    /// Numerical rank.
+    pub numerical_rank: usize,
+    /// (Σλ)² / Σλ².
+    pub participation_ratio: f64,
+    /// min(n − 1, d).
+    pub rank_bound: usize,
+    /// Largest eigenvalue.
+    pub top: f64,
+}
 
 /// Spectra of a data set (and of each class with `per_class`).
 #[derive(Clone, Debug)]
 pub struct SpectrumReport {
     /// summary.json.
-    pub summary: serde_json::Value,
+    pub summary: SpectrumSummary,
     /// (name, spectrum, (m, min non-zero eigenvalue, rank) at m = n/10 … n).
     pub parts: Vec<(String, Spectrum, Vec<(usize, f64, usize)>)>,
     provenance: String,
@@ -41,10 +80,26 @@ pub fn run_spectrum(ds: &Dataset, per_class: bool, seed: u64) -> Result<Spectrum
         let min_vs_n = spectrum::min_nonzero_vs_n(part, &ms)?;
         results.push((name.clone(), s, min_vs_n));
     }
-    let summary = json!({
-        "data": ds.provenance, "n": ds.n, "d": ds.d, "seed": seed, "version": crate::VERSION,
-        "spectra": results.iter().map(|(name, s, mv)| json!({"name": name, "rank_bound": s.rank_bound, "numerical_rank": s.numerical_rank, "top": s.eigenvalues[0], "min_nonzero": s.min_nonzero, "participation_ratio": s.participation_ratio, "entropy_rank": s.entropy_rank, "min_nonzero_vs_n": mv})).collect::<Vec<_>>(),
-    });
+    let summary = SpectrumSummary {
+        data: ds.provenance.clone(),
+        d: ds.d,
+        n: ds.n,
+        seed,
+        spectra: results
+            .iter()
+            .map(|(name, s, mv)| SpectrumEntry {
+                entropy_rank: s.entropy_rank,
+                min_nonzero: s.min_nonzero,
+                min_nonzero_vs_n: mv.clone(),
+                name: name.clone(),
+                numerical_rank: s.numerical_rank,
+                participation_ratio: s.participation_ratio,
+                rank_bound: s.rank_bound,
+                top: s.eigenvalues[0],
+            })
+            .collect(),
+        version: crate::VERSION.into(),
+    };
     Ok(SpectrumReport {
         summary,
         parts: results,
@@ -91,7 +146,7 @@ pub fn write_spectrum(r: &SpectrumReport, out: &Path) -> Result<()> {
                 ),
             ]);
         }
-        io::write_json(&dir.join("summary.json"), &r.summary)?;
+        io::write_json_sorted(&dir.join("summary.json"), &r.summary)?;
         io::write_text(
             &dir.join("index.html"),
             &html_report("diffscope spectrum", &r.provenance, &table, &figs),
@@ -152,11 +207,32 @@ fn spectrum_plot(name: &str, s: &spectrum::Spectrum) -> Plot {
     }
 }
 
+/// summary.json of `concentration`: whether every tail is sub-Gaussian within the threshold.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConcentrationSummary {
+    /// Dimension.
+    pub d: usize,
+    /// The data's provenance.
+    pub data: String,
+    /// Number of points.
+    pub n: usize,
+    /// The seed.
+    pub seed: u64,
+    /// Whether every functional's variance proxy is within `threshold` × its variance.
+    pub sub_gaussian: bool,
+    /// The threshold on v / Var.
+    pub threshold: f64,
+    /// diffscope's version.
+    pub version: String,
+    /// The largest v / Var over the functionals.
+    pub worst_v_over_var: f64,
+}
+
 /// Tails of |x| and of random 1-Lipschitz functionals against sub-Gaussian bounds.
 #[derive(Clone, Debug)]
 pub struct ConcentrationRun {
     /// summary.json.
-    pub summary: serde_json::Value,
+    pub summary: ConcentrationSummary,
     /// The functionals and their tails.
     pub result: concentration::ConcentrationReport,
     provenance: String,
@@ -165,10 +241,16 @@ pub struct ConcentrationRun {
 /// Runs the concentration analysis with `functionals` random functionals of each kind.
 pub fn run_concentration(ds: &Dataset, functionals: usize, seed: u64) -> Result<ConcentrationRun> {
     let r = concentration::concentration(ds, functionals, seed)?;
-    let summary = json!({
-        "data": ds.provenance, "n": r.n, "d": r.d, "seed": seed, "version": crate::VERSION,
-        "sub_gaussian": r.sub_gaussian, "worst_v_over_var": r.worst_v_ratio, "threshold": r.threshold,
-    });
+    let summary = ConcentrationSummary {
+        d: r.d,
+        data: ds.provenance.clone(),
+        n: r.n,
+        seed,
+        sub_gaussian: r.sub_gaussian,
+        threshold: r.threshold,
+        version: crate::VERSION.into(),
+        worst_v_over_var: r.worst_v_ratio,
+    };
     Ok(ConcentrationRun {
         summary,
         result: r,
@@ -180,7 +262,7 @@ pub fn run_concentration(ds: &Dataset, functionals: usize, seed: u64) -> Result<
 pub fn write_concentration(rep: &ConcentrationRun, out: &Path) -> Result<()> {
     let r = &rep.result;
     io::write_run_dir(out, |dir| {
-        io::write_json(&dir.join("summary.json"), &rep.summary)?;
+        io::write_json_sorted(&dir.join("summary.json"), &rep.summary)?;
         io::write_json(&dir.join("functionals.json"), &r.functionals)?;
         let s = &r.functionals[0].s;
         let worst = r
@@ -272,11 +354,33 @@ pub fn write_concentration(rep: &ConcentrationRun, out: &Path) -> Result<()> {
     })
 }
 
+/// summary.json of `universality`: whether the data's and the surrogate's error curves agree within
+/// their CIs, with the run's parameters and the surrogate fit per class.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UniversalitySummary {
+    /// Whether every n's errors agree within the CIs.
+    pub agree_within_ci: bool,
+    /// Dimension.
+    pub d: usize,
+    /// The data's provenance.
+    pub data: String,
+    /// Number of points.
+    pub n: usize,
+    /// The run's parameters.
+    pub params: UniversalityParams,
+    /// The seed.
+    pub seed: u64,
+    /// The surrogate's fit per class.
+    pub surrogate: Vec<universality::SurrogateInfo>,
+    /// diffscope's version.
+    pub version: String,
+}
+
 /// Linear classifiers trained on the data vs on its per-class Gaussian surrogate.
 #[derive(Clone, Debug)]
 pub struct UniversalityReport {
     /// summary.json.
-    pub summary: serde_json::Value,
+    pub summary: UniversalitySummary,
     /// The error curves.
     pub result: UniversalityResult,
     /// The classifier's name for titles.
@@ -293,10 +397,16 @@ pub fn run_universality(
     monitor: &dyn Monitor,
 ) -> Result<UniversalityReport> {
     let r = universality::universality(ds, p, seed, monitor)?;
-    let summary = json!({
-        "data": ds.provenance, "n": ds.n, "d": ds.d, "seed": seed, "version": crate::VERSION,
-        "params": p, "agree_within_ci": r.agree, "surrogate": r.surrogate,
-    });
+    let summary = UniversalitySummary {
+        agree_within_ci: r.agree,
+        d: ds.d,
+        data: ds.provenance.clone(),
+        n: ds.n,
+        params: p.clone(),
+        seed,
+        surrogate: r.surrogate.clone(),
+        version: crate::VERSION.into(),
+    };
     Ok(UniversalityReport {
         summary,
         result: r,
@@ -311,7 +421,7 @@ pub fn write_universality(rep: &UniversalityReport, out: &Path) -> Result<()> {
     let r = &rep.result;
     let ns: Vec<f64> = r.ns.iter().map(|&n| n as f64).collect();
     io::write_run_dir(out, |dir| {
-        io::write_json(&dir.join("summary.json"), &rep.summary)?;
+        io::write_json_sorted(&dir.join("summary.json"), &rep.summary)?;
         io::write_json(&dir.join("curves.json"), r)?;
         let lo = |c: &[(f64, f64)]| c.iter().map(|x| x.0).collect::<Vec<f64>>();
         let hi = |c: &[(f64, f64)]| c.iter().map(|x| x.1).collect::<Vec<f64>>();

@@ -9,7 +9,6 @@ use crate::progress::{self, Monitor};
 use crate::report::{html_report, Plot, Series};
 use crate::theory::{self, manifold};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::path::Path;
 
 /// α from `alpha` or `n` (α = ln n / d); 0.1 when neither is given.
@@ -66,15 +65,48 @@ pub fn two_class(m: &TwoClassGmm, alpha: f64, n: Option<usize>) -> Result<TwoCla
     })
 }
 
-/// theory.json of the two-class GMM (as the CLI writes it).
-pub fn two_class_json(m: &TwoClassGmm, th: &TwoClassTheory) -> serde_json::Value {
-    json!({"model": "two-class GMM", "d": m.d, "n": th.n, "alpha": th.alpha, "mu_tilde": m.mu_tilde, "sigma": m.sigma, "lambda": th.lambda, "t_s": th.t_s, "t_c": th.t_c})
+/// theory.json of the two-class GMM (as the CLI writes it): the model and its theory.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TwoClassTheoryFile {
+    /// α = ln n / d.
+    pub alpha: f64,
+    /// Dimension.
+    pub d: usize,
+    /// Λ = d μ̃² + σ².
+    pub lambda: f64,
+    /// "two-class GMM".
+    pub model: String,
+    /// μ̃.
+    pub mu_tilde: f64,
+    /// n.
+    pub n: usize,
+    /// σ.
+    pub sigma: f64,
+    /// t_C at n points.
+    pub t_c: f64,
+    /// t_S = ½ log Λ.
+    pub t_s: f64,
+}
+
+/// The [`TwoClassTheoryFile`] of a model and its theory.
+pub fn two_class_file(m: &TwoClassGmm, th: &TwoClassTheory) -> TwoClassTheoryFile {
+    TwoClassTheoryFile {
+        alpha: th.alpha,
+        d: m.d,
+        lambda: th.lambda,
+        model: "two-class GMM".into(),
+        mu_tilde: m.mu_tilde,
+        n: th.n,
+        sigma: m.sigma,
+        t_c: th.t_c,
+        t_s: th.t_s,
+    }
 }
 
 /// Writes theory.json and theory.csv of the two-class GMM into `out` (created if needed).
 pub fn write_two_class(m: &TwoClassGmm, th: &TwoClassTheory, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    io::write_json(&out.join("theory.json"), &two_class_json(m, th))?;
+    io::write_json_sorted(&out.join("theory.json"), &two_class_file(m, th))?;
     io::write_csv(
         &out.join("theory.csv"),
         &["d", "n", "lambda", "t_s", "t_c"],

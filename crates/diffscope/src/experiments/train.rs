@@ -5,11 +5,10 @@
 use crate::data::{DataModel, Dataset};
 use crate::error::{Error, Result};
 use crate::io;
-use crate::nn::{TrainConfig, Trainer};
+use crate::nn::{MlpConfig, TrainConfig, Trainer};
 use crate::progress::Monitor;
 use crate::report::{html_report, Plot, Series};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::path::Path;
 use std::time::Instant;
 
@@ -95,7 +94,7 @@ pub fn run(
     out: &Path,
     monitor: &dyn Monitor,
     on_log: &mut dyn FnMut(usize, f64),
-) -> Result<serde_json::Value> {
+) -> Result<TrainSummary> {
     s.train.validate()?;
     let ck = out.join("checkpoint.safetensors");
     let mut tr = if s.resume {
@@ -149,6 +148,42 @@ pub fn run(
     write_outputs(out, &tr, ds, model, seed, wall)
 }
 
+/// summary.json of `train`: the data, the network and training configs, and how far training got.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainSummary {
+    /// Dimension.
+    pub d: usize,
+    /// The data's provenance.
+    pub data: String,
+    /// The data model, when known.
+    pub data_model: Option<DataModel>,
+    /// The last logged mean minibatch loss.
+    pub final_loss: Option<f64>,
+    /// Number of training points.
+    pub n: usize,
+    /// The network's architecture.
+    pub network: MlpConfig,
+    /// Its number of parameters.
+    pub parameters: usize,
+    /// The seed.
+    pub seed: u64,
+    /// Optimiser steps done (over every invocation, with resume).
+    pub steps_done: usize,
+    /// Wall time of this invocation.
+    pub timings: TrainTimings,
+    /// The training config.
+    pub train: TrainConfig,
+    /// diffscope's version.
+    pub version: String,
+}
+
+/// Wall time of one `train` invocation.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct TrainTimings {
+    /// Seconds of this invocation (a resumed run counts only its own).
+    pub train_wall_s_this_invocation: f64,
+}
+
 /// Writes model.safetensors (with the data model and seed as metadata), data.npz, loss.csv, the loss figure,
 /// summary.json and index.html into `out`.
 pub fn write_outputs(
@@ -158,7 +193,7 @@ pub fn write_outputs(
     model: Option<&DataModel>,
     seed: u64,
     wall: f64,
-) -> Result<serde_json::Value> {
+) -> Result<TrainSummary> {
     let net = tr.model();
     let mut meta = vec![(META_SEED, seed.to_string())];
     if let Some(m) = model {
@@ -186,19 +221,23 @@ pub fn write_outputs(
         ..Plot::default()
     }
     .render(&out.join("loss"))?;
-    let summary = json!({
-        "version": crate::VERSION,
-        "seed": seed,
-        "data": ds.provenance, "n": ds.n, "d": ds.d,
-        "data_model": model,
-        "network": net.config(),
-        "parameters": net.n_params(),
-        "train": tr.config(),
-        "steps_done": tr.step_count(),
-        "final_loss": losses.last(),
-        "timings": {"train_wall_s_this_invocation": wall},
-    });
-    io::write_json(&out.join("summary.json"), &summary)?;
+    let summary = TrainSummary {
+        d: ds.d,
+        data: ds.provenance.clone(),
+        data_model: model.cloned(),
+        final_loss: losses.last().copied(),
+        n: ds.n,
+        network: net.config().clone(),
+        parameters: net.n_params(),
+        seed,
+        steps_done: tr.step_count(),
+        timings: TrainTimings {
+            train_wall_s_this_invocation: wall,
+        },
+        train: tr.config().clone(),
+        version: crate::VERSION.into(),
+    };
+    io::write_json_sorted(&out.join("summary.json"), &summary)?;
     let c = net.config();
     let table = vec![
         [
