@@ -17,11 +17,11 @@ pub struct Target {
 }
 
 fn load_with_labels(p: &std::path::Path, label_col: Option<i64>) -> bool {
-    let opts = diffscope::data::LoadOptions {
+    let spec = diffscope::data::DataFileSpec {
         label_col,
-        ..Default::default()
+        ..diffscope::data::DataFileSpec::as_stored(p)
     };
-    diffscope::data::load(p, &opts).is_ok()
+    spec.load().is_ok()
 }
 
 fn grandparent(p: &std::path::Path) -> &std::path::Path {

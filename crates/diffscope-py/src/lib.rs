@@ -100,7 +100,7 @@ impl NativeDataset {
 
     /// Loads CSV / .npy / .npz / class folders of .npy or PNG/JPEG / IDX (see the CLI's `data info`),
     /// then applies the image layout, the [−1, 1] pixel map and the centring
-    /// (`experiments::regimes::DataFileSpec::load`).
+    /// (`diffscope::data::DataFileSpec::load`).
     #[staticmethod]
     #[pyo3(signature = (path, label_col=None, classes=None, centre=false, image_shape=None, symmetric_pixels=false))]
     fn load(
@@ -112,13 +112,13 @@ impl NativeDataset {
         image_shape: Option<String>,
         symmetric_pixels: bool,
     ) -> PyResult<Self> {
-        let spec = experiments::regimes::DataFileSpec {
+        let spec = diffscope::data::DataFileSpec {
             label_col,
             classes,
             centre,
             image_shape,
             symmetric_pixels,
-            ..experiments::regimes::DataFileSpec::new(path)
+            ..diffscope::data::DataFileSpec::new(path)
         };
         let ds = py.detach(|| spec.load()).py()?;
         Ok(NativeDataset {

@@ -5,18 +5,15 @@ use crate::ui::UsageError;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use diffscope::concentration;
-use diffscope::data::{self, DataModel, Dataset, Direction, LoadOptions, SphereSpec, TwoClassGmm};
-use diffscope::experiments::regimes::DataFileSpec;
+use diffscope::data::{self, DataFileSpec, DataModel, Dataset, Direction, SphereSpec, TwoClassGmm};
 use diffscope::sampler::{FinalStep, Spacing, TimeGrid};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Where a data set comes from on the command line (shared by commands that read data).
-#[derive(Args, Debug, Clone)]
-pub struct DataFileArgs {
-    /// CSV (.csv, .csv.gz, .txt), .npy, .npz, IDX (MNIST / Fashion-MNIST images), or a folder
-    /// <root>/<class>/*.npy|png|jpg.
-    pub file: PathBuf,
-    /// CSV: column holding the class label (0-based; negative counts from the end).
+/// How a data file is read: the one flag group of a data source, flattened into every command that
+/// reads data (beside the file itself, positional or `--data`, and the command's `--centre`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct DataOptions {
+    /// CSV or 2-D .npy: column holding the class label (0-based; negative counts from the end).
     #[arg(long, allow_hyphen_values = true)]
     pub label_col: Option<i64>,
     /// CSV: the first line is a header (default: detected).
@@ -25,9 +22,6 @@ pub struct DataFileArgs {
     /// Keep only these classes, comma-separated (e.g. 0,1).
     #[arg(long, value_delimiter = ',')]
     pub classes: Option<Vec<String>>,
-    /// Subtract the per-feature mean.
-    #[arg(long)]
-    pub centre: bool,
     /// Image data: map pixels from [0, 1] to [−1, 1] (before centring).
     #[arg(long)]
     pub symmetric_pixels: bool,
@@ -39,19 +33,39 @@ pub struct DataFileArgs {
     pub per_class: Option<usize>,
 }
 
-impl DataFileArgs {
-    /// The library's description of this data file.
-    pub fn spec(&self) -> DataFileSpec {
+impl DataOptions {
+    /// The library's description of `file` read with these options.
+    pub fn spec(&self, file: &Path, centre: bool) -> DataFileSpec {
         DataFileSpec {
             label_col: self.label_col,
             header: self.header.then_some(true),
             classes: self.classes.clone(),
-            centre: self.centre,
+            centre,
             symmetric_pixels: self.symmetric_pixels,
             image_shape: self.image_shape.clone(),
             per_class: self.per_class,
-            ..DataFileSpec::new(&self.file)
+            ..DataFileSpec::new(file)
         }
+    }
+}
+
+/// A data file given as the command's argument, with its options.
+#[derive(Args, Debug, Clone)]
+pub struct DataFileArgs {
+    /// CSV (.csv, .csv.gz, .txt), .npy, .npz, IDX (MNIST / Fashion-MNIST images), or a folder
+    /// <root>/<class>/*.npy|png|jpg.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub options: DataOptions,
+    /// Subtract the per-feature mean.
+    #[arg(long)]
+    pub centre: bool,
+}
+
+impl DataFileArgs {
+    /// The library's description of this data file.
+    pub fn spec(&self) -> DataFileSpec {
+        self.options.spec(&self.file, self.centre)
     }
 
     pub fn load(&self) -> Result<data::Dataset> {
@@ -59,43 +73,25 @@ impl DataFileArgs {
     }
 }
 
-/// An optional `--data FILE` with its CSV label column and class selection (for commands that otherwise
-/// draw from a model).
+/// An optional `--data FILE` with its options (for commands that otherwise draw from a model).
 #[derive(Args, Debug, Clone)]
 pub struct DataFlags {
-    /// Data file (CSV, .npy, .npz, class folder) instead of the built-in model.
+    /// Data file (CSV, .npy, .npz, IDX, class folder) instead of the built-in model.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// CSV label column of --data (0-based; negative counts from the end).
-    #[arg(long, allow_hyphen_values = true)]
-    pub label_col: Option<i64>,
-    /// Classes of --data to keep, comma-separated (e.g. 0,1).
-    #[arg(long, value_delimiter = ',')]
-    pub classes: Option<Vec<String>>,
-    /// Image data: map pixels from [0, 1] to [−1, 1] (before centring).
-    #[arg(long)]
-    pub symmetric_pixels: bool,
-    /// The image layout H,W or C,H,W of rows read from a non-image --data file (for sample grids).
-    #[arg(long)]
-    pub image_shape: Option<String>,
-    /// Keep the first N rows of each class of --data (a seed-free subset).
-    #[arg(long)]
-    pub per_class: Option<usize>,
+    #[command(flatten)]
+    pub options: DataOptions,
 }
 
 impl DataFlags {
-    /// The full data-file arguments when --data was given.
-    pub fn file_args(&self, centre: bool) -> Option<DataFileArgs> {
-        self.data.as_ref().map(|file| DataFileArgs {
-            file: file.clone(),
-            label_col: self.label_col,
-            header: false,
-            classes: self.classes.clone(),
-            centre,
-            symmetric_pixels: self.symmetric_pixels,
-            image_shape: self.image_shape.clone(),
-            per_class: self.per_class,
-        })
+    /// The library's description of --data, when given, centred or not as the command decides.
+    pub fn spec(&self, centre: bool) -> Option<DataFileSpec> {
+        self.data.as_ref().map(|f| self.options.spec(f, centre))
+    }
+
+    /// --data loaded, when given.
+    pub fn load(&self, centre: bool) -> Result<Option<Dataset>> {
+        Ok(self.spec(centre).map(|s| s.load()).transpose()?)
     }
 }
 
@@ -288,11 +284,11 @@ pub struct SourceFlags {
 impl SourceFlags {
     /// The data set, and the model it came from (None for a file).
     pub fn load(&self, seed: u64) -> Result<(Dataset, Option<DataModel>)> {
-        if let Some(f) = self.data.file_args(self.centre) {
+        if let Some(ds) = self.data.load(self.centre)? {
             if self.model.is_some() {
                 anyhow::bail!(UsageError("give --data or --model, not both".into()));
             }
-            return Ok((f.load()?, None));
+            return Ok((ds, None));
         }
         let model = match &self.model {
             Some(path) => crate::ui::read_toml::<DataModel>(path)?,
@@ -315,12 +311,8 @@ pub struct SourceArgs {
     /// Data file (CSV, .npy, .npz — e.g. the output of `diffscope sample` — or a class folder).
     /// Without it, --n samples of the two-class GMM (or of --student-t) are drawn.
     pub file: Option<PathBuf>,
-    /// CSV label column of FILE.
-    #[arg(long, allow_hyphen_values = true)]
-    pub label_col: Option<i64>,
-    /// Keep only these classes of FILE.
-    #[arg(long, value_delimiter = ',')]
-    pub classes: Option<Vec<String>>,
+    #[command(flatten)]
+    pub options: DataOptions,
     /// Centre FILE per feature.
     #[arg(long)]
     pub centre: bool,
@@ -337,15 +329,7 @@ pub struct SourceArgs {
 impl SourceArgs {
     pub fn load(&self, seed: u64) -> Result<Dataset> {
         Ok(match (&self.file, self.student_t) {
-            (Some(f), _) => data::load(
-                f,
-                &LoadOptions {
-                    label_col: self.label_col,
-                    header: None,
-                    classes: self.classes.clone(),
-                    centre: self.centre,
-                },
-            )?,
+            (Some(f), _) => self.options.spec(f, self.centre).load()?,
             (None, Some(nu)) => concentration::student_t(self.n, self.two_class.d, nu, seed)?,
             (None, None) => self.two_class.model().sample(self.n, seed)?,
         })

@@ -5,7 +5,7 @@
 use super::bench::{median, time_sampler};
 use crate::ui::Ctx;
 use anyhow::{Context, Result};
-use diffscope::data::{Dataset, LoadOptions, TwoClassGmm};
+use diffscope::data::{DataFileSpec, Dataset, TwoClassGmm};
 use diffscope::sampler::{self, NoiseKey, TimeGrid};
 use diffscope::score::{Device, EmpiricalScore, Extras, Nearest, OuTime, Precision, Score};
 use faer::Par;
@@ -38,12 +38,11 @@ pub(super) fn fashion_pair(ctx: &Ctx) -> Result<Option<Dataset>> {
         ));
         return Ok(None);
     }
-    let opts = LoadOptions {
+    let spec = DataFileSpec {
         classes: Some(vec!["0".into(), "1".into()]),
-        centre: true,
-        ..LoadOptions::default()
+        ..DataFileSpec::new(&path)
     };
-    Ok(Some(diffscope::data::load(&path, &opts)?))
+    Ok(Some(spec.load()?))
 }
 
 /// `b` training points noised to time t: e^{-t} a_μ + √Δ_t z (the states of collapsing trajectories),

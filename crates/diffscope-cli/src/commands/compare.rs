@@ -71,10 +71,7 @@ fn split_candidates(raw: &[String]) -> Vec<String> {
 }
 
 pub fn run(a: CompareArgs, ctx: &Ctx) -> Result<()> {
-    let data = match a.data.file_args(a.centre) {
-        Some(f) => Some(f.load()?),
-        None => None,
-    };
+    let data = a.data.load(a.centre)?;
     let model = a.two_class.model();
     let sampling =
         diffscope::experiments::sample::build(&a.score, data, Some(&model), a.n, ctx.seed)?;

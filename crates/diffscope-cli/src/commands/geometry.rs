@@ -96,12 +96,7 @@ fn load_setup(a: &GeometryArgs, ctx: &Ctx) -> Result<Setup> {
         }
         path => {
             // A trained network: its data.npz (or --data) and the data model in its metadata.
-            let data = a
-                .source
-                .data
-                .file_args(a.source.centre)
-                .map(|f| f.load())
-                .transpose()?;
+            let data = a.source.data.load(a.source.centre)?;
             let source = ScoreSource::Model(path.into());
             let b = experiments::sample::build(&source, data, None, 0, ctx.seed)
                 .with_context(|| format!("--score {path}"))?;

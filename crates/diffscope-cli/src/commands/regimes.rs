@@ -96,8 +96,8 @@ fn resolve(a: &RegimesArgs, ctx: &Ctx) -> Result<RegimesConfig> {
     if let Some(s) = seed_flag {
         cfg.seed = s;
     }
-    if let Some(f) = a.data.file_args(true) {
-        cfg.data = Some(f.spec());
+    if let Some(spec) = a.data.spec(true) {
+        cfg.data = Some(spec);
         cfg.model = None;
     }
     if let Some(name) = &a.manifold {

@@ -83,10 +83,7 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
             ctx.device(),
         )?)
     } else {
-        let data = match a.data.file_args(a.centre) {
-            Some(f) => Some(f.load()?),
-            None => None,
-        };
+        let data = a.data.load(a.centre)?;
         experiments::sample::build_placed(
             &a.score,
             data,

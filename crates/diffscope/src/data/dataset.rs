@@ -62,6 +62,20 @@ pub struct DataInfo {
     pub provenance: String,
 }
 
+/// Nearest and second-nearest scaled training points $e^{-t} a_\mu$ of a query, with their Euclidean
+/// distances ($d_1 \le d_2$).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Nearest {
+    /// Index μ₁ of the nearest scaled training point (= argmax of the softmax weights).
+    pub index: u32,
+    /// Index μ₂ of the second nearest.
+    pub second: u32,
+    /// $d_1 = |x - e^{-t} a_{\mu_1}|$.
+    pub d1: f32,
+    /// $d_2 = |x - e^{-t} a_{\mu_2}|$.
+    pub d2: f32,
+}
+
 impl Dataset {
     /// A data set from a row-major buffer; checks the shape and that every value is finite.
     pub fn new(x: Vec<f32>, n: usize, d: usize, provenance: impl Into<String>) -> Result<Self> {
@@ -116,12 +130,39 @@ impl Dataset {
         &self.x[i * self.d..(i + 1) * self.d]
     }
 
+    /// Per-class means of a labelled data set, in class order (the nearest-centroid class rule for real
+    /// data; the manifold model's class means). Errors without labels.
+    pub fn class_means(&self) -> Result<Vec<Vec<f64>>> {
+        let labels = self.labels.as_ref().ok_or_else(|| {
+            Error::param(
+                "classes",
+                "none",
+                "a labelled data set (give the label column)",
+            )
+        })?;
+        let k = self.class_names.len();
+        let mut sums = vec![vec![0.0f64; self.d]; k];
+        let mut counts = vec![0usize; k];
+        for (i, &l) in labels.iter().enumerate() {
+            counts[l as usize] += 1;
+            sums[l as usize]
+                .iter_mut()
+                .zip(self.row(i))
+                .for_each(|(s, &v)| *s += v as f64);
+        }
+        Ok(sums
+            .into_iter()
+            .zip(counts)
+            .map(|(s, c)| s.into_iter().map(|v| v / c.max(1) as f64).collect())
+            .collect())
+    }
+
     /// The nearest and second-nearest rows of the data set to each row of `x` (B × d), with the
     /// Euclidean distances, exactly: $|x - a|^2 = |x|^2 - 2x\cdot a + |a|^2$ in f64 (GEMM per block of
     /// 128 queries × 2048 points, so cancellation costs ~1e-16·|x|², far below any f32 distance). Ties go
     /// to the lower index. Parallel over query blocks; the result does not depend on the thread count.
     /// With n = 1 the second neighbour is reported at index 0 and distance ∞.
-    pub fn nearest(&self, x: &[f32]) -> Vec<crate::score::Nearest> {
+    pub fn nearest(&self, x: &[f32]) -> Vec<Nearest> {
         use faer::Mat;
         use rayon::prelude::*;
         const QB: usize = 128;
@@ -130,7 +171,7 @@ impl Dataset {
         let norms: Vec<f64> = (0..self.n)
             .map(|i| self.row(i).iter().map(|&v| (v as f64).powi(2)).sum())
             .collect();
-        let mut out = vec![crate::score::Nearest::default(); x.len() / d.max(1)];
+        let mut out = vec![Nearest::default(); x.len() / d.max(1)];
         out.par_chunks_mut(QB)
             .zip(x.par_chunks(QB * d))
             .for_each(|(res, xq)| {
@@ -166,7 +207,7 @@ impl Dataset {
                     }
                 }
                 for (r, bi) in res.iter_mut().zip(best) {
-                    *r = crate::score::Nearest {
+                    *r = Nearest {
                         index: bi.1,
                         second: bi.3,
                         d1: bi.0.sqrt() as f32,

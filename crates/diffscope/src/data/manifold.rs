@@ -164,7 +164,7 @@ impl HiddenManifold {
             samples,
             crate::rng::sub(seed, crate::rng::purpose::CLASS_MEANS, 0),
         )?;
-        crate::regimes::class_centroids(&ds)
+        ds.class_means()
     }
 
     /// Eigenvalues ν_j of κ FᵀF / p (the latent signal spectrum seen by a linear channel).

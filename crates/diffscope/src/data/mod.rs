@@ -12,12 +12,13 @@ mod image;
 mod load;
 mod manifold;
 mod model;
+mod spec;
 
 pub use activation::Activation;
-pub use dataset::{label_array, ClassCount, DataInfo, Dataset};
+pub use dataset::{label_array, ClassCount, DataInfo, Dataset, Nearest};
 pub use embedded::{random_orthonormal, SphereSpec, SubspaceSpec};
 pub use gmm::{Covariance, Direction, GaussianMixture, TwoClassGmm};
 pub use image::{decode as decode_image, is_image_name, ImageInfo};
-pub use load::{load, LoadOptions};
 pub use manifold::{Embedding, HiddenManifold, ManifoldSpec};
 pub use model::{CovSpec, DataModel, GmmSpec};
+pub use spec::DataFileSpec;

@@ -359,10 +359,9 @@ pub fn build_placed(
             let t = crate::experiments::train::load_trained(path)?;
             let ds = match data {
                 Some(ds) => ds,
-                None => crate::data::load(
-                    &path.with_file_name("data.npz"),
-                    &crate::data::LoadOptions::default(),
-                )?,
+                None => {
+                    crate::data::DataFileSpec::as_stored(path.with_file_name("data.npz")).load()?
+                }
             };
             if ds.d != t.net.config().d {
                 return Err(Error::shape(
@@ -441,10 +440,7 @@ pub fn end_point_labels(samples: &Samples, sampling: &Sampling) -> Option<(Vec<u
     }
     let (means, names) = match (&sampling.centroids, &sampling.training) {
         (Some(c), _) => c.clone(),
-        (None, Some(ds)) if ds.labels.is_some() => (
-            crate::regimes::class_centroids(ds).ok()?,
-            ds.class_names.clone(),
-        ),
+        (None, Some(ds)) if ds.labels.is_some() => (ds.class_means().ok()?, ds.class_names.clone()),
         _ => return None,
     };
     let labels = samples

@@ -270,32 +270,6 @@ pub struct RegimesInput<'a> {
     pub score: Option<&'a dyn Score>,
 }
 
-/// Per-class means of a labelled data set (the nearest-centroid class rule for real data).
-pub fn class_centroids(data: &Dataset) -> Result<Vec<Vec<f64>>> {
-    let labels = data.labels.as_ref().ok_or_else(|| {
-        Error::param(
-            "classes",
-            "none",
-            "a labelled data set (give the label column)",
-        )
-    })?;
-    let k = data.class_names.len();
-    let mut sums = vec![vec![0.0f64; data.d]; k];
-    let mut counts = vec![0usize; k];
-    for (i, &l) in labels.iter().enumerate() {
-        counts[l as usize] += 1;
-        sums[l as usize]
-            .iter_mut()
-            .zip(data.row(i))
-            .for_each(|(s, &v)| *s += v as f64);
-    }
-    Ok(sums
-        .into_iter()
-        .zip(counts)
-        .map(|(s, c)| s.into_iter().map(|v| v / c.max(1) as f64).collect())
-        .collect())
-}
-
 /// Runs the experiment in four phases: [`simulate`] (the trunk, its clones and their end points),
 /// [`clone_statistics`] (φ, φ_C and their crossings t_S, t_C with CIs), [`commitment`] (the trunk's class
 /// agreement with its end), and [`entropy_curve`] (the excess entropy from forward samples). `monitor`

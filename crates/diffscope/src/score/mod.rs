@@ -28,19 +28,7 @@ pub use isa::{Isa, ISA_ENV};
 use faer::Par;
 use serde::{Deserialize, Serialize};
 
-/// Nearest and second-nearest scaled training points $e^{-t} a_\mu$ of a query, with their Euclidean
-/// distances ($d_1 \le d_2$).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Nearest {
-    /// Index μ₁ of the nearest scaled training point (= argmax of the softmax weights).
-    pub index: u32,
-    /// Index μ₂ of the second nearest.
-    pub second: u32,
-    /// $d_1 = |x - e^{-t} a_{\mu_1}|$.
-    pub d1: f32,
-    /// $d_2 = |x - e^{-t} a_{\mu_2}|$.
-    pub d2: f32,
-}
+pub use crate::data::Nearest;
 
 /// Statistics of a query's posterior over the training points, the softmax weights
 /// $w_\mu = e^{\ell_\mu} / \sum_\nu e^{\ell_\nu}$ with $\ell_\mu = -|x - e^{-t} a_\mu|^2 / 2\Delta_t$

@@ -7,7 +7,8 @@
 //! ([`crate::distributed::sweep`]); [`merge`] assembles a sweep's tables from its run directories.
 //! [`run_placed`] runs the exact score sharded over the ranks of a communicator.
 
-use crate::data::{self, DataModel, Dataset, LoadOptions, ManifoldSpec, TwoClassGmm};
+use crate::data::DataFileSpec;
+use crate::data::{DataModel, Dataset, ManifoldSpec, TwoClassGmm};
 use crate::distributed::sweep::{self as sweeps, Shard, ShardOutcome, SweepRun};
 use crate::distributed::{Comm, ShardedScore};
 use crate::error::{Error, Result};
@@ -29,98 +30,6 @@ pub use summary::{
     fmt, fmt_ci, CollapseSummary, PhiAtT, PhiVsTheory, RegimesSummary, RegimesTimings,
     SpeciationSummary,
 };
-
-/// A data file for the regimes run.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct DataFileSpec {
-    /// The file (CSV, .npy/.npz, class folder, IDX).
-    pub path: PathBuf,
-    /// Label column (negative: from the end); None: unlabelled.
-    #[serde(default)]
-    pub label_col: Option<i64>,
-    /// Keep only these classes (by name).
-    #[serde(default)]
-    pub classes: Option<Vec<String>>,
-    /// Centre per feature (default true: science.md §3).
-    #[serde(default = "yes")]
-    pub centre: bool,
-    /// Image data: map pixels from [0, 1] to [−1, 1] before centring.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub symmetric_pixels: bool,
-    /// The image layout "H,W" or "C,H,W" of rows loaded from a non-image file (for the sample grid).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image_shape: Option<String>,
-    /// CSV: whether the first line is a header (None: detected).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub header: Option<bool>,
-    /// Keep only the first this many rows of each class (after the class selection; a subset that does
-    /// not depend on a seed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub per_class: Option<usize>,
-}
-
-impl DataFileSpec {
-    /// A spec for `path` with the defaults (no labels, all classes, centred).
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        DataFileSpec {
-            path: path.into(),
-            label_col: None,
-            classes: None,
-            centre: true,
-            symmetric_pixels: false,
-            image_shape: None,
-            header: None,
-            per_class: None,
-        }
-    }
-
-    /// Loads the file, selects the classes (and the first `per_class` rows of each), then applies the image layout, the [−1, 1] pixel map and
-    /// the centring, in that order.
-    pub fn load(&self) -> Result<Dataset> {
-        let opts = LoadOptions {
-            label_col: self.label_col,
-            header: self.header,
-            classes: self.classes.clone(),
-            centre: false,
-        };
-        let mut ds = data::load(&self.path, &opts)?;
-        if let Some(k) = self.per_class {
-            ds = ds.first_per_class(k)?;
-        }
-        if let Some(shape) = &self.image_shape {
-            let mut info = crate::data::ImageInfo::parse_shape(shape)?;
-            // Declared images keep their own value range (e.g. 0–16 pixel counts) for display.
-            let (lo, hi) =
-                ds.x.iter()
-                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
-                        (a.min(v), b.max(v))
-                    });
-            if hi > lo {
-                info.range = (lo, hi);
-            }
-            if info.len() != ds.d {
-                return Err(Error::param(
-                    "image_shape",
-                    shape,
-                    format!("C·H·W = d = {} of {}", ds.d, self.path.display()),
-                ));
-            }
-            ds.image = Some(info);
-        }
-        if self.symmetric_pixels {
-            ds.to_symmetric_pixels()?;
-        }
-        if self.centre {
-            ds.centre();
-        }
-        Ok(ds)
-    }
-}
-
-fn yes() -> bool {
-    true
-}
 
 /// The resolved configuration of a run (what `config.toml` in the run directory holds). Every field has a
 /// default, so a partial TOML table works; with neither `model` nor `data` the run uses the built-in
@@ -256,7 +165,7 @@ pub fn load_data(cfg: &RegimesConfig) -> Result<(Dataset, Vec<Vec<f64>>)> {
     match (&cfg.data, &cfg.model) {
         (Some(spec), _) => {
             let ds = spec.load()?;
-            let c = regimes::class_centroids(&ds)?;
+            let c = ds.class_means()?;
             Ok((ds, c))
         }
         (None, Some(model)) => Ok((
@@ -319,7 +228,7 @@ fn run_inner(
     // Phase 1: the training set and the class rule.
     let loaded;
     let (ds, centroids) = match data {
-        Some(ds) => (ds, regimes::class_centroids(ds)?),
+        Some(ds) => (ds, ds.class_means()?),
         None => {
             loaded = load_data(cfg)?;
             (&loaded.0, loaded.1.clone())
