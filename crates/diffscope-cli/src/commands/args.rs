@@ -10,7 +10,8 @@ use diffscope::sampler::{FinalStep, Spacing, TimeGrid};
 use std::path::{Path, PathBuf};
 
 /// How a data file is read: the one flag group of a data source, flattened into every command that
-/// reads data (beside the file itself, positional or `--data`, and the command's `--centre`).
+/// reads data (beside the file itself, positional or `--data`, the command's `--centre`, and, where a
+/// subset makes sense, `--per-class N`: `spectrum` has its own `--per-class`, the spectra per class).
 #[derive(Args, Debug, Clone, Default)]
 pub struct DataOptions {
     /// CSV or 2-D .npy: column holding the class label (0-based; negative counts from the end).
@@ -28,14 +29,11 @@ pub struct DataOptions {
     /// The image layout H,W or C,H,W of rows read from a non-image file (for sample grids).
     #[arg(long)]
     pub image_shape: Option<String>,
-    /// Keep the first N rows of each class (a seed-free subset).
-    #[arg(long)]
-    pub per_class: Option<usize>,
 }
 
 impl DataOptions {
     /// The library's description of `file` read with these options.
-    pub fn spec(&self, file: &Path, centre: bool) -> DataFileSpec {
+    pub fn spec(&self, file: &Path, centre: bool, per_class: Option<usize>) -> DataFileSpec {
         DataFileSpec {
             label_col: self.label_col,
             header: self.header.then_some(true),
@@ -43,7 +41,7 @@ impl DataOptions {
             centre,
             symmetric_pixels: self.symmetric_pixels,
             image_shape: self.image_shape.clone(),
-            per_class: self.per_class,
+            per_class,
             ..DataFileSpec::new(file)
         }
     }
@@ -60,12 +58,15 @@ pub struct DataFileArgs {
     /// Subtract the per-feature mean.
     #[arg(long)]
     pub centre: bool,
+    /// Keep the first N rows of each class (a seed-free subset).
+    #[arg(long)]
+    pub per_class: Option<usize>,
 }
 
 impl DataFileArgs {
     /// The library's description of this data file.
     pub fn spec(&self) -> DataFileSpec {
-        self.options.spec(&self.file, self.centre)
+        self.options.spec(&self.file, self.centre, self.per_class)
     }
 
     pub fn load(&self) -> Result<data::Dataset> {
@@ -81,12 +82,15 @@ pub struct DataFlags {
     pub data: Option<PathBuf>,
     #[command(flatten)]
     pub options: DataOptions,
+    /// Keep the first N rows of each class of --data (a seed-free subset).
+    #[arg(long)]
+    pub per_class: Option<usize>,
 }
 
 impl DataFlags {
     /// The library's description of --data, when given, centred or not as the command decides.
     pub fn spec(&self, centre: bool) -> Option<DataFileSpec> {
-        self.data.as_ref().map(|f| self.options.spec(f, centre))
+        (self.data.as_ref()).map(|f| self.options.spec(f, centre, self.per_class))
     }
 
     /// --data loaded, when given.
@@ -329,7 +333,7 @@ pub struct SourceArgs {
 impl SourceArgs {
     pub fn load(&self, seed: u64) -> Result<Dataset> {
         Ok(match (&self.file, self.student_t) {
-            (Some(f), _) => self.options.spec(f, self.centre).load()?,
+            (Some(f), _) => self.options.spec(f, self.centre, None).load()?,
             (None, Some(nu)) => concentration::student_t(self.n, self.two_class.d, nu, seed)?,
             (None, None) => self.two_class.model().sample(self.n, seed)?,
         })
