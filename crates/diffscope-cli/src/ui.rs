@@ -159,9 +159,5 @@ impl std::error::Error for UsageError {}
 pub fn read_toml<T: serde::de::DeserializeOwned>(
     path: &std::path::Path,
 ) -> Result<T, diffscope::Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| diffscope::Error::io(path, e))?;
-    toml::from_str(&text).map_err(|e| diffscope::Error::Config {
-        path: path.to_path_buf(),
-        msg: e.to_string(),
-    })
+    diffscope::config::resolve(Some(path), diffscope::config::Table::new())
 }

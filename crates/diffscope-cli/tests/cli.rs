@@ -1085,6 +1085,12 @@ fn regimes_on_a_data_file_defaults_to_the_log_grid_and_says_so() {
     assert!(c.contains("spacing = \"log\""), "{c}");
     assert!(s["grid_spacing"].as_str().unwrap().starts_with("log"));
     assert!(printed.contains("grid: log"), "{printed}");
+    // The written config states the n that ran (the file's, not the model default of 10000).
+    let n = s["n"].as_u64().unwrap();
+    assert!(
+        n < 10_000 && c.lines().any(|l| l.trim() == format!("n = {n}")),
+        "{c}"
+    );
     let (s, c, _) = run(&["--spacing", "uniform"], "uniform");
     assert!(c.contains("spacing = \"uniform\""), "{c}");
     assert!(s.get("grid_spacing").is_none());

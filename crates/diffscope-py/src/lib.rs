@@ -451,7 +451,9 @@ fn sample<'py>(
     threads: Option<usize>,
     progress: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let p: experiments::sample::SampleParams = from_json(params_json, "sample parameters")?;
+    // The keywords given over the library's defaults (None: not given).
+    let p: experiments::sample::SampleParams =
+        diffscope::config::from_json(params_json, "sample parameters").map_err(to_py)?;
     let ctl = run::Ctl::default();
     // The training data: the empirical score's own, or the caller's (a learned score's end points then
     // get their exact nearest training points after denoising).
@@ -516,10 +518,10 @@ fn regimes(
     threads: Option<usize>,
     progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<String> {
-    let mut cfg: experiments::regimes::RegimesConfig = from_json(config_json, "regimes config")?;
-    if data.is_none() {
-        cfg.fill_default_model();
-    }
+    // The keywords given, laid over the library's defaults by the one overlay (as the CLI's flags).
+    let set = diffscope::config::table_from_json(config_json, "regimes config").map_err(to_py)?;
+    let cfg =
+        experiments::regimes::RegimesConfig::resolve(None, set, data.is_some()).map_err(to_py)?;
     let ds = data.map(|d| d.inner.clone());
     let ctl = run::Ctl::default();
     let go = |sc: Option<&dyn Score>| {

@@ -21,6 +21,7 @@
 #![cfg_attr(test, allow(clippy::approx_constant))]
 
 pub mod concentration;
+pub mod config;
 pub mod data;
 pub mod distributed;
 pub mod error;

@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use diffscope::concentration;
 use diffscope::data::{self, DataFileSpec, DataModel, Dataset, Direction, SphereSpec, TwoClassGmm};
+use diffscope::experiments::sample::SampleParams;
 use diffscope::sampler::{FinalStep, Spacing, TimeGrid};
 use std::path::{Path, PathBuf};
 
@@ -227,35 +228,40 @@ impl From<SpacingArg> for Spacing {
     }
 }
 
-/// Time-grid flags shared by commands that integrate backwards.
+/// Time-grid flags shared by commands that integrate backwards; a flag not given takes the library's
+/// default ([`SampleParams::default`]: 200 uniform steps from t_max = 6 to t_min = 0.01).
 #[derive(Args, Debug, Clone)]
 pub struct GridArgs {
-    /// Number of steps.
-    #[arg(long, default_value_t = 200)]
-    pub steps: usize,
-    /// Start time T (x_T ~ N(0, I)).
-    #[arg(long = "t-max", default_value_t = 6.0, allow_hyphen_values = true)]
-    pub t_max: f64,
-    /// End time t_min > 0.
-    #[arg(long = "t-min", default_value_t = 0.01, allow_hyphen_values = true)]
-    pub t_min: f64,
-    /// Grid spacing.
-    #[arg(long, value_enum, default_value = "uniform")]
-    pub spacing: SpacingArg,
+    /// Number of steps [default: 200].
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Start time T (x_T ~ N(0, I)) [default: 6].
+    #[arg(long = "t-max", allow_hyphen_values = true)]
+    pub t_max: Option<f64>,
+    /// End time t_min > 0 [default: 0.01].
+    #[arg(long = "t-min", allow_hyphen_values = true)]
+    pub t_min: Option<f64>,
+    /// Grid spacing [default: uniform].
+    #[arg(long, value_enum)]
+    pub spacing: Option<SpacingArg>,
 }
 
 impl GridArgs {
-    pub fn spacing(&self) -> Spacing {
-        self.spacing.into()
+    /// `p` with the grid flags given laid over it.
+    pub fn over(&self, p: SampleParams) -> SampleParams {
+        SampleParams {
+            steps: self.steps.unwrap_or(p.steps),
+            t_max: self.t_max.unwrap_or(p.t_max),
+            t_min: self.t_min.unwrap_or(p.t_min),
+            spacing: self.spacing.map_or(p.spacing, Spacing::from),
+            ..p
+        }
     }
 
+    /// The grid of the flags over the library's defaults.
     pub fn grid(&self) -> Result<TimeGrid> {
-        Ok(TimeGrid::new(
-            self.spacing(),
-            self.t_max,
-            self.t_min,
-            self.steps,
-        )?)
+        let p = self.over(SampleParams::default());
+        Ok(TimeGrid::new(p.spacing, p.t_max, p.t_min, p.steps)?)
     }
 }
 

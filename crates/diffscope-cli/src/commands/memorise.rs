@@ -4,8 +4,10 @@ use crate::commands::args::SourceFlags;
 use crate::ui::Ctx;
 use anyhow::Result;
 use clap::Args;
+use diffscope::config::{self, Table};
 use diffscope::experiments;
 use diffscope::memorisation::MemorisationParams;
+use diffscope::sampler::FinalStep;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -51,37 +53,17 @@ pub struct MemoriseArgs {
 }
 
 pub fn run(mut a: MemoriseArgs, ctx: &Ctx) -> Result<()> {
-    let mut p = match &a.config {
-        Some(path) => crate::ui::read_toml::<MemorisationParams>(path)?,
-        None => MemorisationParams::default(),
-    };
-    if let Some(v) = a.sizes.clone() {
-        p.n = v;
-    }
-    if let Some(v) = a.steps {
-        p.train.steps = v;
-    }
-    if let Some(v) = a.eval_every {
-        p.eval_every = v;
-    }
-    if let Some(v) = a.samples {
-        p.samples = v;
-    }
-    if let Some(v) = a.width {
-        p.width = v;
-    }
-    if let Some(v) = a.depth {
-        p.depth = v;
-    }
-    if let Some(v) = a.seeds {
-        p.seeds = v;
-    }
-    if let Some(v) = a.steps_per_point {
-        p.steps_per_point = v;
-    }
-    if let Some(v) = a.final_step {
-        p.final_step = v.into();
-    }
+    let mut set = Table::new();
+    config::set_some(&mut set, &["n"], a.sizes.as_ref())?;
+    config::set_some(&mut set, &["train", "steps"], a.steps)?;
+    config::set_some(&mut set, &["eval_every"], a.eval_every)?;
+    config::set_some(&mut set, &["samples"], a.samples)?;
+    config::set_some(&mut set, &["width"], a.width)?;
+    config::set_some(&mut set, &["depth"], a.depth)?;
+    config::set_some(&mut set, &["seeds"], a.seeds)?;
+    config::set_some(&mut set, &["steps_per_point"], a.steps_per_point)?;
+    config::set_some(&mut set, &["final_step"], a.final_step.map(FinalStep::from))?;
+    let p: MemorisationParams = config::resolve(a.config.as_deref(), set)?;
     a.source.n = p.n.iter().copied().max().unwrap_or(2);
     let (data, model) = a.source.load(ctx.seed)?;
     let bar = ctx.bar(0, "memorise");

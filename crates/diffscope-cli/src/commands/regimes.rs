@@ -5,10 +5,12 @@ use crate::commands::args::DataFlags;
 use crate::ui::Ctx;
 use anyhow::Result;
 use clap::Args;
+use diffscope::config::{self, Table};
 use diffscope::data::{Activation, DataModel, Embedding, ManifoldSpec};
 use diffscope::distributed::sweep::Shard;
 use diffscope::experiments::regimes::{self as exp, RegimesConfig};
-use diffscope::regimes::{ClassRule, ScoreChoice};
+use diffscope::regimes::ClassRule;
+use diffscope::sampler::{FinalStep, Spacing};
 use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone)]
@@ -79,84 +81,68 @@ pub struct MergeArgs {
     pub dir: PathBuf,
 }
 
-/// The run's config: the `--config` file (or the built-in default), with the flags given laid over it;
-/// `--seed` wins over the file's `seed` (`seed_flag`: the flag when given).
+/// The run's config: the `--config` file (or the built-in default) with the flags given, and only those,
+/// laid over it by the library's overlay ([`RegimesConfig::resolve`]); `--seed` wins over the file's.
 fn resolve(a: &RegimesArgs, ctx: &Ctx) -> Result<RegimesConfig> {
-    let (seed, seed_flag) = (ctx.seed, ctx.seed_flag);
-    let mut cfg = match &a.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| diffscope::Error::io(path, e))?;
-            RegimesConfig::from_toml(&text, path)?
-        }
-        None => RegimesConfig {
-            seed,
-            ..RegimesConfig::default()
-        },
-    };
-    if let Some(s) = seed_flag {
-        cfg.seed = s;
+    let mut set = Table::new();
+    if let Some(s) = ctx.seed_flag {
+        config::set(&mut set, &["seed"], &s)?;
     }
     if let Some(spec) = a.data.spec(true) {
-        cfg.data = Some(spec);
-        cfg.model = None;
+        config::set(&mut set, &["data"], &spec)?;
     }
     if let Some(name) = &a.manifold {
-        cfg.model = Some(DataModel::Manifold(ManifoldSpec {
+        let m = DataModel::Manifold(ManifoldSpec {
             d: a.d.unwrap_or(100),
             beta: a.beta,
             activation: Activation::parse(name)?,
             mu2: 1.0,
             kappa: None,
             embedding: Embedding::Gaussian,
-        }));
-        cfg.data = None;
-    }
-    match (a.d, cfg.model.as_mut()) {
-        (Some(d), Some(DataModel::TwoClass(m))) => m.d = d,
-        (Some(d), Some(DataModel::Manifold(m))) => m.d = d,
-        _ => {}
+        });
+        config::set(&mut set, &["model"], &m)?;
+    } else if let (Some(d), None) = (a.d, &a.data.data) {
+        config::set(&mut set, &["model", "d"], &d)?;
     }
     if let Some(n) = a.n {
-        cfg.n = n;
+        config::set(&mut set, &["n"], &n)?;
     }
     if let Some(f) = a.final_step {
-        cfg.params.final_step = f.into();
+        config::set(&mut set, &["params", "final_step"], &FinalStep::from(f))?;
     }
     match a.score.as_deref() {
         None => {}
-        Some("empirical") => cfg.params.score = ScoreChoice::Empirical,
-        Some("gmm") => cfg.params.score = ScoreChoice::Gmm,
-        Some("gmm-projected") => cfg.params.score = ScoreChoice::GmmProjected,
-        Some(path) if path.ends_with(".safetensors") => cfg.score_model = Some(path.into()),
+        Some(name @ ("empirical" | "gmm" | "gmm-projected")) => {
+            config::set(&mut set, &["params", "score"], &name)?
+        }
+        Some(path) if path.ends_with(".safetensors") => {
+            config::set(&mut set, &["score_model"], &path)?
+        }
         Some(other) => anyhow::bail!(crate::ui::UsageError(format!(
             "--score {other}: expected empirical, gmm, gmm-projected or a model.safetensors file"
         ))),
     }
     if let Some(sp) = a.spacing {
-        cfg.params.spacing = Some(sp.into());
+        config::set(&mut set, &["params", "spacing"], &Spacing::from(sp))?;
     }
     if let Some(r) = &a.class_rule {
-        cfg.params.class_rule = if r == "ridge" {
+        let rule = if r == "ridge" {
             ClassRule::Ridge
         } else {
             ClassRule::Centroid
         };
+        config::set(&mut set, &["params", "class_rule"], &rule)?;
     }
     if let Some(b) = a.batch {
-        cfg.params.batch = b;
+        config::set(&mut set, &["params", "batch"], &b)?;
     }
     if let Some(p) = a.pairs {
-        cfg.params.pairs = p;
+        config::set(&mut set, &["params", "pairs"], &p)?;
     }
     if let Some(dev) = ctx.device_flag {
-        cfg.params.device = dev;
+        config::set(&mut set, &["params", "device"], &dev)?;
     }
-    if cfg.model.is_none() && cfg.data.is_none() {
-        anyhow::bail!(crate::ui::UsageError(
-            "the run needs a model or a data file".into()
-        ));
-    }
-    Ok(cfg)
+    Ok(RegimesConfig::resolve(a.config.as_deref(), set, false)?)
 }
 
 pub fn run(a: RegimesArgs, ctx: &Ctx) -> Result<()> {

@@ -97,18 +97,15 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
     let score = &sampling.score;
     let training = &sampling.training;
     let d = score.dim();
-    let params = SampleParams {
+    let params = a.grid.over(SampleParams {
         n: a.batch,
         sampler: a.sampler.kind(&a.edm)?,
-        steps: a.grid.steps,
-        t_max: a.grid.t_max,
-        t_min: a.grid.t_min,
-        spacing: a.grid.spacing(),
         seed: ctx.seed,
         final_step: FinalStep::from(a.final_step),
         record: false,
         posterior: a.posterior,
-    };
+        ..SampleParams::default()
+    });
     ctx.note(format!(
         "sampling {} trajectories with {} ({:?}, {} steps)",
         a.batch,

@@ -4,6 +4,7 @@ use crate::commands::args::SourceFlags;
 use crate::ui::Ctx;
 use anyhow::Result;
 use clap::Args;
+use diffscope::config::{self, Table};
 use diffscope::experiments::{self, train::TrainSettings};
 use diffscope::nn::TrainConfig;
 use std::path::PathBuf;
@@ -54,25 +55,13 @@ pub struct TrainArgs {
 
 impl TrainArgs {
     fn train_config(&self) -> Result<TrainConfig> {
-        let mut c = match &self.config {
-            Some(path) => crate::ui::read_toml::<TrainConfig>(path)?,
-            None => TrainConfig::default(),
-        };
-        if let Some(v) = self.steps {
-            c.steps = v;
-        }
-        if let Some(v) = self.batch {
-            c.batch = v;
-        }
-        if let Some(v) = self.lr {
-            c.lr = v;
-        }
-        if let Some(v) = self.t_min {
-            c.t_min = v;
-        }
-        if let Some(v) = self.ema {
-            c.ema = v;
-        }
+        let mut set = Table::new();
+        config::set_some(&mut set, &["steps"], self.steps)?;
+        config::set_some(&mut set, &["batch"], self.batch)?;
+        config::set_some(&mut set, &["lr"], self.lr)?;
+        config::set_some(&mut set, &["t_min"], self.t_min)?;
+        config::set_some(&mut set, &["ema"], self.ema)?;
+        let c: TrainConfig = config::resolve(self.config.as_deref(), set)?;
         c.validate()?;
         Ok(c)
     }

@@ -424,12 +424,18 @@ _SAMPLERS = {"em": "euler-maruyama", "euler-maruyama": "euler-maruyama", "ode-eu
              "ode": "ode-heun", "ode-heun": "ode-heun", "heun": "ode-heun", "edm": "edm"}
 
 
-def sample(score: Any, n: int, sampler: str = "em", steps: int = 200, t_max: float = 6.0, t_min: float = 0.01,
-           spacing: str = "uniform", seed: int = 0, record: bool = False, final_step: str = "denoise",
+def _opt(cast: Any, v: Any) -> Any:
+    return None if v is None else cast(v)
+
+
+def sample(score: Any, n: int, sampler: str = "em", steps: Optional[int] = None,
+           t_max: Optional[float] = None, t_min: Optional[float] = None, spacing: Optional[str] = None,
+           seed: int = 0, record: bool = False, final_step: Optional[str] = None,
            d: Optional[int] = None, data: Optional[Any] = None, threads: Optional[int] = None,
            progress: Any = None, posterior: bool = False, churn: float = 0.0, s_tmin: float = 0.0,
            s_tmax: Optional[float] = None, s_noise: float = 1.0) -> dict:
-    """Reverse-time sampling of n trajectories from N(0, I) at t_max down to t_min.
+    """Reverse-time sampling of n trajectories from N(0, I) at t_max down to t_min (defaults: 200 steps,
+    t_max 6, t_min 0.01, uniform spacing, the denoising final step: the library's, as the CLI's).
 
     ``sampler``: "em" (Euler-Maruyama on the reverse SDE), "ode-euler" or "ode-heun" (probability-flow
     ODE), or "edm" (EDM's stochastic sampler, Karras et al. 2022 Algorithm 2: Heun in σ with ``churn``
@@ -453,9 +459,11 @@ def sample(score: Any, n: int, sampler: str = "em", steps: int = 200, t_max: flo
                         "s_tmax": None if s_tmax is None else float(s_tmax)}}
     elif churn_set:
         raise ParamError("invalid parameter `churn`: churn, s_tmin, s_tmax and s_noise belong to sampler='edm'")
-    params = {"n": int(n), "sampler": kind, "steps": int(steps), "t_max": float(t_max),
-              "t_min": float(t_min), "spacing": spacing, "seed": int(seed), "final_step": final_step,
-              "record": bool(record), "posterior": bool(posterior)}
+    # Keywords left at None are not sent: the library's defaults (steps 200, t_max 6, t_min 0.01, uniform
+    # spacing, the denoising final step) apply, the same as the CLI's.
+    params = {"n": int(n), "sampler": kind, "steps": _opt(int, steps), "t_max": _opt(float, t_max),
+              "t_min": _opt(float, t_min), "spacing": spacing, "seed": int(seed),
+              "final_step": final_step, "record": bool(record), "posterior": bool(posterior)}
     native_data = None if data is None else _dataset(data)._native
     return _core.sample(s._native, json.dumps(params), native_data, _threads(threads), _progress(progress))
 
@@ -482,7 +490,8 @@ def compare(score: Any, data: Any, against: Sequence[str] = ("exact", "wiener", 
 
 
 def regimes(data_or_model: Any = None, score: Any = None, out: Optional[PathLike] = None, seed: int = 0,
-            n: int = 10000, threads: Optional[int] = None, progress: Any = None, **params: Any) -> dict:
+            n: Optional[int] = None, threads: Optional[int] = None, progress: Any = None,
+            **params: Any) -> dict:
     """The main experiment: speciation and collapse measured by cloning backward runs, beside the theory.
 
     ``data_or_model``: None (the two-class GMM, d = 100), a :class:`Model` (n points drawn with ``seed``),
@@ -490,9 +499,11 @@ def regimes(data_or_model: Any = None, score: Any = None, out: Optional[PathLike
     model, if it was drawn from one, gives the theory). ``score``: None (``params['score']``: "empirical",
     "gmm" or "gmm-projected") or any :class:`Score` / callable driving the backward runs. ``params``: the
     keys of the CLI's ``[params]`` table (batch, pairs, branch_every, steps, t_max, t_min, spacing,
-    entropy_samples, entropy_times, bootstrap, final_step). Writes the same run directory as
-    ``diffscope regimes`` when ``out`` is given. Returns summary.json as a dict."""
-    cfg: dict = {"seed": int(seed), "n": int(n), "params": params}
+    entropy_samples, entropy_times, bootstrap, final_step). ``n``: points drawn from a model (default
+    10000, the library's). Only the keys given are laid over the library's defaults (the CLI's overlay).
+    Writes the same run directory as ``diffscope regimes`` when ``out`` is given. Returns summary.json as
+    a dict."""
+    cfg: dict = {"seed": int(seed), "n": None if n is None else int(n), "params": params}
     data_native = None
     if data_or_model is None:
         pass

@@ -7,6 +7,7 @@
 //! ([`crate::distributed::sweep`]); [`merge`] assembles a sweep's tables from its run directories.
 //! [`run_placed`] runs the exact score sharded over the ranks of a communicator.
 
+use crate::config::{self, Table};
 use crate::data::DataFileSpec;
 use crate::data::{DataModel, Dataset, ManifoldSpec, TwoClassGmm};
 use crate::distributed::sweep::{self as sweeps, Shard, ShardOutcome, SweepRun};
@@ -86,6 +87,47 @@ impl RegimesConfig {
         })?;
         cfg.fill_default_model();
         Ok(cfg)
+    }
+
+    /// The config of a run: the file's table (or none) with the keys a door set laid over it
+    /// ([`crate::config::overlay`]), read once into the typed config (its defaults fill the rest). A
+    /// source in `set` replaces the file's: a data file drops the file's model (and a model with a
+    /// `kind`, the file's model and data). Without any source, and without data the caller supplies in
+    /// memory (`supplied_data`), the built-in two-class model is the base, so `model.d` alone resizes it.
+    pub fn resolve(file: Option<&Path>, set: Table, supplied_data: bool) -> Result<Self> {
+        let mut base = match file {
+            Some(p) => config::read_table(p)?,
+            None => Table::new(),
+        };
+        if set.contains_key("data") {
+            base.remove("model");
+        }
+        if set
+            .get("model")
+            .and_then(|m| m.as_table())
+            .is_some_and(|m| m.contains_key("kind"))
+        {
+            base.remove("model");
+            base.remove("data");
+        }
+        let has_source = |t: &Table| t.contains_key("model") || t.contains_key("data");
+        if !supplied_data && !has_source(&base) && !set.contains_key("data") {
+            if let Some(m) = RegimesConfig::default().model {
+                config::set(&mut base, &["model"], m)?;
+            }
+        }
+        let resizes =
+            (set.get("model").and_then(|m| m.as_table())).is_some_and(|m| !m.contains_key("kind"));
+        if resizes && !base.contains_key("model") {
+            return Err(Error::param(
+                "model.d (--d)",
+                "given",
+                "a data model to resize: this run reads a data file, whose d is its own",
+            ));
+        }
+        config::overlay(&mut base, set);
+        let origin = file.unwrap_or(Path::new("(flags)"));
+        config::from_table(base, origin)
     }
 
     /// The built-in two-class model when neither a model nor a data file is set.
@@ -310,7 +352,15 @@ fn run_inner(
         total: t0.elapsed().as_secs_f64(),
     };
     Ok(RegimesReport {
-        config: cfg.clone(),
+        // The written config states the n that ran: a data file's own, not the model default.
+        config: RegimesConfig {
+            n: if data.is_some() || cfg.data.is_some() {
+                ds.n
+            } else {
+                cfg.n
+            },
+            ..cfg.clone()
+        },
         summary,
         result: r,
         theory: th,
@@ -1266,6 +1316,58 @@ fn assemble_d(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The overlay: flags set only their keys over the file's (the file's others stay, nested tables
+    /// merge), `model.d` alone resizes the file's or the built-in model, a data file replaces the file's
+    /// model, and resizing a data file's run is refused.
+    #[test]
+    fn flags_lay_only_their_keys_over_the_file() {
+        let dir = std::env::temp_dir().join(format!("ds-overlay-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("run.toml");
+        std::fs::write(
+            &file,
+            "seed = 4\nn = 300\n[model]\nkind = \"two-class\"\nd = 8\nsigma = 2.0\n[params]\nbatch = 10\npairs = 4\n",
+        )
+        .unwrap();
+        let mut set = Table::new();
+        config::set(&mut set, &["params", "pairs"], 9).unwrap();
+        config::set(&mut set, &["model", "d"], 12).unwrap();
+        let c = RegimesConfig::resolve(Some(&file), set, false).unwrap();
+        assert_eq!(
+            (c.seed, c.n, c.params.batch, c.params.pairs),
+            (4, 300, 10, 9)
+        );
+        let Some(DataModel::TwoClass(m)) = &c.model else {
+            panic!("{:?}", c.model)
+        };
+        assert_eq!((m.d, m.sigma), (12, 2.0));
+        // No file: the library's defaults, the built-in model resized.
+        let mut set = Table::new();
+        config::set(&mut set, &["model", "d"], 20).unwrap();
+        let c = RegimesConfig::resolve(None, set, false).unwrap();
+        let mut want = RegimesConfig::default();
+        if let Some(DataModel::TwoClass(m)) = want.model.as_mut() {
+            m.d = 20;
+        }
+        assert_eq!(c, want);
+        // A data file replaces the file's model; --d on a data file's run is an error naming it.
+        let mut set = Table::new();
+        config::set(&mut set, &["data"], DataFileSpec::new("x.csv")).unwrap();
+        let c = RegimesConfig::resolve(Some(&file), set, false).unwrap();
+        assert!(c.model.is_none() && c.data.is_some() && c.params.batch == 10);
+        std::fs::write(&file, "[data]\npath = \"x.csv\"\n").unwrap();
+        let mut set = Table::new();
+        config::set(&mut set, &["model", "d"], 20).unwrap();
+        let e = RegimesConfig::resolve(Some(&file), set, false).unwrap_err();
+        assert!(e.to_string().contains("--d"), "{e}");
+        // Unknown keys from a door are named.
+        let mut set = Table::new();
+        config::set(&mut set, &["params", "batchsize"], 3).unwrap();
+        let e = RegimesConfig::resolve(None, set, false).unwrap_err();
+        assert!(e.to_string().contains("batchsize"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn partial_configs_take_defaults_and_unknown_keys_are_named() {
