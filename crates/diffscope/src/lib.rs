@@ -20,6 +20,7 @@
 // Reference tables in tests quote published values that happen to be close to constants (ln 10...).
 #![cfg_attr(test, allow(clippy::approx_constant))]
 
+pub mod bench;
 pub mod concentration;
 pub mod config;
 pub mod data;

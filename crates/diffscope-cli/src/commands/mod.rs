@@ -1,7 +1,5 @@
 pub mod args;
 pub mod bench;
-mod bench_family;
-pub mod bench_gpu;
 pub mod compare;
 pub mod data;
 pub mod geometry;

@@ -99,19 +99,18 @@ impl RegimesConfig {
             Some(p) => config::read_table(p)?,
             None => Table::new(),
         };
+        let new_model =
+            (set.get("model").and_then(|m| m.as_table())).is_some_and(|m| m.contains_key("kind"));
         if set.contains_key("data") {
             base.remove("model");
         }
-        if set
-            .get("model")
-            .and_then(|m| m.as_table())
-            .is_some_and(|m| m.contains_key("kind"))
-        {
+        if new_model {
             base.remove("model");
             base.remove("data");
         }
         let has_source = |t: &Table| t.contains_key("model") || t.contains_key("data");
-        if !supplied_data && !has_source(&base) && !set.contains_key("data") {
+        let sets_source = new_model || set.contains_key("data");
+        if !supplied_data && !has_source(&base) && !sets_source {
             if let Some(m) = RegimesConfig::default().model {
                 config::set(&mut base, &["model"], m)?;
             }
@@ -1361,6 +1360,19 @@ mod tests {
         config::set(&mut set, &["model", "d"], 20).unwrap();
         let e = RegimesConfig::resolve(Some(&file), set, false).unwrap_err();
         assert!(e.to_string().contains("--d"), "{e}");
+        // A model of another kind replaces the built-in one whole (no key of it is kept).
+        let mut set = Table::new();
+        let spec = ManifoldSpec {
+            d: 16,
+            beta: 0.5,
+            activation: crate::data::Activation::Tanh,
+            mu2: 1.0,
+            kappa: None,
+            embedding: Default::default(),
+        };
+        config::set(&mut set, &["model"], DataModel::Manifold(spec.clone())).unwrap();
+        let c = RegimesConfig::resolve(None, set, false).unwrap();
+        assert_eq!(c.model, Some(DataModel::Manifold(spec)));
         // Unknown keys from a door are named.
         let mut set = Table::new();
         config::set(&mut set, &["params", "batchsize"], 3).unwrap();

@@ -1,11 +1,10 @@
 //! `diffscope bench --suite family`: per-step cost of every closed-form denoiser on Fashion-MNIST.
 
-use super::bench::median;
-use super::bench_gpu::{fashion_pair, noised};
-use crate::ui::Ctx;
-use anyhow::Result;
-use diffscope::family::FamilySpec;
-use diffscope::score::Score;
+use super::gpu::{fashion_pair, noised};
+use super::{median, BenchCtx};
+use crate::error::Result;
+use crate::family::FamilySpec;
+use crate::score::Score;
 use faer::Par;
 use serde_json::{json, Value};
 use std::time::Instant;
@@ -17,12 +16,12 @@ const B: usize = 16;
 /// Fashion-MNIST classes 0/1 (N = 12 000, d = 784, centred) at t ∈ {0.1, 1}, median of `repeats`. The
 /// ELS machine costs N · (H W)² logits per query, so it runs on the first 100 images per
 /// class and its figure is also given per (image, shift, pixel) and scaled to N = 12 000 and 2000.
-pub(super) fn bench_family(repeats: usize, ctx: &Ctx) -> Result<Value> {
+pub fn bench_family(repeats: usize, ctx: &BenchCtx) -> Result<Value> {
     let Some(full) = fashion_pair(ctx)? else {
         return Ok(json!({"skipped": "Fashion-MNIST not found"}));
     };
     let els_data = full.first_per_class(100)?;
-    let specs: [(&str, &diffscope::data::Dataset); 9] = [
+    let specs: [(&str, &crate::data::Dataset); 9] = [
         ("exact", &full),
         ("wiener", &full),
         ("smoothed:sigma=0.1", &full),

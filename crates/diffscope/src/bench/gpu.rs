@@ -2,19 +2,18 @@
 //! (accuracy, top-2, log p), its determinism, and its speed (single evaluations and whole sampling loops),
 //! in one call, as JSON. `scripts/gpu-check.sh` runs it beside `bench/gpu_baselines.py`.
 
-use super::bench::{median, time_sampler};
-use crate::ui::Ctx;
-use anyhow::{Context, Result};
-use diffscope::data::{DataFileSpec, Dataset, TwoClassGmm};
-use diffscope::sampler::{self, NoiseKey, TimeGrid};
-use diffscope::score::{Device, EmpiricalScore, Extras, Nearest, OuTime, Precision, Score};
+use super::{median, time_sampler, BenchCtx};
+use crate::data::{DataFileSpec, Dataset, TwoClassGmm};
+use crate::error::Result;
+use crate::sampler::{self, NoiseKey, TimeGrid};
+use crate::score::{Device, EmpiricalScore, Extras, Nearest, OuTime, Precision, Score};
 use faer::Par;
 use serde_json::{json, Value};
 use std::time::Instant;
 
 /// The two accuracy data sets: the standard GMM (d = 100, N = 10⁴) and Fashion-MNIST classes 0 and 1
 /// ([`fashion_pair`], skipped with a note when absent).
-fn datasets(ctx: &Ctx) -> Result<Vec<(&'static str, Dataset)>> {
+fn datasets(ctx: &BenchCtx) -> Result<Vec<(&'static str, Dataset)>> {
     let gmm = TwoClassGmm::standard(100)
         .mixture(ctx.seed)?
         .sample(10_000, ctx.seed)?;
@@ -27,7 +26,7 @@ fn datasets(ctx: &Ctx) -> Result<Vec<(&'static str, Dataset)>> {
 
 /// Fashion-MNIST classes 0 and 1, centred (d = 784, N = 12 000, images 1×28×28), from `$FASHION_MNIST` or
 /// ../shared/data/fashion-mnist; None (with a note) when the file is absent.
-pub(super) fn fashion_pair(ctx: &Ctx) -> Result<Option<Dataset>> {
+pub fn fashion_pair(ctx: &BenchCtx) -> Result<Option<Dataset>> {
     let root =
         std::env::var("FASHION_MNIST").unwrap_or_else(|_| "../shared/data/fashion-mnist".into());
     let path = std::path::Path::new(&root).join("train-images-idx3-ubyte.gz");
@@ -47,7 +46,7 @@ pub(super) fn fashion_pair(ctx: &Ctx) -> Result<Option<Dataset>> {
 
 /// `b` training points noised to time t: e^{-t} a_μ + √Δ_t z (the states of collapsing trajectories),
 /// μ spread over the set by a multiplicative hash, z the sampler's keyed noise.
-pub(super) fn noised(data: &Dataset, b: usize, t: f64, seed: u64) -> Vec<f32> {
+pub fn noised(data: &Dataset, b: usize, t: f64, seed: u64) -> Vec<f32> {
     let ou = OuTime::new(t);
     let d = data.d;
     let z = sampler::initial_noise(b, d, NoiseKey { seed, first: 0 });
@@ -105,7 +104,7 @@ fn bits(e: &Eval) -> Vec<u64> {
 
 /// Accuracy, top-2 and log p of the GPU and CPU f32 kernels against the f64 reference, and the GPU's
 /// determinism (the same bits twice; a query's bits the same in a batch of 256 and alone in a batch of 37).
-fn accuracy(device: Device, ctx: &Ctx) -> Result<Value> {
+fn accuracy(device: Device, ctx: &BenchCtx) -> Result<Value> {
     let mut rows = Vec::new();
     for (name, data) in datasets(ctx)? {
         ctx.note(format!("accuracy: {name}"));
@@ -180,7 +179,7 @@ fn time_eval(score: &dyn Score, b: usize, repeats: usize, seed: u64) -> f64 {
     )
 }
 
-fn speed(device: Device, repeats: usize, ctx: &Ctx) -> Result<Value> {
+fn speed(device: Device, repeats: usize, ctx: &BenchCtx) -> Result<Value> {
     let mut singles = Vec::new();
     for (n, d, bs) in [
         (10_000usize, 100usize, vec![1000usize]),
@@ -200,7 +199,7 @@ fn speed(device: Device, repeats: usize, ctx: &Ctx) -> Result<Value> {
             singles.push(json!({
                 "n": n, "d": d, "b": b, "wall_ms": wall * 1e3,
                 "tflops": 4.0 * (b * n * d) as f64 / wall / 1e12,
-                "plan": if diffscope::score::cuda::fused(d) { "fused" } else { "cublas" },
+                "plan": if crate::score::cuda::fused(d) { "fused" } else { "cublas" },
             }));
         }
     }
@@ -231,15 +230,15 @@ fn speed(device: Device, repeats: usize, ctx: &Ctx) -> Result<Value> {
 }
 
 /// The `gpu` suite: device, accuracy table, speed.
-pub fn bench_gpu(repeats: usize, ctx: &Ctx) -> Result<Value> {
-    let device = match ctx.device_flag {
+pub fn bench_gpu(repeats: usize, ctx: &BenchCtx) -> Result<Value> {
+    let device = match ctx.device {
         Some(d) if !d.is_cpu() => d,
         _ => Device::Cuda(0),
     };
     let probe = TwoClassGmm::standard(4).mixture(0)?.sample(8, 0)?;
     let t0 = Instant::now();
-    let s = EmpiricalScore::on_device(&probe, Precision::F32, device)
-        .context("the gpu suite needs a CUDA device")?;
+    // Without a device this is the backend's own error, naming the device and what to install.
+    let s = EmpiricalScore::on_device(&probe, Precision::F32, device)?;
     let setup_ms = t0.elapsed().as_secs_f64() * 1e3;
     Ok(json!({
         "device": s.describe(),
