@@ -231,3 +231,42 @@ fn every_parser_survives_mutated_inputs() {
         let _ = std::fs::remove_dir_all(&work);
     }
 }
+
+/// Every finding of the AFL++ campaigns, kept in `fuzz/regressions/<target>-<what>.<ext>`, is rejected by
+/// its target with an error: no panic (the campaign's binaries abort on one, with overflow checks on).
+#[test]
+fn every_fuzz_finding_is_rejected_cleanly() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions");
+    let work = std::env::temp_dir().join(format!("ds-fuzz-reg-{}", std::process::id()));
+    let mut checked = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        let target = name.split('-').next().unwrap();
+        let t = targets()
+            .into_iter()
+            .find(|t| t.name == target)
+            .unwrap_or_else(|| panic!("{name}: no target {target}"));
+        let path = prepare(&t, &work.join(t.name), &corpus_root());
+        std::fs::copy(&p, &path).unwrap();
+        let res = std::panic::catch_unwind(|| (t.run)(&path));
+        assert_eq!(res.ok(), Some(false), "{name}: not rejected cleanly");
+        checked += 1;
+    }
+    assert!(checked >= 1);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// AFL++'s npy finding: shape (0, 6, 33, 33333, …, 3·10²¹, 4) holds no element, but its rows would hold
+/// more than can exist; the row length overflowed (a panic with overflow checks, a wrapped d without).
+/// It must be refused by name, whatever the build's overflow checks.
+#[test]
+fn a_zero_axis_does_not_hide_an_impossible_row() {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/regressions/npy-zero-axis-row-overflow.npy");
+    let e = diffscope::data::DataFileSpec::as_stored(&p)
+        .load()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("than can exist") && e.contains("shape"), "{e}");
+}

@@ -98,7 +98,7 @@ fn load_idx(path: &Path, name: &str) -> Result<Dataset> {
         ));
     }
     let n = img.shape[0];
-    let d: usize = img.shape[1..].iter().product();
+    let d = row_len(&img.shape, path)?;
     let x: Vec<f32> = img.data.iter().map(|&v| v as f32 / 255.0).collect();
     let mut ds = Dataset::new(x, n, d, path.display().to_string())?;
     if img.shape.len() == 3 {
@@ -207,7 +207,7 @@ fn from_array(path: &Path, arr: &NpyArray, labels: Option<&NpyArray>) -> Result<
         ));
     }
     let n = arr.shape[0];
-    let d: usize = arr.shape[1..].iter().product();
+    let d = row_len(&arr.shape, path)?;
     let x = arr.to_f32();
     if let Some(i) = x.iter().position(|v| !v.is_finite()) {
         return Err(Error::NonFinite {
@@ -753,4 +753,17 @@ mod tests {
             .to_string();
         assert!(e.contains("truncated"), "{e}");
     }
+}
+
+/// The elements of one row of an array of `shape` (the product of every axis but the first), checked:
+/// a header may declare axes whose product exceeds the address space even when the first axis is 0.
+fn row_len(shape: &[usize], path: &Path) -> Result<usize> {
+    (shape[1..].iter())
+        .try_fold(1usize, |a, &s| a.checked_mul(s))
+        .ok_or_else(|| {
+            Error::format(
+                path,
+                format!("shape {shape:?} declares rows of more elements than can exist"),
+            )
+        })
 }

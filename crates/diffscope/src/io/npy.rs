@@ -261,13 +261,17 @@ fn declared_size(
     size: usize,
     descr: &str,
 ) -> std::result::Result<(usize, usize), String> {
-    shape
-        .iter()
-        .try_fold(1usize, |a, &s| a.checked_mul(s))
-        .and_then(|c| Some((c, c.checked_mul(size)?)))
-        .ok_or_else(|| {
-            format!("shape {shape:?} of dtype '{descr}' declares more bytes than can exist")
-        })
+    let too_big =
+        || format!("shape {shape:?} of dtype '{descr}' declares more bytes than can exist");
+    // The product of the non-zero axes too: with a zero axis the count is 0 whatever the others are,
+    // but a row of the others' product must still exist (found by AFL++: (0, 6, …, 3·10²¹, 4)
+    // overflowed the row length downstream).
+    let nonzero = (shape.iter().filter(|&&s| s > 0)).try_fold(1usize, |a, &s| a.checked_mul(s));
+    let count = shape.iter().try_fold(1usize, |a, &s| a.checked_mul(s));
+    match (nonzero.and_then(|n| n.checked_mul(size)), count) {
+        (Some(_), Some(c)) => c.checked_mul(size).map(|b| (c, b)).ok_or_else(too_big),
+        _ => Err(too_big()),
+    }
 }
 
 /// The bytes of a .npy stream read with a bound: the header first, then exactly the data its shape
