@@ -8,7 +8,7 @@ use clap::Args;
 use diffscope::config::{self, Table};
 use diffscope::data::{Activation, DataModel, Embedding, ManifoldSpec};
 use diffscope::distributed::sweep::Shard;
-use diffscope::experiments::regimes::{self as exp, RegimesConfig};
+use diffscope::experiments::regimes::{self as exp, fmt, RegimesConfig, RegimesSummary};
 use diffscope::regimes::ClassRule;
 use diffscope::sampler::{FinalStep, Spacing};
 use std::path::PathBuf;
@@ -167,7 +167,7 @@ pub fn run(a: RegimesArgs, ctx: &Ctx) -> Result<()> {
         bar.finish_and_clear();
         if ctx.is_writer() {
             exp::write_run_dir(&report, &a.out)?;
-            for line in exp::summary_lines(&report.summary) {
+            for line in summary_lines(&report.summary) {
                 println!("{line}");
             }
             println!("run directory: {}", a.out.display());
@@ -203,8 +203,20 @@ fn print_sweep(report: &exp::SweepReport, out: &std::path::Path) {
         );
         return;
     }
-    for line in &report.lines {
-        println!("{line}");
+    match (&report.over, &o.summaries) {
+        (exp::SweepOver::Beta(betas), Some(rows)) => {
+            for (b, s) in betas.iter().zip(rows) {
+                println!("{}", exp::sweep_beta_line(*b, s));
+            }
+        }
+        _ => {
+            for row in &report.table {
+                println!(
+                    "{:<16} theory {:>8}  measured {:<24} {}",
+                    row[0], row[1], row[2], row[3]
+                );
+            }
+        }
     }
     println!("sweep directory: {}", out.display());
 }
@@ -213,4 +225,27 @@ pub fn merge(a: MergeArgs, _ctx: &Ctx) -> Result<()> {
     let report = exp::merge(&a.dir)?;
     print_sweep(&report, &a.dir);
     Ok(())
+}
+
+/// A run's summary as the lines `diffscope regimes` prints: the data, n, d, α, the table of
+/// [`RegimesSummary::table_rows`] and the wall time.
+fn summary_lines(s: &RegimesSummary) -> Vec<String> {
+    let mut v = vec![
+        s.data.clone(),
+        format!("n = {}, d = {}, α = {}", s.n, s.d, fmt(Some(s.alpha))),
+    ];
+    if let Some(g) = &s.grid_spacing {
+        v.push(format!("grid: {g}"));
+    }
+    v.extend([format!(
+        "{:<30} {:>8} {:>9}   note",
+        "quantity", "theory", "measured"
+    )]);
+    v.extend(
+        s.table_rows()
+            .into_iter()
+            .map(|r| format!("{:<30} {:>8} {:>9}   {}", r[0], r[1], r[2], r[3])),
+    );
+    v.push(format!("time: {} s", fmt(Some(s.timings_s.total))));
+    v
 }

@@ -1,7 +1,10 @@
-//! Figures (PNG + SVG) and the offline HTML report. The only module that depends on plotters.
+//! Figures (PNG + SVG) and the offline HTML report. The only module that depends on plotters. The
+//! experiments' run-directory writers live beside it ([`regimes`]).
 //!
 //! A figure is described by a plain [`Plot`] value and rendered twice (bitmap and SVG) by one function,
 //! so PNG and SVG always show the same thing. Fonts are the embedded DejaVu Sans (no system fonts needed).
+
+pub mod regimes;
 
 use crate::error::{Error, Result};
 use plotters::prelude::*;
