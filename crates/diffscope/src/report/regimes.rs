@@ -55,6 +55,42 @@ fn write_outputs(
     alpha: f64,
     extra_figures: Vec<(String, String)>,
 ) -> Result<()> {
+    let mut figures = vec![write_speciation(dir, r, t_s, t_c)?];
+    if let Some(lc) = &r.last_change {
+        figures.push(write_last_change(dir, lc, s, t_c)?);
+    }
+    if let (Some(e), Some(se)) = (&r.entropy, &r.entropy_se) {
+        figures.push(write_entropy(
+            dir,
+            &r.entropy_t,
+            e,
+            se,
+            entropy_theory,
+            t_c,
+        )?);
+    }
+    if let Some(p) = &r.posterior {
+        figures.push(write_posterior(dir, p, Some(s.n as f64), t_c)?);
+    }
+    figures.push(write_commitment(dir, r, t_s)?);
+    figures.extend(extra_figures);
+    let intro = format!("{} — n = {}, d = {}, α = {:.4}, seed {}, diffscope {}. Times are OU times (x_t = e^(-t) x_0 + sqrt(1 - e^(-2t)) z).", s.data, s.n, s.d, alpha, s.seed, crate::VERSION);
+    io::write_text(
+        &dir.join("index.html"),
+        &html_report("diffscope regimes", &intro, &s.table_rows(), &figures),
+    )
+}
+
+/// A figure's file name and caption for index.html.
+type Figure = (String, String);
+
+/// speciation.csv and the figure of φ, φ_C and the theory curve against the branch time.
+fn write_speciation(
+    dir: &Path,
+    r: &regimes::RegimesResult,
+    t_s: f64,
+    t_c: Option<f64>,
+) -> Result<Figure> {
     let mut cols: Vec<(&str, Vec<f64>)> = vec![
         ("t_branch", r.t_branch.clone()),
         ("phi", r.phi.clone()),
@@ -70,12 +106,6 @@ fn write_outputs(
     let names: Vec<&str> = cols.iter().map(|c| c.0).collect();
     let refs: Vec<&[f64]> = cols.iter().map(|c| &c.1[..]).collect();
     io::write_csv(&dir.join("speciation.csv"), &names, &refs)?;
-    io::write_csv(
-        &dir.join("commitment.csv"),
-        &["t", "p_same_class"],
-        &[&r.commit_t, &r.commit_p],
-    )?;
-    let mut figures = Vec::new();
     let mut series = vec![Series {
         name: "φ(t_b) measured (95% CI)".into(),
         x: r.t_branch.clone(),
@@ -116,83 +146,105 @@ fn write_outputs(
         ..Default::default()
     }
     .render(&dir.join("speciation"))?;
-    figures.push((
+    Ok((
         "speciation.png".to_string(),
         "φ(t_b) and φ_C(t_b) with 95% bootstrap bands, theory curve, t_S and t_C marked"
             .to_string(),
-    ));
-    if let Some(lc) = &r.last_change {
-        io::write_npy(&dir.join("last_change.npy"), &NpyArray::f64_1d(lc.clone()))?;
-        let mut v = Vec::new();
-        if let Some(tc) = t_c {
-            v.push((tc, "t_C theory".to_string()));
-        }
-        if let Some(m) = s.t_c.mean_last_change {
-            v.push((m, "mean t̂_C".into()));
-        }
-        Plot {
-            title: "Last change of the nearest training point per trajectory".into(),
-            x_label: "t̂_C (OU time)".into(),
-            y_label: "trajectories".into(),
-            histogram: Some((lc.clone(), 30)),
-            vlines: v,
-            ..Default::default()
-        }
-        .render(&dir.join("last_change"))?;
-        figures.push((
-            "last_change.png".into(),
-            "Histogram of t̂_C with the analytic t_C".into(),
-        ));
+    ))
+}
+
+/// last_change.npy and the histogram of the per-trajectory last change t̂_C.
+fn write_last_change(
+    dir: &Path,
+    lc: &[f64],
+    s: &RegimesSummary,
+    t_c: Option<f64>,
+) -> Result<Figure> {
+    io::write_npy(&dir.join("last_change.npy"), &NpyArray::f64_1d(lc.to_vec()))?;
+    let mut v = Vec::new();
+    if let Some(tc) = t_c {
+        v.push((tc, "t_C theory".to_string()));
     }
-    if let (Some(e), Some(se)) = (&r.entropy, &r.entropy_se) {
-        let band = |k: f64| {
-            e.iter()
-                .zip(se)
-                .map(|(f, s)| f + k * s)
-                .collect::<Vec<f64>>()
-        };
-        let mut cols = vec![r.entropy_t.clone(), e.clone(), se.clone()];
-        let mut series = vec![Series {
-            name: "f^e/α measured (forward samples, ±1.96 SE)".into(),
-            x: r.entropy_t.clone(),
-            y: e.clone(),
-            band: Some((band(-1.96), band(1.96))),
-            markers: true,
-        }];
-        if let Some(th) = entropy_theory {
-            let th = th.to_vec();
-            series.push(Series {
-                name: "f/α theory".into(),
-                x: r.entropy_t.clone(),
-                y: th.clone(),
-                band: None,
-                markers: false,
-            });
-            cols.push(th);
-        }
-        let names: Vec<&str> = ["t", "fe_over_alpha", "se", "theory"][..cols.len()].to_vec();
-        let refs: Vec<&[f64]> = cols.iter().map(|c| &c[..]).collect();
-        io::write_csv(&dir.join("entropy.csv"), &names, &refs)?;
-        Plot {
-            title: "Excess entropy".into(),
-            x_label: "t (OU time)".into(),
-            y_label: "f^e(t) / α".into(),
-            series,
-            vlines: t_c
-                .map(|tc| vec![(tc, "t_C theory".to_string())])
-                .unwrap_or_default(),
-            hlines: vec![(0.0, "0".into())],
-            ..Default::default()
-        }
-        .render(&dir.join("entropy"))?;
-        figures.push((
-            "entropy.png".into(),
-            "Excess entropy f^e/α from forward samples (band: ±1.96 standard errors), with the theory curve".into(),
-        ));
+    if let Some(m) = s.t_c.mean_last_change {
+        v.push((m, "mean t̂_C".into()));
     }
-    if let Some(p) = &r.posterior {
-        figures.push(write_posterior(dir, p, Some(s.n as f64), t_c)?);
+    Plot {
+        title: "Last change of the nearest training point per trajectory".into(),
+        x_label: "t̂_C (OU time)".into(),
+        y_label: "trajectories".into(),
+        histogram: Some((lc.to_vec(), 30)),
+        vlines: v,
+        ..Default::default()
     }
+    .render(&dir.join("last_change"))?;
+    Ok((
+        "last_change.png".into(),
+        "Histogram of t̂_C with the analytic t_C".into(),
+    ))
+}
+
+/// entropy.csv and the figure of the measured excess entropy f^e/α beside the theory curve.
+fn write_entropy(
+    dir: &Path,
+    t: &[f64],
+    e: &[f64],
+    se: &[f64],
+    entropy_theory: Option<&[f64]>,
+    t_c: Option<f64>,
+) -> Result<Figure> {
+    let band = |k: f64| {
+        e.iter()
+            .zip(se)
+            .map(|(f, s)| f + k * s)
+            .collect::<Vec<f64>>()
+    };
+    let mut cols = vec![t.to_vec(), e.to_vec(), se.to_vec()];
+    let mut series = vec![Series {
+        name: "f^e/α measured (forward samples, ±1.96 SE)".into(),
+        x: t.to_vec(),
+        y: e.to_vec(),
+        band: Some((band(-1.96), band(1.96))),
+        markers: true,
+    }];
+    if let Some(th) = entropy_theory {
+        let th = th.to_vec();
+        series.push(Series {
+            name: "f/α theory".into(),
+            x: t.to_vec(),
+            y: th.clone(),
+            band: None,
+            markers: false,
+        });
+        cols.push(th);
+    }
+    let names: Vec<&str> = ["t", "fe_over_alpha", "se", "theory"][..cols.len()].to_vec();
+    let refs: Vec<&[f64]> = cols.iter().map(|c| &c[..]).collect();
+    io::write_csv(&dir.join("entropy.csv"), &names, &refs)?;
+    Plot {
+        title: "Excess entropy".into(),
+        x_label: "t (OU time)".into(),
+        y_label: "f^e(t) / α".into(),
+        series,
+        vlines: t_c
+            .map(|tc| vec![(tc, "t_C theory".to_string())])
+            .unwrap_or_default(),
+        hlines: vec![(0.0, "0".into())],
+        ..Default::default()
+    }
+    .render(&dir.join("entropy"))?;
+    Ok((
+        "entropy.png".into(),
+        "Excess entropy f^e/α from forward samples (band: ±1.96 standard errors), with the theory curve".into(),
+    ))
+}
+
+/// commitment.csv and the figure of the trunk's agreement with its final class along t.
+fn write_commitment(dir: &Path, r: &regimes::RegimesResult, t_s: f64) -> Result<Figure> {
+    io::write_csv(
+        &dir.join("commitment.csv"),
+        &["t", "p_same_class"],
+        &[&r.commit_t, &r.commit_p],
+    )?;
     Plot {
         title: "Commitment along the trunk".into(),
         x_label: "t (OU time)".into(),
@@ -209,17 +261,10 @@ fn write_outputs(
         ..Default::default()
     }
     .render(&dir.join("commitment"))?;
-    figures.push((
+    Ok((
         "commitment.png".into(),
         "Probability that the class at time t equals the final class".into(),
-    ));
-    figures.extend(extra_figures);
-    let intro = format!("{} — n = {}, d = {}, α = {:.4}, seed {}, diffscope {}. Times are OU times (x_t = e^(-t) x_0 + sqrt(1 - e^(-2t)) z).", s.data, s.n, s.d, alpha, s.seed, crate::VERSION);
-    io::write_text(
-        &dir.join("index.html"),
-        &html_report("diffscope regimes", &intro, &s.table_rows(), &figures),
-    )?;
-    Ok(())
+    ))
 }
 
 /// posterior.csv (entropy quantiles, median N_eff and the fraction collapsed per trunk time),
