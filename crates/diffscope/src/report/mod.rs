@@ -4,6 +4,7 @@
 //! A figure is described by a plain [`Plot`] value and rendered twice (bitmap and SVG) by one function,
 //! so PNG and SVG always show the same thing. Fonts are the embedded DejaVu Sans (no system fonts needed).
 
+pub mod geometry;
 pub mod regimes;
 
 use crate::error::{Error, Result};
