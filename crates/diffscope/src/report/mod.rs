@@ -5,7 +5,9 @@
 //! so PNG and SVG always show the same thing. Fonts are the embedded DejaVu Sans (no system fonts needed).
 
 pub mod geometry;
+pub mod memorise;
 pub mod regimes;
+pub mod stats;
 
 use crate::error::{Error, Result};
 use plotters::prelude::*;
