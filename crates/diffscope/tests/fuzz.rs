@@ -249,8 +249,16 @@ fn every_fuzz_finding_is_rejected_cleanly() {
             .unwrap_or_else(|| panic!("{name}: no target {target}"));
         let path = prepare(&t, &work.join(t.name), &corpus_root());
         std::fs::copy(&p, &path).unwrap();
+        let t0 = Instant::now();
         let res = std::panic::catch_unwind(|| (t.run)(&path));
         assert_eq!(res.ok(), Some(false), "{name}: not rejected cleanly");
+        // A hang finding (the 401-byte JPEG that declared 7688 × 32776 pixels took 10 s) is a finding
+        // until it is refused fast.
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "{name}: {:?}",
+            t0.elapsed()
+        );
         checked += 1;
     }
     assert!(checked >= 1);
