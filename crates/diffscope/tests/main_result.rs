@@ -21,7 +21,7 @@ fn small_run(seed: u64) -> serde_json::Value {
         },
         ..RegimesConfig::default()
     };
-    run(&cfg, &Silent).unwrap().summary
+    serde_json::to_value(run(&cfg, &Silent).unwrap().summary).unwrap()
 }
 
 fn num(v: &serde_json::Value, path: &[&str]) -> f64 {

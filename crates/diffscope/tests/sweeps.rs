@@ -76,7 +76,7 @@ fn a_sweep_split_in_three_shards_and_merged_equals_the_unsharded_sweep() {
     let whole = tmp("whole");
     let r = exp::sweep(&cfg, &over, &whole, &placed(Shard::ALL), &Silent).unwrap();
     assert_eq!(r.outcome.ran.len(), 4);
-    assert_eq!(r.lines.len(), 4);
+    assert_eq!(r.table.len(), 4);
     let split = tmp("split");
     for i in 0..3 {
         let r = exp::sweep(
@@ -107,14 +107,14 @@ fn a_sweep_split_in_three_shards_and_merged_equals_the_unsharded_sweep() {
     // `merge` rebuilds the same tables from the run directories.
     std::fs::remove_file(split.join("sweep_d.csv")).unwrap();
     let m = exp::merge(&split).unwrap();
-    assert_eq!(m.lines, r_lines(&whole));
+    assert_eq!(m.table, r_table(&whole));
     assert_eq!(tree(&split)["sweep_d.csv"], a["sweep_d.csv"]);
     let _ = std::fs::remove_dir_all(&whole);
     let _ = std::fs::remove_dir_all(&split);
 }
 
-fn r_lines(dir: &Path) -> Vec<String> {
-    exp::merge(dir).unwrap().lines
+fn r_table(dir: &Path) -> Vec<[String; 4]> {
+    exp::merge(dir).unwrap().table
 }
 
 /// Stops the sweep after its first complete run (as a kill between runs would).

@@ -86,10 +86,10 @@ pub struct MergeArgs {
 fn resolve(a: &RegimesArgs, ctx: &Ctx) -> Result<RegimesConfig> {
     let mut set = Table::new();
     if let Some(s) = ctx.seed_flag {
-        config::set(&mut set, &["seed"], &s)?;
+        config::set(&mut set, &["seed"], s)?;
     }
     if let Some(spec) = a.data.spec(true) {
-        config::set(&mut set, &["data"], &spec)?;
+        config::set(&mut set, &["data"], spec)?;
     }
     if let Some(name) = &a.manifold {
         let m = DataModel::Manifold(ManifoldSpec {
@@ -100,30 +100,30 @@ fn resolve(a: &RegimesArgs, ctx: &Ctx) -> Result<RegimesConfig> {
             kappa: None,
             embedding: Embedding::Gaussian,
         });
-        config::set(&mut set, &["model"], &m)?;
+        config::set(&mut set, &["model"], m)?;
     } else if let (Some(d), None) = (a.d, &a.data.data) {
-        config::set(&mut set, &["model", "d"], &d)?;
+        config::set(&mut set, &["model", "d"], d)?;
     }
     if let Some(n) = a.n {
-        config::set(&mut set, &["n"], &n)?;
+        config::set(&mut set, &["n"], n)?;
     }
     if let Some(f) = a.final_step {
-        config::set(&mut set, &["params", "final_step"], &FinalStep::from(f))?;
+        config::set(&mut set, &["params", "final_step"], FinalStep::from(f))?;
     }
     match a.score.as_deref() {
         None => {}
         Some(name @ ("empirical" | "gmm" | "gmm-projected")) => {
-            config::set(&mut set, &["params", "score"], &name)?
+            config::set(&mut set, &["params", "score"], name)?
         }
         Some(path) if path.ends_with(".safetensors") => {
-            config::set(&mut set, &["score_model"], &path)?
+            config::set(&mut set, &["score_model"], path)?
         }
         Some(other) => anyhow::bail!(crate::ui::UsageError(format!(
             "--score {other}: expected empirical, gmm, gmm-projected or a model.safetensors file"
         ))),
     }
     if let Some(sp) = a.spacing {
-        config::set(&mut set, &["params", "spacing"], &Spacing::from(sp))?;
+        config::set(&mut set, &["params", "spacing"], Spacing::from(sp))?;
     }
     if let Some(r) = &a.class_rule {
         let rule = if r == "ridge" {
@@ -131,16 +131,16 @@ fn resolve(a: &RegimesArgs, ctx: &Ctx) -> Result<RegimesConfig> {
         } else {
             ClassRule::Centroid
         };
-        config::set(&mut set, &["params", "class_rule"], &rule)?;
+        config::set(&mut set, &["params", "class_rule"], rule)?;
     }
     if let Some(b) = a.batch {
-        config::set(&mut set, &["params", "batch"], &b)?;
+        config::set(&mut set, &["params", "batch"], b)?;
     }
     if let Some(p) = a.pairs {
-        config::set(&mut set, &["params", "pairs"], &p)?;
+        config::set(&mut set, &["params", "pairs"], p)?;
     }
     if let Some(dev) = ctx.device_flag {
-        config::set(&mut set, &["params", "device"], &dev)?;
+        config::set(&mut set, &["params", "device"], dev)?;
     }
     Ok(RegimesConfig::resolve(a.config.as_deref(), set, false)?)
 }

@@ -436,6 +436,19 @@ fn load_image_folder(
     Ok(ds)
 }
 
+/// The elements of one row of an array of `shape` (the product of every axis but the first), checked:
+/// a header may declare axes whose product exceeds the address space even when the first axis is 0.
+fn row_len(shape: &[usize], path: &Path) -> Result<usize> {
+    (shape[1..].iter())
+        .try_fold(1usize, |a, &s| a.checked_mul(s))
+        .ok_or_else(|| {
+            Error::format(
+                path,
+                format!("shape {shape:?} declares rows of more elements than can exist"),
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -753,17 +766,4 @@ mod tests {
             .to_string();
         assert!(e.contains("truncated"), "{e}");
     }
-}
-
-/// The elements of one row of an array of `shape` (the product of every axis but the first), checked:
-/// a header may declare axes whose product exceeds the address space even when the first axis is 0.
-fn row_len(shape: &[usize], path: &Path) -> Result<usize> {
-    (shape[1..].iter())
-        .try_fold(1usize, |a, &s| a.checked_mul(s))
-        .ok_or_else(|| {
-            Error::format(
-                path,
-                format!("shape {shape:?} declares rows of more elements than can exist"),
-            )
-        })
 }
