@@ -197,7 +197,7 @@ fn headers_declaring_2_pow_40_elements_are_rejected_fast_and_small() {
             "wrap.safetensors",
             "declares more bytes than can exist",
         ),
-        (vec!["spectrum", "pngs"], "x.png", "Memory limit"),
+        (vec!["spectrum", "pngs"], "x.png", "exceeds limit"),
     ];
     for (args, names, says) in cases {
         let (ok, err, took) = run(&args, &dir);
