@@ -5,7 +5,7 @@
 # edge coverage (AFL's bitmap_cvg and edges_found), corpus size, and the crashes and hangs saved under
 # fuzz/afl/<target>/default/{crashes,hangs}/ (each a file to replay: fuzz/target/release/<target> < file).
 #   bash scripts/fuzz-afl.sh                     # 10^6 executions or an hour per target
-#   bash scripts/fuzz-afl.sh 1000000 600 npz     # one target
+#   bash scripts/fuzz-afl.sh 1000000 600 npz     # one target (or several: npz,jpeg)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXECS="${1:-1000000}"
@@ -13,10 +13,10 @@ SECS="${2:-3600}"
 ONLY="${3:-}"
 (cd fuzz && cargo afl build --release 2>&1 | tail -1)
 export AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_QUIET=1
-TARGETS="csv csv_gz npy npz idx idx_gz png jpeg safetensors toml summary sweep"
+TARGETS="${ONLY:+${ONLY//,/ }}"
+TARGETS="${TARGETS:-csv csv_gz npy npz idx idx_gz png jpeg safetensors toml summary sweep}"
 printf '%-12s %10s %8s %9s %8s %7s %8s %6s\n' target execs secs execs/s coverage edges corpus finds
 for t in $TARGETS; do
-    [ -n "$ONLY" ] && [ "$ONLY" != "$t" ] && continue
     out="fuzz/afl/$t"
     rm -rf "$out"
     mkdir -p "$out"

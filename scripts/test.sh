@@ -31,6 +31,9 @@ fi
 NVRTC_LIB=$(cd "$(dirname "$(find "$VENV" -name 'libnvrtc.so.13' | head -n 1)")" && pwd)
 export LD_LIBRARY_PATH="$NVRTC_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export DIFFSCOPE_REQUIRE_NVRTC=1
+# The full-disk tests (tests/full_disk.rs) mount a small tmpfs in a private namespace: where this machine
+# allows that, they must run, not skip.
+if unshare -rm true 2>/dev/null; then export DIFFSCOPE_REQUIRE_UNSHARE=1; fi
 
 cargo build --release -p diffscope-cli
 cargo test --release --no-fail-fast

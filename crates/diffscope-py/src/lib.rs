@@ -439,6 +439,28 @@ impl NativeScore {
     }
 }
 
+/// The sampler called `name` (any of the library's `SamplerKind::NAMES`, as the CLI's `--sampler`) with
+/// EDM's churn (`churn_json`, an `EdmChurn`, only for "edm"), as the JSON the parameter structs take.
+#[pyfunction]
+#[pyo3(signature = (name, churn_json=None))]
+fn sampler_kind(name: &str, churn_json: Option<&str>) -> PyResult<String> {
+    use diffscope::sampler::{EdmChurn, SamplerKind};
+    let churn: Option<EdmChurn> = churn_json
+        .map(|j| diffscope::config::from_json(j, "churn"))
+        .transpose()
+        .map_err(to_py)?;
+    let kind = SamplerKind::from_name(name, churn).map_err(to_py)?;
+    serde_json::to_string(&kind).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// Every sampler name `sampler_kind` takes.
+#[pyfunction]
+fn sampler_names() -> Vec<&'static str> {
+    diffscope::sampler::SamplerKind::NAMES
+        .map(|(n, _)| n)
+        .to_vec()
+}
+
 /// Reverse-time sampling from N(0, I) with any score (`experiments::sample::run`; `params_json` holds
 /// `SampleParams`). Returns a dict: x (n, d), times, and nearest/d1/d2 or trajectory when available.
 #[pyfunction]
@@ -849,6 +871,8 @@ fn _diffscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeDataset>()?;
     m.add_class::<NativeScore>()?;
     m.add_function(wrap_pyfunction!(sample, m)?)?;
+    m.add_function(wrap_pyfunction!(sampler_kind, m)?)?;
+    m.add_function(wrap_pyfunction!(sampler_names, m)?)?;
     m.add_function(wrap_pyfunction!(regimes, m)?)?;
     m.add_function(wrap_pyfunction!(compare, m)?)?;
     m.add_function(wrap_pyfunction!(t_speciation, m)?)?;

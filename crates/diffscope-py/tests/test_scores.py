@@ -185,6 +185,19 @@ def test_edm_churn_is_seeded_and_refused_off_edm():
         ds.sample(s, 4, sampler="edm", s_noise=0.0)
 
 
+def test_sampler_names_are_the_librarys_and_aliases_agree():
+    # The names come from the library (the CLI's --sampler takes the same); an alias is the same sampler.
+    assert {"em", "euler-maruyama", "ode-euler", "ode-heun", "ode", "heun", "edm"} == set(ds.SAMPLERS)
+    s = ds.GmmScore(ds.Model({"kind": "two-class", "d": 4}))
+    a = ds.sample(s, 8, sampler="heun", steps=10, seed=1)
+    b = ds.sample(s, 8, sampler="ode-heun", steps=10, seed=1)
+    np.testing.assert_array_equal(a["x"], b["x"])
+    with pytest.raises(ds.ParamError, match="sampler.*rk4"):
+        ds.sample(s, 4, sampler="rk4")
+    with pytest.raises(TypeError):
+        ds.sample(s, 4, sampler=3)
+
+
 def test_record_keeps_every_state():
     data = ds.two_class(100, d=4, seed=2)
     r = ds.sample(ds.EmpiricalScore(data), 5, steps=10, seed=1, record=True, final_step="none")

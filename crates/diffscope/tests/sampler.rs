@@ -362,3 +362,38 @@ fn edm_churn_is_gated_by_its_window_and_keyed_by_trajectory() {
     .unwrap();
     assert_eq!(&a[16 * sc.d..], &tail[..]);
 }
+
+/// Every sampler name means the same sampler through `SamplerKind::from_name` (the CLI's `--sampler`,
+/// Python's `sampler=`) and through a config file (serde); an unknown name and churn given without "edm"
+/// are refused, each naming its field.
+#[test]
+fn sampler_names_mean_the_same_in_every_door() {
+    for (name, kind) in SamplerKind::NAMES {
+        assert_eq!(SamplerKind::from_name(name, None).unwrap(), kind, "{name}");
+        if !matches!(kind, SamplerKind::Edm(_)) {
+            let from_config: SamplerKind = serde_json::from_str(&format!("\"{name}\"")).unwrap();
+            assert_eq!(from_config, kind, "{name} in a config");
+        }
+    }
+    assert_eq!(
+        SamplerKind::from_name("edm", None).unwrap(),
+        SamplerKind::Edm(EdmChurn::default())
+    );
+    let churn = EdmChurn {
+        churn: 40.0,
+        ..EdmChurn::default()
+    };
+    assert_eq!(
+        SamplerKind::from_name("edm", Some(churn)).unwrap(),
+        SamplerKind::Edm(churn)
+    );
+    let e = SamplerKind::from_name("ode-heun", Some(churn))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("churn") && e.contains("edm"), "{e}");
+    let e = SamplerKind::from_name("rk4", None).unwrap_err().to_string();
+    assert!(
+        e.contains("sampler") && e.contains("rk4") && e.contains("ode-heun"),
+        "{e}"
+    );
+}

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use diffscope::concentration;
 use diffscope::data::{self, DataFileSpec, DataModel, Dataset, Direction, SphereSpec, TwoClassGmm};
 use diffscope::experiments::sample::SampleParams;
-use diffscope::sampler::{FinalStep, Spacing, TimeGrid};
+use diffscope::sampler::{EdmChurn, FinalStep, SamplerKind, Spacing, TimeGrid};
 use std::path::{Path, PathBuf};
 
 /// How a data file is read: the one flag group of a data source, flattened into every command that
@@ -138,16 +138,10 @@ impl TwoClassArgs {
     }
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
-pub enum SamplerArg {
-    /// Reverse SDE, Euler–Maruyama.
-    Em,
-    /// Probability-flow ODE, Euler.
-    OdeEuler,
-    /// Probability-flow ODE, Heun.
-    OdeHeun,
-    /// EDM's stochastic sampler (Karras et al. 2022, Algorithm 2): Heun in σ with churn (--churn …).
-    Edm,
+/// `--sampler`: any of the library's sampler names ([`SamplerKind::NAMES`]: em, ode-euler, ode-heun, edm
+/// and their long forms), the same as Python's `sampler=`.
+pub fn sampler_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(SamplerKind::NAMES.map(|(n, _)| n))
 }
 
 /// The churn of `--sampler edm`, in EDM's σ units (Karras et al. 2022; their ImageNet-64 setting is
@@ -168,28 +162,17 @@ pub struct EdmArgs {
     pub s_noise: f64,
 }
 
-impl SamplerArg {
-    /// The library's sampler, with the churn for `edm` (churn flags with another sampler are refused).
-    pub fn kind(self, edm: &EdmArgs) -> Result<diffscope::sampler::SamplerKind> {
-        use diffscope::sampler::{EdmChurn, SamplerKind};
-        let churn_set =
-            edm.churn != 0.0 || edm.s_tmin != 0.0 || edm.s_tmax.is_some() || edm.s_noise != 1.0;
-        if churn_set && self != SamplerArg::Edm {
-            anyhow::bail!(UsageError(
-                "--churn, --s-tmin, --s-tmax and --s-noise belong to --sampler edm".into()
-            ));
-        }
-        Ok(match self {
-            SamplerArg::Em => SamplerKind::EulerMaruyama,
-            SamplerArg::OdeEuler => SamplerKind::OdeEuler,
-            SamplerArg::OdeHeun => SamplerKind::OdeHeun,
-            SamplerArg::Edm => SamplerKind::Edm(EdmChurn {
-                churn: edm.churn,
-                s_tmin: edm.s_tmin,
-                s_tmax: edm.s_tmax,
-                s_noise: edm.s_noise,
-            }),
-        })
+impl EdmArgs {
+    /// The churn as given, or None when every churn flag is at its default (the library then refuses
+    /// churn given with a sampler other than edm).
+    pub fn churn(&self) -> Option<EdmChurn> {
+        let c = EdmChurn {
+            churn: self.churn,
+            s_tmin: self.s_tmin,
+            s_tmax: self.s_tmax,
+            s_noise: self.s_noise,
+        };
+        (c != EdmChurn::NONE).then_some(c)
     }
 }
 

@@ -53,8 +53,8 @@ pub struct GeometryArgs {
     /// Threshold c of estimator (a).
     #[arg(long, default_value_t = 0.5)]
     pub threshold: f64,
-    /// Sampler: euler-maruyama, ode-euler or ode-heun.
-    #[arg(long, default_value = "euler-maruyama", value_parser = ["euler-maruyama", "ode-euler", "ode-heun"])]
+    /// Sampler of the trajectories: em (euler-maruyama), ode-euler, ode-heun or edm (without churn).
+    #[arg(long, default_value = "euler-maruyama", value_parser = crate::commands::args::sampler_names())]
     pub sampler: String,
     /// Output run directory.
     #[arg(long, short, default_value = "runs/geometry")]
@@ -127,7 +127,7 @@ pub fn run(a: GeometryArgs, ctx: &Ctx) -> Result<()> {
         tangent_dim: a.tangent_dim,
         matrix_free: a.matrix_free,
         threshold: a.threshold,
-        sampler: serde_json::from_value(serde_json::json!(a.sampler))?,
+        sampler: diffscope::sampler::SamplerKind::from_name(&a.sampler, None)?,
     };
     let input = GeometryInput {
         score: s.score.as_ref(),

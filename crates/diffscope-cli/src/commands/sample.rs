@@ -1,6 +1,8 @@
 //! `diffscope sample`: run a reverse-time sampler with a chosen score and write the end points.
 
-use crate::commands::args::{DataFlags, EdmArgs, FinalStepArg, GridArgs, SamplerArg, TwoClassArgs};
+use crate::commands::args::{
+    sampler_names, DataFlags, EdmArgs, FinalStepArg, GridArgs, TwoClassArgs,
+};
 use crate::ui::Ctx;
 use anyhow::{bail, Result};
 use clap::Args;
@@ -9,7 +11,7 @@ use diffscope::experiments::{
     sample::{SampleParams, ScoreSource},
 };
 use diffscope::io::NpyArray;
-use diffscope::sampler::FinalStep;
+use diffscope::sampler::{FinalStep, SamplerKind};
 use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone)]
@@ -34,9 +36,10 @@ pub struct SampleArgs {
     /// of the denoised end points).
     #[arg(long, default_value = "empirical")]
     pub score: ScoreSource,
-    /// Which sampler.
-    #[arg(long, value_enum, default_value = "em")]
-    pub sampler: SamplerArg,
+    /// Which sampler: em (Euler–Maruyama on the reverse SDE), ode-euler, ode-heun (probability-flow ODE)
+    /// or edm (EDM's stochastic sampler: Heun in σ with churn, --churn …).
+    #[arg(long, default_value = "em", value_parser = sampler_names())]
+    pub sampler: String,
     #[command(flatten)]
     pub edm: EdmArgs,
     /// Number of trajectories B.
@@ -99,7 +102,7 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
     let d = score.dim();
     let params = a.grid.over(SampleParams {
         n: a.batch,
-        sampler: a.sampler.kind(&a.edm)?,
+        sampler: SamplerKind::from_name(&a.sampler, a.edm.churn())?,
         seed: ctx.seed,
         final_step: FinalStep::from(a.final_step),
         record: false,

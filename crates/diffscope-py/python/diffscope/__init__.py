@@ -60,6 +60,7 @@ __all__ = [
     "Score",
     "EmpiricalScore",
     "instruction_sets",
+    "SAMPLERS",
     "GmmScore",
     "FamilyScore",
     "MlpScore",
@@ -420,8 +421,8 @@ def _as_score(score: Any, d: Optional[int] = None) -> Score:
 # ---------------------------------------------------------------------------------------------------------
 # Samplers and experiments
 
-_SAMPLERS = {"em": "euler-maruyama", "euler-maruyama": "euler-maruyama", "ode-euler": "ode-euler",
-             "ode": "ode-heun", "ode-heun": "ode-heun", "heun": "ode-heun", "edm": "edm"}
+#: Every sampler name ``sampler=`` takes (the library's, the same as the CLI's ``--sampler``).
+SAMPLERS: tuple = tuple(_core.sampler_names())
 
 
 def _opt(cast: Any, v: Any) -> Any:
@@ -450,15 +451,11 @@ def sample(score: Any, n: int, sampler: str = "em", steps: Optional[int] = None,
     the first time N_eff < 2, NaN when not before t_min) and ``t_collapse`` (median, (lo, hi) 95 % CI).
     The same seed gives bit-identical samples here and from ``diffscope sample``."""
     s = _as_score(score, d)
-    if sampler not in _SAMPLERS:
-        raise ParamError(f"invalid parameter `sampler` = {sampler!r}: expected one of {sorted(_SAMPLERS)}")
-    kind: Any = _SAMPLERS[sampler]
+    # The library resolves the name and refuses churn given with another sampler than "edm".
     churn_set = (churn, s_tmin, s_tmax, s_noise) != (0.0, 0.0, None, 1.0)
-    if kind == "edm":
-        kind = {"edm": {"churn": float(churn), "s_tmin": float(s_tmin), "s_noise": float(s_noise),
-                        "s_tmax": None if s_tmax is None else float(s_tmax)}}
-    elif churn_set:
-        raise ParamError("invalid parameter `churn`: churn, s_tmin, s_tmax and s_noise belong to sampler='edm'")
+    churn_json = json.dumps({"churn": float(churn), "s_tmin": float(s_tmin), "s_noise": float(s_noise),
+                             "s_tmax": _opt(float, s_tmax)}) if churn_set else None
+    kind = json.loads(_core.sampler_kind(sampler, churn_json))
     # Keywords left at None are not sent: the library's defaults (steps 200, t_max 6, t_min 0.01, uniform
     # spacing, the denoising final step) apply, the same as the CLI's.
     params = {"n": int(n), "sampler": kind, "steps": _opt(int, steps), "t_max": _opt(float, t_max),
@@ -663,7 +660,7 @@ def geometry(score: Any, data: Optional[Any] = None, model: Optional[Model] = No
             model, model_seed = ds.model, (ds.seed if ds.seed is not None else seed)
     s = _as_score(score, d if d is not None else ds.d)
     if "sampler" in params:
-        params["sampler"] = _SAMPLERS.get(params["sampler"], params["sampler"])
+        params["sampler"] = json.loads(_core.sampler_kind(params["sampler"]))
     what = s._native.describe()
     if isinstance(s, MlpScore) and s.path is not None:
         what = f"{what} from {s.path}"  # as the CLI describes a model file

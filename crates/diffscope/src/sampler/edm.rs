@@ -42,14 +42,19 @@ pub struct EdmChurn {
     pub s_noise: f64,
 }
 
+impl EdmChurn {
+    /// No churn: EDM's deterministic Heun sampler (the default).
+    pub const NONE: EdmChurn = EdmChurn {
+        churn: 0.0,
+        s_tmin: 0.0,
+        s_tmax: None,
+        s_noise: 1.0,
+    };
+}
+
 impl Default for EdmChurn {
     fn default() -> Self {
-        EdmChurn {
-            churn: 0.0,
-            s_tmin: 0.0,
-            s_tmax: None,
-            s_noise: 1.0,
-        }
+        EdmChurn::NONE
     }
 }
 

@@ -15,7 +15,7 @@ mod grid;
 pub use edm::EdmChurn;
 pub use grid::{Spacing, TimeGrid};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::progress::{self, Monitor};
 use crate::rng;
 use crate::score::{Extras, Nearest, Posterior, Score};
@@ -32,14 +32,55 @@ use std::ops::ControlFlow;
 pub enum SamplerKind {
     /// Reverse SDE, Euler–Maruyama.
     #[default]
+    #[serde(alias = "em")]
     EulerMaruyama,
     /// Probability-flow ODE, Euler.
     OdeEuler,
     /// Probability-flow ODE, Heun (2nd order; two score evaluations per step).
+    #[serde(alias = "ode", alias = "heun")]
     OdeHeun,
     /// EDM's stochastic sampler (Karras et al. 2022, Algorithm 2) with its churn; Heun in EDM's σ, two
     /// score evaluations per step ([`edm::edm`]).
     Edm(EdmChurn),
+}
+
+impl SamplerKind {
+    /// Every name a sampler goes by (the CLI's `--sampler`, Python's `sampler=`, config files), each
+    /// with the sampler it names ("edm" without churn: EDM's deterministic Heun).
+    pub const NAMES: [(&'static str, SamplerKind); 7] = {
+        const EDM: SamplerKind = SamplerKind::Edm(EdmChurn::NONE);
+        [
+            ("em", SamplerKind::EulerMaruyama),
+            ("euler-maruyama", SamplerKind::EulerMaruyama),
+            ("ode-euler", SamplerKind::OdeEuler),
+            ("ode-heun", SamplerKind::OdeHeun),
+            ("ode", SamplerKind::OdeHeun),
+            ("heun", SamplerKind::OdeHeun),
+            ("edm", EDM),
+        ]
+    };
+
+    /// The sampler called `name` (any of [`SamplerKind::NAMES`]). `churn` belongs to "edm" (None there:
+    /// churn 0); given with another sampler it is refused, naming `churn`.
+    pub fn from_name(name: &str, churn: Option<EdmChurn>) -> Result<Self> {
+        let Some(&(_, kind)) = Self::NAMES.iter().find(|(n, _)| *n == name) else {
+            let names: Vec<&str> = Self::NAMES.iter().map(|(n, _)| *n).collect();
+            return Err(Error::param(
+                "sampler",
+                format!("{name:?}"),
+                format!("one of {}", names.join(", ")),
+            ));
+        };
+        match (kind, churn) {
+            (SamplerKind::Edm(_), churn) => Ok(SamplerKind::Edm(churn.unwrap_or_default())),
+            (kind, None) => Ok(kind),
+            (_, Some(c)) => Err(Error::param(
+                "churn",
+                c.churn,
+                format!("no churn (churn, s_tmin, s_tmax and s_noise belong to sampler edm, not {name})"),
+            )),
+        }
+    }
 }
 
 /// What a backward run does after its last step, at t_min.
