@@ -12,7 +12,7 @@ mod pyscore;
 mod run;
 
 use arrays::{matrix_f32, to_matrix, to_vector};
-use diffscope::data::{self, DataModel, Dataset};
+use diffscope::data::{self, DataModel, Dataset, NearestColumns};
 use diffscope::experiments;
 use diffscope::score::{
     EmpiricalScore, Extras, GmmScore, Isa, Nearest, Posterior, Precision, Score,
@@ -53,20 +53,11 @@ fn to_json<T: serde::Serialize>(v: &T) -> PyResult<String> {
 }
 
 /// Puts `nearest` (indices) and the distances `d1`, `d2` of nearest training points into a result dict.
-fn set_nearest(out: &Bound<'_, PyDict>, nn: &[Nearest]) -> PyResult<()> {
+fn set_nearest(out: &Bound<'_, PyDict>, nn: NearestColumns) -> PyResult<()> {
     let py = out.py();
-    out.set_item(
-        "nearest",
-        to_vector(py, nn.iter().map(|n| n.index as i64).collect()),
-    )?;
-    out.set_item(
-        "d1",
-        to_vector(py, nn.iter().map(|n| n.d1 as f64).collect()),
-    )?;
-    out.set_item(
-        "d2",
-        to_vector(py, nn.iter().map(|n| n.d2 as f64).collect()),
-    )
+    out.set_item("nearest", to_vector(py, nn.index))?;
+    out.set_item("d1", to_vector(py, nn.d1))?;
+    out.set_item("d2", to_vector(py, nn.d2))
 }
 
 /// A data set held by Rust (n × d float32, optional labels).
@@ -419,11 +410,9 @@ impl NativeScore {
             out.set_item("log_p", to_vector(py, lp))?;
         }
         if nearest {
-            set_nearest(&out, &nn)?;
-            out.set_item(
-                "second",
-                to_vector(py, nn.iter().map(|n| n.second as i64).collect()),
-            )?;
+            let nn = NearestColumns::new(&nn);
+            out.set_item("second", to_vector(py, nn.second.clone()))?;
+            set_nearest(&out, nn)?;
         }
         if posterior {
             out.set_item(
@@ -451,6 +440,15 @@ fn sampler_kind(name: &str, churn_json: Option<&str>) -> PyResult<String> {
         .map_err(to_py)?;
     let kind = SamplerKind::from_name(name, churn).map_err(to_py)?;
     serde_json::to_string(&kind).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// The training data stored beside a model file from `train` (data.npz in its folder).
+#[pyfunction]
+fn trained_model_data(path: PathBuf) -> PyResult<NativeDataset> {
+    let ds = experiments::train::load_training_data(&path).map_err(to_py)?;
+    Ok(NativeDataset {
+        inner: Arc::new(ds),
+    })
 }
 
 /// Every sampler name `sampler_kind` takes.
@@ -498,22 +496,18 @@ fn sample<'py>(
     })?;
     let out = PyDict::new(py);
     let (n, d) = (p.n, s.d);
-    let curves = s.posterior_curves();
+    let (nearest, posterior) = (s.nearest_columns(), s.posterior_columns());
     out.set_item("x", to_matrix(py, s.x, n, d)?)?;
     out.set_item("times", to_vector(py, s.times.clone()))?;
     out.set_item("score_evals", s.score_evals)?;
-    if let Some(nn) = s.nearest {
-        set_nearest(&out, &nn)?;
-        out.set_item("f_mem", diffscope::memorisation::fraction_copies(&nn))?;
+    if let Some((nn, f_mem)) = nearest {
+        set_nearest(&out, nn)?;
+        out.set_item("f_mem", f_mem)?;
     }
-    if let (Some(tr), Some(c)) = (&s.posterior, curves) {
-        let (k, flat) = (tr.len(), tr.iter().flatten());
-        let entropy: Vec<f64> = flat.clone().map(|p| p.entropy).collect();
-        let eff: Vec<f64> = flat.map(|p| p.effective_n).collect();
-        out.set_item("entropy", to_matrix(py, entropy, k, n)?)?;
-        out.set_item("effective_n", to_matrix(py, eff, k, n)?)?;
-        let tau = c.collapse_t.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
-        out.set_item("collapse_t", to_vector(py, tau))?;
+    if let Some(c) = posterior {
+        out.set_item("entropy", to_matrix(py, c.entropy, c.rows, n)?)?;
+        out.set_item("effective_n", to_matrix(py, c.effective_n, c.rows, n)?)?;
+        out.set_item("collapse_t", to_vector(py, c.collapse_t))?;
         out.set_item("t_collapse", (c.t_collapse.value, c.t_collapse.ci))?;
     }
     if let Some(tr) = s.trajectory {
@@ -576,7 +570,9 @@ fn compare(
     threads: Option<usize>,
     progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<String> {
-    let p: experiments::compare::CompareParams = from_json(params_json, "compare parameters")?;
+    // The keywords given over the library's defaults (None: not given).
+    let p: experiments::compare::CompareParams =
+        diffscope::config::from_json(params_json, "compare parameters").map_err(to_py)?;
     let ds = data.inner.clone();
     let ctl = run::Ctl::default();
     let r = score.with(py, &ctl, |sc| {
@@ -873,6 +869,7 @@ fn _diffscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sample, m)?)?;
     m.add_function(wrap_pyfunction!(sampler_kind, m)?)?;
     m.add_function(wrap_pyfunction!(sampler_names, m)?)?;
+    m.add_function(wrap_pyfunction!(trained_model_data, m)?)?;
     m.add_function(wrap_pyfunction!(regimes, m)?)?;
     m.add_function(wrap_pyfunction!(compare, m)?)?;
     m.add_function(wrap_pyfunction!(t_speciation, m)?)?;

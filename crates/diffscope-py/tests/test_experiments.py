@@ -4,6 +4,7 @@ import json
 import subprocess
 
 import numpy as np
+import pytest
 
 import diffscope as ds
 
@@ -224,6 +225,14 @@ def test_image_folders_and_learned_scores_from_python(tmp_path):
     s = ds.train(data, tmp_path / "train", steps=200, width=32, depth=2, seed=1)
     assert s["steps_done"] == 200
     mlp = ds.MlpScore.load(tmp_path / "train" / "model.safetensors")
+    # The data stored beside the model (the library's one place for it) are the training data.
+    stored = mlp.training_data()
+    np.testing.assert_array_equal(stored.x, data.x)
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "model.safetensors").write_bytes((tmp_path / "train" / "model.safetensors").read_bytes())
+    with pytest.raises(ds.DiffscopeIOError, match="data.npz"):
+        ds.MlpScore.load(alone / "model.safetensors").training_data()
     out = ds.sample(mlp, 16, seed=2, data=data)
     # The end points' nearest training images against a NumPy brute-force search in float64.
     dist = np.linalg.norm(out["x"][:, None, :].astype(np.float64) - data.x[None, :, :], axis=2)

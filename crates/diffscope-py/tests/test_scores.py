@@ -1,5 +1,8 @@
 """Scores from Python against independent NumPy references."""
 
+import json
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -289,3 +292,17 @@ def test_compare_of_the_exact_score_against_itself_and_its_run_directory(tmp_pat
         assert (tmp_path / "cmp" / f).exists(), f
     with pytest.raises(ds.ParamError):
         ds.compare(ds.EmpiricalScore(data), data, against=["knn:k=0"], batch=4, steps=3)
+
+
+def test_compare_defaults_are_the_librarys_in_both_doors(tmp_path, cli):
+    # Only batch, steps and the candidates are given: every other parameter comes from the library's
+    # CompareParams defaults, so Python and the CLI record the same params.json block.
+    data = ds.two_class(200, d=8, seed=0)
+    ds.compare(ds.EmpiricalScore(data), data, against=["exact", "wiener"], batch=4, steps=3, out=tmp_path / "py")
+    subprocess.run([str(cli), "--quiet", "compare", "--score", "empirical", "--n", "200", "--d", "8", "--batch", "4",
+                    "--steps", "3", "--against", "exact,wiener", "-o", str(tmp_path / "cli")], check=True,
+                   stdout=subprocess.DEVNULL)
+    read = lambda p: json.loads((tmp_path / p / "params.json").read_text())["params"]
+    py, cli_params = read("py"), read("cli")
+    assert py == cli_params
+    assert (py["t_max"], py["t_min"], py["spacing"], py["patch_sizes"][-1]) == (6.0, 0.01, "log", 27)

@@ -4,7 +4,9 @@ use crate::commands::args::{DataFlags, SpacingArg, TwoClassArgs};
 use crate::ui::Ctx;
 use anyhow::Result;
 use clap::Args;
+use diffscope::config::{self, Table};
 use diffscope::experiments::{compare, sample::ScoreSource};
+use diffscope::sampler::Spacing;
 use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone)]
@@ -28,27 +30,27 @@ pub struct CompareArgs {
     pub score: ScoreSource,
     /// The candidates: family scores separated by commas or given one per flag (exact, wiener,
     /// smoothed:sigma=S, knn:k=K, ls:patch=P[,padding=circular], els:patch=P); a patch machine's size is
-    /// calibrated per t over --patch-sizes.
-    #[arg(long, num_args = 1.., default_value = "exact,wiener,knn:k=64,ls:patch=5")]
-    pub against: Vec<String>,
-    /// Patch sizes (odd) tried per t for patch machines.
-    #[arg(long, value_delimiter = ',', default_value = "1,3,5,7,9,13,17,21,27")]
-    pub patch_sizes: Vec<usize>,
-    /// Queries (trajectories of the score).
-    #[arg(long, short = 'b', default_value_t = 32)]
-    pub batch: usize,
-    /// Grid steps.
-    #[arg(long, default_value_t = 20)]
-    pub steps: usize,
-    /// Start time T.
-    #[arg(long = "t-max", default_value_t = 6.0)]
-    pub t_max: f64,
-    /// End time t_min.
-    #[arg(long = "t-min", default_value_t = 0.01)]
-    pub t_min: f64,
-    /// Grid spacing.
-    #[arg(long, value_enum, default_value = "log")]
-    pub spacing: SpacingArg,
+    /// calibrated per t over --patch-sizes [default: exact,wiener,knn:k=64,ls:patch=5].
+    #[arg(long, num_args = 1..)]
+    pub against: Option<Vec<String>>,
+    /// Patch sizes (odd) tried per t for patch machines [default: 1,3,5,7,9,13,17,21,27].
+    #[arg(long, value_delimiter = ',')]
+    pub patch_sizes: Option<Vec<usize>>,
+    /// Queries (trajectories of the score) [default: 32].
+    #[arg(long, short = 'b')]
+    pub batch: Option<usize>,
+    /// Grid steps [default: 20].
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Start time T [default: 6].
+    #[arg(long = "t-max")]
+    pub t_max: Option<f64>,
+    /// End time t_min [default: 0.01].
+    #[arg(long = "t-min")]
+    pub t_min: Option<f64>,
+    /// Grid spacing [default: log].
+    #[arg(long, value_enum)]
+    pub spacing: Option<SpacingArg>,
     /// Output run directory.
     #[arg(long, short)]
     pub out: PathBuf,
@@ -80,16 +82,21 @@ pub fn run(a: CompareArgs, ctx: &Ctx) -> Result<()> {
             "compare needs the training data of the candidates: give --data".into()
         ));
     };
-    let params = compare::CompareParams {
-        batch: a.batch,
-        steps: a.steps,
-        t_max: a.t_max,
-        t_min: a.t_min,
-        spacing: a.spacing.into(),
-        seed: ctx.seed,
-        against: split_candidates(&a.against),
-        patch_sizes: a.patch_sizes.clone(),
-    };
+    // The flags given, over the library's defaults (`CompareParams::default`).
+    let mut set = Table::new();
+    config::set_some(&mut set, &["batch"], a.batch)?;
+    config::set_some(&mut set, &["steps"], a.steps)?;
+    config::set_some(&mut set, &["t_max"], a.t_max)?;
+    config::set_some(&mut set, &["t_min"], a.t_min)?;
+    config::set_some(&mut set, &["spacing"], a.spacing.map(Spacing::from))?;
+    config::set(&mut set, &["seed"], ctx.seed)?;
+    config::set_some(
+        &mut set,
+        &["against"],
+        a.against.as_deref().map(split_candidates),
+    )?;
+    config::set_some(&mut set, &["patch_sizes"], a.patch_sizes.as_ref())?;
+    let params: compare::CompareParams = config::resolve(None, set)?;
     params.candidates()?;
     ctx.note(format!(
         "{} against {} on {} (n = {})",

@@ -135,20 +135,10 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
     let labels = experiments::sample::end_point_labels(&out, &sampling);
     let xs = NpyArray::f32(a.batch, d, out.x.clone());
     let mut members: Vec<(&str, NpyArray)> = vec![("x", xs)];
-    if let Some(nn) = &out.nearest {
-        members.push((
-            "nearest",
-            NpyArray::i64_1d(nn.iter().map(|n| n.index as i64).collect()),
-        ));
-        members.push((
-            "d1",
-            NpyArray::f64_1d(nn.iter().map(|n| n.d1 as f64).collect()),
-        ));
-        members.push((
-            "d2",
-            NpyArray::f64_1d(nn.iter().map(|n| n.d2 as f64).collect()),
-        ));
-        let f_mem = diffscope::memorisation::fraction_copies(nn);
+    if let Some((nn, f_mem)) = out.nearest_columns() {
+        members.push(("nearest", NpyArray::i64_1d(nn.index)));
+        members.push(("d1", NpyArray::f64_1d(nn.d1)));
+        members.push(("d2", NpyArray::f64_1d(nn.d2)));
         ctx.note(format!(
             "f_mem (d1/d2 < 1/3 at the end points) = {f_mem:.3}"
         ));
@@ -156,27 +146,16 @@ pub fn run(a: SampleArgs, ctx: &Ctx) -> Result<()> {
     if let Some((l, names)) = &labels {
         members.push(("y", diffscope::data::label_array(l, names)));
     }
-    if let (Some(tr), Some(c)) = (&out.posterior, out.posterior_curves()) {
-        let rows = tr.len();
-        let column = |f: fn(&diffscope::score::Posterior) -> f64| {
-            tr.iter().flatten().map(f).collect::<Vec<f64>>()
-        };
-        members.push((
-            "entropy",
-            NpyArray::f64(rows, a.batch, column(|p| p.entropy)),
-        ));
-        members.push((
-            "effective_n",
-            NpyArray::f64(rows, a.batch, column(|p| p.effective_n)),
-        ));
-        let tau = c.collapse_t.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
-        members.push(("collapse_t", NpyArray::f64_1d(tau)));
+    if let Some(p) = out.posterior_columns() {
+        members.push(("entropy", NpyArray::f64(p.rows, a.batch, p.entropy)));
+        members.push(("effective_n", NpyArray::f64(p.rows, a.batch, p.effective_n)));
+        members.push(("collapse_t", NpyArray::f64_1d(p.collapse_t)));
         ctx.note(format!(
             "collapse (posterior N_eff < 2): median t = {} {}",
-            c.t_collapse
+            p.t_collapse
                 .value
                 .map_or("below t_min".into(), |v| format!("{v:.3}")),
-            c.t_collapse.ci.map_or(String::new(), |(lo, hi)| format!(
+            p.t_collapse.ci.map_or(String::new(), |(lo, hi)| format!(
                 "(95% CI [{lo:.3}, {hi:.3}])"
             ))
         ));

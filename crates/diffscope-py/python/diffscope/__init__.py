@@ -386,6 +386,12 @@ class MlpScore(Score):
         model = Model(json.loads(model_json)) if model_json else None
         return cls(native, os.fspath(path), model, seed)
 
+    def training_data(self) -> Dataset:
+        """The training data that ``train`` stored beside the model file (data.npz in its folder)."""
+        if self.path is None:
+            raise ParamError("invalid parameter `path` = None: expected a model loaded from a file")
+        return Dataset(_core.trained_model_data(self.path))
+
 
 class CallableScore(Score):
     """Any Python callable ``f(x: ndarray[b, d] float32, t: float) -> ndarray[b, d]`` as a score of
@@ -465,10 +471,10 @@ def sample(score: Any, n: int, sampler: str = "em", steps: Optional[int] = None,
     return _core.sample(s._native, json.dumps(params), native_data, _threads(threads), _progress(progress))
 
 
-def compare(score: Any, data: Any, against: Sequence[str] = ("exact", "wiener", "knn:k=64", "ls:patch=5"),
-            out: Optional[PathLike] = None, batch: int = 32, steps: int = 20, t_max: float = 6.0,
-            t_min: float = 0.01, spacing: str = "log", seed: int = 0,
-            patch_sizes: Sequence[int] = (1, 3, 5, 7, 9, 13, 17, 21, 27), d: Optional[int] = None,
+def compare(score: Any, data: Any, against: Optional[Sequence[str]] = None, out: Optional[PathLike] = None,
+            batch: Optional[int] = None, steps: Optional[int] = None, t_max: Optional[float] = None,
+            t_min: Optional[float] = None, spacing: Optional[str] = None, seed: int = 0,
+            patch_sizes: Optional[Sequence[int]] = None, d: Optional[int] = None,
             threads: Optional[int] = None, progress: Any = None) -> dict:
     """The harness: ``score`` (any :class:`Score`, a trained :class:`MlpScore`, or a callable with ``d=``)
     runs ``batch`` reverse trajectories; at each grid time its denoiser output e^t (x + Δ_t S) is compared
@@ -478,9 +484,13 @@ def compare(score: Any, data: Any, against: Sequence[str] = ("exact", "wiener", 
     ``patch_sizes`` and ``candidates`` (per candidate: ``name``, ``cosine`` and ``r2`` as lists of
     {mean, lo, hi}, ``patch`` the calibrated sizes)."""
     s = _as_score(score, d)
-    params = {"batch": int(batch), "steps": int(steps), "t_max": float(t_max), "t_min": float(t_min),
-              "spacing": spacing, "seed": int(seed), "against": [str(a) for a in against],
-              "patch_sizes": [int(p) for p in patch_sizes]}
+    # Keywords left at None are not sent: the library's defaults apply (the CLI's too): against exact,
+    # wiener, knn:k=64, ls:patch=5; 32 queries, 20 log-spaced steps from t_max 6 to t_min 0.01; patch
+    # sizes 1, 3, 5, 7, 9, 13, 17, 21, 27.
+    params = {"batch": _opt(int, batch), "steps": _opt(int, steps), "t_max": _opt(float, t_max),
+              "t_min": _opt(float, t_min), "spacing": spacing, "seed": int(seed),
+              "against": None if against is None else [str(a) for a in against],
+              "patch_sizes": None if patch_sizes is None else [int(p) for p in patch_sizes]}
     text = _core.compare(s._native, _dataset(data)._native, json.dumps(params),
                          None if out is None else os.fspath(out), _threads(threads), _progress(progress))
     return json.loads(text)
@@ -649,7 +659,7 @@ def geometry(score: Any, data: Optional[Any] = None, model: Optional[Model] = No
         if isinstance(score, EmpiricalScore):
             data = score.data
         elif isinstance(score, MlpScore) and score.path is not None:
-            data = load_data(os.path.join(os.path.dirname(score.path), "data.npz"))
+            data = score.training_data()
         else:
             raise ParamError("geometry: give data= (the training data of the score)")
     ds = _dataset(data)

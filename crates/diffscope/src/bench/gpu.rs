@@ -199,7 +199,7 @@ fn speed(device: Device, repeats: usize, ctx: &BenchCtx) -> Result<Value> {
             singles.push(json!({
                 "n": n, "d": d, "b": b, "wall_ms": wall * 1e3,
                 "tflops": 4.0 * (b * n * d) as f64 / wall / 1e12,
-                "plan": if crate::score::cuda::fused(d) { "fused" } else { "cublas" },
+                "plan": plan(d),
             }));
         }
     }
@@ -246,4 +246,20 @@ pub fn bench_gpu(repeats: usize, ctx: &BenchCtx) -> Result<Value> {
         "accuracy": accuracy(device, ctx)?,
         "speed": speed(device, repeats, ctx)?,
     }))
+}
+
+/// Which kernel plan the GPU uses at dimension d: the fused kernel or the cuBLAS logits.
+#[cfg(feature = "cuda")]
+fn plan(d: usize) -> &'static str {
+    if crate::score::cuda::fused(d) {
+        "fused"
+    } else {
+        "cublas"
+    }
+}
+
+/// Without the `cuda` feature there is no GPU plan (and no device to bench).
+#[cfg(not(feature = "cuda"))]
+fn plan(_: usize) -> &'static str {
+    "none"
 }

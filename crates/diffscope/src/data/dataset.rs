@@ -76,6 +76,32 @@ pub struct Nearest {
     pub d2: f32,
 }
 
+/// Nearest points of a batch as columns, the way the doors write them (`sample`'s .npz members, the keys
+/// of Python's dicts): indices as i64, distances as f64.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NearestColumns {
+    /// μ₁ per query.
+    pub index: Vec<i64>,
+    /// μ₂ per query.
+    pub second: Vec<i64>,
+    /// $d_1$ per query.
+    pub d1: Vec<f64>,
+    /// $d_2$ per query.
+    pub d2: Vec<f64>,
+}
+
+impl NearestColumns {
+    /// The columns of `nn`.
+    pub fn new(nn: &[Nearest]) -> Self {
+        NearestColumns {
+            index: nn.iter().map(|n| n.index as i64).collect(),
+            second: nn.iter().map(|n| n.second as i64).collect(),
+            d1: nn.iter().map(|n| n.d1 as f64).collect(),
+            d2: nn.iter().map(|n| n.d2 as f64).collect(),
+        }
+    }
+}
+
 impl Dataset {
     /// A data set from a row-major buffer; checks the shape and that every value is finite.
     pub fn new(x: Vec<f32>, n: usize, d: usize, provenance: impl Into<String>) -> Result<Self> {

@@ -15,7 +15,7 @@ mod model;
 mod spec;
 
 pub use activation::Activation;
-pub use dataset::{label_array, ClassCount, DataInfo, Dataset, Nearest};
+pub use dataset::{label_array, ClassCount, DataInfo, Dataset, Nearest, NearestColumns};
 pub use embedded::{random_orthonormal, SphereSpec, SubspaceSpec};
 pub use gmm::{Covariance, Direction, GaussianMixture, TwoClassGmm};
 pub use image::{decode as decode_image, is_image_name, ImageInfo};

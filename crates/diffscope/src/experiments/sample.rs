@@ -2,7 +2,7 @@
 //! with the end points' nearest training points when the score has a training set. The CLI's `sample` and
 //! the Python package's `sample()` both call [`run`], so the same seed gives bit-identical samples.
 
-use crate::data::Dataset;
+use crate::data::{Dataset, NearestColumns};
 use crate::error::{Error, Result};
 use crate::progress::Monitor;
 use crate::regimes::posterior::{self, PosteriorCurves};
@@ -86,6 +86,46 @@ impl Samples {
             .as_ref()
             .map(|tr| posterior::summarise(&self.times, tr))
     }
+
+    /// The end points' nearest training points as columns, and f_mem, the fraction of copies
+    /// ($3 d_1 < d_2$, [`fraction_copies`](crate::memorisation::fraction_copies)).
+    pub fn nearest_columns(&self) -> Option<(NearestColumns, f64)> {
+        self.nearest.as_deref().map(|nn| {
+            (
+                NearestColumns::new(nn),
+                crate::memorisation::fraction_copies(nn),
+            )
+        })
+    }
+
+    /// The recorded posterior as the doors write it: entropy and N_eff as (K + 1) × B row-major arrays,
+    /// the per-trajectory collapse times (NaN: not before t_min) and their median with its 95 % CI.
+    pub fn posterior_columns(&self) -> Option<PosteriorColumns> {
+        let (tr, c) = (self.posterior.as_ref()?, self.posterior_curves()?);
+        let column = |f: fn(&Posterior) -> f64| tr.iter().flatten().map(f).collect::<Vec<f64>>();
+        Some(PosteriorColumns {
+            rows: tr.len(),
+            entropy: column(|p| p.entropy),
+            effective_n: column(|p| p.effective_n),
+            collapse_t: c.collapse_t.iter().map(|v| v.unwrap_or(f64::NAN)).collect(),
+            t_collapse: c.t_collapse,
+        })
+    }
+}
+
+/// The posterior along a run's trajectories, as columns ([`Samples::posterior_columns`]).
+#[derive(Clone, Debug)]
+pub struct PosteriorColumns {
+    /// Recorded times K + 1 (the grid's and t_min).
+    pub rows: usize,
+    /// Entropy of the softmax weights, rows × B row-major.
+    pub entropy: Vec<f64>,
+    /// Effective number 1/Σw², rows × B row-major.
+    pub effective_n: Vec<f64>,
+    /// Per trajectory: the first time N_eff < 2 (NaN: not before t_min).
+    pub collapse_t: Vec<f64>,
+    /// Their median with its 95 % distribution-free CI.
+    pub t_collapse: crate::regimes::Measured,
 }
 
 /// Keeps what a run records: the states and the posterior, at every step.
@@ -359,9 +399,7 @@ pub fn build_placed(
             let t = crate::experiments::train::load_trained(path)?;
             let ds = match data {
                 Some(ds) => ds,
-                None => {
-                    crate::data::DataFileSpec::as_stored(path.with_file_name("data.npz")).load()?
-                }
+                None => crate::experiments::train::load_training_data(path)?,
             };
             if ds.d != t.net.config().d {
                 return Err(Error::shape(

@@ -9,7 +9,7 @@ use crate::nn::{MlpConfig, TrainConfig, Trainer};
 use crate::progress::Monitor;
 use crate::report::{html_report, Plot, Series};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Metadata key holding the data model (JSON) in a saved model, so `geometry` knows the true tangent.
@@ -26,6 +26,18 @@ pub struct TrainedModel {
     pub model: Option<DataModel>,
     /// The seed that data model was drawn with.
     pub seed: Option<u64>,
+}
+
+/// The training data `diffscope train` stores beside a model file: data.npz in the same folder. Every
+/// door (the CLI's `--score model.safetensors`, Python's `MlpScore`) finds a model's data here.
+pub fn training_data_path(model: &Path) -> PathBuf {
+    model.with_file_name("data.npz")
+}
+
+/// Loads the training data stored beside a model file ([`training_data_path`]); the error names data.npz
+/// when it is missing or unreadable.
+pub fn load_training_data(model: &Path) -> Result<Dataset> {
+    crate::data::DataFileSpec::as_stored(training_data_path(model)).load()
 }
 
 /// Reads a model written by [`run`] (or `diffscope train`) and its metadata.
