@@ -8,6 +8,7 @@ use crate::experiments::regimes::{fmt, fmt_ci, RegimesConfig, RegimesReport, Reg
 use crate::io::{self, NpyArray};
 use crate::regimes;
 use crate::report::{html_report, Plot, Series};
+use crate::theory::manifold::ManifoldTheory;
 use std::path::Path;
 
 /// Writes the run directory of `report` atomically (built beside `out`, then renamed over it):
@@ -332,6 +333,37 @@ fn write_posterior(
     ))
 }
 
+/// A sweep table's named columns, one value per run: written as a CSV and read back by name for figures.
+struct Columns(Vec<(String, Vec<f64>)>);
+
+impl Columns {
+    /// The column `name` (empty if there is none).
+    fn get(&self, name: &str) -> Vec<f64> {
+        self.0
+            .iter()
+            .find(|c| c.0 == name)
+            .map(|c| c.1.clone())
+            .unwrap_or_default()
+    }
+
+    /// A line of the column `key` against the column `x`, labelled `label`.
+    fn line(&self, x: &str, key: &str, label: &str, markers: bool) -> Series {
+        Series {
+            name: label.into(),
+            x: self.get(x),
+            y: self.get(key),
+            band: None,
+            markers,
+        }
+    }
+
+    fn write_csv(&self, path: &Path) -> Result<()> {
+        let names: Vec<&str> = self.0.iter().map(|c| c.0.as_str()).collect();
+        let refs: Vec<&[f64]> = self.0.iter().map(|c| &c.1[..]).collect();
+        io::write_csv(path, &names, &refs)
+    }
+}
+
 /// The β sweep's sweep.csv, figures of measured t_S and t_C vs β beside the theory curves, and index.html.
 pub(crate) fn assemble_beta(
     cfg: &RegimesConfig,
@@ -342,19 +374,40 @@ pub(crate) fn assemble_beta(
     let Some(DataModel::Manifold(spec)) = &cfg.model else {
         return Err(Error::param("sweep_beta", "", "the manifold model"));
     };
+    let cols = beta_columns(betas, rows);
+    cols.write_csv(&out.join("sweep.csv"))?;
+    let tail = format!("{:?}, d = {}, n = {}", spec.activation, spec.d, cfg.n).to_lowercase();
+    for (plot, name) in beta_figures(&cols, &tail) {
+        plot.render(&out.join(name))?;
+    }
+    let figs = [
+        ("t_s_vs_beta.png".to_string(), "t_S vs β".to_string()),
+        ("t_c_vs_beta.png".into(), "t_C vs β".into()),
+    ];
+    io::write_text(
+        &out.join("index.html"),
+        &html_report(
+            "diffscope regimes: β sweep",
+            &format!("Hidden-manifold mixture {tail}; one run directory per β beside this page."),
+            &beta_table(betas, rows),
+            &figs,
+        ),
+    )
+}
+
+/// sweep.csv of a β sweep: β, the measured and theoretical t_S and t_C of each run, and f_mem.
+fn beta_columns(betas: &[f64], rows: &[RegimesSummary]) -> Columns {
     let get = |f: &dyn Fn(&RegimesSummary) -> Option<f64>| {
         rows.iter()
             .map(|r| f(r).unwrap_or(f64::NAN))
             .collect::<Vec<f64>>()
     };
+    let variant = |f: fn(&ManifoldTheory) -> Option<f64>| get(&|r| Some(r.variant(f)));
     let cols: Vec<(&str, Vec<f64>)> = vec![
         ("beta", betas.to_vec()),
         ("t_s_measured", get(&|r| r.t_s.measured)),
         ("t_s_theory", get(&|r| Some(r.t_s.theory))),
-        (
-            "t_s_printed",
-            get(&|r| Some(r.variant(|v| Some(v.t_s_printed)))),
-        ),
+        ("t_s_printed", variant(|v| Some(v.t_s_printed))),
         (
             "t_s_data_lambda",
             get(&|r| Some(r.t_s.theory_from_data_lambda)),
@@ -362,41 +415,24 @@ pub(crate) fn assemble_beta(
         ("t_c_phi_c_half", get(&|r| r.t_c.phi_c_half)),
         ("t_c_mean_last_change", get(&|r| r.t_c.mean_last_change)),
         ("t_c_entropy_zero", get(&|r| r.t_c.entropy_zero)),
-        ("t_c_glm", get(&|r| Some(r.variant(|v| v.t_c_glm)))),
-        (
-            "t_c_glm_centres",
-            get(&|r| Some(r.variant(|v| v.t_c_glm_centres))),
-        ),
-        ("t_c_linear", get(&|r| Some(r.variant(|v| v.t_c_linear)))),
-        (
-            "t_c_linear_mp",
-            get(&|r| Some(r.variant(|v| v.t_c_linear_mp))),
-        ),
+        ("t_c_glm", variant(|v| v.t_c_glm)),
+        ("t_c_glm_centres", variant(|v| v.t_c_glm_centres)),
+        ("t_c_linear", variant(|v| v.t_c_linear)),
+        ("t_c_linear_mp", variant(|v| v.t_c_linear_mp)),
         ("f_mem", get(&|r| r.f_mem)),
     ];
-    let names: Vec<&str> = cols.iter().map(|c| c.0).collect();
-    let refs: Vec<&[f64]> = cols.iter().map(|c| &c.1[..]).collect();
-    io::write_csv(&out.join("sweep.csv"), &names, &refs)?;
-    let col = |name: &str| {
-        cols.iter()
-            .find(|c| c.0 == name)
-            .map(|c| c.1.clone())
-            .unwrap_or_default()
-    };
+    Columns(cols.into_iter().map(|(k, v)| (k.into(), v)).collect())
+}
+
+/// The β sweep's two figures (t_S and t_C vs β, measured beside theory) and their file stems.
+fn beta_figures(cols: &Columns, tail: &str) -> [(Plot, &'static str); 2] {
     let series = |items: &[(&str, &str, bool)]| -> Vec<Series> {
         items
             .iter()
-            .map(|&(key, label, markers)| Series {
-                name: label.into(),
-                x: betas.to_vec(),
-                y: col(key),
-                band: None,
-                markers,
-            })
+            .map(|&(key, label, markers)| cols.line("beta", key, label, markers))
             .collect()
     };
-    let tail = format!("{:?}, d = {}, n = {}", spec.activation, spec.d, cfg.n).to_lowercase();
-    Plot {
+    let t_s = Plot {
         title: format!("Speciation time vs β ({tail})"),
         x_label: "β = p/d".into(),
         y_label: "t_S (OU time)".into(),
@@ -407,9 +443,8 @@ pub(crate) fn assemble_beta(
             ("t_s_data_lambda", "½ log Λ of the data", false),
         ]),
         ..Default::default()
-    }
-    .render(&out.join("t_s_vs_beta"))?;
-    Plot {
+    };
+    let t_c = Plot {
         title: format!("Collapse time vs β ({tail})"),
         x_label: "β = p/d".into(),
         y_label: "t_C (OU time)".into(),
@@ -422,10 +457,13 @@ pub(crate) fn assemble_beta(
             ("t_c_linear_mp", "linear, MP", false),
         ]),
         ..Default::default()
-    }
-    .render(&out.join("t_c_vs_beta"))?;
-    let table: Vec<[String; 4]> = rows
-        .iter()
+    };
+    [(t_s, "t_s_vs_beta"), (t_c, "t_c_vs_beta")]
+}
+
+/// index.html's table of a β sweep: t_S and t_C per β, theory beside measured.
+fn beta_table(betas: &[f64], rows: &[RegimesSummary]) -> Vec<[String; 4]> {
+    rows.iter()
         .zip(betas)
         .flat_map(|(r, b)| {
             [
@@ -449,21 +487,7 @@ pub(crate) fn assemble_beta(
                 ],
             ]
         })
-        .collect();
-    let figs = [
-        ("t_s_vs_beta.png".to_string(), "t_S vs β".to_string()),
-        ("t_c_vs_beta.png".into(), "t_C vs β".into()),
-    ];
-    io::write_text(
-        &out.join("index.html"),
-        &html_report(
-            "diffscope regimes: β sweep",
-            &format!("Hidden-manifold mixture {tail}; one run directory per β beside this page."),
-            &table,
-            &figs,
-        ),
-    )?;
-    Ok(())
+        .collect()
 }
 
 /// The d sweep's sweep_d.csv, the figure of the measured t_S with its CI vs d beside ½ log Λ of the data
@@ -474,8 +498,34 @@ pub(crate) fn assemble_d(
     rows: &[RegimesSummary],
     out: &Path,
 ) -> Result<Vec<[String; 4]>> {
+    let cols = d_columns(dims, rows);
+    cols.write_csv(&out.join("sweep_d.csv"))?;
+    d_figure(cfg, &cols).render(&out.join("t_s_vs_d"))?;
+    let table = d_table(dims, rows);
+    io::write_text(
+        &out.join("index.html"),
+        &html_report(
+            "diffscope regimes: d sweep",
+            &format!(
+                "t_S vs d at n = {}; one run directory per d beside this page.",
+                cfg.n
+            ),
+            &table,
+            &[("t_s_vs_d.png".to_string(), "t_S vs d".to_string())],
+        ),
+    )?;
+    Ok(table)
+}
+
+/// The φ at t = 2.5, 3.0, …, 5.0 that a d sweep tabulates (index k).
+fn phi_at(v: &[Option<f64>], k: usize) -> Option<f64> {
+    v.get(k).copied().flatten()
+}
+
+/// sweep_d.csv of a d sweep: d, the measured t_S with its CI beside the theory forms, f_mem, wall time,
+/// and φ at t = 2.5 … 5.0 with its CI and theory.
+fn d_columns(dims: &[usize], rows: &[RegimesSummary]) -> Columns {
     let num = |v: Option<f64>| v.unwrap_or(f64::NAN);
-    let at = |v: &[Option<f64>], k: usize| v.get(k).copied().flatten();
     let get = |f: &dyn Fn(&RegimesSummary) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
     let mut cols: Vec<(String, Vec<f64>)> = vec![
         ("d".into(), dims.iter().map(|&d| d as f64).collect()),
@@ -500,45 +550,42 @@ pub(crate) fn assemble_d(
     ];
     for k in 0..6 {
         let t = 2.5 + 0.5 * k as f64;
-        cols.push((format!("phi_t{t}"), get(&|r| num(at(&r.phi_at_t.phi, k)))));
-        cols.push((format!("phi_t{t}_lo"), get(&|r| num(at(&r.phi_at_t.lo, k)))));
-        cols.push((format!("phi_t{t}_hi"), get(&|r| num(at(&r.phi_at_t.hi, k)))));
+        cols.push((
+            format!("phi_t{t}"),
+            get(&|r| num(phi_at(&r.phi_at_t.phi, k))),
+        ));
+        cols.push((
+            format!("phi_t{t}_lo"),
+            get(&|r| num(phi_at(&r.phi_at_t.lo, k))),
+        ));
+        cols.push((
+            format!("phi_t{t}_hi"),
+            get(&|r| num(phi_at(&r.phi_at_t.hi, k))),
+        ));
         cols.push((
             format!("phi_t{t}_theory"),
-            get(&|r| num(r.phi_at_t.theory.as_deref().and_then(|th| at(th, k)))),
+            get(&|r| num(r.phi_at_t.theory.as_deref().and_then(|th| phi_at(th, k)))),
         ));
     }
-    let names: Vec<&str> = cols.iter().map(|c| c.0.as_str()).collect();
-    let refs: Vec<&[f64]> = cols.iter().map(|c| &c.1[..]).collect();
-    io::write_csv(&out.join("sweep_d.csv"), &names, &refs)?;
-    let col = |name: &str| {
-        cols.iter()
-            .find(|c| c.0 == name)
-            .map(|c| c.1.clone())
-            .unwrap_or_default()
-    };
-    let xs: Vec<f64> = col("d");
-    let line = |key: &str, label: &str| Series {
-        name: label.into(),
-        x: xs.clone(),
-        y: col(key),
-        band: None,
-        markers: false,
-    };
+    Columns(cols)
+}
+
+/// The d sweep's figure: the measured t_S with its CI vs d beside the theory forms.
+fn d_figure(cfg: &RegimesConfig, cols: &Columns) -> Plot {
     let mut series = vec![
         Series {
             name: "measured (φ = 0.775, 95% CI)".into(),
-            x: xs.clone(),
-            y: col("t_s_measured"),
-            band: Some((col("t_s_ci_lo"), col("t_s_ci_hi"))),
+            x: cols.get("d"),
+            y: cols.get("t_s_measured"),
+            band: Some((cols.get("t_s_ci_lo"), cols.get("t_s_ci_hi"))),
             markers: true,
         },
-        line("t_s_data_lambda", "½ log Λ of the data"),
-        line("t_s_theory", "theory ½ log Λ (v∞ = 1)"),
+        cols.line("d", "t_s_data_lambda", "½ log Λ of the data", false),
+        cols.line("d", "t_s_theory", "theory ½ log Λ (v∞ = 1)", false),
     ];
     if matches!(cfg.model, Some(DataModel::Manifold(_))) {
-        series.push(line("t_s_printed", "paper's printed form (v∞ = ½)"));
-        series.push(line("t_s_total_var", "GE with ϱ at κ(1 + ‖μ̃‖²)"));
+        series.push(cols.line("d", "t_s_printed", "paper's printed form (v∞ = ½)", false));
+        series.push(cols.line("d", "t_s_total_var", "GE with ϱ at κ(1 + ‖μ̃‖²)", false));
     }
     Plot {
         title: format!(
@@ -551,9 +598,11 @@ pub(crate) fn assemble_d(
         log_x: true,
         ..Default::default()
     }
-    .render(&out.join("t_s_vs_d"))?;
-    let table: Vec<[String; 4]> = rows
-        .iter()
+}
+
+/// index.html's table of a d sweep (also what the CLI prints): t_S per d, theory beside measured.
+fn d_table(dims: &[usize], rows: &[RegimesSummary]) -> Vec<[String; 4]> {
+    rows.iter()
         .zip(dims)
         .map(|(r, d)| {
             [
@@ -566,24 +615,11 @@ pub(crate) fn assemble_d(
                     fmt(Some(r.variant(|v| Some(v.t_s_printed)))),
                     fmt(Some(r.variant(|v| Some(v.t_s_total_var)))),
                     (0..6)
-                        .map(|k| fmt(at(&r.phi_at_t.phi, k)))
+                        .map(|k| fmt(phi_at(&r.phi_at_t.phi, k)))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
             ]
         })
-        .collect();
-    io::write_text(
-        &out.join("index.html"),
-        &html_report(
-            "diffscope regimes: d sweep",
-            &format!(
-                "t_S vs d at n = {}; one run directory per d beside this page.",
-                cfg.n
-            ),
-            &table,
-            &[("t_s_vs_d.png".to_string(), "t_S vs d".to_string())],
-        ),
-    )?;
-    Ok(table)
+        .collect()
 }
