@@ -7,7 +7,6 @@ use crate::error::{Error, Result};
 use crate::io;
 use crate::nn::{MlpConfig, TrainConfig, Trainer};
 use crate::progress::Monitor;
-use crate::report::{html_report, Plot, Series};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -196,8 +195,8 @@ pub struct TrainTimings {
     pub train_wall_s_this_invocation: f64,
 }
 
-/// Writes model.safetensors (with the data model and seed as metadata), data.npz, loss.csv, the loss figure,
-/// summary.json and index.html into `out`.
+/// Writes the run directory ([`report::train::write`](crate::report::train::write)) and returns its
+/// summary.
 pub fn write_outputs(
     out: &Path,
     tr: &Trainer,
@@ -207,37 +206,11 @@ pub fn write_outputs(
     wall: f64,
 ) -> Result<TrainSummary> {
     let net = tr.model();
-    let mut meta = vec![(META_SEED, seed.to_string())];
-    if let Some(m) = model {
-        meta.push((
-            META_MODEL,
-            serde_json::to_string(m).map_err(|e| Error::format(out, e.to_string()))?,
-        ));
-    }
-    net.save(&out.join("model.safetensors"), &meta)?;
-    ds.write_npz(&out.join("data.npz"))?;
-    let steps: Vec<f64> = tr.log().iter().map(|l| l.step as f64).collect();
-    let losses: Vec<f64> = tr.log().iter().map(|l| l.loss).collect();
-    io::write_csv(&out.join("loss.csv"), &["step", "loss"], &[&steps, &losses])?;
-    Plot {
-        title: "Denoising score-matching loss (EDM-weighted, per coordinate)".into(),
-        x_label: "step".into(),
-        y_label: "loss".into(),
-        series: vec![Series {
-            name: "mean minibatch loss per window".into(),
-            x: steps,
-            y: losses.clone(),
-            band: None,
-            markers: false,
-        }],
-        ..Plot::default()
-    }
-    .render(&out.join("loss"))?;
     let summary = TrainSummary {
         d: ds.d,
         data: ds.provenance.clone(),
         data_model: model.cloned(),
-        final_loss: losses.last().copied(),
+        final_loss: tr.log().last().map(|l| l.loss),
         n: ds.n,
         network: net.config().clone(),
         parameters: net.n_params(),
@@ -249,35 +222,6 @@ pub fn write_outputs(
         train: tr.config().clone(),
         version: crate::VERSION.into(),
     };
-    io::write_json_sorted(&out.join("summary.json"), &summary)?;
-    let c = net.config();
-    let table = vec![
-        [
-            "network".to_string(),
-            "—".into(),
-            format!(
-                "width {}, depth {}, {} parameters",
-                c.width,
-                c.depth,
-                net.n_params()
-            ),
-            format!("σ_data = {:.4}", c.sigma_data),
-        ],
-        [
-            "final loss".to_string(),
-            "—".into(),
-            format!("{:.5}", losses.last().copied().unwrap_or(f64::NAN)),
-            format!("{} steps, batch {}", tr.step_count(), tr.config().batch),
-        ],
-    ];
-    io::write_text(
-        &out.join("index.html"),
-        &html_report(
-            "diffscope train",
-            &ds.provenance,
-            &table,
-            &[("loss.png".into(), "training loss".into())],
-        ),
-    )?;
+    crate::report::train::write(out, tr, ds, &summary)?;
     Ok(summary)
 }

@@ -8,6 +8,7 @@ pub mod geometry;
 pub mod memorise;
 pub mod regimes;
 pub mod stats;
+pub mod train;
 
 use crate::error::{Error, Result};
 use plotters::prelude::*;
