@@ -48,24 +48,23 @@ pub fn run(a: BenchArgs, ctx: &Ctx) -> Result<()> {
         device: ctx.device_flag,
     };
     let mut report = bench::header(a.repeats);
-    let mut put = |key: &str, v: serde_json::Value| report[key] = v;
     if matches!(a.suite, Suite::Standard | Suite::All) {
-        put("standard", bench::standard(a.repeats, &b)?);
+        report.standard = Some(bench::standard(a.repeats, &b)?);
     }
     if matches!(a.suite, Suite::Single | Suite::All) {
-        put("single", bench::single(a.repeats, &b)?);
+        report.single = Some(bench::single(a.repeats, &b)?);
     }
     if matches!(a.suite, Suite::Nn | Suite::All) {
-        put("nn", bench::nn(a.repeats, &b)?);
+        report.nn = Some(bench::nn(a.repeats, &b)?);
     }
     if a.suite == Suite::Gpu {
-        put("gpu", bench::gpu::bench_gpu(a.repeats, &b)?);
+        report.gpu = Some(bench::gpu::bench_gpu(a.repeats, &b)?);
     }
     if a.suite == Suite::Family {
-        put("family", bench::family::bench_family(a.repeats, &b)?);
+        report.family = Some(bench::family::bench_family(a.repeats, &b)?);
     }
     if a.suite == Suite::Grid {
-        put("grid", bench::grid(a.repeats, &b)?);
+        report.grid = Some(bench::grid(a.repeats, &b)?);
     }
     bar.finish_and_clear();
     println!("{}", serde_json::to_string_pretty(&report)?);

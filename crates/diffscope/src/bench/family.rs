@@ -1,12 +1,11 @@
 //! `diffscope bench --suite family`: per-step cost of every closed-form denoiser on Fashion-MNIST.
 
 use super::gpu::{fashion_pair, noised};
-use super::{median, BenchCtx};
+use super::{median, BenchCtx, ElsScaling, FamilyBench, FamilyPoint, FamilySuite};
 use crate::error::Result;
 use crate::family::FamilySpec;
 use crate::score::Score;
 use faer::Par;
-use serde_json::{json, Value};
 use std::time::Instant;
 
 /// Queries per step: the batch of issue #26's speed target (a 20-step batch of 16).
@@ -16,9 +15,11 @@ const B: usize = 16;
 /// Fashion-MNIST classes 0/1 (N = 12 000, d = 784, centred) at t ∈ {0.1, 1}, median of `repeats`. The
 /// ELS machine costs N · (H W)² logits per query, so it runs on the first 100 images per
 /// class and its figure is also given per (image, shift, pixel) and scaled to N = 12 000 and 2000.
-pub fn bench_family(repeats: usize, ctx: &BenchCtx) -> Result<Value> {
+pub fn bench_family(repeats: usize, ctx: &BenchCtx) -> Result<FamilySuite> {
     let Some(full) = fashion_pair(ctx)? else {
-        return Ok(json!({"skipped": "Fashion-MNIST not found"}));
+        return Ok(FamilySuite::Skipped {
+            skipped: "Fashion-MNIST not found".into(),
+        });
     };
     let els_data = full.first_per_class(100)?;
     let specs: [(&str, &crate::data::Dataset); 9] = [
@@ -41,24 +42,28 @@ pub fn bench_family(repeats: usize, ctx: &BenchCtx) -> Result<Value> {
             let x = noised(data, B, t, ctx.seed);
             let walls = time_step(score.as_ref(), &x, t, repeats);
             let wall = median(walls.clone());
-            let mut row = json!({
-                "denoiser": name, "n": data.n, "d": data.d, "b": B, "t": t,
-                "ms_per_step": wall * 1e3, "wall_s_runs": walls,
+            // ELS: logits per query N · (H W)², every (pixel, training pixel) pair of every image (zero
+            // padding has more shifts, each with fewer valid pixels: the same pairs).
+            let per_query = data.n as f64 * (28.0f64 * 28.0).powi(2);
+            rows.push(FamilyPoint {
+                denoiser: name.into(),
+                n: data.n,
+                d: data.d,
+                b: B,
+                t,
+                ms_per_step: wall * 1e3,
+                wall_s_runs: walls,
+                els: name.starts_with("els").then(|| ElsScaling {
+                    ns_per_logit: wall * 1e9 / (B as f64 * per_query),
+                    scaled_ms_per_step_n12000: wall * 1e3 * 12_000.0 / data.n as f64,
+                    scaled_ms_per_step_n2000: wall * 1e3 * 2_000.0 / data.n as f64,
+                }),
             });
-            if name.starts_with("els") {
-                // Logits per query: N · (H W)², every (pixel, training pixel) pair of every image
-                // (zero padding has more shifts, each with fewer valid pixels: the same pairs).
-                let per_query = data.n as f64 * (28.0f64 * 28.0).powi(2);
-                row["ns_per_logit"] = json!(wall * 1e9 / (B as f64 * per_query));
-                row["scaled_ms_per_step_n12000"] = json!(wall * 1e3 * 12_000.0 / data.n as f64);
-                row["scaled_ms_per_step_n2000"] = json!(wall * 1e3 * 2_000.0 / data.n as f64);
-            }
-            rows.push(row);
         }
     }
-    Ok(json!({
-        "workload": "Fashion-MNIST 0/1 centred, d=784; one evaluation of B=16 noised training images per step",
-        "points": rows,
+    Ok(FamilySuite::Ran(FamilyBench {
+        workload: "Fashion-MNIST 0/1 centred, d=784; one evaluation of B=16 noised training images per step".into(),
+        points: rows,
     }))
 }
 

@@ -2,13 +2,12 @@
 //! (accuracy, top-2, log p), its determinism, and its speed (single evaluations and whole sampling loops),
 //! in one call, as JSON. `scripts/gpu-check.sh` runs it beside `bench/gpu_baselines.py`.
 
-use super::{median, time_sampler, BenchCtx};
+use super::{median, time_sampler, BenchCtx, GpuAccuracy, GpuBench, GpuLoop, GpuSingle, GpuSpeed};
 use crate::data::{DataFileSpec, Dataset, TwoClassGmm};
 use crate::error::Result;
 use crate::sampler::{self, NoiseKey, TimeGrid};
 use crate::score::{Device, EmpiricalScore, Extras, Nearest, OuTime, Precision, Score};
 use faer::Par;
-use serde_json::{json, Value};
 use std::time::Instant;
 
 /// The two accuracy data sets: the standard GMM (d = 100, N = 10⁴) and Fashion-MNIST classes 0 and 1
@@ -104,7 +103,7 @@ fn bits(e: &Eval) -> Vec<u64> {
 
 /// Accuracy, top-2 and log p of the GPU and CPU f32 kernels against the f64 reference, and the GPU's
 /// determinism (the same bits twice; a query's bits the same in a batch of 256 and alone in a batch of 37).
-fn accuracy(device: Device, ctx: &BenchCtx) -> Result<Value> {
+fn accuracy(device: Device, ctx: &BenchCtx) -> Result<Vec<GpuAccuracy>> {
     let mut rows = Vec::new();
     for (name, data) in datasets(ctx)? {
         ctx.note(format!("accuracy: {name}"));
@@ -144,21 +143,23 @@ fn accuracy(device: Device, ctx: &BenchCtx) -> Result<Value> {
                     .map(|(a, b)| (a - b).abs())
                     .fold(0.0f64, f64::max)
             };
-            rows.push(json!({
-                "data": name, "t": t, "b": 256,
-                "gpu_rel_err": rel_err(&g.s, &r.s),
-                "cpu_rel_err": rel_err(&c.s, &r.s),
-                "gpu_nearest_agree": agree(&g),
-                "cpu_nearest_agree": agree(&c),
-                "gpu_log_p_max_abs_err": lp_err(&g),
-                "cpu_log_p_max_abs_err": lp_err(&c),
-                "gpu_same_bits_twice": bits(&again) == full,
-                "gpu_same_bits_in_smaller_batch": bits(&part) == sub,
-                "gpu_all_finite": g.s.iter().all(|v| v.is_finite()),
-            }));
+            rows.push(GpuAccuracy {
+                data: name.to_string(),
+                t,
+                b: 256,
+                gpu_rel_err: rel_err(&g.s, &r.s),
+                cpu_rel_err: rel_err(&c.s, &r.s),
+                gpu_nearest_agree: agree(&g),
+                cpu_nearest_agree: agree(&c),
+                gpu_log_p_max_abs_err: lp_err(&g),
+                cpu_log_p_max_abs_err: lp_err(&c),
+                gpu_same_bits_twice: bits(&again) == full,
+                gpu_same_bits_in_smaller_batch: bits(&part) == sub,
+                gpu_all_finite: g.s.iter().all(|v| v.is_finite()),
+            });
         }
     }
-    Ok(json!(rows))
+    Ok(rows)
 }
 
 /// Wall time (median of `repeats`, after one warm-up) of one evaluation of B queries at t = 1, host
@@ -179,7 +180,7 @@ fn time_eval(score: &dyn Score, b: usize, repeats: usize, seed: u64) -> f64 {
     )
 }
 
-fn speed(device: Device, repeats: usize, ctx: &BenchCtx) -> Result<Value> {
+fn speed(device: Device, repeats: usize, ctx: &BenchCtx) -> Result<GpuSpeed> {
     let mut singles = Vec::new();
     for (n, d, bs) in [
         (10_000usize, 100usize, vec![1000usize]),
@@ -196,11 +197,14 @@ fn speed(device: Device, repeats: usize, ctx: &BenchCtx) -> Result<Value> {
         drop(data);
         for b in bs {
             let wall = time_eval(&gpu, b, repeats, ctx.seed);
-            singles.push(json!({
-                "n": n, "d": d, "b": b, "wall_ms": wall * 1e3,
-                "tflops": 4.0 * (b * n * d) as f64 / wall / 1e12,
-                "plan": plan(d),
-            }));
+            singles.push(GpuSingle {
+                n,
+                d,
+                b,
+                wall_ms: wall * 1e3,
+                tflops: 4.0 * (b * n * d) as f64 / wall / 1e12,
+                plan: plan(d).into(),
+            });
         }
     }
     let mut loops = Vec::new();
@@ -209,10 +213,10 @@ fn speed(device: Device, repeats: usize, ctx: &BenchCtx) -> Result<Value> {
         .sample(10_000, ctx.seed)?;
     let gpu = EmpiricalScore::on_device(&gmm, Precision::F32, device)?;
     let grid = TimeGrid::uniform(6.0, 0.01, 200)?;
-    loops.push(json!({
-        "workload": "standard: GMM d=100 N=1e4 B=1000, 200 EM steps, uniform grid",
-        "wall_ms": median(time_sampler(&gpu, &grid, 1000, repeats, ctx)?) * 1e3,
-    }));
+    loops.push(GpuLoop {
+        workload: "standard: GMM d=100 N=1e4 B=1000, 200 EM steps, uniform grid".into(),
+        wall_ms: median(time_sampler(&gpu, &grid, 1000, repeats, ctx)?) * 1e3,
+    });
     let fashion = datasets(ctx)?
         .into_iter()
         .find(|(n, _)| n.starts_with("fashion"));
@@ -220,17 +224,20 @@ fn speed(device: Device, repeats: usize, ctx: &BenchCtx) -> Result<Value> {
         let gpu = EmpiricalScore::on_device(&data, Precision::F32, device)?;
         let grid = TimeGrid::log(6.0, 0.01, 100)?;
         for b in [256usize, 1000] {
-            loops.push(json!({
-                "workload": format!("fashion-mnist 0/1: d=784 N=12000 B={b}, 100 EM steps, log grid"),
-                "wall_ms": median(time_sampler(&gpu, &grid, b, repeats, ctx)?) * 1e3,
-            }));
+            loops.push(GpuLoop {
+                workload: format!("fashion-mnist 0/1: d=784 N=12000 B={b}, 100 EM steps, log grid"),
+                wall_ms: median(time_sampler(&gpu, &grid, b, repeats, ctx)?) * 1e3,
+            });
         }
     }
-    Ok(json!({"single": singles, "loops": loops}))
+    Ok(GpuSpeed {
+        single: singles,
+        loops,
+    })
 }
 
 /// The `gpu` suite: device, accuracy table, speed.
-pub fn bench_gpu(repeats: usize, ctx: &BenchCtx) -> Result<Value> {
+pub fn bench_gpu(repeats: usize, ctx: &BenchCtx) -> Result<GpuBench> {
     let device = match ctx.device {
         Some(d) if !d.is_cpu() => d,
         _ => Device::Cuda(0),
@@ -240,12 +247,12 @@ pub fn bench_gpu(repeats: usize, ctx: &BenchCtx) -> Result<Value> {
     // Without a device this is the backend's own error, naming the device and what to install.
     let s = EmpiricalScore::on_device(&probe, Precision::F32, device)?;
     let setup_ms = t0.elapsed().as_secs_f64() * 1e3;
-    Ok(json!({
-        "device": s.describe(),
-        "first_setup_ms": setup_ms,
-        "accuracy": accuracy(device, ctx)?,
-        "speed": speed(device, repeats, ctx)?,
-    }))
+    Ok(GpuBench {
+        device: s.describe(),
+        first_setup_ms: setup_ms,
+        accuracy: accuracy(device, ctx)?,
+        speed: speed(device, repeats, ctx)?,
+    })
 }
 
 /// Which kernel plan the GPU uses at dimension d: the fused kernel or the cuBLAS logits.

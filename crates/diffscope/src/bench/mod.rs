@@ -1,9 +1,12 @@
 //! The bench machinery behind `diffscope bench`: timings of the empirical-score kernel, the samplers, the
-//! learned score, the closed-form family ([`family`]) and the GPU backend ([`gpu`]), as JSON values the
-//! CLI prints. Speed is measured here, never in tests. Each figure is the median of `repeats` runs.
+//! learned score, the closed-form family ([`family`]) and the GPU backend ([`gpu`]), as the typed
+//! results of [`results`], which the CLI prints as JSON. Speed is measured here, never in tests. Each figure is the median of `repeats` runs.
 
 pub mod family;
 pub mod gpu;
+pub mod results;
+
+pub use results::*;
 
 use crate::data::TwoClassGmm;
 use crate::error::Result;
@@ -12,7 +15,6 @@ use crate::sampler::{self, NoObserver, NoiseKey, TimeGrid};
 use crate::score::{Device, EmpiricalScore, Isa, Precision, Score};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
-use serde_json::{json, Value};
 use std::time::Instant;
 
 /// What every bench needs from its caller: the seed of its data and noise, where its notes go, and the
@@ -112,21 +114,17 @@ fn fma_peak_gflops() -> f64 {
 
 /// The figures that say what the bench ran on: the kernel's instruction set, the widest FMA and its peak
 /// (and the AVX2 peak beside it where AVX-512 is the widest), the processor's name.
-fn machine_figures(report: &mut serde_json::Map<String, serde_json::Value>) {
+fn machine_figures() -> Machine {
     let best = Isa::best();
-    report.insert("processor".into(), json!(processor_name()));
-    report.insert(
-        "kernel_isa".into(),
-        json!(Isa::default_for_process()
+    Machine {
+        processor: processor_name(),
+        kernel_isa: Isa::default_for_process()
             .map(|i| i.name())
-            .unwrap_or("invalid")),
-    );
-    report.insert("fma_peak_isa".into(), json!(best.name()));
-    if best == Isa::Avx512 {
-        report.insert(
-            "fma_peak_gflops_avx2".into(),
-            json!(crate::peak::fma_peak_gflops(Isa::Avx2)),
-        );
+            .unwrap_or("invalid")
+            .into(),
+        fma_peak_isa: best.name().into(),
+        fma_peak_gflops_avx2: (best == Isa::Avx512)
+            .then(|| crate::peak::fma_peak_gflops(Isa::Avx2)),
     }
 }
 
@@ -176,20 +174,26 @@ pub fn time_sampler(
     Ok(walls)
 }
 
-/// The figures that say what the bench ran on: diffscope's version, the threads, the repeats, and the
-/// machine ([`machine_figures`]).
-pub fn header(repeats: usize) -> Value {
-    let mut report = serde_json::Map::new();
-    report.insert("version".into(), json!(crate::VERSION));
-    report.insert("threads".into(), json!(rayon::current_num_threads()));
-    report.insert("repeats".into(), json!(repeats));
-    machine_figures(&mut report);
-    Value::Object(report)
+/// A report with the figures that say what the bench ran on (diffscope's version, the threads, the
+/// repeats, the machine) and no suite yet.
+pub fn header(repeats: usize) -> BenchReport {
+    BenchReport {
+        version: crate::VERSION.into(),
+        threads: rayon::current_num_threads(),
+        repeats,
+        machine: machine_figures(),
+        standard: None,
+        single: None,
+        nn: None,
+        grid: None,
+        gpu: None,
+        family: None,
+    }
 }
 
 /// The standard workload: two-class GMM μ̃ = σ = 1, d = 100, N = 10⁴, B = 1000, 200 EM steps (uniform and
 /// log grids), beside faer's GEMM rate, the roofline and the FMA peak.
-pub fn standard(repeats: usize, ctx: &BenchCtx) -> Result<Value> {
+pub fn standard(repeats: usize, ctx: &BenchCtx) -> Result<Standard> {
     let (d, n, b, steps) = (100, 10_000, 1000, 200);
     let data = TwoClassGmm::standard(d)
         .mixture(ctx.seed)?
@@ -204,27 +208,27 @@ pub fn standard(repeats: usize, ctx: &BenchCtx) -> Result<Value> {
     let rate = gemm_rate(b, n, d, repeats);
     let roofline = steps as f64 * flop_step / (rate * 1e9);
     let peak = fma_peak_gflops();
-    Ok(json!({
-        "workload": "two-class GMM mu=sigma=1, d=100, N=1e4, B=1000, 200 EM steps, uniform t 6 -> 0.01, f32 empirical score",
-        "wall_s": wall,
-        "wall_s_runs": walls,
-        "ms_per_step": wall / steps as f64 * 1e3,
-        "ns_per_pair": wall / (steps * b * n) as f64 * 1e9,
-        "effective_gflops": steps as f64 * flop_step / wall / 1e9,
-        "peak_rss_gb": peak_rss_gb(),
-        "faer_gemm_gflops": rate,
-        "faer_block_gemm_gflops": block_gemm_rate(d),
-        "roofline_s": roofline,
-        "ratio_to_roofline": wall / roofline,
-        "fma_peak_gflops": peak,
-        "fraction_of_fma_peak": steps as f64 * flop_step / wall / 1e9 / peak,
-        "log_grid_wall_s": median(log_walls.clone()),
-        "log_grid_wall_s_runs": log_walls,
-    }))
+    Ok(Standard {
+        workload: "two-class GMM mu=sigma=1, d=100, N=1e4, B=1000, 200 EM steps, uniform t 6 -> 0.01, f32 empirical score".into(),
+        wall_s: wall,
+        wall_s_runs: walls,
+        ms_per_step: wall / steps as f64 * 1e3,
+        ns_per_pair: wall / (steps * b * n) as f64 * 1e9,
+        effective_gflops: steps as f64 * flop_step / wall / 1e9,
+        peak_rss_gb: peak_rss_gb(),
+        faer_gemm_gflops: rate,
+        faer_block_gemm_gflops: block_gemm_rate(d),
+        roofline_s: roofline,
+        ratio_to_roofline: wall / roofline,
+        fma_peak_gflops: peak,
+        fraction_of_fma_peak: steps as f64 * flop_step / wall / 1e9 / peak,
+        log_grid_wall_s: median(log_walls.clone()),
+        log_grid_wall_s_runs: log_walls,
+    })
 }
 
 /// Single evaluations at B = 1024, N ∈ {10⁵, 10⁶}, d ∈ {10, 100}.
-pub fn single(repeats: usize, ctx: &BenchCtx) -> Result<Value> {
+pub fn single(repeats: usize, ctx: &BenchCtx) -> Result<Vec<SingleEval>> {
     let mut rows = Vec::new();
     for &(n, d) in &[
         (100_000usize, 10usize),
@@ -241,14 +245,16 @@ pub fn single(repeats: usize, ctx: &BenchCtx) -> Result<Value> {
         drop(data);
         let wall = median(time_evaluations(&score, b, repeats, ctx.seed));
         let flop = 4.0 * (b * n * d) as f64;
-        rows.push(json!({
-            "b": b, "n": n, "d": d,
-            "wall_s": wall,
-            "ns_per_pair": wall / (b * n) as f64 * 1e9,
-            "effective_gflops": flop / wall / 1e9,
-        }));
+        rows.push(SingleEval {
+            b,
+            n,
+            d,
+            wall_s: wall,
+            ns_per_pair: wall / (b * n) as f64 * 1e9,
+            effective_gflops: flop / wall / 1e9,
+        });
     }
-    Ok(json!(rows))
+    Ok(rows)
 }
 
 /// Wall times of `repeats` single evaluations of `score` at t = 1 on B = `b` standard-normal queries.
@@ -268,7 +274,7 @@ fn time_evaluations(score: &dyn Score, b: usize, repeats: usize, seed: u64) -> V
 /// Single evaluations of the f32 empirical score at t = 1 over d ∈ {64, 100, 784, 3072} × B ∈ {64, 256,
 /// 1000}, N = 12 000 standard-normal points: the dense algorithm's 4·B·N·d flops (two GEMM-shaped passes)
 /// per second, and that rate over the FMA peak of this machine.
-pub fn grid(repeats: usize, ctx: &BenchCtx) -> Result<Value> {
+pub fn grid(repeats: usize, ctx: &BenchCtx) -> Result<GridBench> {
     let n = 12_000;
     let peak = fma_peak_gflops();
     let mut rows = Vec::new();
@@ -282,19 +288,28 @@ pub fn grid(repeats: usize, ctx: &BenchCtx) -> Result<Value> {
             let times = time_evaluations(&score, b, repeats, ctx.seed);
             let wall = median(times.clone());
             let gflops = 4.0 * (b * n * d) as f64 / wall / 1e9;
-            rows.push(json!({
-                "d": d, "b": b, "n": n, "wall_s": wall, "wall_s_runs": times,
-                "gflops": gflops, "fraction_of_fma_peak": gflops / peak,
-            }));
+            rows.push(GridPoint {
+                d,
+                b,
+                n,
+                wall_s: wall,
+                wall_s_runs: times,
+                gflops,
+                fraction_of_fma_peak: gflops / peak,
+            });
         }
     }
-    Ok(json!({"fma_peak_gflops": peak, "t": 1.0, "points": rows}))
+    Ok(GridBench {
+        fma_peak_gflops: peak,
+        t: 1.0,
+        points: rows,
+    })
 }
 
 /// One DSM training step (batch 256) and one analytic Jacobian batch (B = 256) of a width-256, depth-3 MLP
 /// at d = 10 and d = 64. Flop counts: a training step ≈ 6·batch·(weights) (forward 2, backward 4); a
 /// Jacobian batch ≈ 2·B·d·Σ_{l≥1} n_out·n_in (the first layer is a row scaling).
-pub fn nn(repeats: usize, ctx: &BenchCtx) -> Result<Value> {
+pub fn nn(repeats: usize, ctx: &BenchCtx) -> Result<Vec<NnBench>> {
     use crate::nn::{TrainConfig, Trainer};
     let mut rows = Vec::new();
     for &d in &[10usize, 64] {
@@ -357,14 +372,18 @@ pub fn nn(repeats: usize, ctx: &BenchCtx) -> Result<Value> {
                 })
                 .collect(),
         );
-        rows.push(json!({
-            "d": d, "width": width, "depth": depth, "batch": batch, "parameters": net.n_params(),
-            "train_step_ms": train_ms,
-            "train_step_gflops": 6.0 * batch as f64 * weights / (train_ms * 1e-3) / 1e9,
-            "jacobian_batch_ms": jac_ms,
-            "jacobian_gflops": jac_flop / (jac_ms * 1e-3) / 1e9,
-            "score_eval_ms": eval_ms,
-        }));
+        rows.push(NnBench {
+            d,
+            width,
+            depth,
+            batch,
+            parameters: net.n_params(),
+            train_step_ms: train_ms,
+            train_step_gflops: 6.0 * batch as f64 * weights / (train_ms * 1e-3) / 1e9,
+            jacobian_batch_ms: jac_ms,
+            jacobian_gflops: jac_flop / (jac_ms * 1e-3) / 1e9,
+            score_eval_ms: eval_ms,
+        });
     }
-    Ok(json!(rows))
+    Ok(rows)
 }
