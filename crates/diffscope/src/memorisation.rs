@@ -53,8 +53,9 @@ pub struct MemorisationParams {
     /// What the sampler does after its last step (default: Tweedie denoising, so that f_mem judges the
     /// model's end point, not the last step's noise).
     pub final_step: FinalStep,
-    /// Independent replicates per size (network initialisation, minibatches and sampler noise from
-    /// seed + r; the training set is the same), for confidence intervals on τ_mem.
+    /// Independent replicates per size (network initialisation, minibatches and sampler noise from the
+    /// sub-seed `rng::sub(seed, REPLICATE, r)`; the training set is the same), for confidence intervals
+    /// on τ_mem.
     pub seeds: usize,
     /// Training length for size n: max(`train.steps`, `steps_per_point` · n) (0: `train.steps` for every
     /// n), so that larger sets get the time τ_mem ∝ n they need.
@@ -130,7 +131,7 @@ pub struct MemorisationCurve {
     pub loss: Vec<f64>,
     /// First evaluated step with f_mem ≥ level, if any.
     pub tau_mem: Option<usize>,
-    /// Replicate index r (seed + r).
+    /// Replicate index r (its seed is `rng::sub(seed, REPLICATE, r)`).
     #[serde(default)]
     pub replicate: usize,
 }

@@ -84,6 +84,8 @@ pub mod purpose {
     pub const CLASS_MEANS: u64 = 9;
     /// Replicate r of a memorisation study.
     pub const REPLICATE: u64 = 10;
+    /// The noised queries at time index k of the GPU bench's accuracy table.
+    pub const BENCH_QUERIES: u64 = 11;
 }
 
 /// The sub-seed `index` of `purpose` ([`purpose`]) of a run's `seed`.
@@ -104,7 +106,7 @@ mod tests {
     fn sub_seeds_never_collide() {
         let mut seen = std::collections::HashSet::new();
         for seed in 0..64u64 {
-            for p in 1..=10u64 {
+            for p in 1..=11u64 {
                 for i in 0..64u64 {
                     assert!(
                         seen.insert(sub(seed, p, i)),

@@ -34,7 +34,8 @@ pub struct MemoriseArgs {
     /// Hidden layers.
     #[arg(long)]
     pub depth: Option<usize>,
-    /// Independent replicates per size (seed + r), for 95 % intervals on τ_mem and on its growth in n.
+    /// Independent replicates per size (each on its own named sub-seed), for 95 % intervals on τ_mem and
+    /// on its growth in n.
     #[arg(long)]
     pub seeds: Option<usize>,
     /// Train size n for max(--steps, this × n) steps (τ_mem ∝ n needs longer runs for larger n).

@@ -111,7 +111,8 @@ fn accuracy(device: Device, ctx: &BenchCtx) -> Result<Vec<GpuAccuracy>> {
         let cpu = EmpiricalScore::new(&data, Precision::F32)?;
         let reference = EmpiricalScore::new(&data, Precision::F64)?;
         for (k, t) in [0.01, 0.1, 1.0, 6.0].into_iter().enumerate() {
-            let x = noised(&data, 256, t, ctx.seed + k as u64);
+            let seed = crate::rng::sub(ctx.seed, crate::rng::purpose::BENCH_QUERIES, k as u64);
+            let x = noised(&data, 256, t, seed);
             let (g, c, r) = (
                 eval(&gpu, &x, t),
                 eval(&cpu, &x, t),
