@@ -73,7 +73,17 @@ pub fn decode(path: &Path) -> Result<(Vec<f32>, ImageInfo)> {
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
-    let img = reader.decode().map_err(|e| {
+    // image 0.24.9's JPEG reader asserts that the decoded buffer has the header's size, and a malformed
+    // file breaks that assert (14 AFL++ crashes, all `codecs/jpeg/decoder.rs:118`): a panic inside the
+    // decoder is this file's format error, not the end of the run.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.decode()))
+        .map_err(|_| {
+            Error::format(
+                path,
+                "cannot decode the image: the decoder failed on a malformed file",
+            )
+        })?;
+    let img = decoded.map_err(|e| {
         Error::format(
             path,
             format!("cannot decode the image (at most {MAX_SIDE} pixels a side, {MAX_DECODE_BYTES} bytes decoded): {e}"),
