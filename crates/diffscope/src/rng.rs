@@ -57,6 +57,8 @@ pub mod tag {
     pub const SUB: u64 = 9;
     /// The churn noise of EDM's stochastic sampler ([`crate::sampler::edm`]).
     pub const CHURN: u64 = 10;
+    /// The fixed draws of the σ-CFDM smoothed score ([`crate::family::CfdmScore`]).
+    pub const SMOOTHING: u64 = 11;
 }
 
 /// The named sub-seeds of one run's seed: each consumer that needs a seed of its own (a bootstrap, a

@@ -2,9 +2,11 @@
 //! data or training patches, that explain how trained networks differ from the exact (memorising) score
 //! (issue #26; science.md §2 for the exact score they all modify).
 //!
-//! - [`SmoothedScore`]: the exact score of the training set smoothed by a Gaussian of width σ (the data law
-//!   $\frac1N\sum_\mu \mathcal N(a_\mu, \sigma^2 I)$, the smoothing idea of Scarvelis et al.,
-//!   arXiv 2310.12395), on the fused kernel;
+//! - [`SmoothedScore`]: the exact score of the training *density* smoothed by a Gaussian of width σ (the
+//!   data law $\frac1N\sum_\mu \mathcal N(a_\mu, \sigma^2 I)$, a kernel density estimate), on the fused
+//!   kernel;
+//! - [`CfdmScore`]: the exact score *field* smoothed by a Gaussian of width σ in its argument, the σ-CFDM
+//!   of Scarvelis et al. (arXiv 2310.12395), whose samples are barycentres of nearby training points;
 //! - [`KnnScore`]: the softmax restricted to the exact k nearest points (Niedoba et al., arXiv 2402.08018),
 //!   with a certified bound on the omitted mass;
 //! - [`wiener`]: the linear (Wiener) denoiser, the population score of the Gaussian with the data's mean
@@ -17,11 +19,13 @@
 //! [`FamilySpec`] names each with its parameters (`knn:k=64`, `els:patch=7,padding=circular`) for the CLI,
 //! configs and Python.
 
+mod cfdm;
 mod knn;
 mod mask;
 mod patch;
 mod spec;
 
+pub use cfdm::CfdmScore;
 pub use knn::KnnScore;
 pub use mask::{MaskRule, MaskScore, MASK_CACHE};
 pub use patch::{Padding, PatchKind, PatchSchedule, PatchScore};

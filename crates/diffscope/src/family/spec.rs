@@ -1,15 +1,16 @@
 //! Names of the family's scores with their parameters, as the CLI, configs and Python give them.
 
 use super::{
-    wiener, KnnScore, MaskRule, MaskScore, Padding, PatchKind, PatchSchedule, PatchScore,
-    SmoothedScore,
+    wiener, CfdmScore, KnnScore, MaskRule, MaskScore, Padding, PatchKind, PatchSchedule,
+    PatchScore, SmoothedScore,
 };
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::score::{EmpiricalScore, Precision, Score};
 use std::fmt;
 
-/// A score of the family by name: `exact`, `wiener`, `smoothed:sigma=S`, `knn:k=K`,
+/// A score of the family by name: `exact`, `wiener`, `smoothed:sigma=S`,
+/// `cfdm:sigma=S[,m=M][,seed=K]` (M fixed draws, 16 by default, keyed by K, 0 by default), `knn:k=K`,
 /// `mask:k=K` or `mask:tau=T` (the Wiener-sensitivity locality mask), `ls:patch=P[,padding=zero|circular][,shape=CxHxW]` and `els:…` likewise. A patch schedule is
 /// `patch=3@0.2/7@1/15` (P = 3 for t ≤ 0.2, 7 for t ≤ 1, 15 beyond). Without `shape`, image data keep
 /// their own layout and a square d is taken as one 1 × √d × √d image.
@@ -23,6 +24,15 @@ pub enum FamilySpec {
     Smoothed {
         /// Smoothing width σ.
         sigma: f64,
+    },
+    /// The σ-CFDM smoothed closed-form score (Scarvelis et al.).
+    Cfdm {
+        /// Smoothing width σ, in the units of x.
+        sigma: f64,
+        /// Fixed draws of the estimator.
+        m: usize,
+        /// Seed of the draws.
+        seed: u64,
     },
     /// The softmax over the k nearest points.
     Knn {
@@ -51,7 +61,7 @@ fn bad(spec: &str, why: &str) -> Error {
     Error::param(
         "score",
         spec,
-        format!("{why} (exact, wiener, smoothed:sigma=S, knn:k=K, mask:k=K|tau=T, ls:patch=P[,padding=zero|circular][,shape=CxHxW], els:…)"),
+        format!("{why} (exact, wiener, smoothed:sigma=S, cfdm:sigma=S[,m=M][,seed=K], knn:k=K, mask:k=K|tau=T, ls:patch=P[,padding=zero|circular][,shape=CxHxW], els:…)"),
     )
 }
 
@@ -93,6 +103,7 @@ impl std::str::FromStr for FamilySpec {
         let allowed: &[&str] = match name {
             "exact" | "wiener" => &[],
             "smoothed" => &["sigma"],
+            "cfdm" => &["sigma", "m", "seed"],
             "knn" => &["k"],
             "mask" => &["k", "tau"],
             "ls" | "els" => &["patch", "padding", "shape"],
@@ -109,6 +120,17 @@ impl std::str::FromStr for FamilySpec {
                 sigma: need("sigma")?
                     .parse()
                     .map_err(|_| bad(spec, "a number σ"))?,
+            },
+            "cfdm" => FamilySpec::Cfdm {
+                sigma: need("sigma")?
+                    .parse()
+                    .map_err(|_| bad(spec, "a number σ"))?,
+                m: get("m")
+                    .map_or(Ok(Self::CFDM_DRAWS), str::parse)
+                    .map_err(|_| bad(spec, "an integer m"))?,
+                seed: get("seed")
+                    .map_or(Ok(0), str::parse)
+                    .map_err(|_| bad(spec, "an integer seed"))?,
             },
             "knn" => FamilySpec::Knn {
                 k: need("k")?.parse().map_err(|_| bad(spec, "an integer k"))?,
@@ -160,6 +182,9 @@ impl fmt::Display for FamilySpec {
             FamilySpec::Exact => write!(f, "exact"),
             FamilySpec::Wiener => write!(f, "wiener"),
             FamilySpec::Smoothed { sigma } => write!(f, "smoothed:sigma={sigma}"),
+            FamilySpec::Cfdm { sigma, m, seed } => {
+                write!(f, "cfdm:sigma={sigma},m={m},seed={seed}")
+            }
             FamilySpec::Knn { k } => write!(f, "knn:k={k}"),
             FamilySpec::Mask {
                 rule: MaskRule::K(k),
@@ -205,6 +230,9 @@ impl fmt::Display for FamilySpec {
 }
 
 impl FamilySpec {
+    /// The σ-CFDM estimator's draws when the spec names none.
+    pub const CFDM_DRAWS: usize = 16;
+
     /// Whether the score is a patch machine (its patch size can be calibrated).
     pub fn is_patch(&self) -> bool {
         matches!(self, FamilySpec::Patch { .. })
@@ -234,6 +262,9 @@ impl FamilySpec {
             FamilySpec::Exact => Box::new(EmpiricalScore::new(data, Precision::F32)?),
             FamilySpec::Wiener => Box::new(wiener(data)?),
             FamilySpec::Smoothed { sigma } => Box::new(SmoothedScore::new(data, *sigma)?),
+            FamilySpec::Cfdm { sigma, m, seed } => {
+                Box::new(CfdmScore::new(data, *sigma, *m, *seed)?)
+            }
             FamilySpec::Knn { k } => Box::new(KnnScore::new(data, *k)?),
             FamilySpec::Mask { rule } => Box::new(MaskScore::new(data, *rule)?),
             FamilySpec::Patch {

@@ -90,6 +90,128 @@ fn smoothed_score_matches_the_brute_force_kernel_density_score() {
     assert!(SmoothedScore::new(&data, -1.0).is_err());
 }
 
+/// The exact posterior mean $\sum_\mu w_\mu(y) a_\mu$ at one point y (f64, brute force).
+fn posterior_mean_f64(a: &[f32], d: usize, y: &[f64], ou: OuTime) -> Vec<f64> {
+    let l: Vec<f64> = a
+        .chunks(d)
+        .map(|r| {
+            -r.iter()
+                .zip(y)
+                .map(|(&av, &yv)| (yv - ou.decay * av as f64).powi(2))
+                .sum::<f64>()
+                / (2.0 * ou.delta)
+        })
+        .collect();
+    let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let w: Vec<f64> = l.iter().map(|v| (v - m).exp()).collect();
+    let z: f64 = w.iter().sum();
+    (0..d)
+        .map(|j| {
+            a.chunks(d)
+                .zip(&w)
+                .map(|(r, w)| w * r[j] as f64)
+                .sum::<f64>()
+                / z
+        })
+        .collect()
+}
+
+/// σ-CFDM against its definition in f64 with the same draws: $(e^{-t}\frac1M\sum_m m^*(x + σε_m) - x)/Δ$
+/// with every posterior mean brute-forced. Tolerance 2e-5 of the score's scale: the f32 kernel's 1e-5
+/// bound plus the f32 rounding of the perturbed points. Also: σ = 0 is the exact score bit for bit, one
+/// training point makes every σ exact (the posterior mean is that point), the result does not depend on
+/// the batch, and bad parameters are refused.
+#[test]
+fn cfdm_matches_its_definition_and_its_limits() {
+    let (d, n, m) = (6, 200, 5);
+    let data = gmm(d, n, 11);
+    for &sigma in &[0.2, 1.0] {
+        let sc = CfdmScore::new(&data, sigma, m, 7).unwrap();
+        for &t in &[0.01, 0.3, 2.0] {
+            let ou = OuTime::new(t);
+            let x = queries(&data.x, d, 9, t, 3);
+            let got = sc.eval(&x, t, Par::rayon(0));
+            let mut want = Vec::new();
+            for q in x.chunks(d) {
+                let mut mean = vec![0.0; d];
+                for e in sc.draws().chunks(d) {
+                    let y: Vec<f64> = q
+                        .iter()
+                        .zip(e)
+                        .map(|(&v, &e)| v as f64 + sigma * e)
+                        .collect();
+                    for (acc, v) in mean.iter_mut().zip(posterior_mean_f64(&data.x, d, &y, ou)) {
+                        *acc += v / m as f64;
+                    }
+                }
+                want.extend(
+                    q.iter()
+                        .zip(&mean)
+                        .map(|(&v, mu)| (ou.decay * mu - v as f64) / ou.delta),
+                );
+            }
+            let e = rel_err(&got, &want);
+            assert!(e < 2e-5, "σ {sigma} t {t}: {e:e}");
+            // Batch independence: one query at a time gives the same bits.
+            let single: Vec<f32> = x.chunks(d).flat_map(|q| sc.eval(q, t, Par::Seq)).collect();
+            assert_eq!(single, got, "σ {sigma} t {t}");
+        }
+    }
+    let exact = EmpiricalScore::new(&data, Precision::F32).unwrap();
+    let x = queries(&data.x, d, 16, 0.1, 4);
+    let zero = CfdmScore::new(&data, 0.0, 3, 0).unwrap();
+    assert_eq!(zero.eval(&x, 0.1, Par::Seq), exact.eval(&x, 0.1, Par::Seq));
+    let one = Dataset::new(data.x[..d].to_vec(), 1, d, "one point").unwrap();
+    let want: Vec<f64> = exact_f64(&one.x, d, &x, 0.1);
+    let got = CfdmScore::new(&one, 2.0, 4, 1)
+        .unwrap()
+        .eval(&x, 0.1, Par::Seq);
+    assert!(rel_err(&got, &want) < 1e-5);
+    assert!(CfdmScore::new(&data, -0.1, 3, 0).is_err());
+    assert!(CfdmScore::new(&data, 0.1, 0, 0).is_err());
+    assert!(CfdmScore::new(&data, f64::NAN, 3, 0).is_err());
+}
+
+/// σ-CFDM is the exact score convolved with N(0, σ²) in the units of x, checked against an independent
+/// quadrature: with two points ±1 in d = 1 the posterior mean is tanh(e^{-t} y / Δ), so
+/// $S_σ(x) = (e^{-t}\int \tanh(e^{-t}(x + σz)/Δ)\,φ(z)\,dz - x)/Δ$, integrated on a fine grid (the
+/// trapezoid rule is spectrally accurate for this smooth, Gaussian-decaying integrand). The estimate with
+/// M = 4000 draws must agree within 5 standard errors of its own draws. A wrong width (σ e^{-t} instead
+/// of σ) moves it by > 30 standard errors at these settings.
+#[test]
+fn cfdm_converges_to_the_gaussian_convolution_of_the_exact_score() {
+    let data = Dataset::new(vec![1.0, -1.0], 2, 1, "two points").unwrap();
+    let (sigma, m) = (0.8, 4000);
+    let sc = CfdmScore::new(&data, sigma, m, 5).unwrap();
+    for &(t, x) in &[(0.5, 0.3f32), (1.0, -0.6), (0.2, 0.05)] {
+        let ou = OuTime::new(t);
+        let den = |y: f64| ou.decay * (ou.decay * y / ou.delta).tanh();
+        let h = 1e-3;
+        let quad: f64 = (-8000..=8000)
+            .map(|i| {
+                let z = i as f64 * h;
+                den(x as f64 + sigma * z) * (-z * z / 2.0).exp() * h
+            })
+            .sum::<f64>()
+            / (2.0 * std::f64::consts::PI).sqrt();
+        let want = (quad - x as f64) / ou.delta;
+        let got = sc.eval(&[x], t, Par::Seq)[0] as f64;
+        // Standard error of the draws' mean denoiser, in score units.
+        let draws: Vec<f64> = sc
+            .draws()
+            .iter()
+            .map(|&e| den(x as f64 + sigma * e))
+            .collect();
+        let mean = draws.iter().sum::<f64>() / m as f64;
+        let var = draws.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (m - 1) as f64;
+        let se = (var / m as f64).sqrt() / ou.delta;
+        assert!(
+            (got - want).abs() < 5.0 * se,
+            "t {t} x {x}: {got} vs {want} (se {se:e})"
+        );
+    }
+}
+
 /// kNN: k = N is the exact score (f64 reference to 1e-9 of the scale: both in f64, different order of
 /// sums), k < N matches a brute-force top-k softmax, its posterior is over the k points (N_eff ≤ k), and
 /// the certified tail bound bounds the true omitted mass.
@@ -381,7 +503,15 @@ fn patch_schedules_and_specs_parse_and_are_checked() {
         "knn:k=5".parse::<FamilySpec>().unwrap(),
         FamilySpec::Knn { k: 5 }
     );
-    for name in ["mask:k=7", "mask:tau=0.25"] {
+    assert_eq!(
+        "cfdm:sigma=0.5".parse::<FamilySpec>().unwrap(),
+        FamilySpec::Cfdm {
+            sigma: 0.5,
+            m: FamilySpec::CFDM_DRAWS,
+            seed: 0
+        }
+    );
+    for name in ["mask:k=7", "mask:tau=0.25", "cfdm:sigma=0.1,m=4,seed=3"] {
         assert_eq!(name.parse::<FamilySpec>().unwrap().to_string(), name);
     }
     for bad in [
@@ -394,6 +524,9 @@ fn patch_schedules_and_specs_parse_and_are_checked() {
         "ls:patch=3,shape=2x2",
         "mask",
         "mask:k=3,tau=0.1",
+        "cfdm",
+        "cfdm:sigma=0.1,m=x",
+        "cfdm:sigma=0.1,k=3",
     ] {
         assert!(bad.parse::<FamilySpec>().is_err(), "{bad}");
     }
