@@ -83,8 +83,8 @@ pub enum Command {
     ///
     /// Example: diffscope geometry --score runs/train/model.safetensors -o runs/geometry
     Geometry(commands::geometry::GeometryArgs),
-    /// A score held against the closed-form denoiser family (exact, Wiener, σ-smoothed, kNN, LS/ELS patch
-    /// machines) along its own reverse trajectories: cosine and r² of the denoiser outputs per t, the
+    /// A score held against the closed-form denoiser family (exact, Wiener, σ-smoothed, σ-CFDM, kNN, LS/ELS
+    /// patch machines) along its own reverse trajectories: cosine and r² of the denoiser outputs per t, the
     /// calibrated patch size; a run directory with figures and index.html.
     ///
     /// Example: diffscope compare --score runs/train/model.safetensors --against exact,wiener,knn:k=64,ls:patch=5 -o runs/compare

@@ -1001,6 +1001,7 @@ fn every_family_score_samples_from_the_cli() {
     for spec in [
         "wiener",
         "smoothed:sigma=0.1",
+        "cfdm:sigma=0.2,m=4",
         "knn:k=8",
         "mask:k=5",
         "mask:tau=0.3",

@@ -252,7 +252,8 @@ impl NativeScore {
         })
     }
 
-    /// A score of the closed-form family on a data set, by name (`wiener`, `smoothed:sigma=S`, `knn:k=K`,
+    /// A score of the closed-form family on a data set, by name (`wiener`, `smoothed:sigma=S`, `cfdm:sigma=S[,m=M]`,
+    /// `knn:k=K`,
     /// `ls:patch=P[,padding=zero|circular][,shape=CxHxW]`, `els:…`, `exact`).
     #[staticmethod]
     fn family(data: &NativeDataset, spec: &str) -> PyResult<Self> {

@@ -22,8 +22,8 @@ pub enum Suite {
     /// reference at t ∈ {0.01, 0.1, 1, 6} on the GMM and Fashion-MNIST, determinism, single evaluations
     /// and sampling loops. Not part of `all`.
     Gpu,
-    /// The closed-form denoiser family (issue #26): per-step cost of exact, Wiener, σ-smoothed, kNN, LS and
-    /// ELS on Fashion-MNIST 0/1 (N = 12 000, d = 784, B = 16). Not part of `all` (minutes).
+    /// The closed-form denoiser family (issue #26): per-step cost of exact, Wiener, σ-smoothed, σ-CFDM, kNN, LS
+    /// and ELS on Fashion-MNIST 0/1 (N = 12 000, d = 784, B = 16). Not part of `all` (minutes).
     Family,
     /// All of them (but `grid`, `gpu` and `family`).
     All,

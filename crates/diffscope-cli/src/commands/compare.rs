@@ -25,12 +25,13 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = 2000)]
     pub n: usize,
     /// The score A whose trajectories are followed: a model.safetensors from `diffscope train`,
-    /// empirical, gmm-fit, or any family score (wiener, smoothed:sigma=S, knn:k=K, ls:patch=P, els:…).
+    /// empirical, gmm-fit, or any family score (wiener, smoothed:sigma=S, cfdm:sigma=S, knn:k=K, ls:patch=P,
+    /// els:…).
     #[arg(long)]
     pub score: ScoreSource,
     /// The candidates: family scores separated by commas or given one per flag (exact, wiener,
-    /// smoothed:sigma=S, knn:k=K, ls:patch=P[,padding=circular], els:patch=P); a patch machine's size is
-    /// calibrated per t over --patch-sizes [default: exact,wiener,knn:k=64,ls:patch=5].
+    /// smoothed:sigma=S, cfdm:sigma=S[,m=M], knn:k=K, ls:patch=P[,padding=circular], els:patch=P);
+    /// a patch machine's size is calibrated per t over --patch-sizes [default: exact,wiener,knn:k=64,ls:patch=5].
     #[arg(long, num_args = 1..)]
     pub against: Option<Vec<String>>,
     /// Patch sizes (odd) tried per t for patch machines [default: 1,3,5,7,9,13,17,21,27].

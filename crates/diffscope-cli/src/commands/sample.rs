@@ -30,8 +30,8 @@ pub struct SampleArgs {
     pub n: usize,
     /// Which score drives the sampler: empirical (exact, f32 kernel), empirical-f64 (reference path), gmm
     /// (population score of the two-class model; no --data), gmm-fit (population score of the per-class
-    /// Gaussians fitted to --data), a closed-form family score of --data (wiener, smoothed:sigma=S, knn:k=K,
-    /// ls:patch=P, els:patch=P[,padding=circular], a patch schedule like ls:patch=3@0.2/7@1/15), or a
+    /// Gaussians fitted to --data), a closed-form family score of --data (wiener, smoothed:sigma=S,
+    /// cfdm:sigma=S[,m=M], knn:k=K, ls:patch=P, els:patch=P[,padding=circular], a patch schedule like ls:patch=3@0.2/7@1/15), or a
     /// model.safetensors from `diffscope train` (its data.npz, or --data, gives the nearest training points
     /// of the denoised end points).
     #[arg(long, default_value = "empirical")]

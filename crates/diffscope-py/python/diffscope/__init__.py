@@ -357,7 +357,8 @@ class GmmScore(Score):
 class FamilyScore(Score):
     """A training-free score of the closed-form denoiser family on a data set, by name: ``"wiener"`` (the
     linear denoiser of the data's mean and covariance), ``"smoothed:sigma=S"`` (the exact score of the data
-    smoothed by a Gaussian of width S), ``"knn:k=K"`` (the softmax over the K nearest points),
+    smoothed by a Gaussian of width S), ``"cfdm:sigma=S[,m=M][,seed=K]"`` (Scarvelis et al.'s σ-CFDM: the
+    exact score field averaged over M fixed Gaussian perturbations of width S of the query), ``"knn:k=K"`` (the softmax over the K nearest points),
     ``"ls:patch=P"`` / ``"els:patch=P"`` (Kamb & Ganguli's local and equivariant-local patch machines for
     images; ``padding=zero|circular``, ``shape=CxHxW``, a schedule ``patch=3@0.2/7@1/15``), ``"exact"``."""
 

@@ -22,10 +22,11 @@ pub fn bench_family(repeats: usize, ctx: &BenchCtx) -> Result<FamilySuite> {
         });
     };
     let els_data = full.first_per_class(100)?;
-    let specs: [(&str, &crate::data::Dataset); 9] = [
+    let specs: [(&str, &crate::data::Dataset); 10] = [
         ("exact", &full),
         ("wiener", &full),
         ("smoothed:sigma=0.1", &full),
+        ("cfdm:sigma=0.1", &full),
         ("knn:k=32", &full),
         ("mask:k=25", &full),
         ("ls:patch=5", &full),

@@ -259,7 +259,7 @@ pub enum ScoreSource {
     /// A trained network (`model.safetensors` from `train`).
     Model(std::path::PathBuf),
     /// A score of the closed-form family on the training data ([`crate::family::FamilySpec`]: `wiener`,
-    /// `smoothed:sigma=…`, `knn:k=…`, `ls:patch=…`, `els:patch=…`).
+    /// `smoothed:sigma=…`, `cfdm:sigma=…`, `knn:k=…`, `ls:patch=…`, `els:patch=…`).
     Family(crate::family::FamilySpec),
 }
 
@@ -280,7 +280,7 @@ impl std::str::FromStr for ScoreSource {
                         "score",
                         other,
                         "empirical, empirical-f64, gmm, gmm-fit, a model.safetensors file, or a family \
-                         score (wiener, smoothed:sigma=S, knn:k=K, ls:patch=P, els:patch=P)",
+                         score (wiener, smoothed:sigma=S, cfdm:sigma=S, knn:k=K, ls:patch=P, els:patch=P)",
                     ))
                 }
                 Err(e) => return Err(e),

@@ -17,6 +17,29 @@ pub struct KnnScore {
     k: usize,
 }
 
+/// Queries that share one pass over the training points.
+const QUERY_BLOCK: usize = 8;
+
+/// $|x - e\,a|^2$ in f64 with eight partial sums in a fixed order (vectorises; the same bits for the same
+/// inputs).
+fn sq_dist(x: &[f64], a: &[f64], e: f64) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (cx, ca) = (x.chunks_exact(8), a.chunks_exact(8));
+    let tail: f64 = cx
+        .remainder()
+        .iter()
+        .zip(ca.remainder())
+        .map(|(&u, &v)| (u - e * v) * (u - e * v))
+        .sum();
+    for (u, v) in cx.zip(ca) {
+        for l in 0..8 {
+            let r = u[l] - e * v[l];
+            acc[l] += r * r;
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
 /// One query's kept points: (logit, index) sorted by decreasing logit, and the largest omitted logit.
 struct Kept {
     top: Vec<(f64, usize)>,
@@ -37,21 +60,36 @@ impl KnnScore {
         })
     }
 
-    fn kept(&self, x: &[f32], ou: OuTime) -> Kept {
+    /// The kept points of every query (rows of `x`), in blocks of [`QUERY_BLOCK`] queries that share each
+    /// pass over the training set (the cost is streaming N d values; every distance is computed the same
+    /// way whatever block its query is in, so the result does not depend on the batch split).
+    fn kept_all(&self, x: &[f32], ou: OuTime, par: Par) -> Vec<Kept> {
+        let block = |xb: &[f32]| self.kept_block(xb, ou);
+        match par {
+            Par::Seq => x.chunks(QUERY_BLOCK * self.d).flat_map(block).collect(),
+            Par::Rayon(_) => x
+                .par_chunks(QUERY_BLOCK * self.d)
+                .flat_map_iter(block)
+                .collect(),
+        }
+    }
+
+    fn kept_block(&self, xb: &[f32], ou: OuTime) -> Vec<Kept> {
         let d = self.d;
-        let mut l: Vec<(f64, usize)> = self
-            .a
-            .chunks_exact(d)
-            .enumerate()
-            .map(|(mu, r)| {
-                let d2: f64 = r
-                    .iter()
-                    .zip(x)
-                    .map(|(&av, &xv)| (xv as f64 - ou.decay * av).powi(2))
-                    .sum();
-                (-d2 / (2.0 * ou.delta), mu)
-            })
-            .collect();
+        let xs: Vec<f64> = xb.iter().map(|&v| v as f64).collect();
+        let nq = xs.len() / d;
+        let mut logits: Vec<Vec<(f64, usize)>> =
+            (0..nq).map(|_| Vec::with_capacity(self.n)).collect();
+        for (mu, r) in self.a.chunks_exact(d).enumerate() {
+            for (l, q) in logits.iter_mut().zip(xs.chunks_exact(d)) {
+                l.push((-sq_dist(q, r, ou.decay) / (2.0 * ou.delta), mu));
+            }
+        }
+        logits.into_iter().map(|l| self.select(l)).collect()
+    }
+
+    /// The k largest logits, sorted.
+    fn select(&self, mut l: Vec<(f64, usize)>) -> Kept {
         // Decreasing logit, ties to the smaller index: a total order, so the kept set is deterministic.
         let order = |p: &(f64, usize), q: &(f64, usize)| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1));
         if self.k < self.n {
@@ -67,10 +105,9 @@ impl KnnScore {
     /// $\sum_{\mu \notin K} e^{\ell_\mu} / \sum_{\mu \in K} e^{\ell_\mu} \le (N - k)\, e^{\ell_{(k+1)}} /
     /// \sum_{\mu \in K} e^{\ell_\mu}$, every omitted logit being at most the largest omitted one.
     pub fn tail_bound(&self, x: &[f32], t: f64) -> Vec<f64> {
-        let ou = OuTime::new(t);
-        x.par_chunks(self.d)
-            .map(|q| {
-                let kp = self.kept(q, ou);
+        self.kept_all(x, OuTime::new(t), Par::rayon(0))
+            .into_iter()
+            .map(|kp| {
                 let m = kp.top[0].0;
                 let z: f64 = kp.top.iter().map(|(l, _)| (l - m).exp()).sum();
                 kp.next
@@ -96,8 +133,8 @@ impl Score for KnnScore {
     fn eval_into(&self, x: &[f32], t: f64, out: &mut [f32], extras: Extras<'_>, par: Par) {
         check_shapes(self.d, x, t, out, &extras);
         let (d, ou) = (self.d, OuTime::new(t));
-        let one = |(q, o): (&[f32], &mut [f32])| -> (f64, Nearest, Posterior) {
-            let kp = self.kept(q, ou);
+        let kept = self.kept_all(x, ou, par);
+        let one = |((q, o), kp): ((&[f32], &mut [f32]), &Kept)| -> (f64, Nearest, Posterior) {
             let m = kp.top[0].0;
             let w: Vec<f64> = kp.top.iter().map(|(l, _)| (l - m).exp()).collect();
             let z: f64 = w.iter().sum();
@@ -135,7 +172,20 @@ impl Score for KnnScore {
                 - 0.5 * d as f64 * (2.0 * std::f64::consts::PI * ou.delta).ln();
             (log_p, nearest, post)
         };
-        let res = crate::score::map_queries(x, out, d, par, one);
+        let res: Vec<_> = match par {
+            Par::Seq => x
+                .chunks(d)
+                .zip(out.chunks_mut(d))
+                .zip(&kept)
+                .map(one)
+                .collect(),
+            Par::Rayon(_) => x
+                .par_chunks(d)
+                .zip(out.par_chunks_mut(d))
+                .zip(&kept)
+                .map(one)
+                .collect(),
+        };
         let Extras {
             mut log_p,
             mut nearest,

@@ -217,7 +217,7 @@ fn cfdm_converges_to_the_gaussian_convolution_of_the_exact_score() {
 /// the certified tail bound bounds the true omitted mass.
 #[test]
 fn knn_matches_brute_force_and_k_equal_n_is_exact() {
-    let (d, n) = (8, 300);
+    let (d, n) = (11, 300); // one eight-lane chunk and a remainder
     let data = gmm(d, n, 5);
     for &t in &[0.02, 0.3, 2.0] {
         let x = queries(&data.x, d, 17, t, 6);
@@ -287,7 +287,7 @@ fn knn_matches_brute_force_and_k_equal_n_is_exact() {
 /// scale (f32 output).
 #[test]
 fn wiener_is_the_gaussian_linear_denoiser_of_the_data_moments() {
-    let (d, n) = (6, 500);
+    let (d, n) = (11, 500); // one eight-lane chunk and a remainder
     let data = gmm(d, n, 7);
     let sc = wiener(&data).unwrap();
     let mean: Vec<f64> = (0..d)
@@ -676,4 +676,32 @@ fn masked_score_matches_the_brute_force_definition_and_full_masks_are_exact() {
     assert!(MaskScore::new(&data, MaskRule::K(0)).is_err());
     assert!(MaskScore::new(&data, MaskRule::K(d + 1)).is_err());
     assert!(MaskScore::new(&data, MaskRule::Tau(1.5)).is_err());
+}
+
+/// The blocked paths (kNN's shared passes over the training set, the full-covariance GMM's shared passes
+/// over its eigenbases, eight queries at a time) give every query the same bits whatever its block: a
+/// batch of 13 (one full block and a partial one), one query at a time and sequential vs parallel agree
+/// exactly, at d = 13 (a remainder after the eight-lane sums).
+#[test]
+fn blocked_family_scores_do_not_depend_on_the_batch_split() {
+    let (d, n) = (13, 150);
+    let data = gmm(d, n, 5);
+    let scores: Vec<(&str, Box<dyn Score>)> = vec![
+        ("knn", Box::new(KnnScore::new(&data, 7).unwrap())),
+        ("wiener", Box::new(wiener(&data).unwrap())),
+    ];
+    for (name, sc) in &scores {
+        for &t in &[0.02, 0.7] {
+            let x = queries(&data.x, d, 13, t, 9);
+            let all = sc.eval(&x, t, Par::rayon(0));
+            assert_eq!(all, sc.eval(&x, t, Par::Seq), "{name} t {t}");
+            let single: Vec<f32> = x.chunks(d).flat_map(|q| sc.eval(q, t, Par::Seq)).collect();
+            assert_eq!(single, all, "{name} t {t}");
+            let shifted: Vec<f32> = [&x[..3 * d], &x[3 * d..]]
+                .iter()
+                .flat_map(|part| sc.eval(part, t, Par::rayon(0)))
+                .collect();
+            assert_eq!(shifted, all, "{name} t {t}");
+        }
+    }
 }

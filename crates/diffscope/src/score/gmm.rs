@@ -70,11 +70,21 @@ impl GmmScore {
     /// Log-weights $\log \pi_c + \log \mathcal N(x; e^{-t}m_c, \Sigma_c(t))$ and per-component scores
     /// $g_c = -\Sigma_c(t)^{-1}(x - e^{-t} m_c)$ (K × d) at one query, $\Sigma_c(t) = e^{-2t}C_c + \Delta_t I$.
     fn components(&self, x: &[f64], ou: OuTime) -> (Vec<f64>, Vec<f64>) {
+        self.components_block(x, ou)
+    }
+
+    /// [`Self::components`] for a block of queries (rows of `xs`, n × d): log-weights n × K and scores
+    /// n × K × d. Each eigenbasis is streamed once per block (its columns are contiguous), and every
+    /// query's arithmetic is the same whatever block it is in, so results do not depend on the batch split.
+    fn components_block(&self, xs: &[f64], ou: OuTime) -> (Vec<f64>, Vec<f64>) {
         let d = self.gmm.dim();
         let k = self.gmm.n_components();
-        let mut logw = vec![0.0f64; k];
-        let mut grads = vec![0.0f64; k * d];
-        let mut y = vec![0.0f64; d];
+        let n = xs.len() / d;
+        let mut logw = vec![0.0f64; n * k];
+        let mut grads = vec![0.0f64; n * k * d];
+        let mut r = vec![0.0f64; n * d];
+        let mut y = vec![0.0f64; n * d];
+        let half_log_2pi = 0.5 * d as f64 * (2.0 * std::f64::consts::PI).ln();
         for (c, ((m, &w), sp)) in self
             .gmm
             .means()
@@ -83,33 +93,50 @@ impl GmmScore {
             .zip(self.gmm.spectral())
             .enumerate()
         {
-            // r = x − e^{-t} m in the eigenbasis: y = Uᵀ r.
-            let r: Vec<f64> = x
-                .iter()
-                .zip(m)
-                .map(|(&xi, &mi)| xi - ou.decay * mi)
-                .collect();
+            // r = x − e^{-t} m, then y = Uᵀ r in the eigenbasis (one contiguous column of U at a time).
+            for (ri, xi) in r.chunks_exact_mut(d).zip(xs.chunks_exact(d)) {
+                for ((o, &xv), &mv) in ri.iter_mut().zip(xi).zip(m) {
+                    *o = xv - ou.decay * mv;
+                }
+            }
             match &sp.basis {
                 None => y.copy_from_slice(&r),
-                Some(u) => (0..d).for_each(|j| y[j] = (0..d).map(|i| u[(i, j)] * r[i]).sum()),
-            }
-            let mut quad = 0.0;
-            let mut logdet = 0.0;
-            for j in 0..d {
-                let v = ou.decay * ou.decay * sp.lambda[j] + ou.delta;
-                quad += y[j] * y[j] / v;
-                logdet += v.ln();
-                y[j] /= v;
-            }
-            logw[c] = w.ln()
-                - 0.5 * quad
-                - 0.5 * logdet
-                - 0.5 * d as f64 * (2.0 * std::f64::consts::PI).ln();
-            let g = &mut grads[c * d..(c + 1) * d];
-            match &sp.basis {
-                None => g.iter_mut().zip(&y).for_each(|(g, &v)| *g = -v),
                 Some(u) => {
-                    (0..d).for_each(|i| g[i] = -(0..d).map(|j| u[(i, j)] * y[j]).sum::<f64>())
+                    for j in 0..d {
+                        let col = column(u, j);
+                        for (yi, ri) in y.chunks_exact_mut(d).zip(r.chunks_exact(d)) {
+                            yi[j] = dot(col, ri);
+                        }
+                    }
+                }
+            }
+            let var: Vec<f64> = sp
+                .lambda
+                .iter()
+                .map(|&l| ou.decay * ou.decay * l + ou.delta)
+                .collect();
+            let logdet: f64 = var.iter().map(|v| v.ln()).sum();
+            for (i, yi) in y.chunks_exact_mut(d).enumerate() {
+                let mut quad = 0.0;
+                for (yv, &v) in yi.iter_mut().zip(&var) {
+                    quad += *yv * *yv / v;
+                    *yv /= v;
+                }
+                logw[i * k + c] = w.ln() - 0.5 * quad - 0.5 * logdet - half_log_2pi;
+            }
+            // g = −U y, as a sum of columns of U (axpy) in a fixed order.
+            for (i, yi) in y.chunks_exact(d).enumerate() {
+                let g = &mut grads[(i * k + c) * d..(i * k + c + 1) * d];
+                match &sp.basis {
+                    None => g.iter_mut().zip(yi).for_each(|(g, &v)| *g = -v),
+                    Some(u) => {
+                        g.fill(0.0);
+                        for (j, &yj) in yi.iter().enumerate() {
+                            g.iter_mut()
+                                .zip(column(u, j))
+                                .for_each(|(g, &uv)| *g -= yj * uv);
+                        }
+                    }
                 }
             }
         }
@@ -128,17 +155,28 @@ impl GmmScore {
 
     /// General path for one query (any K, any covariance), in f64; writes the score, returns log p_t(x).
     pub fn general(&self, x: &[f64], ou: OuTime, out: &mut [f64]) -> f64 {
+        let mut lp = [0.0];
+        self.general_block(x, ou, out, &mut lp);
+        lp[0]
+    }
+
+    /// [`Self::general`] for a block of queries (rows of `xs`): scores into `out`, log p_t into `log_p`.
+    fn general_block(&self, xs: &[f64], ou: OuTime, out: &mut [f64], log_p: &mut [f64]) {
         let d = self.gmm.dim();
-        let (logw, grads) = self.components(x, ou);
-        let (r, log_p) = Self::responsibilities(&logw);
-        out.iter_mut().enumerate().for_each(|(i, o)| {
-            *o = r
-                .iter()
-                .enumerate()
-                .map(|(c, rc)| rc * grads[c * d + i])
-                .sum::<f64>()
-        });
-        log_p
+        let k = self.gmm.n_components();
+        let (logw, grads) = self.components_block(xs, ou);
+        for (i, (oi, lp)) in out.chunks_exact_mut(d).zip(log_p.iter_mut()).enumerate() {
+            let (r, l) = Self::responsibilities(&logw[i * k..(i + 1) * k]);
+            let g = &grads[i * k * d..(i + 1) * k * d];
+            oi.iter_mut().enumerate().for_each(|(j, o)| {
+                *o = r
+                    .iter()
+                    .enumerate()
+                    .map(|(c, rc)| rc * g[c * d + j])
+                    .sum::<f64>()
+            });
+            *lp = l;
+        }
     }
 
     /// Responsibilities $r_c$, per-component scores $g_c$ (K × d) and the score $S = \sum_c r_c g_c$.
@@ -213,6 +251,32 @@ impl GmmScore {
     }
 }
 
+/// Column `j` of a column-major f64 matrix as a slice.
+fn column(u: &Mat<f64>, j: usize) -> &[f64] {
+    u.col(j)
+        .try_as_col_major()
+        .expect("faer matrices are column-major")
+        .as_slice()
+}
+
+/// $a \cdot b$ with eight partial sums in a fixed order (vectorises; the same bits for the same inputs).
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
 impl Score for GmmScore {
     fn dim(&self) -> usize {
         self.gmm.dim()
@@ -252,23 +316,34 @@ impl Score for GmmScore {
         );
         let ou = OuTime::new(t);
         let d = self.dim();
-        let one = |xi: &[f32], oi: &mut [f32]| {
+        // Blocks of ROWS queries share each pass over the eigenbases (the general path's cost is memory
+        // traffic over U_c, d² per component); a query's result does not depend on its block.
+        const ROWS: usize = 8;
+        let block = |xi: &[f32], oi: &mut [f32]| -> Vec<f64> {
             let x64: Vec<f64> = xi.iter().map(|&v| v as f64).collect();
-            let mut s = vec![0.0f64; d];
-            let lp = self.eval_f64(&x64, ou, &mut s);
+            let mut s = vec![0.0f64; x64.len()];
+            let mut lp = vec![0.0f64; x64.len() / d];
+            match &self.symmetric {
+                Some((m, s2)) => {
+                    for ((xr, sr), l) in x64.chunks(d).zip(s.chunks_mut(d)).zip(lp.iter_mut()) {
+                        *l = Self::two_class_tanh(m, *s2, xr, ou, sr);
+                    }
+                }
+                None => self.general_block(&x64, ou, &mut s, &mut lp),
+            }
             oi.iter_mut().zip(&s).for_each(|(o, &v)| *o = v as f32);
             lp
         };
         let lp: Vec<f64> = match par {
             Par::Seq => x
-                .chunks(d)
-                .zip(out.chunks_mut(d))
-                .map(|(a, b)| one(a, b))
+                .chunks(ROWS * d)
+                .zip(out.chunks_mut(ROWS * d))
+                .flat_map(|(a, b)| block(a, b))
                 .collect(),
             Par::Rayon(_) => x
-                .par_chunks(d)
-                .zip(out.par_chunks_mut(d))
-                .map(|(a, b)| one(a, b))
+                .par_chunks(ROWS * d)
+                .zip(out.par_chunks_mut(ROWS * d))
+                .flat_map_iter(|(a, b)| block(a, b))
                 .collect(),
         };
         if let Some(l) = extras.log_p {
