@@ -78,10 +78,11 @@ class Wiener:
 
 
 class Patches:
-    """F.unfold patches of the training images (zero or circular padding), kept for every size asked."""
+    """F.unfold patches (zero or circular padding). The training images' patches are unfolded a chunk of
+    images at a time: all of them at once would take N P² H W floats (8.5 GB for P = 15 on N = 12 000)."""
 
     def __init__(self, a, padding):
-        self.a, self.padding, self.cache = a, padding, {}
+        self.a, self.padding = a, padding
 
     def unfold(self, img, p):
         if self.padding == "circular":
@@ -89,53 +90,63 @@ class Patches:
             return F.unfold(F.pad(img, (r, r, r, r), mode="circular"), p)
         return F.unfold(img, p, padding=p // 2)
 
-    def train(self, p):
-        if p not in self.cache:
-            ap = self.unfold(self.a.reshape(-1, 1, H, W), p)  # (N, P², L)
-            self.cache[p] = (ap, (ap * ap).sum(1))  # (N, P², L), (N, L)
-        return self.cache[p]
+    def chunks(self, p, size):
+        """(patches (c, P², L), their squared norms (c, L), the images (c, L)) per chunk of c images."""
+        for n0 in range(0, self.a.shape[0], size):
+            a = self.a[n0:n0 + size]
+            ap = self.unfold(a.reshape(-1, 1, H, W), p)
+            yield ap, (ap * ap).sum(1), a
 
 
-def ls(x, patches, t, p, chunk=112):
+class OnlineSoftmax:
+    """One global softmax over candidates that arrive in chunks: running maximum, rescaled sums."""
+
+    def __init__(self, shape, like):
+        self.mx = torch.full(shape, -math.inf, dtype=like.dtype, device=like.device)
+        self.s = torch.zeros_like(self.mx)
+        self.acc = torch.zeros_like(self.mx)
+
+    def add(self, logits, weighted_sum):
+        new = torch.maximum(self.mx, logits.amax(-1))
+        scale = torch.exp(self.mx - new)
+        w = torch.exp(logits - new.unsqueeze(-1))
+        self.s = self.s * scale + w.sum(-1)
+        self.acc = self.acc * scale + weighted_sum(w)
+        self.mx = new
+
+    def mean(self):
+        return self.acc / self.s
+
+
+def ls(x, patches, t, p, chunk=1000):
     """Kamb & Ganguli's LS: pixel l's posterior over the N training patches at the same location."""
     e, D = coeffs(t)
-    ap, ap_sq = patches.train(p)
-    xp = patches.unfold(x.reshape(-1, 1, H, W), p)  # (B, P², L)
-    centre = patches.a.T  # (L, N): the training pixels
-    out = torch.empty(x.shape[1], x.shape[0], dtype=x.dtype, device=x.device)
-    for l0 in range(0, xp.shape[2], chunk):
-        sl = slice(l0, l0 + chunk)
-        L = torch.bmm(xp[:, :, sl].permute(2, 0, 1), ap[:, :, sl].permute(2, 1, 0)) * (e / D)
-        L -= (0.5 * e * e / D) * ap_sq[:, sl].T.unsqueeze(1)
-        out[sl] = torch.bmm(torch.softmax(L, 2), centre[sl].unsqueeze(2)).squeeze(2)
-    return (e * out.T - x) / D
+    xp = patches.unfold(x.reshape(-1, 1, H, W), p).permute(2, 0, 1)  # (L, B, P²)
+    post = OnlineSoftmax(xp.shape[:2], x)
+    for ap, ap_sq, a in patches.chunks(p, chunk):
+        L = torch.baddbmm(ap_sq.T.unsqueeze(1), xp, ap.permute(2, 1, 0), beta=-0.5 * e * e / D, alpha=e / D)
+        post.add(L, lambda w: torch.bmm(w, a.T.unsqueeze(2)).squeeze(2))  # (L, B, c) . (L, c, 1)
+    return (e * post.mean().T - x) / D
 
 
 def els(x, patches, t, p, chunk=8):
     """Kamb & Ganguli's ELS: pixel l's posterior over every patch of every training image, streamed over
     chunks of images with a running maximum (one global softmax per pixel)."""
     e, D = coeffs(t)
-    ap, ap_sq = patches.train(p)
-    n, k, nl = ap.shape
-    xq = patches.unfold(x.reshape(-1, 1, H, W), p).permute(0, 2, 1).reshape(-1, k)  # (B L, P²)
-    mx = torch.full((xq.shape[0],), -math.inf, dtype=x.dtype, device=x.device)
-    s = torch.zeros_like(mx)
-    acc = torch.zeros_like(mx)
-    for n0 in range(0, n, chunk):
-        a_c = ap[n0:n0 + chunk].permute(1, 0, 2).reshape(k, -1)  # (P², c L)
-        L = torch.addmm(ap_sq[n0:n0 + chunk].reshape(1, -1), xq, a_c, beta=-0.5 * e * e / D, alpha=e / D)
-        new = torch.maximum(mx, L.max(1).values)
-        scale = torch.exp(mx - new)
-        w = torch.exp(L - new.unsqueeze(1))
-        s = s * scale + w.sum(1)
-        acc = acc * scale + w @ patches.a[n0:n0 + chunk].reshape(-1)
-        mx = new
-    d = (acc / s).reshape(x.shape[0], nl)
-    return (e * d - x) / D
+    xq = patches.unfold(x.reshape(-1, 1, H, W), p).permute(0, 2, 1).reshape(-1, p * p)  # (B L, P²)
+    post = OnlineSoftmax(xq.shape[:1], x)
+    for ap, ap_sq, a in patches.chunks(p, chunk):
+        a_c = ap.permute(1, 0, 2).reshape(p * p, -1)  # (P², c L)
+        L = torch.addmm(ap_sq.reshape(1, -1), xq, a_c, beta=-0.5 * e * e / D, alpha=e / D)
+        post.add(L, lambda w: w @ a.reshape(-1))
+    return (e * post.mean().reshape(x.shape[0], -1) - x) / D
 
 
 def median_time(fn, repeats, sync):
-    """Median wall time of `repeats` calls (the caller has already made one, for the accuracy check)."""
+    """Median wall time of `repeats` calls (the caller has already made one, for the accuracy check). The
+    pause first lets the other library's thread pool (rayon or OpenMP, both spin a while after a call) go
+    idle, so that neither is timed against the other's spinning threads."""
+    time.sleep(0.3)
     walls = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -181,7 +192,6 @@ def main():
         return tensors[key]
 
     wiener = {}
-    patch = {}
 
     def peer(name, arr, dtype):
         a, a_sq = on(arr, dtype)
@@ -200,8 +210,7 @@ def main():
             w = wiener.setdefault(dtype, Wiener(a))
             return lambda x, t: w(x, a, a_sq, t)
         if kind in ("ls", "els"):
-            pad = kv.get("padding", "zero")
-            pt = patch.setdefault((dtype, pad, id(arr)), Patches(a, pad))
+            pt = Patches(a, kv.get("padding", "zero"))
             f = ls if kind == "ls" else els
             return lambda x, t: f(x, pt, t, int(kv["patch"]))
         raise ValueError(name)

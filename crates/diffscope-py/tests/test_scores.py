@@ -263,9 +263,9 @@ def test_family_scores_from_python_match_their_limits():
     data = ds.two_class(200, d=9, seed=6)
     x = np.random.default_rng(3).standard_normal((11, 9)).astype(np.float32)
     exact = ds.EmpiricalScore(data)(x, 0.2)
-    # kNN with k = N, smoothing σ = 0 and locality masks holding every coordinate are the exact score
-    # (f64 vs f32 kernel: 1e-5 of the scale).
-    for spec in ["knn:k=200", "smoothed:sigma=0", "mask:k=9", "mask:tau=0"]:
+    # kNN with k = N, smoothing σ = 0 (of the density or of the score field) and locality masks holding
+    # every coordinate are the exact score (f64 vs f32 kernel: 1e-5 of the scale).
+    for spec in ["knn:k=200", "smoothed:sigma=0", "cfdm:sigma=0,m=3", "mask:k=9", "mask:tau=0"]:
         got = ds.FamilyScore(data, spec)(x, 0.2)
         np.testing.assert_allclose(got, exact, rtol=0, atol=1e-5 * np.abs(exact).max())
     # LS with a 5x5 patch covering a 3x3 image from every pixel (zero padding) is the exact score too.
@@ -274,7 +274,13 @@ def test_family_scores_from_python_match_their_limits():
                                rtol=0, atol=1e-5 * np.abs(exact).max())
     # A mask of 3 coordinates is a different, local denoiser.
     assert np.abs(ds.FamilyScore(data, "mask:k=3")(x, 0.2) - exact).max() > 1e-3 * np.abs(exact).max()
-    for bad in ["knn", "ls:patch=4", "nope", "knn:k=3,sigma=2", "mask:k=0", "mask:tau=2"]:
+    # σ-CFDM's draws are fixed by its seed: the same spec gives the same bits, another seed other values.
+    cfdm = ds.FamilyScore(data, "cfdm:sigma=0.5,m=4")(x, 0.2)
+    np.testing.assert_array_equal(cfdm, ds.FamilyScore(data, "cfdm:sigma=0.5,m=4,seed=0")(x, 0.2))
+    assert np.abs(ds.FamilyScore(data, "cfdm:sigma=0.5,m=4,seed=1")(x, 0.2) - cfdm).max() > 1e-4
+    assert np.abs(cfdm - exact).max() > 1e-3 * np.abs(exact).max()
+    for bad in ["knn", "ls:patch=4", "nope", "knn:k=3,sigma=2", "mask:k=0", "mask:tau=2", "cfdm:sigma=-1",
+                "cfdm:sigma=0.1,m=0", "cfdm:m=4"]:
         with pytest.raises(ds.ParamError):
             ds.FamilyScore(data, bad)
 

@@ -59,6 +59,58 @@ pub fn sym_eigenvalues(a: MatRef<'_, f64>) -> Result<Vec<f64>> {
         .map_err(|e| Error::numerical("symmetric eigenvalues", format!("{e:?}")))
 }
 
+/// Accumulators of the fixed-order sums below: four independent AVX2 vectors, so the additions pipeline
+/// (one accumulator vector would wait on its own latency).
+const LANES_F64: usize = 16;
+const LANES_F32: usize = 32;
+
+/// A lane-wise sum reduced by a fixed pairwise tree, plus the remainder's sum.
+macro_rules! lane_sum {
+    ($t:ty, $lanes:expr, $x:expr, $y:expr, |$u:ident, $v:ident| $term:expr) => {{
+        let mut acc = [0.0 as $t; $lanes];
+        let (cx, cy) = ($x.chunks_exact($lanes), $y.chunks_exact($lanes));
+        let tail: $t = cx
+            .remainder()
+            .iter()
+            .zip(cy.remainder())
+            .map(|(&$u, &$v)| $term)
+            .sum();
+        for (xs, ys) in cx.zip(cy) {
+            for l in 0..$lanes {
+                let ($u, $v) = (xs[l], ys[l]);
+                acc[l] += $term;
+            }
+        }
+        let mut w = $lanes;
+        while w > 1 {
+            w /= 2;
+            for l in 0..w {
+                acc[l] += acc[l + w];
+            }
+        }
+        acc[0] + tail
+    }};
+}
+
+/// $a \cdot b$ in f64, summed in a fixed order (vectorises; the same bits for the same inputs, whatever
+/// the caller's batch).
+pub fn dot_f64(a: &[f64], b: &[f64]) -> f64 {
+    lane_sum!(f64, LANES_F64, a, b, |u, v| u * v)
+}
+
+/// $|x - e\,a|^2$ in f64 for an f32 point a, summed in a fixed order.
+pub fn sq_dist_f64(x: &[f64], a: &[f32], e: f64) -> f64 {
+    lane_sum!(f64, LANES_F64, x, a, |u, v| (u - e * v as f64)
+        * (u - e * v as f64))
+}
+
+/// $|x - e\,a|^2$ in f32, summed in a fixed order: each of the 32 lanes adds d/32 terms in sequence, then
+/// a tree of 5 levels and the remainder, so the sum's rounding error is at most $\gamma_{d/32 + 37}$ of
+/// the sum of the (rounded) terms.
+pub fn sq_dist_f32(x: &[f32], a: &[f32], e: f32) -> f32 {
+    lane_sum!(f32, LANES_F32, x, a, |u, v| (u - e * v) * (u - e * v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,10 @@ use rayon::prelude::*;
 /// $-|x - e^{-t}a_\mu|^2/2\Delta_t$, in f64. k = N is the exact score. The omitted mass is certified by
 /// [`KnnScore::tail_bound`]. log p (when asked) sums the k kept terms: a lower bound.
 pub struct KnnScore {
-    a: Vec<f64>,
+    /// The training points (N × d, as given).
+    a: Vec<f32>,
+    /// Their norms |a_μ| (f64), for the f32 screen's error bound.
+    norms: Vec<f64>,
     n: usize,
     d: usize,
     k: usize,
@@ -19,26 +22,6 @@ pub struct KnnScore {
 
 /// Queries that share one pass over the training points.
 const QUERY_BLOCK: usize = 8;
-
-/// $|x - e\,a|^2$ in f64 with eight partial sums in a fixed order (vectorises; the same bits for the same
-/// inputs).
-fn sq_dist(x: &[f64], a: &[f64], e: f64) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let (cx, ca) = (x.chunks_exact(8), a.chunks_exact(8));
-    let tail: f64 = cx
-        .remainder()
-        .iter()
-        .zip(ca.remainder())
-        .map(|(&u, &v)| (u - e * v) * (u - e * v))
-        .sum();
-    for (u, v) in cx.zip(ca) {
-        for l in 0..8 {
-            let r = u[l] - e * v[l];
-            acc[l] += r * r;
-        }
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
-}
 
 /// One query's kept points: (logit, index) sorted by decreasing logit, and the largest omitted logit.
 struct Kept {
@@ -53,7 +36,12 @@ impl KnnScore {
             return Err(Error::param("k", k, "at least 1 neighbour"));
         }
         Ok(KnnScore {
-            a: data.x.iter().map(|&v| v as f64).collect(),
+            a: data.x.clone(),
+            norms: data
+                .x
+                .chunks_exact(data.d.max(1))
+                .map(|r| r.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt())
+                .collect(),
             n: data.n,
             d: data.d,
             k: k.min(data.n),
@@ -74,28 +62,88 @@ impl KnnScore {
         }
     }
 
+    /// The kept points of a block of queries: an f32 screen of every distance (shared pass over the data),
+    /// then the candidates it cannot exclude rescored in f64 ([`Self::candidates`]).
     fn kept_block(&self, xb: &[f32], ou: OuTime) -> Vec<Kept> {
         let d = self.d;
-        let xs: Vec<f64> = xb.iter().map(|&v| v as f64).collect();
-        let nq = xs.len() / d;
-        let mut logits: Vec<Vec<(f64, usize)>> =
-            (0..nq).map(|_| Vec::with_capacity(self.n)).collect();
-        for (mu, r) in self.a.chunks_exact(d).enumerate() {
-            for (l, q) in logits.iter_mut().zip(xs.chunks_exact(d)) {
-                l.push((-sq_dist(q, r, ou.decay) / (2.0 * ou.delta), mu));
+        let nq = xb.len() / d;
+        let e32 = ou.decay as f32;
+        let mut screen: Vec<Vec<f32>> = (0..nq).map(|_| Vec::with_capacity(self.n)).collect();
+        for r in self.a.chunks_exact(d) {
+            for (s, q) in screen.iter_mut().zip(xb.chunks_exact(d)) {
+                s.push(crate::linalg::sq_dist_f32(q, r, e32));
             }
         }
-        logits.into_iter().map(|l| self.select(l)).collect()
+        screen
+            .iter()
+            .zip(xb.chunks_exact(d))
+            .map(|(s, q)| {
+                let x64: Vec<f64> = q.iter().map(|&v| v as f64).collect();
+                let logits = self
+                    .candidates(&x64, s, ou.decay)
+                    .into_iter()
+                    .map(|mu| {
+                        let a = &self.a[mu * d..(mu + 1) * d];
+                        (
+                            -crate::linalg::sq_dist_f64(&x64, a, ou.decay) / (2.0 * ou.delta),
+                            mu,
+                        )
+                    })
+                    .collect();
+                self.select(logits)
+            })
+            .collect()
     }
 
-    /// The k largest logits, sorted.
+    /// The points whose distance the f32 screen `s` cannot place beyond the (k+1)-th.
+    ///
+    /// Error bound, with u = 2⁻²⁴ and $M_\mu = |x| + e|a_\mu|$: rounding e to f32, the product and the
+    /// difference err by at most $\eta_j = 3u(|x_j| + e|a_{\mu j}|)$ per coordinate, so the squares by
+    /// $\sum_j \eta_j(2|r_j| + \eta_j) \le 6u M_\mu^2 + 9u^2 M_\mu^2$ (Cauchy–Schwarz, $|r| \le M_\mu$),
+    /// their own rounding by $u\tilde d_\mu$, and the fixed-order f32 sum of d terms by
+    /// $\gamma_{d/32+37}$ of their total ([`crate::linalg::sq_dist_f32`]); all together below
+    /// $E_\mu = c\,u\,M_\mu^2$ with c = 2(d/32 + 48), a factor 2 of room.
+    ///
+    /// With T the (k+1)-th smallest upper bound $\tilde d + E$, at least k + 1 points lie within T, so
+    /// $d_{(k+1)} \le T$, and every point with $d_\mu \le d_{(k+1)}$ has $\tilde d_\mu - E_\mu \le T$. The
+    /// f64 selection over these candidates is therefore the selection over all N, bit for bit. All points
+    /// when k = N or when the screen is not finite.
+    fn candidates(&self, x: &[f64], s: &[f32], e: f64) -> Vec<usize> {
+        let all = || (0..s.len()).collect();
+        if self.k >= self.n {
+            return all();
+        }
+        let u = f64::from(f32::EPSILON) / 2.0;
+        let c = 2.0 * (self.d as f64 / 32.0 + 48.0);
+        let xn = x.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let err: Vec<f64> = self
+            .norms
+            .iter()
+            .map(|&an| c * u * (xn + e * an).powi(2))
+            .collect();
+        let mut upper: Vec<f64> = s.iter().zip(&err).map(|(&v, &b)| v as f64 + b).collect();
+        let (_, &mut cut, _) = upper.select_nth_unstable_by(self.k, f64::total_cmp);
+        let kept: Vec<usize> = s
+            .iter()
+            .zip(&err)
+            .enumerate()
+            .filter(|(_, (&v, &b))| v as f64 - b <= cut)
+            .map(|(mu, _)| mu)
+            .collect();
+        if !cut.is_finite() || kept.len() <= self.k {
+            return all();
+        }
+        kept
+    }
+
+    /// The k largest logits, sorted, and the largest of the others.
     fn select(&self, mut l: Vec<(f64, usize)>) -> Kept {
         // Decreasing logit, ties to the smaller index: a total order, so the kept set is deterministic.
         let order = |p: &(f64, usize), q: &(f64, usize)| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1));
-        if self.k < self.n {
+        let next = (self.k < l.len()).then(|| {
             l.select_nth_unstable_by(self.k, order);
-        }
-        let next = (self.k < self.n).then(|| l[self.k].0);
+            l[self.k].0
+        });
         l.truncate(self.k);
         l.sort_by(order);
         Kept { top: l, next }
@@ -143,7 +191,7 @@ impl Score for KnnScore {
                     .top
                     .iter()
                     .zip(&w)
-                    .map(|(&(_, mu), w)| w * self.a[mu * d + j])
+                    .map(|(&(_, mu), w)| w * self.a[mu * d + j] as f64)
                     .sum::<f64>()
                     / z;
                 o[j] = ((ou.decay * mean - q[j] as f64) / ou.delta) as f32;

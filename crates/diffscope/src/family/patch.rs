@@ -8,7 +8,7 @@
 //! $w_{\mu q}(p) \propto \exp(-\| x_{P(p)} - e^{-t} a_{\mu, P(q)} \|^2 / 2\Delta_t)$, with $x_{P(p)}$ the C × P × P
 //! patch centred at p (zero or circular padding); LS takes q = p, ELS every q of the image. The score is
 //! $S = (e^{-t} D - x)/\Delta_t$. One global softmax per pixel over all candidates, streamed with a
-//! running maximum in f64.
+//! running maximum (sums in f64, each weight by the f32 [`exp_f32`], ≤ 3e-7 relative).
 //!
 //! Cost: every patch distance comes from one map of squared differences per (image, shift) and its
 //! window sums by 2-D prefix sums, so it does not grow with P: LS costs O(N · (H + P)(W + P) · C) per
@@ -16,7 +16,7 @@
 //! zero-padded, where each shift maps only the pixels whose training pixel exists): N · (H W)² logits.
 
 use crate::error::{Error, Result};
-use crate::score::{check_shapes, Extras, OuTime, Score};
+use crate::score::{check_shapes, exp_f32, Extras, OuTime, Score};
 use faer::Par;
 use serde::{Deserialize, Serialize};
 
@@ -97,11 +97,21 @@ pub struct PatchScore {
     schedule: PatchSchedule,
 }
 
-/// Per-pixel online softmax: running maximum, Σw and Σw·a (C values per pixel), f64.
+/// Per-pixel online softmax: running maximum, Σw and Σw·a (C values per pixel), f64, and one image
+/// row's scratch.
 struct Softmax {
     max: Vec<f64>,
     sum: Vec<f64>,
     acc: Vec<f64>,
+    row: RowBuf,
+}
+
+/// One image row's logits, training pixels (C × W), rescaling factors and weights.
+struct RowBuf {
+    logit: Vec<f64>,
+    pix: Vec<f64>,
+    scale: Vec<f64>,
+    weight: Vec<f64>,
 }
 
 impl PatchScore {
@@ -191,6 +201,12 @@ impl PatchScore {
             max: vec![f64::NEG_INFINITY; hw],
             sum: vec![0.0; hw],
             acc: vec![0.0; hw * ch],
+            row: RowBuf {
+                logit: vec![0.0; w],
+                pix: vec![0.0; ch * w],
+                scale: vec![0.0; w],
+                weight: vec![0.0; w],
+            },
         };
         // The query on the extended grid (rows −r … h − 1 + r), and each training image on a canvas wide
         // enough for every shift: s ∈ [0, h) (circular: the canvas wraps) or s ∈ (−h, h) (zero).
@@ -269,6 +285,10 @@ impl PatchScore {
     /// Offers every pixel of `win` its candidate for one (image, shift): the window sum of the map around
     /// it (`pre`: 2-D prefix sums of the map over the window's extended rows and columns), as a logit,
     /// and the training pixel q = p + s.
+    ///
+    /// One image row at a time, branch-free so that it vectorises: the running maximum m' = max(m, ℓ),
+    /// then $\Sigma \leftarrow \Sigma\,e^{m - m'} + e^{\ell - m'}$ (and alike for Σ w a), both exps of
+    /// non-positive arguments by [`exp_f32`] (relative error ≤ 3e-7; the sums stay in f64).
     #[allow(clippy::too_many_arguments)]
     fn offer(
         &self,
@@ -282,28 +302,76 @@ impl PatchScore {
     ) {
         let (ch, h, w) = self.shape;
         let hw = h * w;
-        let pw = win.cols.len() + p;
-        let at = |i: usize, j: usize| pre[i * pw + j];
+        let ncol = win.cols.len();
+        let pw = ncol + p;
+        let inv = 1.0 / (2.0 * ou.delta);
+        let Softmax { max, sum, acc, row } = sm;
+        let RowBuf {
+            logit,
+            pix,
+            scale,
+            weight,
+        } = row;
         for (mi, i) in win.rows.clone().enumerate() {
-            let qi = i as isize + si;
-            for (mj, j) in win.cols.clone().enumerate() {
-                let qj = j as isize + sj;
-                // Window rows mi … mi + p − 1 of the mapped grid (= image rows i − r … i + r).
-                let d2 = at(mi + p, mj + p) - at(mi, mj + p) - at(mi + p, mj) + at(mi, mj);
-                let logit = -d2.max(0.0) / (2.0 * ou.delta);
-                let k = i * w + j;
-                if logit > sm.max[k] {
-                    let scale = (sm.max[k] - logit).exp();
-                    sm.sum[k] *= scale;
-                    for c in 0..ch {
-                        sm.acc[c * hw + k] *= scale;
-                    }
-                    sm.max[k] = logit;
+            // Window rows mi … mi + p − 1 of the mapped grid (= image rows i − r … i + r).
+            let (top, bot) = (
+                &pre[mi * pw..(mi + 1) * pw],
+                &pre[(mi + p) * pw..(mi + p + 1) * pw],
+            );
+            for (mj, l) in logit[..ncol].iter_mut().enumerate() {
+                let d2 = bot[mj + p] - top[mj + p] - bot[mj] + top[mj];
+                *l = -d2.max(0.0) * inv;
+            }
+            self.training_row(
+                img,
+                i as isize + si,
+                win.cols.start as isize + sj,
+                ncol,
+                pix,
+            );
+            let k0 = i * w + win.cols.start;
+            let (mx, sm_) = (&mut max[k0..k0 + ncol], &mut sum[k0..k0 + ncol]);
+            for mj in 0..ncol {
+                let m_new = mx[mj].max(logit[mj]);
+                let sc = exp_f32((mx[mj] - m_new) as f32) as f64;
+                let e = exp_f32((logit[mj] - m_new) as f32) as f64;
+                sm_[mj] = sm_[mj] * sc + e;
+                mx[mj] = m_new;
+                scale[mj] = sc;
+                weight[mj] = e;
+            }
+            for c in 0..ch {
+                let ac = &mut acc[c * hw + k0..c * hw + k0 + ncol];
+                let px = &pix[c * ncol..(c + 1) * ncol];
+                for mj in 0..ncol {
+                    ac[mj] = ac[mj] * scale[mj] + weight[mj] * px[mj];
                 }
-                let e = (logit - sm.max[k]).exp();
-                sm.sum[k] += e;
+            }
+        }
+    }
+
+    /// The training pixels of row `qi`, columns `qj0 …` (`ncol` of them, every channel) into `pix`
+    /// (channel-major), padded; the column index wraps incrementally under circular padding.
+    fn training_row(&self, img: &[f32], qi: isize, qj0: isize, ncol: usize, pix: &mut [f64]) {
+        let (ch, h, w) = self.shape;
+        match self.padding {
+            Padding::Circular => {
+                let qi = qi.rem_euclid(h as isize) as usize;
+                let j0 = qj0.rem_euclid(w as isize) as usize;
                 for c in 0..ch {
-                    sm.acc[c * hw + k] += e * self.pixel(img, c, qi, qj);
+                    let src = &img[(c * h + qi) * w..(c * h + qi + 1) * w];
+                    let mut j = j0;
+                    for v in &mut pix[c * ncol..(c + 1) * ncol] {
+                        *v = src[j] as f64;
+                        j = if j + 1 == w { 0 } else { j + 1 };
+                    }
+                }
+            }
+            Padding::Zero => {
+                for c in 0..ch {
+                    for (mj, v) in pix[c * ncol..(c + 1) * ncol].iter_mut().enumerate() {
+                        *v = self.pixel(img, c, qi, qj0 + mj as isize);
+                    }
                 }
             }
         }

@@ -105,7 +105,7 @@ impl GmmScore {
                     for j in 0..d {
                         let col = column(u, j);
                         for (yi, ri) in y.chunks_exact_mut(d).zip(r.chunks_exact(d)) {
-                            yi[j] = dot(col, ri);
+                            yi[j] = crate::linalg::dot_f64(col, ri);
                         }
                     }
                 }
@@ -257,24 +257,6 @@ fn column(u: &Mat<f64>, j: usize) -> &[f64] {
         .try_as_col_major()
         .expect("faer matrices are column-major")
         .as_slice()
-}
-
-/// $a \cdot b$ with eight partial sums in a fixed order (vectorises; the same bits for the same inputs).
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f64 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
 impl Score for GmmScore {
