@@ -20,8 +20,10 @@ pub struct KnnScore {
     k: usize,
 }
 
-/// Queries that share one pass over the training points.
-const QUERY_BLOCK: usize = 8;
+/// Queries that share one pass over the training points (their screen is N × 64 f32 values).
+const QUERY_BLOCK: usize = 64;
+/// Training points per parallel task of the screen.
+const POINT_CHUNK: usize = 256;
 
 /// One query's kept points: (logit, index) sorted by decreasing logit, and the largest omitted logit.
 struct Kept {
@@ -48,51 +50,63 @@ impl KnnScore {
         })
     }
 
-    /// The kept points of every query (rows of `x`), in blocks of [`QUERY_BLOCK`] queries that share each
-    /// pass over the training set (the cost is streaming N d values; every distance is computed the same
-    /// way whatever block its query is in, so the result does not depend on the batch split).
+    /// The kept points of every query (rows of `x`): per block of at most [`QUERY_BLOCK`] queries, an f32
+    /// screen of every distance in one pass over the training points (in parallel over chunks of
+    /// points, each point's row reused by every query of the block), then per query the candidates the
+    /// screen cannot exclude, rescored in f64 ([`Self::candidates`]). Every distance is computed the
+    /// same way whatever the block or chunk, so the result does not depend on the batch split or threads.
     fn kept_all(&self, x: &[f32], ou: OuTime, par: Par) -> Vec<Kept> {
-        let block = |xb: &[f32]| self.kept_block(xb, ou);
-        match par {
-            Par::Seq => x.chunks(QUERY_BLOCK * self.d).flat_map(block).collect(),
-            Par::Rayon(_) => x
-                .par_chunks(QUERY_BLOCK * self.d)
-                .flat_map_iter(block)
-                .collect(),
-        }
-    }
-
-    /// The kept points of a block of queries: an f32 screen of every distance (shared pass over the data),
-    /// then the candidates it cannot exclude rescored in f64 ([`Self::candidates`]).
-    fn kept_block(&self, xb: &[f32], ou: OuTime) -> Vec<Kept> {
         let d = self.d;
-        let nq = xb.len() / d;
         let e32 = ou.decay as f32;
-        let mut screen: Vec<Vec<f32>> = (0..nq).map(|_| Vec::with_capacity(self.n)).collect();
-        for r in self.a.chunks_exact(d) {
-            for (s, q) in screen.iter_mut().zip(xb.chunks_exact(d)) {
-                s.push(crate::linalg::sq_dist_f32(q, r, e32));
+        let mut kept = Vec::with_capacity(x.len() / d);
+        for xb in x.chunks(QUERY_BLOCK * d) {
+            let nq = xb.len() / d;
+            // screen[μ · nq + q] = |x_q − e a_μ|² in f32.
+            let mut screen = vec![0.0f32; self.n * nq];
+            let fill = |(rows, out): (&[f32], &mut [f32])| {
+                for (r, o) in rows.chunks_exact(d).zip(out.chunks_exact_mut(nq)) {
+                    for (v, q) in o.iter_mut().zip(xb.chunks_exact(d)) {
+                        *v = crate::linalg::sq_dist_f32(q, r, e32);
+                    }
+                }
+            };
+            let (rows, outs) = (POINT_CHUNK * d, POINT_CHUNK * nq);
+            match par {
+                Par::Seq => self
+                    .a
+                    .chunks(rows)
+                    .zip(screen.chunks_mut(outs))
+                    .for_each(fill),
+                Par::Rayon(_) => (self.a.par_chunks(rows))
+                    .zip(screen.par_chunks_mut(outs))
+                    .for_each(fill),
+            }
+            let one = |(qi, q): (usize, &[f32])| {
+                let s: Vec<f32> = (0..self.n).map(|mu| screen[mu * nq + qi]).collect();
+                self.rescore(q, &s, ou)
+            };
+            match par {
+                Par::Seq => kept.extend(xb.chunks_exact(d).enumerate().map(one)),
+                Par::Rayon(_) => kept.par_extend(xb.par_chunks_exact(d).enumerate().map(one)),
             }
         }
-        screen
-            .iter()
-            .zip(xb.chunks_exact(d))
-            .map(|(s, q)| {
-                let x64: Vec<f64> = q.iter().map(|&v| v as f64).collect();
-                let logits = self
-                    .candidates(&x64, s, ou.decay)
-                    .into_iter()
-                    .map(|mu| {
-                        let a = &self.a[mu * d..(mu + 1) * d];
-                        (
-                            -crate::linalg::sq_dist_f64(&x64, a, ou.decay) / (2.0 * ou.delta),
-                            mu,
-                        )
-                    })
-                    .collect();
-                self.select(logits)
+        kept
+    }
+
+    /// One query's kept points from its f32 screen `s`: the candidates' logits in f64, selected.
+    fn rescore(&self, q: &[f32], s: &[f32], ou: OuTime) -> Kept {
+        let d = self.d;
+        let x64: Vec<f64> = q.iter().map(|&v| v as f64).collect();
+        let logits = self
+            .candidates(&x64, s, ou.decay)
+            .into_iter()
+            .map(|mu| {
+                let a = &self.a[mu * d..(mu + 1) * d];
+                let d2 = crate::linalg::sq_dist_f64(&x64, a, ou.decay);
+                (-d2 / (2.0 * ou.delta), mu)
             })
-            .collect()
+            .collect();
+        self.select(logits)
     }
 
     /// The points whose distance the f32 screen `s` cannot place beyond the (k+1)-th.

@@ -737,10 +737,11 @@ fn masked_score_matches_the_brute_force_definition_and_full_masks_are_exact() {
     assert!(MaskScore::new(&data, MaskRule::Tau(1.5)).is_err());
 }
 
-/// The blocked paths (kNN's shared passes over the training set, the full-covariance GMM's shared passes
-/// over its eigenbases, eight queries at a time) give every query the same bits whatever its block: a
-/// batch of 13 (one full block and a partial one), one query at a time and sequential vs parallel agree
-/// exactly, at d = 37 (the lane sums' full chunks and a remainder).
+/// The blocked paths (kNN's f32 screen, 64 queries per pass over the training set in parallel chunks of
+/// points; the full-covariance GMM's passes over its eigenbases, 8 queries at a time) give every query
+/// the same bits whatever its block: a batch of 70 (full blocks and partial ones), one query at a time,
+/// a split at 3 and sequential vs parallel agree exactly, at d = 37 (the lane sums' full chunks and a
+/// remainder).
 #[test]
 fn blocked_family_scores_do_not_depend_on_the_batch_split() {
     let (d, n) = (37, 150);
@@ -751,7 +752,7 @@ fn blocked_family_scores_do_not_depend_on_the_batch_split() {
     ];
     for (name, sc) in &scores {
         for &t in &[0.02, 0.7] {
-            let x = queries(&data.x, d, 13, t, 9);
+            let x = queries(&data.x, d, 70, t, 9);
             let all = sc.eval(&x, t, Par::rayon(0));
             assert_eq!(all, sc.eval(&x, t, Par::Seq), "{name} t {t}");
             let single: Vec<f32> = x.chunks(d).flat_map(|q| sc.eval(q, t, Par::Seq)).collect();
