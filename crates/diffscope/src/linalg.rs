@@ -62,21 +62,29 @@ pub fn sym_eigenvalues(a: MatRef<'_, f64>) -> Result<Vec<f64>> {
 /// Accumulators of the fixed-order sums below: four independent AVX2 vectors, so the additions pipeline
 /// (one accumulator vector would wait on its own latency).
 const LANES_F64: usize = 16;
-const LANES_F32: usize = 32;
 
-/// A lane-wise sum reduced by a fixed pairwise tree, plus the remainder's sum.
+/// A lane-wise sum reduced by a fixed pairwise tree. The remainder after the full chunks goes into the
+/// first 8 lanes by chunks of 8 (vectorised too) before the tree, and its last < 8 terms are added after.
 macro_rules! lane_sum {
     ($t:ty, $lanes:expr, $x:expr, $y:expr, |$u:ident, $v:ident| $term:expr) => {{
         let mut acc = [0.0 as $t; $lanes];
         let (cx, cy) = ($x.chunks_exact($lanes), $y.chunks_exact($lanes));
-        let tail: $t = cx
-            .remainder()
-            .iter()
-            .zip(cy.remainder())
-            .map(|(&$u, &$v)| $term)
-            .sum();
+        let (rx, ry) = (cx.remainder(), cy.remainder());
         for (xs, ys) in cx.zip(cy) {
             for l in 0..$lanes {
+                let ($u, $v) = (xs[l], ys[l]);
+                acc[l] += $term;
+            }
+        }
+        let (c8x, c8y) = (rx.chunks_exact(8), ry.chunks_exact(8));
+        let tail: $t = c8x
+            .remainder()
+            .iter()
+            .zip(c8y.remainder())
+            .map(|(&$u, &$v)| $term)
+            .sum();
+        for (xs, ys) in c8x.zip(c8y) {
+            for l in 0..8 {
                 let ($u, $v) = (xs[l], ys[l]);
                 acc[l] += $term;
             }
@@ -102,13 +110,6 @@ pub fn dot_f64(a: &[f64], b: &[f64]) -> f64 {
 pub fn sq_dist_f64(x: &[f64], a: &[f32], e: f64) -> f64 {
     lane_sum!(f64, LANES_F64, x, a, |u, v| (u - e * v as f64)
         * (u - e * v as f64))
-}
-
-/// $|x - e\,a|^2$ in f32, summed in a fixed order: each of the 32 lanes adds d/32 terms in sequence, then
-/// a tree of 5 levels and the remainder, so the sum's rounding error is at most $\gamma_{d/32 + 37}$ of
-/// the sum of the (rounded) terms.
-pub fn sq_dist_f32(x: &[f32], a: &[f32], e: f32) -> f32 {
-    lane_sum!(f32, LANES_F32, x, a, |u, v| (u - e * v) * (u - e * v))
 }
 
 #[cfg(test)]

@@ -20,10 +20,8 @@ pub struct KnnScore {
     k: usize,
 }
 
-/// Queries that share one pass over the training points (their screen is N × 64 f32 values).
+/// Queries per GEMM of the screen (their products are 64 × N f32 values).
 const QUERY_BLOCK: usize = 64;
-/// Training points per parallel task of the screen.
-const POINT_CHUNK: usize = 256;
 
 /// One query's kept points: (logit, index) sorted by decreasing logit, and the largest omitted logit.
 struct Kept {
@@ -51,38 +49,35 @@ impl KnnScore {
     }
 
     /// The kept points of every query (rows of `x`): per block of at most [`QUERY_BLOCK`] queries, an f32
-    /// screen of every distance in one pass over the training points (in parallel over chunks of
-    /// points, each point's row reused by every query of the block), then per query the candidates the
-    /// screen cannot exclude, rescored in f64 ([`Self::candidates`]). Every distance is computed the
-    /// same way whatever the block or chunk, so the result does not depend on the batch split or threads.
+    /// screen of every distance, $\tilde d_{q\mu} = |x_q|^2 + e^2|a_\mu|^2 - 2e\,x_q \cdot a_\mu$ with the
+    /// products from one f32 GEMM (faer), then per query the candidates the screen cannot exclude,
+    /// rescored in f64 ([`Self::candidates`]). The GEMM's summation order may depend on the threads, but
+    /// the selection does not: it is the f64 selection over all N whatever the screen's rounding, within
+    /// its bound.
     fn kept_all(&self, x: &[f32], ou: OuTime, par: Par) -> Vec<Kept> {
         let d = self.d;
-        let e32 = ou.decay as f32;
+        let a = crate::linalg::view_f32(&self.a, self.n, d);
         let mut kept = Vec::with_capacity(x.len() / d);
+        let mut g = faer::Mat::<f32>::zeros(0, 0);
         for xb in x.chunks(QUERY_BLOCK * d) {
             let nq = xb.len() / d;
-            // screen[μ · nq + q] = |x_q − e a_μ|² in f32.
-            let mut screen = vec![0.0f32; self.n * nq];
-            let fill = |(rows, out): (&[f32], &mut [f32])| {
-                for (r, o) in rows.chunks_exact(d).zip(out.chunks_exact_mut(nq)) {
-                    for (v, q) in o.iter_mut().zip(xb.chunks_exact(d)) {
-                        *v = crate::linalg::sq_dist_f32(q, r, e32);
-                    }
-                }
-            };
-            let (rows, outs) = (POINT_CHUNK * d, POINT_CHUNK * nq);
-            match par {
-                Par::Seq => self
-                    .a
-                    .chunks(rows)
-                    .zip(screen.chunks_mut(outs))
-                    .for_each(fill),
-                Par::Rayon(_) => (self.a.par_chunks(rows))
-                    .zip(screen.par_chunks_mut(outs))
-                    .for_each(fill),
-            }
+            g.resize_with(nq, self.n, |_, _| 0.0);
+            faer::linalg::matmul::matmul(
+                g.as_mut(),
+                faer::Accum::Replace,
+                crate::linalg::view_f32(xb, nq, d),
+                a.transpose(),
+                1.0f32,
+                par,
+            );
             let one = |(qi, q): (usize, &[f32])| {
-                let s: Vec<f32> = (0..self.n).map(|mu| screen[mu * nq + qi]).collect();
+                let xn2: f64 = q.iter().map(|&v| (v as f64).powi(2)).sum();
+                let s: Vec<f64> = (0..self.n)
+                    .map(|mu| {
+                        let an = self.norms[mu];
+                        xn2 + ou.decay * ou.decay * an * an - 2.0 * ou.decay * g[(qi, mu)] as f64
+                    })
+                    .collect();
                 self.rescore(q, &s, ou)
             };
             match par {
@@ -94,7 +89,7 @@ impl KnnScore {
     }
 
     /// One query's kept points from its f32 screen `s`: the candidates' logits in f64, selected.
-    fn rescore(&self, q: &[f32], s: &[f32], ou: OuTime) -> Kept {
+    fn rescore(&self, q: &[f32], s: &[f64], ou: OuTime) -> Kept {
         let d = self.d;
         let x64: Vec<f64> = q.iter().map(|&v| v as f64).collect();
         let logits = self
@@ -111,37 +106,36 @@ impl KnnScore {
 
     /// The points whose distance the f32 screen `s` cannot place beyond the (k+1)-th.
     ///
-    /// Error bound, with u = 2⁻²⁴ and $M_\mu = |x| + e|a_\mu|$: rounding e to f32, the product and the
-    /// difference err by at most $\eta_j = 3u(|x_j| + e|a_{\mu j}|)$ per coordinate, so the squares by
-    /// $\sum_j \eta_j(2|r_j| + \eta_j) \le 6u M_\mu^2 + 9u^2 M_\mu^2$ (Cauchy–Schwarz, $|r| \le M_\mu$),
-    /// their own rounding by $u\tilde d_\mu$, and the fixed-order f32 sum of d terms by
-    /// $\gamma_{d/32+37}$ of their total ([`crate::linalg::sq_dist_f32`]); all together below
-    /// $E_\mu = c\,u\,M_\mu^2$ with c = 2(d/32 + 48), a factor 2 of room.
+    /// Error bound, with u = 2⁻²⁴ and $M_\mu = |x| + e|a_\mu|$: the f32 product $x \cdot a_\mu$ of d terms,
+    /// in any summation order, errs by at most $\gamma_d |x||a_\mu|$ ($\gamma_d = du/(1 - du)$), so
+    /// $2e\,x\cdot a_\mu$ by $\gamma_d M_\mu^2 / 2$ ($2e|x||a| \le M^2$); the norms and the combination are
+    /// f64 (their errors are ~10⁻¹⁶ M²). All below $E_\mu = c\,u\,M_\mu^2$ with c = 2(d + 8), a factor
+    /// of 4 of room.
     ///
     /// With T the (k+1)-th smallest upper bound $\tilde d + E$, at least k + 1 points lie within T, so
     /// $d_{(k+1)} \le T$, and every point with $d_\mu \le d_{(k+1)}$ has $\tilde d_\mu - E_\mu \le T$. The
     /// f64 selection over these candidates is therefore the selection over all N, bit for bit. All points
     /// when k = N or when the screen is not finite.
-    fn candidates(&self, x: &[f64], s: &[f32], e: f64) -> Vec<usize> {
+    fn candidates(&self, x: &[f64], s: &[f64], e: f64) -> Vec<usize> {
         let all = || (0..s.len()).collect();
         if self.k >= self.n {
             return all();
         }
         let u = f64::from(f32::EPSILON) / 2.0;
-        let c = 2.0 * (self.d as f64 / 32.0 + 48.0);
+        let c = 2.0 * (self.d as f64 + 8.0);
         let xn = x.iter().map(|v| v * v).sum::<f64>().sqrt();
         let err: Vec<f64> = self
             .norms
             .iter()
             .map(|&an| c * u * (xn + e * an).powi(2))
             .collect();
-        let mut upper: Vec<f64> = s.iter().zip(&err).map(|(&v, &b)| v as f64 + b).collect();
+        let mut upper: Vec<f64> = s.iter().zip(&err).map(|(&v, &b)| v + b).collect();
         let (_, &mut cut, _) = upper.select_nth_unstable_by(self.k, f64::total_cmp);
         let kept: Vec<usize> = s
             .iter()
             .zip(&err)
             .enumerate()
-            .filter(|(_, (&v, &b))| v as f64 - b <= cut)
+            .filter(|(_, (&v, &b))| v - b <= cut)
             .map(|(mu, _)| mu)
             .collect();
         if !cut.is_finite() || kept.len() <= self.k {

@@ -234,16 +234,20 @@ fn knn_logits_f64(a: &[f32], d: usize, q: &[f32], ou: OuTime) -> Vec<(f64, usize
     l
 }
 
-/// The f32 screen cannot tell near-tied points apart (every seventh point at distance 1 from the query up to f32
-/// rounding of their coordinates, ~10⁻⁸ relative, far below the screen's error bound): the candidates it
-/// keeps must still contain the k nearest in f64, so the nearest point and the posterior mean are the
-/// brute-force ones exactly. Distinct random directions make any wrong choice move the mean by O(1/k).
+/// The f32 screen cannot tell near-tied points apart: every seventh point lies at distance 1 from a
+/// centre c with |c| = 4 (up to the f32 rounding of its coordinates, ~10⁻⁸ relative), the query is e^{-t}c,
+/// so the screen's products x·a (~16) err by far more than the ties' spread. The candidates it keeps must
+/// still contain the k nearest in f64, so the nearest point and the posterior mean are the brute-force
+/// ones exactly. Distinct random directions make any wrong choice move the mean by O(1/k).
 #[test]
 fn knn_screen_keeps_the_f64_selection_among_near_ties() {
     use rand::Rng;
     use rand_distr::StandardNormal;
     let (d, n, k) = (40, 400, 5);
     let mut r = crate::rng::stream(21, &[1]);
+    let centre: Vec<f64> = (0..d)
+        .map(|j| if j % 2 == 0 { 0.9 } else { -0.9 })
+        .collect();
     let mut a = Vec::with_capacity(n * d);
     for mu in 0..n {
         let v: Vec<f64> = (0..d).map(|_| r.sample(StandardNormal)).collect();
@@ -253,13 +257,17 @@ fn knn_screen_keeps_the_f64_selection_among_near_ties() {
         } else {
             1.0 + r.random_range(0.01..0.5)
         };
-        a.extend(v.iter().map(|x| (x / norm * radius) as f32));
+        a.extend(
+            v.iter()
+                .zip(&centre)
+                .map(|(x, c)| (c + x / norm * radius) as f32),
+        );
     }
     let data = Dataset::new(a, n, d, "near ties").unwrap();
     let sc = KnnScore::new(&data, k).unwrap();
     for &t in &[0.05, 1.0] {
         let ou = OuTime::new(t);
-        let x = vec![0.0f32; d];
+        let x: Vec<f32> = centre.iter().map(|c| (ou.decay * c) as f32).collect();
         let mut nearest = vec![crate::score::Nearest::default(); 1];
         let mut got = vec![0.0f32; d];
         let ex = Extras {
@@ -278,7 +286,7 @@ fn knn_screen_keeps_the_f64_selection_among_near_ties() {
                 .map(|&(lv, mu)| (lv - top).exp() * data.x[mu * d + j] as f64)
                 .sum::<f64>()
                 / z;
-            let want = ou.decay * mean / ou.delta;
+            let want = (ou.decay * mean - x[j] as f64) / ou.delta;
             assert!(
                 (got[j] as f64 - want).abs() <= 1e-6 * want.abs().max(1.0),
                 "t {t} j {j}"
