@@ -143,34 +143,51 @@ pub(crate) fn score_from_denoiser(
     });
 }
 
+/// The exact posterior mean $\sum_\mu w_\mu(y) a_\mu$ at one point y, f64 brute force (the family's tests).
+#[cfg(test)]
+pub(crate) fn posterior_mean_f64(
+    a: &[f32],
+    d: usize,
+    y: &[f64],
+    ou: crate::score::OuTime,
+) -> Vec<f64> {
+    let l: Vec<f64> = a
+        .chunks(d)
+        .map(|r| {
+            -r.iter()
+                .zip(y)
+                .map(|(&av, &yv)| (yv - ou.decay * av as f64).powi(2))
+                .sum::<f64>()
+                / (2.0 * ou.delta)
+        })
+        .collect();
+    let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let w: Vec<f64> = l.iter().map(|v| (v - m).exp()).collect();
+    let z: f64 = w.iter().sum();
+    (0..d)
+        .map(|j| {
+            a.chunks(d)
+                .zip(&w)
+                .map(|(r, w)| w * r[j] as f64)
+                .sum::<f64>()
+                / z
+        })
+        .collect()
+}
+
 /// The exact empirical score in f64 by brute force, for the family's tests: $S = (e^{-t}\sum w a - x)/\Delta$.
 #[cfg(test)]
 pub(crate) fn exact_f64(a: &[f32], d: usize, x: &[f32], t: f64) -> Vec<f64> {
     let ou = crate::score::OuTime::new(t);
     let mut out = Vec::with_capacity(x.len());
     for q in x.chunks(d) {
-        let l: Vec<f64> = a
-            .chunks(d)
-            .map(|r| {
-                -r.iter()
-                    .zip(q)
-                    .map(|(&av, &xv)| (xv as f64 - ou.decay * av as f64).powi(2))
-                    .sum::<f64>()
-                    / (2.0 * ou.delta)
-            })
-            .collect();
-        let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let w: Vec<f64> = l.iter().map(|v| (v - m).exp()).collect();
-        let z: f64 = w.iter().sum();
-        for j in 0..d {
-            let mean: f64 = a
-                .chunks(d)
-                .zip(&w)
-                .map(|(r, w)| w * r[j] as f64)
-                .sum::<f64>()
-                / z;
-            out.push((ou.decay * mean - q[j] as f64) / ou.delta);
-        }
+        let y: Vec<f64> = q.iter().map(|&v| v as f64).collect();
+        let mean = posterior_mean_f64(a, d, &y, ou);
+        out.extend(
+            y.iter()
+                .zip(&mean)
+                .map(|(&xv, m)| (ou.decay * m - xv) / ou.delta),
+        );
     }
     out
 }

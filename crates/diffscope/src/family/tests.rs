@@ -90,32 +90,6 @@ fn smoothed_score_matches_the_brute_force_kernel_density_score() {
     assert!(SmoothedScore::new(&data, -1.0).is_err());
 }
 
-/// The exact posterior mean $\sum_\mu w_\mu(y) a_\mu$ at one point y (f64, brute force).
-fn posterior_mean_f64(a: &[f32], d: usize, y: &[f64], ou: OuTime) -> Vec<f64> {
-    let l: Vec<f64> = a
-        .chunks(d)
-        .map(|r| {
-            -r.iter()
-                .zip(y)
-                .map(|(&av, &yv)| (yv - ou.decay * av as f64).powi(2))
-                .sum::<f64>()
-                / (2.0 * ou.delta)
-        })
-        .collect();
-    let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let w: Vec<f64> = l.iter().map(|v| (v - m).exp()).collect();
-    let z: f64 = w.iter().sum();
-    (0..d)
-        .map(|j| {
-            a.chunks(d)
-                .zip(&w)
-                .map(|(r, w)| w * r[j] as f64)
-                .sum::<f64>()
-                / z
-        })
-        .collect()
-}
-
 /// σ-CFDM against its definition in f64 with the same draws: $(e^{-t}\frac1M\sum_m m^*(x + σε_m) - x)/Δ$
 /// with every posterior mean brute-forced. Tolerance 2e-5 of the score's scale: the f32 kernel's 1e-5
 /// bound plus the f32 rounding of the perturbed points. Also: σ = 0 is the exact score bit for bit, one
