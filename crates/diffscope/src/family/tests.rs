@@ -719,8 +719,8 @@ fn masked_score_matches_the_brute_force_definition_and_full_masks_are_exact() {
     assert!(MaskScore::new(&data, MaskRule::Tau(1.5)).is_err());
 }
 
-/// The blocked paths (kNN's f32 screen, 64 queries per pass over the training set in parallel chunks of
-/// points; the full-covariance GMM's passes over its eigenbases, 8 queries at a time) give every query
+/// The blocked paths (kNN's f32 GEMM screen, 64 queries per GEMM, then f64 rescoring; the
+/// full-covariance GMM's passes over its eigenbases, 8 queries at a time) give every query
 /// the same bits whatever its block: a batch of 70 (full blocks and partial ones), one query at a time,
 /// a split at 3 and sequential vs parallel agree exactly, at d = 37 (the lane sums' full chunks and a
 /// remainder).
