@@ -15,8 +15,11 @@
 //! query, like the exact score; ELS multiplies that by the number of shifts (H W circular, (2H − 1)(2W − 1)
 //! zero-padded, where each shift maps only the pixels whose training pixel exists): N · (H W)² logits.
 
+mod lanes;
+mod simd;
+
 use crate::error::{Error, Result};
-use crate::score::{check_shapes, exp_f32, Extras, OuTime, Score};
+use crate::score::{check_shapes, exp_f32, Extras, OuTime, Precision, Score};
 use faer::Par;
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +98,9 @@ pub struct PatchScore {
     kind: PatchKind,
     padding: Padding,
     schedule: PatchSchedule,
+    precision: Precision,
+    /// The images in the f32 path's lane layout (empty on the f64 path).
+    lanes: Vec<simd::V>,
 }
 
 /// Per-pixel online softmax: running maximum, Σw and Σw·a (C values per pixel), f64, and one image
@@ -115,13 +121,15 @@ struct RowBuf {
 }
 
 impl PatchScore {
-    /// The patch machine of `data` (rows of C·H·W, channel-major) for images of `shape` (C, H, W).
+    /// The patch machine of `data` (rows of C·H·W, channel-major) for images of `shape` (C, H, W), on
+    /// the f32 lane path ([`Precision::F32`], module `lanes`) or the f64 reference path.
     pub fn new(
         data: &crate::data::Dataset,
         shape: (usize, usize, usize),
         kind: PatchKind,
         padding: Padding,
         schedule: PatchSchedule,
+        precision: Precision,
     ) -> Result<Self> {
         let (c, h, w) = shape;
         if c * h * w != data.d || data.d == 0 {
@@ -138,6 +146,11 @@ impl PatchScore {
             kind,
             padding,
             schedule,
+            precision,
+            lanes: match precision {
+                Precision::F32 => lanes::lane_layout(&data.x, data.n, data.d),
+                Precision::F64 => Vec::new(),
+            },
         })
     }
 
@@ -415,6 +428,11 @@ impl Score for PatchScore {
         );
         let (d, ou) = (self.dim(), OuTime::new(t));
         let p = self.schedule.at(t);
-        super::score_from_denoiser(x, t, out, d, par, |q| self.denoise(q, ou, p));
+        match self.precision {
+            Precision::F32 => {
+                super::score_from_denoiser(x, t, out, d, par, |q| self.denoise_lanes(q, ou, p))
+            }
+            Precision::F64 => super::score_from_denoiser(x, t, out, d, par, |q| self.denoise(q, ou, p)),
+        }
     }
 }

@@ -11,7 +11,8 @@ use std::fmt;
 
 /// A score of the family by name: `exact`, `wiener`, `smoothed:sigma=S`,
 /// `cfdm:sigma=S[,m=M][,seed=K]` (M fixed draws, 16 by default, keyed by K, 0 by default), `knn:k=K`,
-/// `mask:k=K` or `mask:tau=T` (the Wiener-sensitivity locality mask), `ls:patch=P[,padding=zero|circular][,shape=CxHxW]` and `els:…` likewise. A patch schedule is
+/// `mask:k=K` or `mask:tau=T` (the Wiener-sensitivity locality mask), `ls:patch=P[,padding=zero|circular][,shape=CxHxW][,precision=f32|f64]` and `els:…` likewise (the f32
+/// lane path by default, the f64 reference with `precision=f64`). A patch schedule is
 /// `patch=3@0.2/7@1/15` (P = 3 for t ≤ 0.2, 7 for t ≤ 1, 15 beyond). Without `shape`, image data keep
 /// their own layout and a square d is taken as one 1 × √d × √d image.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,6 +55,8 @@ pub enum FamilySpec {
         schedule: PatchSchedule,
         /// Image shape (C, H, W), or None for a square single-channel image.
         shape: Option<(usize, usize, usize)>,
+        /// The f32 lane path (default) or the f64 reference.
+        precision: Precision,
     },
 }
 
@@ -61,7 +64,7 @@ fn bad(spec: &str, why: &str) -> Error {
     Error::param(
         "score",
         spec,
-        format!("{why} (exact, wiener, smoothed:sigma=S, cfdm:sigma=S[,m=M][,seed=K], knn:k=K, mask:k=K|tau=T, ls:patch=P[,padding=zero|circular][,shape=CxHxW], els:…)"),
+        format!("{why} (exact, wiener, smoothed:sigma=S, cfdm:sigma=S[,m=M][,seed=K], knn:k=K, mask:k=K|tau=T, ls:patch=P[,padding=zero|circular][,shape=CxHxW][,precision=f32|f64], els:…)"),
     )
 }
 
@@ -106,7 +109,7 @@ impl std::str::FromStr for FamilySpec {
             "cfdm" => &["sigma", "m", "seed"],
             "knn" => &["k"],
             "mask" => &["k", "tau"],
-            "ls" | "els" => &["patch", "padding", "shape"],
+            "ls" | "els" => &["patch", "padding", "shape", "precision"],
             _ => return Err(bad(spec, "an unknown score")),
         };
         if let Some((k, _)) = keys.iter().find(|(k, _)| !allowed.contains(k)) {
@@ -158,6 +161,11 @@ impl std::str::FromStr for FamilySpec {
                     _ => return Err(bad(spec, "padding=zero or padding=circular")),
                 },
                 schedule: parse_schedule(spec, need("patch")?)?,
+                precision: match get("precision").unwrap_or("f32") {
+                    "f32" => Precision::F32,
+                    "f64" => Precision::F64,
+                    _ => return Err(bad(spec, "precision=f32 or precision=f64")),
+                },
                 shape: match get("shape") {
                     None => None,
                     Some(v) => {
@@ -197,6 +205,7 @@ impl fmt::Display for FamilySpec {
                 padding,
                 schedule,
                 shape,
+                precision,
             } => {
                 let name = if *kind == PatchKind::Local {
                     "ls"
@@ -223,6 +232,9 @@ impl fmt::Display for FamilySpec {
                 if let Some((c, h, w)) = shape {
                     write!(f, ",shape={c}x{h}x{w}")?;
                 }
+                if *precision == Precision::F64 {
+                    write!(f, ",precision=f64")?;
+                }
                 Ok(())
             }
         }
@@ -245,12 +257,14 @@ impl FamilySpec {
                 kind,
                 padding,
                 shape,
+                precision,
                 ..
             } => FamilySpec::Patch {
                 kind: *kind,
                 padding: *padding,
                 schedule: PatchSchedule::fixed(p),
                 shape: *shape,
+                precision: *precision,
             },
             other => other.clone(),
         }
@@ -272,6 +286,7 @@ impl FamilySpec {
                 padding,
                 schedule,
                 shape,
+                precision,
             } => {
                 let shape = match (shape, &data.image) {
                     (Some(s), _) => *s,
@@ -294,6 +309,7 @@ impl FamilySpec {
                     *kind,
                     *padding,
                     schedule.clone(),
+                    *precision,
                 )?)
             }
         })

@@ -463,21 +463,28 @@ fn patch_brute(
 fn patch_machines_match_the_brute_force_definition() {
     let shape = (2, 5, 6);
     let d = 60;
-    let data = gmm(d, 7, 9);
-    for kind in [PatchKind::Local, PatchKind::Equivariant] {
-        for pad in [Padding::Zero, Padding::Circular] {
-            for p in [1, 3, 5] {
-                let sc = PatchScore::new(&data, shape, kind, pad, PatchSchedule::fixed(p)).unwrap();
-                for &t in &[0.05, 0.5, 2.0] {
-                    let x = queries(&data.x, d, 3, t, 10);
-                    let got = sc.eval(&x, t, Par::rayon(0));
-                    let want = patch_brute(&data.x, shape, kind, pad, p, &x, t);
-                    let e = rel_err(&got, &want);
-                    assert!(e < 1e-6, "{kind:?} {pad:?} P {p} t {t}: {e:e}");
+    // 21 images: one full group of 16 lanes and a partial one (5 live lanes) on the f32 path.
+    let data = gmm(d, 21, 9);
+    let mut worst = [0.0f64; 2];
+    for (pi, precision) in [Precision::F64, Precision::F32].into_iter().enumerate() {
+        for kind in [PatchKind::Local, PatchKind::Equivariant] {
+            for pad in [Padding::Zero, Padding::Circular] {
+                for p in [1, 3, 5] {
+                    let sc = PatchScore::new(&data, shape, kind, pad, PatchSchedule::fixed(p), precision)
+                        .unwrap();
+                    for &t in &[0.05, 0.5, 2.0] {
+                        let x = queries(&data.x, d, 3, t, 10);
+                        let got = sc.eval(&x, t, Par::rayon(0));
+                        let want = patch_brute(&data.x, shape, kind, pad, p, &x, t);
+                        let e = rel_err(&got, &want);
+                        worst[pi] = worst[pi].max(e);
+                        assert!(e < 1e-6, "{precision:?} {kind:?} {pad:?} P {p} t {t}: {e:e}");
+                    }
                 }
             }
         }
     }
+    eprintln!("patch machines vs brute force, worst: f64 {:.1e}, f32 {:.1e}", worst[0], worst[1]);
 }
 
 /// Known limits. LS with a patch that covers the whole image from every pixel (zero padding, P = 2H − 1;
@@ -490,7 +497,7 @@ fn full_patches_recover_the_exact_score() {
     let shape = (1, h, h);
     for (pad, p) in [(Padding::Zero, 2 * h - 1), (Padding::Circular, h)] {
         let ls =
-            PatchScore::new(&data, shape, PatchKind::Local, pad, PatchSchedule::fixed(p)).unwrap();
+            PatchScore::new(&data, shape, PatchKind::Local, pad, PatchSchedule::fixed(p), Precision::F32).unwrap();
         for &t in &[0.05, 0.5] {
             let x = queries(&data.x, d, 4, t, 12);
             let e = rel_err(&ls.eval(&x, t, Par::Seq), &exact_f64(&data.x, d, &x, t));
@@ -515,6 +522,7 @@ fn full_patches_recover_the_exact_score() {
         PatchKind::Equivariant,
         Padding::Circular,
         PatchSchedule::fixed(h),
+        Precision::F32,
     )
     .unwrap();
     for &t in &[0.05, 0.5] {
@@ -568,6 +576,7 @@ fn patch_schedules_and_specs_parse_and_are_checked() {
         "cfdm",
         "cfdm:sigma=0.1,m=x",
         "cfdm:sigma=0.1,k=3",
+        "els:patch=3,precision=f16",
     ] {
         assert!(bad.parse::<FamilySpec>().is_err(), "{bad}");
     }
@@ -576,7 +585,8 @@ fn patch_schedules_and_specs_parse_and_are_checked() {
         kind: PatchKind::Local,
         padding: Padding::Zero,
         schedule: PatchSchedule::fixed(3),
-        shape: None
+        shape: None,
+        precision: Precision::F32,
     }
     .build(&data)
     .is_err());

@@ -1,0 +1,353 @@
+//! The f32 fast path of the patch machines ([`PatchScore`], `precision = f32`): 16 training images
+//! side by side in the vector lanes, so that every step of a patch distance is one lane-wise operation.
+//!
+//! For one query, one group of 16 images and one shift s = q − p, rows of the map of squared differences
+//! $m(e) = \sum_c (x_c(e) - e^{-t} a_c(e + s))^2$ over the shift's extended window are computed once each
+//! into a ring of P rows; each output row's patch distances are the sum of P ring rows, then of P
+//! neighbouring columns, in a fixed order. Every term is non-negative and nothing is subtracted, so a
+//! distance carries a relative error of at most 2(P − 1) f32 roundings whatever its size beside its
+//! neighbours (running sums with subtraction, or 2-D prefix sums, carry the error of the largest sum on
+//! their path, which in f32 would swamp the small distances that dominate the softmax).
+//!
+//! Each lane keeps its own online softmax per pixel in f32 with one exp per candidate, in log2 units:
+//! with τ = ℓ − m (ℓ the logit, m the lane's running maximum) and e = 2^{−|τ|},
+//! τ > 0: (m, Σ, Σa) ← (ℓ, Σe + 1, Σa·e + a), else (m, Σ + e, Σa + e·a). After each row of shifts
+//! (at most W candidates per lane and pixel), the lanes are folded, in lane order, into the pixel's f64
+//! softmax (maximum, Σw, Σw·a) and restarted at its maximum. Candidates more than [`SKIP`] below the
+//! running maximum in all 16 lanes are skipped.
+
+use super::simd::{Lanes16, Portable, V};
+use super::{Padding, PatchScore};
+use crate::score::{exp2_f32, OuTime};
+
+/// Vector lanes: training images per group.
+pub(super) const LANES: usize = 16;
+
+/// Candidates below the running maximum by more than this (log2 units: 40 nats) in every lane are
+/// skipped: each weighs less than $e^{-40}$ of the pixel's largest weight (the running maximum never
+/// exceeds the final one), so all N·H·W of them together move Σw (≥ 1 in those units) by at most
+/// N H W e^{−40}, 7e-12 at N = 2000 and 28 × 28 pixels, far below the f32 path's own error.
+const SKIP: f32 = 40.0 * std::f32::consts::LOG2_E;
+
+/// The training images in lane layout: group g, channel c, pixel k at `[(g·C + c)·H W + k]`, image
+/// 16 g + l in lane l; the lanes past N in the last group are zero (and masked out).
+pub(super) fn lane_layout(a: &[f32], n: usize, d: usize) -> Vec<V> {
+    let groups = n.div_ceil(LANES);
+    let mut out = vec![V::ZERO; groups * d];
+    for (mu, img) in a.chunks_exact(d).enumerate() {
+        let (g, l) = (mu / LANES, mu % LANES);
+        for (k, &v) in img.iter().enumerate() {
+            out[g * d + k].0[l] = v;
+        }
+    }
+    out
+}
+
+/// Per-pixel f64 softmax of one query (log2 units): maximum, Σw and Σw·a (C values per pixel,
+/// channel-major).
+struct Global {
+    max: Vec<f64>,
+    sum: Vec<f64>,
+    acc: Vec<f64>,
+}
+
+/// Per-pixel, per-lane f32 softmax of the current row of shifts.
+struct Lanes {
+    max: Vec<V>,
+    sum: Vec<V>,
+    acc: Vec<V>,
+}
+
+/// Scratch of one (shift, group): a ring of P map rows, one row's vertical sums and its distances.
+struct Scratch {
+    ring: Vec<V>,
+    vrow: Vec<V>,
+    dist: Vec<V>,
+}
+
+/// The query on its extended grid ((C, H + 2r, W + 2r), padded) and the group's training canvas
+/// ((C, rows, columns) of 16-lane pixels), with their shapes.
+struct Grids<'a> {
+    xe: &'a [f32],
+    xe_shape: (usize, usize),
+    canvas: &'a [V],
+    canvas_shape: (usize, usize),
+}
+
+impl PatchScore {
+    /// The denoised image D(x) of one query at patch size p on the f32 lane path (module doc), on the
+    /// widest instruction set this processor runs (the same bits on each).
+    pub(super) fn denoise_lanes(&self, x: &[f32], ou: OuTime, p: usize) -> Vec<f64> {
+        #[cfg(all(
+            target_arch = "x86_64",
+            target_feature = "avx2",
+            target_feature = "fma"
+        ))]
+        {
+            if crate::score::Isa::Avx512.supported() {
+                // SAFETY: the processor reports AVX-512F.
+                return unsafe { self.denoise_avx512(x, ou, p) };
+            }
+            // SAFETY: the build enables AVX2 and FMA.
+            return unsafe { self.denoise_with::<super::simd::Avx2>(x, ou, p) };
+        }
+        #[allow(unreachable_code)]
+        // SAFETY: portable code runs anywhere.
+        unsafe {
+            self.denoise_with::<Portable>(x, ou, p)
+        }
+    }
+
+    /// [`Self::denoise_with`] on AVX-512.
+    ///
+    /// # Safety
+    /// The processor must have AVX-512F.
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn denoise_avx512(&self, x: &[f32], ou: OuTime, p: usize) -> Vec<f64> {
+        // SAFETY: the caller guarantees AVX-512F.
+        unsafe { self.denoise_with::<super::simd::Avx512>(x, ou, p) }
+    }
+
+    /// The lane path on instruction set S.
+    ///
+    /// # Safety
+    /// The processor must run S's instruction set.
+    #[inline(always)]
+    pub(super) unsafe fn denoise_with<S: Lanes16>(&self, x: &[f32], ou: OuTime, p: usize) -> Vec<f64> {
+        let (ch, h, w) = self.shape;
+        let hw = h * w;
+        let r = p / 2;
+        let (eh, ew) = (h + 2 * r, w + 2 * r);
+        let xe: Vec<f32> = self.canvas(x, r, (0, 0)).0.iter().map(|&v| v as f32).collect();
+        // The training canvas: extended rows and columns of the image, and under circular padding as
+        // many again, since a shift runs up to h − 1 past them (zero padding maps only the pixels whose
+        // training pixel exists, which keeps every shifted window inside the extended grid).
+        let (cr, cc) = match self.padding {
+            Padding::Zero => (eh, ew),
+            Padding::Circular => (eh + h, ew + w),
+        };
+        let mut glob = Global {
+            max: vec![f64::NEG_INFINITY; hw],
+            sum: vec![0.0; hw],
+            acc: vec![0.0; hw * ch],
+        };
+        let mut lanes = Lanes {
+            max: vec![V::splat(f32::MIN); hw],
+            sum: vec![V::ZERO; hw],
+            acc: vec![V::ZERO; hw * ch],
+        };
+        let mut sc = Scratch {
+            ring: vec![V::ZERO; p * ew],
+            vrow: vec![V::ZERO; ew],
+            dist: vec![V::ZERO; w],
+        };
+        let mut canvas = vec![V::ZERO; ch * cr * cc];
+        let shifts = self.shifts();
+        // Logits in log2 units: ℓ = −D · log2(e) / 2Δ.
+        let inv = (std::f64::consts::LOG2_E / (2.0 * ou.delta)) as f32;
+        let decay = ou.decay as f32;
+        for (g, group) in self.lanes.chunks_exact(ch * hw).enumerate() {
+            let live = (self.n - g * LANES).min(LANES);
+            self.lane_canvas(group, r, (cr, cc), decay, &mut canvas);
+            let grids = Grids {
+                xe: &xe,
+                xe_shape: (eh, ew),
+                canvas: &canvas,
+                canvas_shape: (cr, cc),
+            };
+            for row in shifts.chunk_by(|a, b| a.0 == b.0) {
+                for &s in row {
+                    // SAFETY: the caller guarantees S's instruction set.
+                    unsafe { self.lane_shift::<S>(&mut lanes, &mut sc, &grids, group, s, p, inv) };
+                }
+                fold(&mut glob, &mut lanes, ch, live);
+            }
+        }
+        (0..hw * ch).map(|k| glob.acc[k] / glob.sum[k % hw]).collect()
+    }
+
+    /// The group's images, scaled by the decay, on the training canvas of `cr` × `cc` pixels per channel
+    /// (canvas pixel (ci, cj) is image pixel (ci − r, cj − r), padded).
+    fn lane_canvas(&self, group: &[V], r: usize, (cr, cc): (usize, usize), decay: f32, out: &mut [V]) {
+        let (ch, h, w) = self.shape;
+        for c in 0..ch {
+            for ci in 0..cr {
+                for cj in 0..cc {
+                    let (i, j) = (ci as isize - r as isize, cj as isize - r as isize);
+                    out[(c * cr + ci) * cc + cj] = match self.pixel_index(i, j) {
+                        Some(k) => V(group[c * h * w + k].0.map(|v| v * decay)),
+                        None => V::ZERO,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Offers every pixel of the window its candidate for one (group, shift). Map rows of squared
+    /// differences are computed once each into a ring of p rows; each output row's distances are the sums
+    /// of p ring rows (in row order) and then of p neighbouring columns (left to right).
+    ///
+    /// # Safety
+    /// The processor must run S's instruction set.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    unsafe fn lane_shift<S: Lanes16>(
+        &self,
+        lanes: &mut Lanes,
+        sc: &mut Scratch,
+        grids: &Grids<'_>,
+        group: &[V],
+        (si, sj): (isize, isize),
+        p: usize,
+        inv: f32,
+    ) {
+        let win = self.window((si, sj));
+        let ch = self.shape.0;
+        let ((eh, ew), (cr, cc)) = (grids.xe_shape, grids.canvas_shape);
+        let ncol = win.cols.len();
+        let mw = ncol + p - 1;
+        let cj = (win.cols.start as isize + sj) as usize;
+        for mi in 0..win.rows.len() + p - 1 {
+            let ei = win.rows.start + mi;
+            let ci = (ei as isize + si) as usize;
+            let row = &mut sc.ring[(mi % p) * ew..][..mw];
+            for c in 0..ch {
+                let xr = &grids.xe[(c * eh + ei) * ew + win.cols.start..][..mw];
+                let tr = &grids.canvas[(c * cr + ci) * cc + cj..][..mw];
+                for ((m, &xv), tv) in row.iter_mut().zip(xr).zip(tr) {
+                    // SAFETY (this block and the next ones): the caller guarantees S.
+                    unsafe {
+                        let diff = S::splat(xv).sub(S::load(tv));
+                        let prev = if c == 0 { S::splat(0.0) } else { S::load(m) };
+                        diff.fma(diff, prev).store(m);
+                    }
+                }
+            }
+            if mi + 1 < p {
+                continue;
+            }
+            let o = mi + 1 - p;
+            let vrow = &mut sc.vrow[..mw];
+            for (mj, v) in vrow.iter_mut().enumerate() {
+                unsafe {
+                    let mut acc = S::load(&sc.ring[(o % p) * ew + mj]);
+                    for k in 1..p {
+                        acc = acc.add(S::load(&sc.ring[((o + k) % p) * ew + mj]));
+                    }
+                    acc.store(v);
+                }
+            }
+            for (j, dv) in sc.dist[..ncol].iter_mut().enumerate() {
+                unsafe {
+                    let mut acc = S::load(&vrow[j]);
+                    for a in &vrow[j + 1..j + p] {
+                        acc = acc.add(S::load(a));
+                    }
+                    acc.store(dv);
+                }
+            }
+            let i = win.rows.start + o;
+            unsafe { self.offer_row::<S>(lanes, &sc.dist[..ncol], group, (i, win.cols.start), (si, sj), inv) };
+        }
+    }
+
+    /// Offers the pixels (i, j0 …) their candidates: `dist` holds the patch distances, the candidate
+    /// values are the training pixels q = p + s.
+    ///
+    /// # Safety
+    /// The processor must run S's instruction set.
+    #[inline(always)]
+    unsafe fn offer_row<S: Lanes16>(
+        &self,
+        lanes: &mut Lanes,
+        dist: &[V],
+        group: &[V],
+        (i, j0): (usize, usize),
+        (si, sj): (isize, isize),
+        inv: f32,
+    ) {
+        let (ch, h, w) = self.shape;
+        let hw = h * w;
+        let qi = wrap(i as isize + si, h);
+        // SAFETY: the caller guarantees S.
+        unsafe {
+            let (ninv, one) = (S::splat(-inv), S::splat(1.0));
+            for (oj, dv) in dist.iter().enumerate() {
+                let j = j0 + oj;
+                let k = i * w + j;
+                let mx = S::load(&lanes.max[k]);
+                let z = S::load(dv).mul(ninv);
+                let tau = z.sub(mx);
+                if !tau.any_ge(-SKIP) {
+                    continue;
+                }
+                let e = tau.neg_abs().exp2();
+                let f = tau.select_pos(e, one);
+                let g = tau.select_pos(one, e);
+                S::load(&lanes.sum[k]).fma(f, g).store(&mut lanes.sum[k]);
+                mx.max(z).store(&mut lanes.max[k]);
+                let q = qi * w + wrap(j as isize + sj, w);
+                for c in 0..ch {
+                    let ac = &mut lanes.acc[c * hw + k];
+                    S::load(ac).fma(f, g.mul(S::load(&group[c * hw + q]))).store(ac);
+                }
+            }
+        }
+    }
+
+    /// The flat index of image pixel (i, j) under the padding, or None where zero padding gives 0.
+    fn pixel_index(&self, i: isize, j: isize) -> Option<usize> {
+        let (_, h, w) = self.shape;
+        let (hi, wi) = (h as isize, w as isize);
+        match self.padding {
+            Padding::Circular => Some((i.rem_euclid(hi) * wi + j.rem_euclid(wi)) as usize),
+            Padding::Zero if i < 0 || i >= hi || j < 0 || j >= wi => None,
+            Padding::Zero => Some((i * wi + j) as usize),
+        }
+    }
+}
+
+/// `v` mod `n` for a training pixel index that is at most one period off (circular shifts).
+#[inline(always)]
+fn wrap(v: isize, n: usize) -> usize {
+    v.rem_euclid(n as isize) as usize
+}
+
+/// Folds the lanes' softmax of each pixel into its f64 softmax, lanes in order (only the first `live`:
+/// the rest are padding), and restarts the lanes at the new maximum.
+fn fold(glob: &mut Global, lanes: &mut Lanes, ch: usize, live: usize) {
+    let hw = glob.max.len();
+    for k in 0..hw {
+        let mx = &mut lanes.max[k].0;
+        let top = mx[..live].iter().fold(f32::MIN, |a, &b| a.max(b));
+        let old = glob.max[k];
+        let new = old.max(f64::from(top));
+        if new == f64::from(f32::MIN) {
+            continue; // no candidate yet
+        }
+        if new > old {
+            let s = (old - new).exp2();
+            glob.sum[k] *= s;
+            for c in 0..ch {
+                glob.acc[c * hw + k] *= s;
+            }
+            glob.max[k] = new;
+        }
+        let scale = mx.map(|m| exp2_f32(m - new as f32));
+        let lane_sum = |v: &mut V| {
+            let s = (0..live).fold(0.0f64, |s, l| s + f64::from(v.0[l]) * f64::from(scale[l]));
+            *v = V::ZERO;
+            s
+        };
+        glob.sum[k] += lane_sum(&mut lanes.sum[k]);
+        for c in 0..ch {
+            glob.acc[c * hw + k] += lane_sum(&mut lanes.acc[c * hw + k]);
+        }
+        *mx = [new as f32; LANES];
+    }
+}
