@@ -18,7 +18,7 @@
 
 use super::simd::{Lanes16, Portable, V};
 use super::{Padding, PatchScore};
-use crate::score::{exp2_f32, OuTime};
+use crate::score::OuTime;
 
 /// Vector lanes: training images per group.
 pub(super) const LANES: usize = 16;
@@ -58,11 +58,12 @@ struct Lanes {
     acc: Vec<V>,
 }
 
-/// Scratch of one (shift, group): a ring of P map rows, one row's vertical sums and its distances.
+/// Scratch of one (shift, group): a ring of P map rows, their order for the current output row, and
+/// that row's vertical sums.
 struct Scratch {
     ring: Vec<V>,
+    order: Vec<usize>,
     vrow: Vec<V>,
-    dist: Vec<V>,
 }
 
 /// The query on its extended grid ((C, H + 2r, W + 2r), padded) and the group's training canvas
@@ -143,8 +144,8 @@ impl PatchScore {
         };
         let mut sc = Scratch {
             ring: vec![V::ZERO; p * ew],
+            order: vec![0; p],
             vrow: vec![V::ZERO; ew],
-            dist: vec![V::ZERO; w],
         };
         let mut canvas = vec![V::ZERO; ch * cr * cc];
         let shifts = self.shifts();
@@ -165,7 +166,8 @@ impl PatchScore {
                     // SAFETY: the caller guarantees S's instruction set.
                     unsafe { self.lane_shift::<S>(&mut lanes, &mut sc, &grids, group, s, p, inv) };
                 }
-                fold(&mut glob, &mut lanes, ch, live);
+                // SAFETY: the caller guarantees S's instruction set.
+                unsafe { fold::<S>(&mut glob, &mut lanes, ch, live) };
             }
         }
         (0..hw * ch).map(|k| glob.acc[k] / glob.sum[k % hw]).collect()
@@ -232,32 +234,19 @@ impl PatchScore {
                 continue;
             }
             let o = mi + 1 - p;
-            let vrow = &mut sc.vrow[..mw];
-            for (mj, v) in vrow.iter_mut().enumerate() {
-                unsafe {
-                    let mut acc = S::load(&sc.ring[(o % p) * ew + mj]);
-                    for k in 1..p {
-                        acc = acc.add(S::load(&sc.ring[((o + k) % p) * ew + mj]));
-                    }
-                    acc.store(v);
-                }
+            // Vertical sums of map rows o … o + p − 1 (ring rows, in that order), four columns at a
+            // time in registers.
+            for (k, off) in sc.order.iter_mut().enumerate() {
+                *off = ((o + k) % p) * ew;
             }
-            for (j, dv) in sc.dist[..ncol].iter_mut().enumerate() {
-                unsafe {
-                    let mut acc = S::load(&vrow[j]);
-                    for a in &vrow[j + 1..j + p] {
-                        acc = acc.add(S::load(a));
-                    }
-                    acc.store(dv);
-                }
-            }
+            unsafe { vertical_sums::<S>(&sc.ring, &sc.order, &mut sc.vrow[..mw]) };
             let i = win.rows.start + o;
-            unsafe { self.offer_row::<S>(lanes, &sc.dist[..ncol], group, (i, win.cols.start), (si, sj), inv) };
+            unsafe { self.offer_row::<S>(lanes, &sc.vrow[..mw], p, group, (i, win.cols.start), (si, sj), inv) };
         }
     }
 
-    /// Offers the pixels (i, j0 …) their candidates: `dist` holds the patch distances, the candidate
-    /// values are the training pixels q = p + s.
+    /// Offers the pixels (i, j0 …) their candidates: the patch distances are sums of p neighbouring
+    /// vertical sums in `vrow`, the candidate values the training pixels q = p + s.
     ///
     /// # Safety
     /// The processor must run S's instruction set.
@@ -265,7 +254,8 @@ impl PatchScore {
     unsafe fn offer_row<S: Lanes16>(
         &self,
         lanes: &mut Lanes,
-        dist: &[V],
+        vrow: &[V],
+        p: usize,
         group: &[V],
         (i, j0): (usize, usize),
         (si, sj): (isize, isize),
@@ -274,27 +264,47 @@ impl PatchScore {
         let (ch, h, w) = self.shape;
         let hw = h * w;
         let qi = wrap(i as isize + si, h);
+        // The training column of the first pixel; it then steps by one (wrapping under circular padding).
+        let mut qj = wrap(j0 as isize + sj, w);
         // SAFETY: the caller guarantees S.
         unsafe {
             let (ninv, one) = (S::splat(-inv), S::splat(1.0));
-            for (oj, dv) in dist.iter().enumerate() {
+            for (oj, win) in vrow.windows(p).enumerate() {
                 let j = j0 + oj;
                 let k = i * w + j;
+                let q = qi * w + qj;
+                qj = if qj + 1 == w { 0 } else { qj + 1 };
                 let mx = S::load(&lanes.max[k]);
-                let z = S::load(dv).mul(ninv);
+                // The patch distance: p neighbouring vertical sums, left to right.
+                let mut dist = S::load(&win[0]);
+                for v in &win[1..] {
+                    dist = dist.add(S::load(v));
+                }
+                let z = dist.mul(ninv);
                 let tau = z.sub(mx);
                 if !tau.any_ge(-SKIP) {
                     continue;
                 }
-                let e = tau.neg_abs().exp2();
-                let f = tau.select_pos(e, one);
-                let g = tau.select_pos(one, e);
-                S::load(&lanes.sum[k]).fma(f, g).store(&mut lanes.sum[k]);
-                mx.max(z).store(&mut lanes.max[k]);
-                let q = qi * w + wrap(j as isize + sj, w);
-                for c in 0..ch {
-                    let ac = &mut lanes.acc[c * hw + k];
-                    S::load(ac).fma(f, g.mul(S::load(&group[c * hw + q]))).store(ac);
+                if tau.any_ge(0.0) {
+                    // A new maximum in some lane: e = 2^{−|τ|}, and the lanes with τ > 0 rescale.
+                    let e = tau.neg_abs().exp2();
+                    let f = tau.select_pos(e, one);
+                    let g = tau.select_pos(one, e);
+                    S::load(&lanes.sum[k]).fma(f, g).store(&mut lanes.sum[k]);
+                    mx.max(z).store(&mut lanes.max[k]);
+                    for c in 0..ch {
+                        let ac = &mut lanes.acc[c * hw + k];
+                        S::load(ac).fma(f, g.mul(S::load(&group[c * hw + q]))).store(ac);
+                    }
+                } else {
+                    // Every lane below its maximum (most candidates): the same operations with f = 1,
+                    // g = e, so the bits do not depend on which branch ran.
+                    let e = tau.exp2();
+                    S::load(&lanes.sum[k]).add(e).store(&mut lanes.sum[k]);
+                    for c in 0..ch {
+                        let ac = &mut lanes.acc[c * hw + k];
+                        S::load(ac).add(e.mul(S::load(&group[c * hw + q]))).store(ac);
+                    }
                 }
             }
         }
@@ -318,15 +328,70 @@ fn wrap(v: isize, n: usize) -> usize {
     v.rem_euclid(n as isize) as usize
 }
 
-/// Folds the lanes' softmax of each pixel into its f64 softmax, lanes in order (only the first `live`:
-/// the rest are padding), and restarts the lanes at the new maximum.
-fn fold(glob: &mut Global, lanes: &mut Lanes, ch: usize, live: usize) {
+/// `out[j] = Σ_k ring[offs[k] + j]`, k ascending, four columns at a time (independent chains in
+/// registers).
+///
+/// # Safety
+/// The processor must run S's instruction set.
+#[inline(always)]
+unsafe fn vertical_sums<S: Lanes16>(ring: &[V], offs: &[usize], out: &mut [V]) {
+    const B: usize = 4;
+    let n = out.len();
+    let mut j = 0;
+    // SAFETY (both blocks): the caller guarantees S.
+    while j + B <= n {
+        unsafe {
+            let first = &ring[offs[0] + j..][..B];
+            let mut acc = [
+                S::load(&first[0]),
+                S::load(&first[1]),
+                S::load(&first[2]),
+                S::load(&first[3]),
+            ];
+            for &off in &offs[1..] {
+                let row = &ring[off + j..][..B];
+                for c in 0..B {
+                    acc[c] = acc[c].add(S::load(&row[c]));
+                }
+            }
+            for c in 0..B {
+                acc[c].store(&mut out[j + c]);
+            }
+        }
+        j += B;
+    }
+    for (jj, o) in out.iter_mut().enumerate().skip(j) {
+        unsafe {
+            let mut acc = S::load(&ring[offs[0] + jj]);
+            for &off in &offs[1..] {
+                acc = acc.add(S::load(&ring[off + jj]));
+            }
+            acc.store(o);
+        }
+    }
+}
+
+/// Folds the lanes' softmax of each pixel into its f64 softmax (only the first `live` lanes: the rest are
+/// padding), each sum over the lanes as a pairwise tree in f64, and restarts the lanes at the new maximum.
+///
+/// # Safety
+/// The processor must run S's instruction set.
+#[inline(always)]
+unsafe fn fold<S: Lanes16>(glob: &mut Global, lanes: &mut Lanes, ch: usize, live: usize) {
     let hw = glob.max.len();
     for k in 0..hw {
         let mx = &mut lanes.max[k].0;
-        let top = mx[..live].iter().fold(f32::MIN, |a, &b| a.max(b));
+        // The maximum over the live lanes (a maximum does not depend on the order).
+        let mut t = [f32::MIN; LANES];
+        t[..live].copy_from_slice(&mx[..live]);
+        for half in [8, 4, 2, 1] {
+            for l in 0..half {
+                t[l] = t[l].max(t[l + half]);
+            }
+        }
+        let top = f64::from(t[0]);
         let old = glob.max[k];
-        let new = old.max(f64::from(top));
+        let new = old.max(top);
         if new == f64::from(f32::MIN) {
             continue; // no candidate yet
         }
@@ -338,11 +403,20 @@ fn fold(glob: &mut Global, lanes: &mut Lanes, ch: usize, live: usize) {
             }
             glob.max[k] = new;
         }
-        let scale = mx.map(|m| exp2_f32(m - new as f32));
+        let mut sv = V::ZERO;
+        // SAFETY: the caller guarantees S.
+        unsafe { S::load(&V(*mx)).sub(S::splat(new as f32)).exp2().store(&mut sv) };
+        let mut scale = [0.0f64; LANES];
+        for l in 0..live {
+            scale[l] = f64::from(sv.0[l]);
+        }
         let lane_sum = |v: &mut V| {
-            let s = (0..live).fold(0.0f64, |s, l| s + f64::from(v.0[l]) * f64::from(scale[l]));
+            let mut prod = [0.0f64; LANES];
+            for l in 0..LANES {
+                prod[l] = f64::from(v.0[l]) * scale[l];
+            }
             *v = V::ZERO;
-            s
+            tree(prod, |a, b| a + b)
         };
         glob.sum[k] += lane_sum(&mut lanes.sum[k]);
         for c in 0..ch {
@@ -350,4 +424,18 @@ fn fold(glob: &mut Global, lanes: &mut Lanes, ch: usize, live: usize) {
         }
         *mx = [new as f32; LANES];
     }
+}
+
+/// Reduces 16 values by `op` as a pairwise tree (lane l with l + 8, then + 4, + 2, + 1): a fixed order
+/// of depth 4.
+#[inline(always)]
+fn tree(mut v: [f64; LANES], op: impl Fn(f64, f64) -> f64) -> f64 {
+    let mut half = LANES / 2;
+    while half > 0 {
+        for l in 0..half {
+            v[l] = op(v[l], v[l + half]);
+        }
+        half /= 2;
+    }
+    v[0]
 }
