@@ -14,7 +14,8 @@ const B: usize = 16;
 /// Per-step cost (one evaluation of a batch of 16 noised training images) of each family denoiser on
 /// Fashion-MNIST classes 0/1 (N = 12 000, d = 784, centred) at t ∈ {0.1, 1}, median of `repeats`. The
 /// ELS machine costs N · (H W)² logits per query, so it runs on the first 100 images per
-/// class and its figure is also given per (image, shift, pixel) and scaled to N = 12 000 and 2000.
+/// class and its figure is also given per (image, shift, pixel) and scaled to N = 12 000 and 2000. The patch
+/// machines run on their f32 lane path, and once on the f64 reference path for comparison.
 pub fn bench_family(repeats: usize, ctx: &BenchCtx) -> Result<FamilySuite> {
     let Some(full) = fashion_pair(ctx)? else {
         return Ok(FamilySuite::Skipped {
@@ -22,7 +23,7 @@ pub fn bench_family(repeats: usize, ctx: &BenchCtx) -> Result<FamilySuite> {
         });
     };
     let els_data = full.first_per_class(100)?;
-    let specs: [(&str, &crate::data::Dataset); 10] = [
+    let specs: [(&str, &crate::data::Dataset); 13] = [
         ("exact", &full),
         ("wiener", &full),
         ("smoothed:sigma=0.1", &full),
@@ -31,8 +32,11 @@ pub fn bench_family(repeats: usize, ctx: &BenchCtx) -> Result<FamilySuite> {
         ("mask:k=25", &full),
         ("ls:patch=5", &full),
         ("ls:patch=15", &full),
+        ("ls:patch=5,precision=f64", &full),
         ("els:patch=5", &els_data),
         ("els:patch=5,padding=circular", &els_data),
+        ("els:patch=15", &els_data),
+        ("els:patch=5,precision=f64", &els_data),
     ];
     let mut rows = Vec::new();
     for (name, data) in specs {

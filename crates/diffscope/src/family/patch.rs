@@ -432,7 +432,9 @@ impl Score for PatchScore {
             Precision::F32 => {
                 super::score_from_denoiser(x, t, out, d, par, |q| self.denoise_lanes(q, ou, p))
             }
-            Precision::F64 => super::score_from_denoiser(x, t, out, d, par, |q| self.denoise(q, ou, p)),
+            Precision::F64 => {
+                super::score_from_denoiser(x, t, out, d, par, |q| self.denoise(q, ou, p))
+            }
         }
     }
 }

@@ -469,22 +469,35 @@ fn patch_machines_match_the_brute_force_definition() {
     for (pi, precision) in [Precision::F64, Precision::F32].into_iter().enumerate() {
         for kind in [PatchKind::Local, PatchKind::Equivariant] {
             for pad in [Padding::Zero, Padding::Circular] {
-                for p in [1, 3, 5] {
-                    let sc = PatchScore::new(&data, shape, kind, pad, PatchSchedule::fixed(p), precision)
-                        .unwrap();
+                for p in [1, 3, 5, 7] {
+                    let sc = PatchScore::new(
+                        &data,
+                        shape,
+                        kind,
+                        pad,
+                        PatchSchedule::fixed(p),
+                        precision,
+                    )
+                    .unwrap();
                     for &t in &[0.05, 0.5, 2.0] {
                         let x = queries(&data.x, d, 3, t, 10);
                         let got = sc.eval(&x, t, Par::rayon(0));
                         let want = patch_brute(&data.x, shape, kind, pad, p, &x, t);
                         let e = rel_err(&got, &want);
                         worst[pi] = worst[pi].max(e);
-                        assert!(e < 1e-6, "{precision:?} {kind:?} {pad:?} P {p} t {t}: {e:e}");
+                        assert!(
+                            e < 1e-6,
+                            "{precision:?} {kind:?} {pad:?} P {p} t {t}: {e:e}"
+                        );
                     }
                 }
             }
         }
     }
-    eprintln!("patch machines vs brute force, worst: f64 {:.1e}, f32 {:.1e}", worst[0], worst[1]);
+    eprintln!(
+        "patch machines vs brute force, worst: f64 {:.1e}, f32 {:.1e}",
+        worst[0], worst[1]
+    );
 }
 
 /// Known limits. LS with a patch that covers the whole image from every pixel (zero padding, P = 2H − 1;
@@ -496,8 +509,15 @@ fn full_patches_recover_the_exact_score() {
     let data = gmm(d, 9, 11);
     let shape = (1, h, h);
     for (pad, p) in [(Padding::Zero, 2 * h - 1), (Padding::Circular, h)] {
-        let ls =
-            PatchScore::new(&data, shape, PatchKind::Local, pad, PatchSchedule::fixed(p), Precision::F32).unwrap();
+        let ls = PatchScore::new(
+            &data,
+            shape,
+            PatchKind::Local,
+            pad,
+            PatchSchedule::fixed(p),
+            Precision::F32,
+        )
+        .unwrap();
         for &t in &[0.05, 0.5] {
             let x = queries(&data.x, d, 4, t, 12);
             let e = rel_err(&ls.eval(&x, t, Par::Seq), &exact_f64(&data.x, d, &x, t));

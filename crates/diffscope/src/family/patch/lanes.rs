@@ -119,12 +119,22 @@ impl PatchScore {
     /// # Safety
     /// The processor must run S's instruction set.
     #[inline(always)]
-    pub(super) unsafe fn denoise_with<S: Lanes16>(&self, x: &[f32], ou: OuTime, p: usize) -> Vec<f64> {
+    pub(super) unsafe fn denoise_with<S: Lanes16>(
+        &self,
+        x: &[f32],
+        ou: OuTime,
+        p: usize,
+    ) -> Vec<f64> {
         let (ch, h, w) = self.shape;
         let hw = h * w;
         let r = p / 2;
         let (eh, ew) = (h + 2 * r, w + 2 * r);
-        let xe: Vec<f32> = self.canvas(x, r, (0, 0)).0.iter().map(|&v| v as f32).collect();
+        let xe: Vec<f32> = self
+            .canvas(x, r, (0, 0))
+            .0
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
         // The training canvas: extended rows and columns of the image, and under circular padding as
         // many again, since a shift runs up to h − 1 past them (zero padding maps only the pixels whose
         // training pixel exists, which keeps every shifted window inside the extended grid).
@@ -170,12 +180,21 @@ impl PatchScore {
                 unsafe { fold::<S>(&mut glob, &mut lanes, ch, live) };
             }
         }
-        (0..hw * ch).map(|k| glob.acc[k] / glob.sum[k % hw]).collect()
+        (0..hw * ch)
+            .map(|k| glob.acc[k] / glob.sum[k % hw])
+            .collect()
     }
 
     /// The group's images, scaled by the decay, on the training canvas of `cr` × `cc` pixels per channel
     /// (canvas pixel (ci, cj) is image pixel (ci − r, cj − r), padded).
-    fn lane_canvas(&self, group: &[V], r: usize, (cr, cc): (usize, usize), decay: f32, out: &mut [V]) {
+    fn lane_canvas(
+        &self,
+        group: &[V],
+        r: usize,
+        (cr, cc): (usize, usize),
+        decay: f32,
+        out: &mut [V],
+    ) {
         let (ch, h, w) = self.shape;
         for c in 0..ch {
             for ci in 0..cr {
@@ -241,7 +260,17 @@ impl PatchScore {
             }
             unsafe { vertical_sums::<S>(&sc.ring, &sc.order, &mut sc.vrow[..mw]) };
             let i = win.rows.start + o;
-            unsafe { self.offer_row::<S>(lanes, &sc.vrow[..mw], p, group, (i, win.cols.start), (si, sj), inv) };
+            unsafe {
+                self.offer_row::<S>(
+                    lanes,
+                    &sc.vrow[..mw],
+                    p,
+                    group,
+                    (i, win.cols.start),
+                    (si, sj),
+                    inv,
+                )
+            };
         }
     }
 
@@ -294,7 +323,9 @@ impl PatchScore {
                     mx.max(z).store(&mut lanes.max[k]);
                     for c in 0..ch {
                         let ac = &mut lanes.acc[c * hw + k];
-                        S::load(ac).fma(f, g.mul(S::load(&group[c * hw + q]))).store(ac);
+                        S::load(ac)
+                            .fma(f, g.mul(S::load(&group[c * hw + q])))
+                            .store(ac);
                     }
                 } else {
                     // Every lane below its maximum (most candidates): the same operations with f = 1,
@@ -303,7 +334,9 @@ impl PatchScore {
                     S::load(&lanes.sum[k]).add(e).store(&mut lanes.sum[k]);
                     for c in 0..ch {
                         let ac = &mut lanes.acc[c * hw + k];
-                        S::load(ac).add(e.mul(S::load(&group[c * hw + q]))).store(ac);
+                        S::load(ac)
+                            .add(e.mul(S::load(&group[c * hw + q])))
+                            .store(ac);
                     }
                 }
             }
@@ -405,7 +438,12 @@ unsafe fn fold<S: Lanes16>(glob: &mut Global, lanes: &mut Lanes, ch: usize, live
         }
         let mut sv = V::ZERO;
         // SAFETY: the caller guarantees S.
-        unsafe { S::load(&V(*mx)).sub(S::splat(new as f32)).exp2().store(&mut sv) };
+        unsafe {
+            S::load(&V(*mx))
+                .sub(S::splat(new as f32))
+                .exp2()
+                .store(&mut sv)
+        };
         let mut scale = [0.0f64; LANES];
         for l in 0..live {
             scale[l] = f64::from(sv.0[l]);
@@ -438,4 +476,63 @@ fn tree(mut v: [f64; LANES], op: impl Fn(f64, f64) -> f64) -> f64 {
         half /= 2;
     }
     v[0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{PatchKind, PatchSchedule};
+    use super::*;
+    use crate::score::Precision;
+
+    /// Every instruction set this processor runs gives the portable path's bits (ELS and LS, both
+    /// paddings, 2-channel 5 × 6 images, 21 of them: a full group of lanes and a partial one), at a t
+    /// where most candidates are skipped and one where none is.
+    #[test]
+    fn instruction_sets_give_the_same_bits() {
+        let (shape, d, n) = ((2, 5, 6), 60, 21);
+        use rand::Rng;
+        let mut rng = crate::rng::stream(3, &[1]);
+        let a: Vec<f32> = (0..n * d)
+            .map(|_| rng.sample::<f64, _>(rand_distr::StandardNormal) as f32)
+            .collect();
+        let data = crate::data::Dataset::new(a.clone(), n, d, "test").unwrap();
+        for kind in [PatchKind::Local, PatchKind::Equivariant] {
+            for pad in [Padding::Zero, Padding::Circular] {
+                let sc = PatchScore::new(
+                    &data,
+                    shape,
+                    kind,
+                    pad,
+                    PatchSchedule::fixed(3),
+                    Precision::F32,
+                )
+                .unwrap();
+                for t in [0.01, 1.0] {
+                    let ou = OuTime::new(t);
+                    let x: Vec<f32> = a[..d]
+                        .iter()
+                        .map(|&v| (ou.decay * v as f64 + 0.3) as f32)
+                        .collect();
+                    // SAFETY: portable code runs anywhere; the others only where supported.
+                    let want = unsafe { sc.denoise_with::<Portable>(&x, ou, 3) };
+                    #[cfg(all(
+                        target_arch = "x86_64",
+                        target_feature = "avx2",
+                        target_feature = "fma"
+                    ))]
+                    {
+                        use crate::score::Isa;
+                        let avx2 =
+                            unsafe { sc.denoise_with::<super::super::simd::Avx2>(&x, ou, 3) };
+                        assert_eq!(avx2, want, "AVX2 {kind:?} {pad:?} t {t}");
+                        if Isa::Avx512.supported() {
+                            let avx512 = unsafe { sc.denoise_avx512(&x, ou, 3) };
+                            assert_eq!(avx512, want, "AVX-512 {kind:?} {pad:?} t {t}");
+                        }
+                    }
+                    assert!(want.iter().all(|v| v.is_finite()));
+                }
+            }
+        }
+    }
 }

@@ -121,7 +121,11 @@ impl Lanes16 for Portable {
     unsafe fn select_pos(self, a: Self, b: Self) -> Self {
         let mut r = V::ZERO;
         for l in 0..16 {
-            r.0[l] = if self.0 .0[l] > 0.0 { a.0 .0[l] } else { b.0 .0[l] };
+            r.0[l] = if self.0 .0[l] > 0.0 {
+                a.0 .0[l]
+            } else {
+                b.0 .0[l]
+            };
         }
         Portable(r)
     }
@@ -312,7 +316,10 @@ mod x86 {
                 let z = _mm256_setzero_ps();
                 let m0 = _mm256_cmp_ps::<_CMP_GT_OQ>(self.0, z);
                 let m1 = _mm256_cmp_ps::<_CMP_GT_OQ>(self.1, z);
-                Avx2(_mm256_blendv_ps(b.0, a.0, m0), _mm256_blendv_ps(b.1, a.1, m1))
+                Avx2(
+                    _mm256_blendv_ps(b.0, a.0, m0),
+                    _mm256_blendv_ps(b.1, a.1, m1),
+                )
             }
         }
         #[inline(always)]
