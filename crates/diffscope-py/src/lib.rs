@@ -254,7 +254,7 @@ impl NativeScore {
 
     /// A score of the closed-form family on a data set, by name (`wiener`, `smoothed:sigma=S`, `cfdm:sigma=S[,m=M]`,
     /// `knn:k=K`,
-    /// `ls:patch=P[,padding=zero|circular][,shape=CxHxW]`, `els:…`, `exact`).
+    /// `ls:patch=P[,padding=zero|circular][,shape=CxHxW][,precision=f32|f64]`, `els:…`, `exact`).
     #[staticmethod]
     fn family(data: &NativeDataset, spec: &str) -> PyResult<Self> {
         let spec: diffscope::family::FamilySpec = spec.parse().py()?;

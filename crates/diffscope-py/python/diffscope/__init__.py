@@ -360,7 +360,8 @@ class FamilyScore(Score):
     smoothed by a Gaussian of width S), ``"cfdm:sigma=S[,m=M][,seed=K]"`` (Scarvelis et al.'s σ-CFDM: the
     exact score field averaged over M fixed Gaussian perturbations of width S of the query), ``"knn:k=K"`` (the softmax over the K nearest points),
     ``"ls:patch=P"`` / ``"els:patch=P"`` (Kamb & Ganguli's local and equivariant-local patch machines for
-    images; ``padding=zero|circular``, ``shape=CxHxW``, a schedule ``patch=3@0.2/7@1/15``), ``"exact"``."""
+    images; ``padding=zero|circular``, ``shape=CxHxW``, a schedule ``patch=3@0.2/7@1/15``,
+    ``precision=f32`` (the fast vector path, the default) or ``precision=f64`` (the reference)), ``"exact"``."""
 
     def __init__(self, data: "Dataset", spec: str):
         self.data = data
