@@ -272,6 +272,12 @@ def test_family_scores_from_python_match_their_limits():
     img = ds.Dataset.from_numpy(data.x[:, :9])
     np.testing.assert_allclose(ds.FamilyScore(img, "ls:patch=5")(x, 0.2), ds.EmpiricalScore(img)(x, 0.2),
                                rtol=0, atol=1e-5 * np.abs(exact).max())
+    # ELS on its f32 vector path (the default) against its f64 reference path: the f32 path's distances
+    # and weights carry a few f32 roundings (3.3e-7 worst on the Rust brute-force tests), so 1e-5 of the scale.
+    els = ds.FamilyScore(img, "els:patch=3,padding=circular")(x, 0.2)
+    els64 = ds.FamilyScore(img, "els:patch=3,padding=circular,precision=f64")(x, 0.2)
+    np.testing.assert_allclose(els, els64, rtol=0, atol=1e-5 * np.abs(els64).max())
+    assert np.abs(els - exact).max() > 1e-3 * np.abs(exact).max()
     # A mask of 3 coordinates is a different, local denoiser.
     assert np.abs(ds.FamilyScore(data, "mask:k=3")(x, 0.2) - exact).max() > 1e-3 * np.abs(exact).max()
     # σ-CFDM's draws are fixed by its seed: the same spec gives the same bits, another seed other values.
@@ -280,7 +286,7 @@ def test_family_scores_from_python_match_their_limits():
     assert np.abs(ds.FamilyScore(data, "cfdm:sigma=0.5,m=4,seed=1")(x, 0.2) - cfdm).max() > 1e-4
     assert np.abs(cfdm - exact).max() > 1e-3 * np.abs(exact).max()
     for bad in ["knn", "ls:patch=4", "nope", "knn:k=3,sigma=2", "mask:k=0", "mask:tau=2", "cfdm:sigma=-1",
-                "cfdm:sigma=0.1,m=0", "cfdm:m=4"]:
+                "cfdm:sigma=0.1,m=0", "cfdm:m=4", "els:patch=3,precision=f16"]:
         with pytest.raises(ds.ParamError):
             ds.FamilyScore(data, bad)
 
