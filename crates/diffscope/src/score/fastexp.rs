@@ -40,6 +40,20 @@ pub fn exp_f32(x: f32) -> f32 {
     f32::from_bits(bits) * p
 }
 
+/// 1.5 · 2^23: adding and subtracting it rounds an f32 of magnitude below 2^22 to the nearest integer
+/// ([`exp2_f32`] and its vector forms).
+pub(crate) const EXP2_ROUND: f32 = 12_582_912.0;
+
+/// The minimax polynomial of [`exp2_f32`] for $2^f$ on [−½, ½], constant term first.
+pub(crate) const EXP2_POLY: [f32; 6] = [
+    1.000_000_1,
+    0.693_146_94,
+    0.240_221_2,
+    0.055_507_13,
+    0.009_675_542,
+    0.001_327_647_1,
+];
+
 /// $2^y$ for f32, relative error ≤ 3e-7 on [−126, 127] (inputs outside are clamped). The kernel's form of
 /// [`exp_f32`], for logits already scaled by $\log_2 e$: $y = k + f$ with k = round(y), |f| ≤ ½, a
 /// degree-5 polynomial for $2^f$ fitted for minimax relative error on [−½, ½] (7.5e-8 in exact arithmetic,
@@ -47,15 +61,8 @@ pub fn exp_f32(x: f32) -> f32 {
 /// than [`exp_f32`].
 #[inline(always)]
 pub fn exp2_f32(y: f32) -> f32 {
-    const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding and subtracting it rounds to nearest.
-    const C: [f32; 6] = [
-        1.000_000_1,
-        0.693_146_94,
-        0.240_221_2,
-        0.055_507_13,
-        0.009_675_542,
-        0.001_327_647_1,
-    ];
+    const ROUND: f32 = EXP2_ROUND;
+    const C: [f32; 6] = EXP2_POLY;
     let y = y.clamp(-126.0, 127.0);
     let kr = y + ROUND;
     let k = kr - ROUND;

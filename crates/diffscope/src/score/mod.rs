@@ -11,7 +11,7 @@ pub mod convention;
 pub mod cuda;
 mod device;
 mod empirical;
-mod fastexp;
+pub(crate) mod fastexp;
 mod flash;
 mod gmm;
 mod isa;

@@ -18,17 +18,7 @@ impl V {
     }
 }
 
-/// 1.5 · 2^23: adding and subtracting it rounds an f32 of magnitude below 2^22 to an integer.
-const ROUND: f32 = 12_582_912.0;
-/// The minimax polynomial of `crate::score::fastexp::exp2_f32` for 2^f on [−½, ½].
-const C: [f32; 6] = [
-    1.000_000_1,
-    0.693_146_94,
-    0.240_221_2,
-    0.055_507_13,
-    0.009_675_542,
-    0.001_327_647_1,
-];
+use crate::score::fastexp::{EXP2_POLY as C, EXP2_ROUND as ROUND};
 
 /// Operations on 16 lanes.
 ///
