@@ -12,9 +12,9 @@
 //! Each lane keeps its own online softmax per pixel in f32 with one exp per candidate, in log2 units:
 //! with τ = ℓ − m (ℓ the logit, m the lane's running maximum) and e = 2^{−|τ|},
 //! τ > 0: (m, Σ, Σa) ← (ℓ, Σe + 1, Σa·e + a), else (m, Σ + e, Σa + e·a). After each row of shifts
-//! (at most W candidates per lane and pixel), the lanes are folded, in lane order, into the pixel's f64
-//! softmax (maximum, Σw, Σw·a) and restarted at its maximum. Candidates more than [`SKIP`] below the
-//! running maximum in all 16 lanes are skipped.
+//! (at most W candidates per lane and pixel), the live lanes are folded, by a fixed pairwise tree, into
+//! the pixel's f64 softmax (maximum, Σw, Σw·a) and restarted at its maximum. Candidates more than
+//! [`SKIP`] below the running maximum in all 16 lanes are skipped.
 
 use super::simd::{Lanes16, Portable, V};
 use super::{Padding, PatchScore};
