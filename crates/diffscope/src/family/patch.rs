@@ -184,17 +184,20 @@ impl PatchScore {
     #[inline]
     fn pixel(&self, img: &[f32], c: usize, i: isize, j: isize) -> f64 {
         let (_, h, w) = self.shape;
-        let (h, w) = (h as isize, w as isize);
-        let (i, j) = match self.padding {
-            Padding::Circular => (i.rem_euclid(h), j.rem_euclid(w)),
-            Padding::Zero => {
-                if i < 0 || i >= h || j < 0 || j >= w {
-                    return 0.0;
-                }
-                (i, j)
-            }
-        };
-        img[(c * h as usize + i as usize) * w as usize + j as usize] as f64
+        self.pixel_index(i, j)
+            .map_or(0.0, |k| f64::from(img[c * h * w + k]))
+    }
+
+    /// The flat index (within one channel) of image pixel (i, j) under the padding, or None where zero
+    /// padding gives 0.
+    fn pixel_index(&self, i: isize, j: isize) -> Option<usize> {
+        let (_, h, w) = self.shape;
+        let (hi, wi) = (h as isize, w as isize);
+        match self.padding {
+            Padding::Circular => Some((i.rem_euclid(hi) * wi + j.rem_euclid(wi)) as usize),
+            Padding::Zero if i < 0 || i >= hi || j < 0 || j >= wi => None,
+            Padding::Zero => Some((i * wi + j) as usize),
+        }
     }
 
     /// Image `img` padded onto a canvas with `margin` (rows, columns) beyond the extended grid of radius

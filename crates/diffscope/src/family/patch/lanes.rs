@@ -342,17 +342,6 @@ impl PatchScore {
             }
         }
     }
-
-    /// The flat index of image pixel (i, j) under the padding, or None where zero padding gives 0.
-    fn pixel_index(&self, i: isize, j: isize) -> Option<usize> {
-        let (_, h, w) = self.shape;
-        let (hi, wi) = (h as isize, w as isize);
-        match self.padding {
-            Padding::Circular => Some((i.rem_euclid(hi) * wi + j.rem_euclid(wi)) as usize),
-            Padding::Zero if i < 0 || i >= hi || j < 0 || j >= wi => None,
-            Padding::Zero => Some((i * wi + j) as usize),
-        }
-    }
 }
 
 /// `v` mod `n` for a training pixel index that is at most one period off (circular shifts).
