@@ -34,6 +34,16 @@ fn f32_kernel_matches_f64_reference_across_t() {
     check_f32_against_f64(100, 5000, 300, &[0.01, 0.05, 0.2, 0.5, 1.0, 2.0, 3.0, 6.0]);
 }
 
+/// A training set of several segments (N = 20 000 at d = 100: 20 tiles in 3 segments of 7, 7 and 6, the
+/// last padded), whose flash states are folded across segments, at B = 16 (one block, its segments run
+/// in parallel) and B = 200 (blocks in parallel, segments in turn within each): the same bounds as one
+/// segment, at every t (at small t a segment's first tiles turn sparse).
+#[test]
+fn f32_kernel_matches_f64_reference_over_several_segments() {
+    check_f32_against_f64(100, 20_000, 16, &[0.01, 0.05, 0.2, 1.0, 6.0]);
+    check_f32_against_f64(100, 20_000, 200, &[0.01, 1.0]);
+}
+
 /// The image-dimension tile sizes on the default kernel (the widest instruction set here): d = 784 (tiles
 /// of 162 points = 27 blocks, so the AVX-512 path's last block of each tile runs alone; N = 5000 gives 30
 /// whole tiles and a partial one with padding) and d = 64 (tiles of 1008), at B = 40 (3 strips, the last
@@ -257,6 +267,37 @@ fn empirical_score_is_bit_identical_for_any_thread_count_and_block_size() {
     for b in [700usize, 40] {
         let x = forward_queries(&data.x, d, b, 0.7, 2);
         check_thread_independence(&score, &x, b);
+    }
+}
+
+/// Over a training set of several segments (N = 40 000 at d = 20: 40 tiles in 5 segments of 8), the
+/// segments of a small batch run in parallel (in waves sized from the thread count) and those of a large
+/// one in turn inside each block; every way folds them in segment order, so 1, 2 and 3 threads, the
+/// sequential path, and a query evaluated alone or inside a batch of 700 give the same bits, at a t where
+/// the segments' first tiles are sparse and one where every tile is dense.
+#[test]
+fn segmented_training_sets_give_the_same_bits_for_any_threads_and_batch() {
+    let d = 20;
+    let data = TwoClassGmm::standard(d)
+        .mixture(0)
+        .unwrap()
+        .sample(40_000, 1)
+        .unwrap();
+    let score = EmpiricalScore::new(&data, Precision::F32).unwrap();
+    for b in [700usize, 40, 5] {
+        let x = forward_queries(&data.x, d, b, 0.7, 3);
+        check_thread_independence(&score, &x, b);
+    }
+    for t in [0.02, 2.0] {
+        let x = forward_queries(&data.x, d, 700, t, 4);
+        let mut all = vec![0.0f32; x.len()];
+        score.eval_into(&x, t, &mut all, Extras::default(), Par::rayon(0));
+        for q in [0usize, 17, 699] {
+            let mut one = vec![0.0f32; d];
+            let xq = &x[q * d..(q + 1) * d];
+            score.eval_into(xq, t, &mut one, Extras::default(), Par::rayon(0));
+            assert_eq!(one, all[q * d..(q + 1) * d], "t = {t}, query {q}");
+        }
     }
 }
 

@@ -15,7 +15,7 @@ pub enum Suite {
     /// Learned score: one DSM training step and one full analytic Jacobian batch of the MLP.
     Nn,
     /// The image-dimension grid: single evaluations at t = 1 (dense softmax) for d ∈ {64, 100, 784, 3072}
-    /// and B ∈ {64, 256, 1000} at N = 12 000 (two Fashion-MNIST classes), GFLOP/s and the fraction of the
+    /// and B ∈ {16, 64, 256, 1000} at N = 12 000 (two Fashion-MNIST classes), GFLOP/s and the fraction of the
     /// FMA peak per point. Not part of `all` (about a minute).
     Grid,
     /// The exact score on a CUDA GPU (`--device cuda[:N]`, default cuda:0): accuracy against the f64

@@ -271,8 +271,9 @@ fn time_evaluations(score: &dyn Score, b: usize, repeats: usize, seed: u64) -> V
         .collect()
 }
 
-/// Single evaluations of the f32 empirical score at t = 1 over d ∈ {64, 100, 784, 3072} × B ∈ {64, 256,
-/// 1000}, N = 12 000 standard-normal points: the dense algorithm's 4·B·N·d flops (two GEMM-shaped passes)
+/// Single evaluations of the f32 empirical score at t = 1 over d ∈ {64, 100, 784, 3072} × B ∈ {16, 64,
+/// 256, 1000}, N = 12 000 standard-normal points (two segments of the training set: B = 16, one strip,
+/// runs them on two threads): the dense algorithm's 4·B·N·d flops (two GEMM-shaped passes)
 /// per second, and that rate over the FMA peak of this machine.
 pub fn grid(repeats: usize, ctx: &BenchCtx) -> Result<GridBench> {
     let n = 12_000;
@@ -283,7 +284,7 @@ pub fn grid(repeats: usize, ctx: &BenchCtx) -> Result<GridBench> {
             .mixture(ctx.seed)?
             .sample(n, ctx.seed)?;
         let score = EmpiricalScore::new(&data, Precision::F32)?;
-        for b in [64usize, 256, 1000] {
+        for b in [16usize, 64, 256, 1000] {
             ctx.note(format!("grid: d = {d}, B = {b}"));
             let times = time_evaluations(&score, b, repeats, ctx.seed);
             let wall = median(times.clone());

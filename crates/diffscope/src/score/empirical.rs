@@ -55,9 +55,13 @@ const MIN_TILE: usize = 84;
 /// resolution for any N < 2^40). Memory is O(block·d + tile·16) per thread besides one packed copy of
 /// the training set, 4·N·(d + 1) bytes, read by both GEMMs (see `microkernel`); no (B, N, d) tensor is
 /// formed. The training set is stored centred on its mean c (distances are translation invariant:
-/// $x - e^{-t}a = (x - e^{-t}c) - e^{-t}(a - c)$), which keeps the f32 logits small. A query's result
-/// depends only on its strip (queries 16i … 16i + 15) and the tiles, not on the blocks, so results are
-/// bit-identical for any thread count.
+/// $x - e^{-t}a = (x - e^{-t}c) - e^{-t}(a - c)$), which keeps the f32 logits small. Above 8192 points
+/// the training set is cut into segments of whole tiles (about 8192 points each, a function of N and d
+/// only), each streamed from the empty state and folded into the query's state in segment order
+/// (flash-decoding's split-K), so that a batch of one strip still occupies every thread: the segments of
+/// a small batch run in parallel, those of a large batch in turn inside each block. A query's result
+/// depends only on its strip (queries 16i … 16i + 15), the tiles and the segments, not on the blocks or
+/// the threads, so results are bit-identical for any thread count and batch split.
 #[derive(Clone, Debug)]
 pub struct EmpiricalScore {
     pub(super) n: usize,
@@ -263,25 +267,69 @@ impl EmpiricalScore {
             .collect()
     }
 
+    /// The segments of the training set: ranges of tile indices, [`segment_count`]`(N)` of them, as
+    /// even as whole tiles allow. A function of N and d only (never of the batch or the threads).
+    pub(super) fn segments(&self) -> Vec<std::ops::Range<usize>> {
+        let tiles = self.n6.div_ceil(self.tile);
+        let per = tiles.div_ceil(segment_count(self.n).min(tiles));
+        (0..tiles)
+            .step_by(per)
+            .map(|k| k..(k + per).min(tiles))
+            .collect()
+    }
+
     /// The flash-softmax states of one block of ≤ QUERY_BLOCK queries over this score's points, f32 fast
-    /// path (`super::flash`), tracking what `want` asks.
-    fn block_state(&self, x: &[f32], ou: OuTime, want: Want) -> States {
-        super::flash::block_state(self, self.isa, x, ou, want)
+    /// path (`super::flash`), tracking what `want` asks: each segment's state from empty, folded into the
+    /// block's state in segment order ([`States::fold_all`]; one segment is its state unchanged). The
+    /// segments run in parallel under `par`, in waves of a few per thread; they are folded in the same
+    /// order whatever the waves, so `par` changes no bit.
+    fn block_state(&self, x: &[f32], ou: OuTime, want: Want, par: Par) -> States {
+        let segs = self.segments();
+        let seg = |r: &std::ops::Range<usize>| {
+            super::flash::block_state(self, self.isa, x, ou, want, r.clone())
+        };
+        if segs.len() == 1 {
+            return seg(&segs[0]);
+        }
+        let wave = match par {
+            Par::Seq => 1,
+            Par::Rayon(n) => 2 * n.get().min(rayon::current_num_threads()),
+        };
+        let mut st = States::empty(x.len() / self.d, self.d, want);
+        for w in segs.chunks(wave) {
+            let parts: Vec<States> = match par {
+                Par::Seq => w.iter().map(seg).collect(),
+                Par::Rayon(_) => w.par_iter().map(seg).collect(),
+            };
+            parts.iter().for_each(|p| st.fold_all(p));
+        }
+        st
+    }
+
+    /// How the blocks of b queries run: the block length, and the parallelism inside each block (over
+    /// segments), used when there are too few blocks to occupy the threads (B = 16 is one block).
+    fn plan(&self, b: usize, par: Par) -> (usize, Par) {
+        let q = block_len(b, par);
+        let inner = match par {
+            Par::Rayon(n) if b.div_ceil(q) < 2 * n.get().min(rayon::current_num_threads()) => par,
+            _ => Par::Seq,
+        };
+        (q, inner)
     }
 
     /// The partial states of all b queries of `x` over this score's points, in blocks of whole strips
     /// (16 queries) run in parallel when `par` allows.
     ///
-    /// A query's result depends only on its strip (queries 16i … 16i + 15 of `x`) and the tiles, never
-    /// on the block it is in: every state, maximum and sparse-skip decision is per strip. So the block size
+    /// A query's result depends only on its strip (queries 16i … 16i + 15 of `x`), the tiles and the
+    /// segments, never on the block it is in: every state, maximum and sparse-skip decision is per strip
+    /// and segment, and segments are folded in order ([`Self::plan`] picks where they run). So the block size
     /// can follow the thread count without changing a bit: up to 16 strips per block (a tile is then
     /// reused by 16 strips while it is in cache), fewer when that leaves threads idle (B ≤ 256: one block
     /// would keep one core busy).
     pub(crate) fn states(&self, x: &[f32], ou: OuTime, want: Want, par: Par) -> States {
-        let blocks: Vec<&[f32]> = x
-            .chunks(block_len(x.len() / self.d, par) * self.d)
-            .collect();
-        let state = |xb: &[f32]| self.block_state(xb, ou, want);
+        let (q, inner) = self.plan(x.len() / self.d, par);
+        let blocks: Vec<&[f32]> = x.chunks(q * self.d).collect();
+        let state = |xb: &[f32]| self.block_state(xb, ou, want, inner);
         let parts = match par {
             Par::Seq => blocks.into_iter().map(state).collect(),
             Par::Rayon(_) => blocks.into_par_iter().map(state).collect(),
@@ -579,14 +627,14 @@ impl Score for EmpiricalScore {
             Precision::F32 => {
                 // Block by block, each block's states finished into its rows of the outputs: the
                 // temporary f64 states stay O(block · d) (the sharded score needs all of them, `states`).
-                let q = block_len(x.len() / d, par);
+                let (q, inner) = self.plan(x.len() / d, par);
                 let jobs: Vec<_> = x
                     .chunks(q * d)
                     .zip(out.chunks_mut(q * d))
                     .zip(extras.chunks(q, x.len() / d))
                     .collect();
                 let run = |((xb, ob), eb): ((&[f32], &mut [f32]), Extras<'_>)| {
-                    let st = self.block_state(xb, ou, want);
+                    let st = self.block_state(xb, ou, want, inner);
                     st.finish(xb, ou, &self.centre, self.n, ob, eb);
                 };
                 match par {
@@ -690,6 +738,18 @@ fn block_len(b: usize, par: Par) -> usize {
         Par::Rayon(n) => 2 * n.get().min(rayon::current_num_threads()),
     };
     b.div_ceil(NR).div_ceil(tasks).clamp(1, QUERY_BLOCK / NR) * NR
+}
+
+/// Training points per segment, roughly: the training set is split into [`segment_count`] segments, each
+/// a run of whole tiles whose flash states start from empty and are folded in order (flash-decoding's
+/// split-K), so that a small batch (one strip, one block) still occupies every thread. 8192 points is
+/// 2.6 MFLOP per query at d = 100 (a task of ~1 ms for a strip) and leaves N ≤ 8192 in one segment, the
+/// kernel as it was.
+const SEGMENT_POINTS: usize = 8192;
+
+/// Segments of a training set of n points: ⌈n / [`SEGMENT_POINTS`]⌉ (at most one per tile).
+fn segment_count(n: usize) -> usize {
+    n.div_ceil(SEGMENT_POINTS).max(1)
 }
 
 /// Column sums of row-major rows (d columns), in f64, rows in order.
@@ -847,6 +907,15 @@ impl States {
         a.iter_mut()
             .zip(b)
             .for_each(|(a, &b)| *a = *a * s1 + b * s2);
+    }
+
+    /// Folds every query of `other` (as many as this one) into the same query of this state, by
+    /// [`States::fold_query`].
+    pub(crate) fn fold_all(&mut self, other: &States) {
+        debug_assert_eq!(self.len(), other.len());
+        for i in 0..self.len() {
+            self.fold_query(i, other, i);
+        }
     }
 
     /// The score, log p and nearest points of the b queries of `x` (n training points in all, stored
@@ -1034,6 +1103,84 @@ mod isa_tests {
             assert_eq!(r.is_ok(), isa.supported(), "{isa}");
             if let Err(e) = r {
                 assert!(e.to_string().contains(isa.name()), "{e}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod segment_tests {
+    use super::*;
+    use crate::data::TwoClassGmm;
+
+    /// The segments cover every tile once, in order, as evenly as whole tiles allow, and depend on N
+    /// alone: one segment up to [`SEGMENT_POINTS`] points (the kernel as it was), then ⌈N / 8192⌉.
+    #[test]
+    fn segments_partition_the_tiles() {
+        for (d, n, want) in [
+            (20, 100, 1),
+            (100, 8192, 1),
+            (100, 8193, 2),
+            (100, 20_000, 3),
+            (784, 12_000, 2),
+            (20, 40_000, 5),
+        ] {
+            let ds = TwoClassGmm::standard(d)
+                .mixture(0)
+                .unwrap()
+                .sample(n, 1)
+                .unwrap();
+            let sc = EmpiricalScore::new(&ds, Precision::F32).unwrap();
+            let segs = sc.segments();
+            let tiles = sc.n6.div_ceil(sc.tile);
+            assert_eq!(segs.len(), want, "d {d} n {n}");
+            assert_eq!(segs[0].start, 0);
+            assert_eq!(segs.last().unwrap().end, tiles);
+            for w in segs.windows(2) {
+                assert_eq!(w[0].end, w[1].start);
+                assert!(w[0].len() >= w[1].len() && w[0].len() - w[1].len() < want);
+            }
+        }
+    }
+
+    /// The f64 flash states themselves (maximum, Σw, Σw·a, posterior sums, top-2), not only the f32
+    /// scores made from them, are the same bits for the sequential path and 1, 2 and 3 threads, for a
+    /// batch of one block (segments in parallel waves) and one of many blocks: the segments are folded in
+    /// segment order every way. (The f32 outputs hide a changed fold order, whose f64 rounding rarely
+    /// reaches an f32 bit; these states do not.)
+    #[test]
+    fn folded_states_do_not_depend_on_threads() {
+        let d = 12;
+        let ds = TwoClassGmm::standard(d)
+            .mixture(0)
+            .unwrap()
+            .sample(60_000, 2)
+            .unwrap();
+        let sc = EmpiricalScore::new(&ds, Precision::F32).unwrap();
+        assert_eq!(sc.segments().len(), 8);
+        let want = Want {
+            top: true,
+            posterior: true,
+        };
+        for b in [5usize, 300] {
+            let x: Vec<f32> = ds.x[..b * d].iter().map(|&v| 0.8 * v + 0.1).collect();
+            let ou = OuTime::new(0.5);
+            let seq = sc.states(&x, ou, want, Par::Seq);
+            for threads in [1, 2, 3] {
+                let st = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap()
+                    .install(|| sc.states(&x, ou, want, Par::rayon(0)));
+                let bits = |s: &States| -> Vec<u64> {
+                    let mut v: Vec<u64> = s.max.iter().map(|m| m.to_bits() as u64).collect();
+                    for f in [&s.sum, &s.acc, &s.ent, &s.sq] {
+                        v.extend(f.iter().map(|x| x.to_bits()));
+                    }
+                    v.extend(s.top.iter().flat_map(|t| [t.i1, t.i2, t.d1sq.to_bits()]));
+                    v
+                };
+                assert_eq!(bits(&st), bits(&seq), "B = {b}, {threads} threads");
             }
         }
     }

@@ -9,6 +9,9 @@
 //! 4. [`weighted_sum_tile`]: Σ w·a by the second product, flushed into f64 sums;
 //! 5. [`finish_states`]: the query-major [`States`], with exact f64 distances to the top-2.
 //!
+//! One call streams one segment of the training set (a run of whole tiles) from the empty state; the
+//! caller folds the segments' states in segment order (`EmpiricalScore::block_state`).
+//!
 //! The stages are generic over the instruction set ([`Kernels`]); [`block_state`] instantiates them once per
 //! [`Isa`], the AVX-512 copy inside a function compiled for AVX-512 so that the stages' plain loops (the
 //! exp, the maxima, the f64 flush) are vectorised 16 lanes wide too. Every element is computed by the same
@@ -18,13 +21,15 @@ use super::empirical::{EmpiricalScore, States, Top, Want};
 use super::fastexp::exp2_f32;
 use super::microkernel::{self, Blk, Kernels, MR, NR, ROWS_MAX};
 use super::{Isa, OuTime};
+use std::ops::Range;
 
 /// Points whose logits are below every query's running max by more than this (in log2 units) are skipped.
 const LIVE_LOG2: f32 = 64.0;
 
 /// The flash-softmax states of one block of queries `x` (row-major, whole strips but for the last) over
-/// `sc`'s points on instruction set `isa`; the top-2 (with exact f64 distances) and the posterior sums when
-/// `want` asks.
+/// the tiles `tiles` of `sc`'s points (one segment, [`EmpiricalScore::segments`]) on instruction set
+/// `isa`, each strip starting from the empty state; the top-2 (with exact f64 distances) and the posterior
+/// sums when `want` asks.
 ///
 /// Panics if `isa` is not supported here ([`EmpiricalScore`] checks it when it is set).
 pub(super) fn block_state(
@@ -33,18 +38,19 @@ pub(super) fn block_state(
     x: &[f32],
     ou: OuTime,
     want: Want,
+    tiles: Range<usize>,
 ) -> States {
     assert!(isa.supported(), "instruction set {isa} not supported here");
     match isa {
         // SAFETY (all arms): `isa.supported()` checked that the processor runs the instruction set.
-        Isa::Portable => unsafe { run::<microkernel::Portable>(sc, x, ou, want) },
-        Isa::Avx2 => unsafe { run::<microkernel::Avx2>(sc, x, ou, want) },
+        Isa::Portable => unsafe { run::<microkernel::Portable>(sc, x, ou, want, tiles) },
+        Isa::Avx2 => unsafe { run::<microkernel::Avx2>(sc, x, ou, want, tiles) },
         #[cfg(all(
             target_arch = "x86_64",
             target_feature = "avx2",
             target_feature = "fma"
         ))]
-        Isa::Avx512 => unsafe { run_avx512(sc, x, ou, want) },
+        Isa::Avx512 => unsafe { run_avx512(sc, x, ou, want, tiles) },
         #[cfg(not(all(
             target_arch = "x86_64",
             target_feature = "avx2",
@@ -64,17 +70,29 @@ pub(super) fn block_state(
     target_feature = "fma"
 ))]
 #[target_feature(enable = "avx512f")]
-unsafe fn run_avx512(sc: &EmpiricalScore, x: &[f32], ou: OuTime, want: Want) -> States {
+unsafe fn run_avx512(
+    sc: &EmpiricalScore,
+    x: &[f32],
+    ou: OuTime,
+    want: Want,
+    tiles: Range<usize>,
+) -> States {
     // SAFETY: the caller guarantees AVX-512F.
-    unsafe { run::<microkernel::Avx512>(sc, x, ou, want) }
+    unsafe { run::<microkernel::Avx512>(sc, x, ou, want, tiles) }
 }
 
-/// The stages over every tile and strip of one block.
+/// The stages over the tiles `tiles` (tile k: points k·tile … of the packing) and every strip of one block.
 ///
 /// # Safety
 /// The processor must run K's instruction set.
 #[inline(always)]
-unsafe fn run<K: Kernels>(sc: &EmpiricalScore, x: &[f32], ou: OuTime, want: Want) -> States {
+unsafe fn run<K: Kernels>(
+    sc: &EmpiricalScore,
+    x: &[f32],
+    ou: OuTime,
+    want: Want,
+    tiles: Range<usize>,
+) -> States {
     let (d, n6, tile_len) = (sc.d, sc.n6, sc.tile);
     let k1 = d + 1;
     let xp = pack_queries(x, d, ou, &sc.centre);
@@ -85,7 +103,8 @@ unsafe fn run<K: Kernels>(sc: &EmpiricalScore, x: &[f32], ou: OuTime, want: Want
     // Per strip and tile: logits, then weights, point-major (w[μ·16 + l]); the live points of a sparse tile.
     let mut w = vec![0.0f32; tile_len * NR];
     let mut live: Vec<u32> = Vec::with_capacity(tile_len);
-    for (tile_index, j0) in (0..n6).step_by(tile_len).enumerate() {
+    for (tile_index, k) in tiles.enumerate() {
+        let j0 = k * tile_len;
         let len = tile_len.min(n6 - j0);
         let tile = Tile {
             j0,
@@ -100,9 +119,10 @@ unsafe fn run<K: Kernels>(sc: &EmpiricalScore, x: &[f32], ou: OuTime, want: Want
                 st.track_top(&w, tile);
             }
             let new_max = st.raise_max(&tmax);
-            // The scan runs on a strip's second tile (the first sets the max) and after sparse tiles, so
-            // the dense regime (large t) pays almost nothing for it.
-            let dense = if tile_index == 1 || st.sparse {
+            // The scan runs on a segment's first two tiles (the first against its own maximum) and after
+            // sparse tiles, so the dense regime (large t) pays almost nothing for it, and a segment at
+            // small t turns sparse from its first tile. Dense and sparse give the same bits.
+            let dense = if tile_index <= 1 || st.sparse {
                 st.scan_live(&w, tile.len, &new_max, &mut live)
             } else {
                 true
