@@ -58,12 +58,13 @@ struct Lanes {
     acc: Vec<V>,
 }
 
-/// Scratch of one (shift, group): a ring of P map rows, their order for the current output row, and
-/// that row's vertical sums.
+/// Scratch of one (shift, group): a ring of P map rows, their order for the current output row, that
+/// row's vertical sums, and its scaled negative patch distances (the logits).
 struct Scratch {
     ring: Vec<V>,
     order: Vec<usize>,
     vrow: Vec<V>,
+    z: Vec<V>,
 }
 
 /// The query on its extended grid ((C, H + 2r, W + 2r), padded) and the group's training canvas
@@ -156,6 +157,7 @@ impl PatchScore {
             ring: vec![V::ZERO; p * ew],
             order: vec![0; p],
             vrow: vec![V::ZERO; ew],
+            z: vec![V::ZERO; w],
         };
         let mut canvas = vec![V::ZERO; ch * cr * cc];
         let shifts = self.shifts();
@@ -176,8 +178,19 @@ impl PatchScore {
                     // SAFETY: the caller guarantees S's instruction set.
                     unsafe { self.lane_shift::<S>(&mut lanes, &mut sc, &grids, group, s, p, inv) };
                 }
+                // Only the image rows this row of shifts reached (the same for every shift of the row):
+                // folding a pixel whose lanes saw no candidate since its last fold changes no bit.
+                let rows = self.window((row[0].0, 0)).rows;
                 // SAFETY: the caller guarantees S's instruction set.
-                unsafe { fold::<S>(&mut glob, &mut lanes, ch, live) };
+                unsafe {
+                    fold::<S>(
+                        &mut glob,
+                        &mut lanes,
+                        ch,
+                        live,
+                        rows.start * w..rows.end * w,
+                    )
+                };
             }
         }
         (0..hw * ch)
@@ -255,8 +268,10 @@ impl PatchScore {
             let o = mi + 1 - p;
             // Vertical sums of map rows o … o + p − 1 (ring rows, in that order), four columns at a
             // time in registers.
+            let r0 = o % p;
             for (k, off) in sc.order.iter_mut().enumerate() {
-                *off = ((o + k) % p) * ew;
+                let r = r0 + k;
+                *off = if r >= p { r - p } else { r } * ew;
             }
             unsafe { vertical_sums::<S>(&sc.ring, &sc.order, &mut sc.vrow[..mw]) };
             let i = win.rows.start + o;
@@ -269,6 +284,7 @@ impl PatchScore {
                     (i, win.cols.start),
                     (si, sj),
                     inv,
+                    &mut sc.z,
                 )
             };
         }
@@ -277,8 +293,13 @@ impl PatchScore {
     /// Offers the pixels (i, j0 …) their candidates: the patch distances are sums of p neighbouring
     /// vertical sums in `vrow`, the candidate values the training pixels q = p + s.
     ///
+    /// Two passes: the scaled negative distances of the whole row ([`horizontal_sums`], four columns at
+    /// a time so that no chain of additions waits on another), then the softmax update over runs of
+    /// pixels whose training pixels are contiguous (one run, or two where a circular shift wraps).
+    ///
     /// # Safety
     /// The processor must run S's instruction set.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     unsafe fn offer_row<S: Lanes16>(
         &self,
@@ -289,28 +310,53 @@ impl PatchScore {
         (i, j0): (usize, usize),
         (si, sj): (isize, isize),
         inv: f32,
+        z: &mut [V],
+    ) {
+        let (_, h, w) = self.shape;
+        let ncol = vrow.len() + 1 - p;
+        let z = &mut z[..ncol];
+        // SAFETY (both calls): the caller guarantees S.
+        unsafe { horizontal_sums::<S>(vrow, p, -inv, z) };
+        let qi = wrap(i as isize + si, h);
+        // The training column of the first pixel; it then steps by one, wrapping at most once.
+        let qj = wrap(j0 as isize + sj, w);
+        let first = (w - qj).min(ncol);
+        let (k0, q0) = (i * w + j0, qi * w + qj);
+        unsafe {
+            self.offer_run::<S>(lanes, &z[..first], group, k0, q0);
+            if first < ncol {
+                self.offer_run::<S>(lanes, &z[first..], group, k0 + first, qi * w);
+            }
+        }
+    }
+
+    /// The online softmax update of pixels k0, k0 + 1, … (one per logit of `z`, log2 units) by the
+    /// candidates at training pixels q0, q0 + 1, …: a lane whose logit is a new maximum rescales
+    /// ([`Lanes16::select_pos`]), the others add 2^{logit − max}; skipped when every lane is more than
+    /// [`SKIP`] below its maximum.
+    ///
+    /// # Safety
+    /// The processor must run S's instruction set.
+    #[inline(always)]
+    unsafe fn offer_run<S: Lanes16>(
+        &self,
+        lanes: &mut Lanes,
+        z: &[V],
+        group: &[V],
+        k0: usize,
+        q0: usize,
     ) {
         let (ch, h, w) = self.shape;
         let hw = h * w;
-        let qi = wrap(i as isize + si, h);
-        // The training column of the first pixel; it then steps by one (wrapping under circular padding).
-        let mut qj = wrap(j0 as isize + sj, w);
+        let n = z.len();
+        let (mx, sum) = (&mut lanes.max[k0..k0 + n], &mut lanes.sum[k0..k0 + n]);
         // SAFETY: the caller guarantees S.
         unsafe {
-            let (ninv, one) = (S::splat(-inv), S::splat(1.0));
-            for (oj, win) in vrow.windows(p).enumerate() {
-                let j = j0 + oj;
-                let k = i * w + j;
-                let q = qi * w + qj;
-                qj = if qj + 1 == w { 0 } else { qj + 1 };
-                let mx = S::load(&lanes.max[k]);
-                // The patch distance: p neighbouring vertical sums, left to right.
-                let mut dist = S::load(&win[0]);
-                for v in &win[1..] {
-                    dist = dist.add(S::load(v));
-                }
-                let z = dist.mul(ninv);
-                let tau = z.sub(mx);
+            let one = S::splat(1.0);
+            for (o, zv) in z.iter().enumerate() {
+                let m = S::load(&mx[o]);
+                let zv = S::load(zv);
+                let tau = zv.sub(m);
                 if !tau.any_ge(-SKIP) {
                     continue;
                 }
@@ -319,27 +365,68 @@ impl PatchScore {
                     let e = tau.neg_abs().exp2();
                     let f = tau.select_pos(e, one);
                     let g = tau.select_pos(one, e);
-                    S::load(&lanes.sum[k]).fma(f, g).store(&mut lanes.sum[k]);
-                    mx.max(z).store(&mut lanes.max[k]);
+                    S::load(&sum[o]).fma(f, g).store(&mut sum[o]);
+                    m.max(zv).store(&mut mx[o]);
                     for c in 0..ch {
-                        let ac = &mut lanes.acc[c * hw + k];
+                        let ac = &mut lanes.acc[c * hw + k0 + o];
                         S::load(ac)
-                            .fma(f, g.mul(S::load(&group[c * hw + q])))
+                            .fma(f, g.mul(S::load(&group[c * hw + q0 + o])))
                             .store(ac);
                     }
                 } else {
                     // Every lane below its maximum (most candidates): the same operations with f = 1,
                     // g = e, so the bits do not depend on which branch ran.
                     let e = tau.exp2();
-                    S::load(&lanes.sum[k]).add(e).store(&mut lanes.sum[k]);
+                    S::load(&sum[o]).add(e).store(&mut sum[o]);
                     for c in 0..ch {
-                        let ac = &mut lanes.acc[c * hw + k];
+                        let ac = &mut lanes.acc[c * hw + k0 + o];
                         S::load(ac)
-                            .add(e.mul(S::load(&group[c * hw + q])))
+                            .add(e.mul(S::load(&group[c * hw + q0 + o])))
                             .store(ac);
                     }
                 }
             }
+        }
+    }
+}
+
+/// `out[j] = scale · Σ_{k < p} row[j + k]` (k ascending, then one product), four columns at a time
+/// (independent chains in registers).
+///
+/// # Safety
+/// The processor must run S's instruction set.
+#[inline(always)]
+unsafe fn horizontal_sums<S: Lanes16>(row: &[V], p: usize, scale: f32, out: &mut [V]) {
+    const B: usize = 4;
+    let n = out.len();
+    let mut j = 0;
+    // SAFETY (both blocks): the caller guarantees S.
+    unsafe {
+        let sc = S::splat(scale);
+        while j + B <= n {
+            let r = &row[j..j + B + p - 1];
+            let mut acc = [
+                S::load(&r[0]),
+                S::load(&r[1]),
+                S::load(&r[2]),
+                S::load(&r[3]),
+            ];
+            for k in 1..p {
+                for c in 0..B {
+                    acc[c] = acc[c].add(S::load(&r[c + k]));
+                }
+            }
+            for c in 0..B {
+                acc[c].mul(sc).store(&mut out[j + c]);
+            }
+            j += B;
+        }
+        for (jj, o) in out.iter_mut().enumerate().skip(j) {
+            let mut acc = S::load(&row[jj]);
+            for v in &row[jj + 1..jj + p] {
+                acc = acc.add(S::load(v));
+            }
+            acc.mul(sc).store(o);
         }
     }
 }
@@ -393,15 +480,22 @@ unsafe fn vertical_sums<S: Lanes16>(ring: &[V], offs: &[usize], out: &mut [V]) {
     }
 }
 
-/// Folds the lanes' softmax of each pixel into its f64 softmax (only the first `live` lanes: the rest are
-/// padding), each sum over the lanes as a pairwise tree in f64, and restarts the lanes at the new maximum.
+/// Folds the lanes' softmax of each pixel of `pixels` into its f64 softmax (only the first `live` lanes:
+/// the rest are padding), each sum over the lanes as a pairwise tree in f64, and restarts the lanes at the
+/// new maximum.
 ///
 /// # Safety
 /// The processor must run S's instruction set.
 #[inline(always)]
-unsafe fn fold<S: Lanes16>(glob: &mut Global, lanes: &mut Lanes, ch: usize, live: usize) {
+unsafe fn fold<S: Lanes16>(
+    glob: &mut Global,
+    lanes: &mut Lanes,
+    ch: usize,
+    live: usize,
+    pixels: std::ops::Range<usize>,
+) {
     let hw = glob.max.len();
-    for k in 0..hw {
+    for k in pixels {
         let mx = &mut lanes.max[k].0;
         // The maximum over the live lanes (a maximum does not depend on the order).
         let mut t = [f32::MIN; LANES];
