@@ -59,12 +59,14 @@ struct Lanes {
 }
 
 /// Scratch of one (shift, group): a ring of P map rows, their order for the current output row, that
-/// row's vertical sums, and its scaled negative patch distances (the logits).
+/// row's vertical sums, its scaled negative patch distances (the logits), and (common P) every output
+/// row's vertical sums.
 struct Scratch {
     ring: Vec<V>,
     order: Vec<usize>,
     vrow: Vec<V>,
     z: Vec<V>,
+    vsum: Vec<V>,
 }
 
 /// The query on its extended grid ((C, H + 2r, W + 2r), padded) and the group's training canvas
@@ -158,6 +160,7 @@ impl PatchScore {
             order: vec![0; p],
             vrow: vec![V::ZERO; ew],
             z: vec![V::ZERO; w],
+            vsum: vec![V::ZERO; h * ew],
         };
         let mut canvas = vec![V::ZERO; ch * cr * cc];
         let shifts = self.shifts();
@@ -246,6 +249,55 @@ impl PatchScore {
         let ncol = win.cols.len();
         let mw = ncol + p - 1;
         let cj = (win.cols.start as isize + sj) as usize;
+        let cols = Cols {
+            first: win.cols.start,
+            canvas: cj,
+            len: mw,
+        };
+        // The common patch sizes: the map's column blocks run down the rows with their last p map rows in
+        // registers (the same operations in the same order as the ring below, so the same bits).
+        macro_rules! fixed {
+            ($p:literal, $b:literal) => {{
+                let out = &mut sc.vsum[..win.rows.len() * mw];
+                // SAFETY (this block and the next): the caller guarantees S.
+                unsafe {
+                    if mw >= $b {
+                        vertical_fixed::<S, $p, $b>(grids, ch, win.rows.clone(), si, cols, out);
+                    } else {
+                        vertical_fixed::<S, $p, 1>(grids, ch, win.rows.clone(), si, cols, out);
+                    }
+                }
+                true
+            }};
+        }
+        let done = match p {
+            1 => fixed!(1, 4),
+            3 => fixed!(3, 4),
+            5 => fixed!(5, 4),
+            7 => fixed!(7, 2),
+            9 => fixed!(9, 2),
+            11 => fixed!(11, 2),
+            13 => fixed!(13, 2),
+            15 => fixed!(15, 1),
+            _ => false,
+        };
+        if done {
+            for o in 0..win.rows.len() {
+                unsafe {
+                    self.offer_row::<S>(
+                        lanes,
+                        &sc.vsum[o * mw..][..mw],
+                        p,
+                        group,
+                        (win.rows.start + o, win.cols.start),
+                        (si, sj),
+                        inv,
+                        &mut sc.z,
+                    )
+                };
+            }
+            return;
+        }
         for mi in 0..win.rows.len() + p - 1 {
             let ei = win.rows.start + mi;
             let ci = (ei as isize + si) as usize;
@@ -437,6 +489,74 @@ fn wrap(v: isize, n: usize) -> usize {
     v.rem_euclid(n as isize) as usize
 }
 
+/// The columns of one shift's map: the first extended column of the window in the query's grid, the
+/// same column in the training canvas, and the number of map columns (window columns + p − 1).
+#[derive(Clone, Copy)]
+struct Cols {
+    first: usize,
+    canvas: usize,
+    len: usize,
+}
+
+/// Vertical sums of one shift's map for every output row, `out[o·len + j]` = Σ_{k < P} m(o + k, j) (k
+/// ascending), with m the map of squared differences over channels (module doc; extended rows
+/// `rows.start …` of the query, canvas rows shifted by `si`). Blocks of B columns run down the rows with
+/// their last P map rows in registers; the last block is moved back to end at the last column when B
+/// does not divide the width (its overlap recomputes the same values). Needs `cols.len` ≥ B.
+///
+/// # Safety
+/// The processor must run S's instruction set.
+#[inline(always)]
+unsafe fn vertical_fixed<S: Lanes16, const P: usize, const B: usize>(
+    g: &Grids<'_>,
+    ch: usize,
+    rows: std::ops::Range<usize>,
+    si: isize,
+    cols: Cols,
+    out: &mut [V],
+) {
+    let ((eh, ew), (cr, cc)) = (g.xe_shape, g.canvas_shape);
+    let mw = cols.len;
+    debug_assert!(mw >= B && out.len() == rows.len() * mw);
+    let last = mw - B;
+    let starts = (0..last).step_by(B).chain(std::iter::once(last));
+    // SAFETY (every block): the caller guarantees S.
+    for j in starts {
+        let mut ring = [[unsafe { S::splat(0.0) }; B]; P];
+        for mi in 0..rows.len() + P - 1 {
+            let ei = rows.start + mi;
+            let ci = (ei as isize + si) as usize;
+            let mut m = [unsafe { S::splat(0.0) }; B];
+            for c in 0..ch {
+                let xr = &g.xe[(c * eh + ei) * ew + cols.first + j..][..B];
+                let tr = &g.canvas[(c * cr + ci) * cc + cols.canvas + j..][..B];
+                for b in 0..B {
+                    unsafe {
+                        let diff = S::splat(xr[b]).sub(S::load(&tr[b]));
+                        let prev = if c == 0 { S::splat(0.0) } else { m[b] };
+                        m[b] = diff.fma(diff, prev);
+                    }
+                }
+            }
+            for k in 0..P - 1 {
+                ring[k] = ring[k + 1];
+            }
+            ring[P - 1] = m;
+            if mi + 1 < P {
+                continue;
+            }
+            let o = mi + 1 - P;
+            for b in 0..B {
+                let mut acc = ring[0][b];
+                for r in &ring[1..] {
+                    acc = unsafe { acc.add(r[b]) };
+                }
+                unsafe { acc.store(&mut out[o * mw + j + b]) };
+            }
+        }
+    }
+}
+
 /// `out[j] = Σ_k ring[offs[k] + j]`, k ascending, four columns at a time (independent chains in
 /// registers).
 ///
@@ -569,7 +689,8 @@ mod tests {
 
     /// Every instruction set this processor runs gives the portable path's bits (ELS and LS, both
     /// paddings, 2-channel 5 × 6 images, 21 of them: a full group of lanes and a partial one), at a t
-    /// where most candidates are skipped and one where none is.
+    /// where most candidates are skipped and one where none is, for patch sizes on the register blocks of
+    /// 4 columns (3, 5) and 2 columns (9) and on the ring of map rows (17).
     #[test]
     fn instruction_sets_give_the_same_bits() {
         let (shape, d, n) = ((2, 5, 6), 60, 21);
@@ -581,23 +702,23 @@ mod tests {
         let data = crate::data::Dataset::new(a.clone(), n, d, "test").unwrap();
         for kind in [PatchKind::Local, PatchKind::Equivariant] {
             for pad in [Padding::Zero, Padding::Circular] {
-                let sc = PatchScore::new(
-                    &data,
-                    shape,
-                    kind,
-                    pad,
-                    PatchSchedule::fixed(3),
-                    Precision::F32,
-                )
-                .unwrap();
-                for t in [0.01, 1.0] {
+                for (p, t) in [(3, 0.01), (3, 1.0), (5, 1.0), (9, 1.0), (17, 1.0)] {
+                    let sc = PatchScore::new(
+                        &data,
+                        shape,
+                        kind,
+                        pad,
+                        PatchSchedule::fixed(p),
+                        Precision::F32,
+                    )
+                    .unwrap();
                     let ou = OuTime::new(t);
                     let x: Vec<f32> = a[..d]
                         .iter()
                         .map(|&v| (ou.decay * v as f64 + 0.3) as f32)
                         .collect();
                     // SAFETY: portable code runs anywhere; the others only where supported.
-                    let want = unsafe { sc.denoise_with::<Portable>(&x, ou, 3) };
+                    let want = unsafe { sc.denoise_with::<Portable>(&x, ou, p) };
                     #[cfg(all(
                         target_arch = "x86_64",
                         target_feature = "avx2",
@@ -606,11 +727,11 @@ mod tests {
                     {
                         use crate::score::Isa;
                         let avx2 =
-                            unsafe { sc.denoise_with::<super::super::simd::Avx2>(&x, ou, 3) };
-                        assert_eq!(avx2, want, "AVX2 {kind:?} {pad:?} t {t}");
+                            unsafe { sc.denoise_with::<super::super::simd::Avx2>(&x, ou, p) };
+                        assert_eq!(avx2, want, "AVX2 {kind:?} {pad:?} P {p} t {t}");
                         if Isa::Avx512.supported() {
-                            let avx512 = unsafe { sc.denoise_avx512(&x, ou, 3) };
-                            assert_eq!(avx512, want, "AVX-512 {kind:?} {pad:?} t {t}");
+                            let avx512 = unsafe { sc.denoise_avx512(&x, ou, p) };
+                            assert_eq!(avx512, want, "AVX-512 {kind:?} {pad:?} P {p} t {t}");
                         }
                     }
                     assert!(want.iter().all(|v| v.is_finite()));
