@@ -15,8 +15,8 @@
 //!   portable vectors, the same bits on each); each patch distance a sum of non-negative f32 terms (map
 //!   rows, then P rows, then P columns), so its relative error is a few f32 roundings whatever its
 //!   neighbours; one f32 exp per candidate, per-lane f32 softmax folded into f64 after every row of
-//!   shifts. Cost per logit grows with P (direct sums): 0.5 ns at P = 5, 1.2 ns at P = 15 (B = 16 on
-//!   2 cores, BENCHMARKS.md). Against the f64 path: ≤ 3.3e-7 on the brute-force tests, 7e-8 (Frobenius)
+//!   shifts. Cost per logit grows with P (direct sums): about 0.27 ns at P = 5 (B = 16 on 2 cores,
+//!   AMD Zen 5; 0.5 ns before the register blocks and the row-restricted fold, BENCHMARKS.md). Against the f64 path: ≤ 3.3e-7 on the brute-force tests, 7e-8 (Frobenius)
 //!   on Fashion-MNIST.
 //! - **f64 (reference)**: every distance from one map of squared differences per (image, shift) and its
 //!   2-D prefix sums, so it does not grow with P; sums in f64, each weight by the f32 [`exp_f32`]

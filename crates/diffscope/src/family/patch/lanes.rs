@@ -2,9 +2,11 @@
 //! side by side in the vector lanes, so that every step of a patch distance is one lane-wise operation.
 //!
 //! For one query, one group of 16 images and one shift s = q − p, rows of the map of squared differences
-//! $m(e) = \sum_c (x_c(e) - e^{-t} a_c(e + s))^2$ over the shift's extended window are computed once each
-//! into a ring of P rows; each output row's patch distances are the sum of P ring rows, then of P
-//! neighbouring columns, in a fixed order. Every term is non-negative and nothing is subtracted, so a
+//! $m(e) = \sum_c (x_c(e) - e^{-t} a_c(e + s))^2$ over the shift's extended window are computed once each;
+//! each output row's patch distances are the sum of P map rows (in row order), then of P neighbouring
+//! columns (left to right). For odd P ≤ 15 blocks of 4, 2 or 1 map columns run down the rows with their
+//! last P map rows in registers ([`vertical_fixed`]); other sizes keep a ring of P map rows in memory;
+//! both add in the same order, so they give the same bits. Every term is non-negative and nothing is subtracted, so a
 //! distance carries a relative error of at most 2(P − 1) f32 roundings whatever its size beside its
 //! neighbours (running sums with subtraction, or 2-D prefix sums, carry the error of the largest sum on
 //! their path, which in f32 would swamp the small distances that dominate the softmax).
@@ -13,8 +15,10 @@
 //! with τ = ℓ − m (ℓ the logit, m the lane's running maximum) and e = 2^{−|τ|},
 //! τ > 0: (m, Σ, Σa) ← (ℓ, Σe + 1, Σa·e + a), else (m, Σ + e, Σa + e·a). After each row of shifts
 //! (at most W candidates per lane and pixel), the live lanes are folded, by a fixed pairwise tree, into
-//! the pixel's f64 softmax (maximum, Σw, Σw·a) and restarted at its maximum. Candidates more than
-//! [`SKIP`] below the running maximum in all 16 lanes are skipped.
+//! the pixel's f64 softmax (maximum, Σw, Σw·a) and restarted at its maximum; only the image rows the row
+//! of shifts reached are folded (under zero padding a row of shifts s_i reaches H − |s_i| of them; a
+//! pixel with no new candidate would fold to the same bits). Candidates more than [`SKIP`] below the
+//! running maximum in all 16 lanes are skipped.
 
 use super::simd::{Lanes16, Portable, V};
 use super::{Padding, PatchScore};
