@@ -291,10 +291,7 @@ impl EmpiricalScore {
         if segs.len() == 1 {
             return seg(&segs[0]);
         }
-        let wave = match par {
-            Par::Seq => 1,
-            Par::Rayon(n) => 2 * n.get().min(rayon::current_num_threads()),
-        };
+        let wave = tasks(par);
         let mut st = States::empty(x.len() / self.d, self.d, want);
         for w in segs.chunks(wave) {
             let parts: Vec<States> = match par {
@@ -311,7 +308,7 @@ impl EmpiricalScore {
     fn plan(&self, b: usize, par: Par) -> (usize, Par) {
         let q = block_len(b, par);
         let inner = match par {
-            Par::Rayon(n) if b.div_ceil(q) < 2 * n.get().min(rayon::current_num_threads()) => par,
+            Par::Rayon(_) if b.div_ceil(q) < tasks(par) => par,
             _ => Par::Seq,
         };
         (q, inner)
@@ -733,18 +730,25 @@ pub fn empirical_score_and_jacobian<P: Copy + Into<f64>>(
 /// Queries per block (one rayon task) for b queries: whole strips of 16, at most [`QUERY_BLOCK`], fewer
 /// when b would leave threads idle (see [`EmpiricalScore::states`]; the choice changes no bit).
 fn block_len(b: usize, par: Par) -> usize {
-    let tasks = match par {
+    b.div_ceil(NR)
+        .div_ceil(tasks(par))
+        .clamp(1, QUERY_BLOCK / NR)
+        * NR
+}
+
+/// Tasks worth making for `par`: two per thread (1 sequentially), so that uneven tasks still balance.
+fn tasks(par: Par) -> usize {
+    match par {
         Par::Seq => 1,
         Par::Rayon(n) => 2 * n.get().min(rayon::current_num_threads()),
-    };
-    b.div_ceil(NR).div_ceil(tasks).clamp(1, QUERY_BLOCK / NR) * NR
+    }
 }
 
 /// Training points per segment, roughly: the training set is split into [`segment_count`] segments, each
 /// a run of whole tiles whose flash states start from empty and are folded in order (flash-decoding's
-/// split-K), so that a small batch (one strip, one block) still occupies every thread. 8192 points is
-/// 2.6 MFLOP per query at d = 100 (a task of ~1 ms for a strip) and leaves N ≤ 8192 in one segment, the
-/// kernel as it was.
+/// split-K), so that a small batch (one strip, one block) still occupies every thread. 8192 points are
+/// 4·8192·d = 3.3 MFLOP per query at d = 100 (a task of about half a millisecond for a strip of 16) and
+/// leave N ≤ 8192 in one segment, the kernel as it was.
 const SEGMENT_POINTS: usize = 8192;
 
 /// Segments of a training set of n points: ⌈n / [`SEGMENT_POINTS`]⌉ (at most one per tile).
